@@ -1,0 +1,9 @@
+//! Artifact storage shared by every pipeline stage.
+//!
+//! * [`atomic`]: publish a file or a whole directory so that readers see the old version or
+//!   the new one, never a half-written one.
+//! * [`dvc`]: DVC 3's content addressing (`md5`, byte-exact `.dir` manifests), `.dvc` pointer
+//!   files and the local cache, so the real `dvc` CLI can read what we write.
+
+pub mod atomic;
+pub mod dvc;

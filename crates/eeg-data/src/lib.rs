@@ -1,0 +1,28 @@
+//! The data side of seizure-ops.
+//!
+//! * [`uci`]: reads and validates the UCI "Epileptic Seizure Recognition" CSV.
+//! * [`synthetic`]: a deterministic generator of EEG in exactly that format.
+//! * [`layout`]: how 178 raw samples become one `timesteps x features` model input, and the
+//!   normalisation fitted on the training split.
+//! * [`processed`]: the on-disk format that preprocessing writes and training, evaluation and
+//!   patient-pull read (`.npy` tensors plus `manifest.json`).
+
+pub mod layout;
+pub mod processed;
+pub mod random;
+pub mod synthetic;
+pub mod uci;
+
+/// Samples in one recording: one second of EEG at 173.61 Hz.
+pub const SAMPLES_PER_RECORDING: usize = 178;
+/// One-second chunks per recording segment in the UCI file.
+pub const CHUNKS_PER_SEGMENT: usize = 23;
+/// The UCI class that means "recording of seizure activity".
+pub const SEIZURE_CLASS: u8 = 1;
+/// Human-readable names of the binary labels, indexed by label.
+pub const LABEL_NAMES: [&str; 2] = ["non-seizure", "seizure"];
+
+/// The binary training label of a UCI class: 1 for seizure, 0 otherwise.
+pub fn binary_label(class: u8) -> u8 {
+    u8::from(class == SEIZURE_CLASS)
+}

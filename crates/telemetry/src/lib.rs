@@ -1,0 +1,34 @@
+//! Logging shared by every binary.
+//!
+//! Logs go to stderr, filtered by `RUST_LOG` (default `info`). The format is `text` for people
+//! and `json` (one object per line) for containers, chosen with `--log-format` or `LOG_FORMAT`.
+
+use clap::ValueEnum;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The flag every binary flattens into its command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Log format on stderr.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// Installs the global subscriber; later calls (e.g. from tests) are ignored.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_target(false).try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

@@ -1,0 +1,80 @@
+//! Helpers for tests that use real third-party tools or the real data set.
+//!
+//! Such a test may skip only when run by hand without the tool, and says so loudly; under CI
+//! (`CI` set) a missing tool fails the test instead. `./scripts/test.sh` installs every tool.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// True under CI, where a missing tool or data file is a failure rather than a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Reports a skipped test loudly; panics instead under CI.
+pub fn skip(reason: &str) {
+    assert!(!in_ci(), "{reason}: required under CI");
+    eprintln!(
+        "\n**********\n*** SKIPPED: {reason}\n*** ./scripts/test.sh installs what the tests need.\n**********\n"
+    );
+}
+
+/// The repository root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/test-support is two levels below the root")
+        .to_owned()
+}
+
+/// Where `scripts/install-test-tools.sh` puts its virtual environments.
+pub fn tools_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SEIZURE_OPS_TOOLS") {
+        return dir.into();
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    Path::new(&home).join(".cache/seizure-ops")
+}
+
+/// The real `dvc` CLI: `DVC_BIN`, the project's tool venv, or `dvc` on `PATH`.
+pub fn dvc() -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("DVC_BIN") {
+        return Some(bin.into());
+    }
+    let venv = tools_dir().join("venv-dvc/bin/dvc");
+    if venv.is_file() {
+        return Some(venv);
+    }
+    Command::new("dvc")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| PathBuf::from("dvc"))
+}
+
+/// The real UCI data set: `SEIZURE_OPS_REAL_CSV`, or `../shared/data/` beside the repository.
+pub fn real_data_csv() -> Option<PathBuf> {
+    let path = std::env::var_os("SEIZURE_OPS_REAL_CSV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            workspace_root().join("../shared/data/epileptic_seizure_recognition.csv")
+        });
+    path.is_file().then_some(path)
+}
+
+/// Runs a command and returns its output; panics with everything it printed if it fails.
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}

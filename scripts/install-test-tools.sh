@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the third-party tools the tests drive for real. Idempotent: a second run
+# only checks. Tools live outside the clone so CI and later runs reuse them.
+#   SEIZURE_OPS_TOOLS   where the virtual environments go (default ~/.cache/seizure-ops)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+tools=${SEIZURE_OPS_TOOLS:-$HOME/.cache/seizure-ops}
+mkdir -p "$tools"
+
+# install_venv NAME REQUIREMENTS: a venv whose marker records the requirements it was built from.
+install_venv() {
+  local name=$1 requirements=$2
+  local venv="$tools/$name" marker="$tools/$name/.requirements.md5"
+  local want
+  want=$(md5sum "$requirements" | cut -d' ' -f1)
+  if [[ -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
+    echo "install-test-tools: $name is up to date ($venv)"
+    return
+  fi
+  echo "install-test-tools: installing $name into $venv (a few minutes the first time)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  echo "$want" > "$marker"
+}
+
+install_venv venv-dvc "$here/requirements-dvc.txt"
+"$tools/venv-dvc/bin/dvc" --version >/dev/null
+echo "install-test-tools: dvc $("$tools/venv-dvc/bin/dvc" --version)"
