@@ -18,10 +18,7 @@ fn sibling(dest: &Path, tag: &str) -> io::Result<PathBuf> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or_default();
-    Ok(dest.with_file_name(format!(
-        ".{name}.{tag}-{}-{unique}",
-        std::process::id()
-    )))
+    Ok(dest.with_file_name(format!(".{name}.{tag}-{}-{unique}", std::process::id())))
 }
 
 fn parent_dir(dest: &Path) -> &Path {

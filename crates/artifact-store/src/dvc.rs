@@ -312,8 +312,11 @@ impl DvcRepo {
             }
             atomic::write_file(&dvc_dir.join("config"), config.as_bytes())
                 .map_err(io_error(&dvc_dir))?;
-            atomic::write_file(&dvc_dir.join(".gitignore"), b"/config.local\n/tmp\n/cache\n")
-                .map_err(io_error(&dvc_dir))?;
+            atomic::write_file(
+                &dvc_dir.join(".gitignore"),
+                b"/config.local\n/tmp\n/cache\n",
+            )
+            .map_err(io_error(&dvc_dir))?;
             let dvcignore = root.join(".dvcignore");
             if !dvcignore.exists() {
                 atomic::write_file(
@@ -327,6 +330,19 @@ impl DvcRepo {
         }
         let root = fs::canonicalize(root).map_err(io_error(root))?;
         Ok(Self { root })
+    }
+
+    /// The repository that tracks output directory `dir`: the one at `root` if given, else the
+    /// nearest one above `dir`, else a new one initialised in `dir`'s parent.
+    pub fn for_output(dir: &Path, root: Option<&Path>) -> Result<Self, DvcError> {
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        match root {
+            Some(root) => Self::open_or_init(root),
+            None => Self::find(parent).map_or_else(|| Self::open_or_init(parent), Ok),
+        }
     }
 
     pub fn cache_dir(&self) -> PathBuf {
@@ -375,10 +391,7 @@ impl DvcRepo {
 }
 
 /// Writes one read-only cache object unless it is already there (objects are immutable).
-fn cache_object(
-    dest: &Path,
-    write: impl FnOnce(&Path) -> io::Result<()>,
-) -> Result<(), DvcError> {
+fn cache_object(dest: &Path, write: impl FnOnce(&Path) -> io::Result<()>) -> Result<(), DvcError> {
     if dest.exists() {
         return Ok(());
     }
@@ -504,7 +517,9 @@ mod tests {
     fn malformed_pointers_are_refused() {
         assert!(DvcPointer::parse("outs: []\n").is_err());
         let bad_md5 = "outs:\n- md5: xyz\n  size: 1\n  path: a\n";
-        assert!(DvcPointer::parse(bad_md5).unwrap_err().contains("not an md5"));
+        assert!(DvcPointer::parse(bad_md5)
+            .unwrap_err()
+            .contains("not an md5"));
     }
 
     #[test]
@@ -520,8 +535,14 @@ mod tests {
         assert_eq!(fs::read(&cached).unwrap(), b"abc");
         assert!(fs::metadata(&cached).unwrap().permissions().readonly());
         let manifest = object_path(&repo.cache_dir(), &pointer.md5);
-        assert_eq!(bytes_md5(&fs::read(manifest).unwrap()) + ".dir", pointer.md5);
-        assert_eq!(DvcPointer::read(&root.path().join("data.dvc")).unwrap(), pointer);
+        assert_eq!(
+            bytes_md5(&fs::read(manifest).unwrap()) + ".dir",
+            pointer.md5
+        );
+        assert_eq!(
+            DvcPointer::read(&root.path().join("data.dvc")).unwrap(),
+            pointer
+        );
         // Adding again is idempotent.
         assert_eq!(repo.add_dir(&data).unwrap(), pointer);
     }

@@ -212,12 +212,11 @@ pub fn write_pool_raw(dir: &Path, raw: &Array2<f32>) -> Result<(), DatasetError>
 
 pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), DatasetError> {
     let path = dir.join(MANIFEST_FILE);
-    let mut text = serde_json::to_string_pretty(manifest).map_err(|source| {
-        DatasetError::Manifest {
+    let mut text =
+        serde_json::to_string_pretty(manifest).map_err(|source| DatasetError::Manifest {
             path: path.clone(),
             source,
-        }
-    })?;
+        })?;
     text.push('\n');
     std::fs::write(&path, text).map_err(|source| DatasetError::Io { path, source })
 }

@@ -47,7 +47,11 @@ pub fn write_csv(config: &SynthConfig, out: &mut impl Write) -> io::Result<()> {
     let mut signals = Vec::with_capacity(segments);
     for (i, number) in numbers.iter().enumerate() {
         let class = (i / config.segments_per_class.max(1)) as u8 + 1;
-        signals.push((format!("V1.{number}"), class, segment_signal(class, &mut rng)));
+        signals.push((
+            format!("V1.{number}"),
+            class,
+            segment_signal(class, &mut rng),
+        ));
     }
     let mut rows: Vec<(usize, usize)> = (0..segments)
         .flat_map(|s| (0..CHUNKS_PER_SEGMENT).map(move |c| (s, c)))
@@ -140,7 +144,10 @@ fn class_activity(class: u8, rng: &mut Rng) -> (ArNoise, Generator) {
         }
         _ => {
             let background = ArNoise::new(0.7, rng.range(20.0, 40.0));
-            (background, sine(rng.range(15.0, 25.0), rng.range(5.0, 15.0)))
+            (
+                background,
+                sine(rng.range(15.0, 25.0), rng.range(5.0, 15.0)),
+            )
         }
     }
 }

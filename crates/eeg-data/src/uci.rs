@@ -97,7 +97,7 @@ pub enum UciError {
     NotThisFormat { path: PathBuf, reason: String },
     #[error("{}: the header is valid but there are no data rows", path.display())]
     NoRows { path: PathBuf },
-    #[error("{0}")]
+    #[error(transparent)]
     BadRow(#[from] RowError),
 }
 
@@ -165,7 +165,10 @@ fn split_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
 
 /// Checks the header and returns the column names used in error messages.
 fn check_header(header: &str) -> Result<Vec<String>, String> {
-    let cells: Vec<&str> = header.split(',').map(|c| c.trim().trim_matches('"')).collect();
+    let cells: Vec<&str> = header
+        .split(',')
+        .map(|c| c.trim().trim_matches('"'))
+        .collect();
     if cells.len() != FIELDS_PER_ROW {
         return Err(format!(
             "the header has {} columns, expected {FIELDS_PER_ROW} (Unnamed, X1..X{SAMPLES_PER_RECORDING}, y)",
@@ -341,8 +344,7 @@ impl<'a> RowParser<'a> {
                 ));
             }
         } else {
-            self.segment_class
-                .insert(segment.to_owned(), (class, line));
+            self.segment_class.insert(segment.to_owned(), (class, line));
         }
         self.seen_ids.insert((segment.to_owned(), chunk), line);
         Ok(())
@@ -437,7 +439,11 @@ mod tests {
         );
         let data = parse_str(&text).unwrap();
         assert_eq!(data.rows[0].segment, "V14");
-        let text = format!("{}\n{}", header().replacen("Unnamed", "", 1), row("X3.V14", 1, "5"));
+        let text = format!(
+            "{}\n{}",
+            header().replacen("Unnamed", "", 1),
+            row("X3.V14", 1, "5")
+        );
         assert!(parse_str(&text).is_ok());
     }
 
@@ -460,7 +466,10 @@ mod tests {
         let err = parse_str(&row("X1.V1.5", 12, "1")).unwrap_err();
         let message = err.to_string();
         assert!(matches!(err, UciError::NotThisFormat { .. }));
-        assert!(message.contains("first header cell is \"X1.V1.5\""), "{message}");
+        assert!(
+            message.contains("first header cell is \"X1.V1.5\""),
+            "{message}"
+        );
     }
 
     #[test]
@@ -473,9 +482,15 @@ mod tests {
         );
         let wrong_name = header().replace(",X17,", ",X17b,");
         let err = parse_str(&format!("{wrong_name}\n")).unwrap_err();
-        assert!(err.to_string().contains("header column 18 is \"X17b\""), "{err}");
+        assert!(
+            err.to_string().contains("header column 18 is \"X17b\""),
+            "{err}"
+        );
         let err = parse_str(&format!("{}\n", header().replace(",y", ",label"))).unwrap_err();
-        assert!(err.to_string().contains("last header cell is \"label\""), "{err}");
+        assert!(
+            err.to_string().contains("last header cell is \"label\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -211,7 +211,10 @@ impl PatientStore {
         let row_bytes = (self.samples_per_recording * 4) as u64;
         let mut bytes = vec![0u8; entry.chunks.len() * self.samples_per_recording * 4];
         self.recordings
-            .read_exact_at(&mut bytes, self.data_offset + entry.first_row as u64 * row_bytes)
+            .read_exact_at(
+                &mut bytes,
+                self.data_offset + entry.first_row as u64 * row_bytes,
+            )
             .map_err(io_error(&self.recordings_path))?;
         let samples = bytes
             .chunks_exact(4)
@@ -318,7 +321,11 @@ mod tests {
     #[test]
     fn round_trip_reads_each_patient_exactly() {
         let dir = tempfile::tempdir().unwrap();
-        let patients = [patient(7, 2, 100.0), patient(3, 4, -50.0), patient(12, 1, 0.5)];
+        let patients = [
+            patient(7, 2, 100.0),
+            patient(3, 4, -50.0),
+            patient(12, 1, 0.5),
+        ];
         write_store(dir.path(), 3, Some("abc.dir".into()), &patients).unwrap();
         let store = PatientStore::open(dir.path()).unwrap();
         assert_eq!(store.len(), 3);
@@ -345,7 +352,12 @@ mod tests {
     #[test]
     fn duplicate_ids_and_wrong_sample_counts_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let err = write_store(dir.path(), 3, None, &[patient(1, 1, 0.0), patient(1, 1, 0.0)]);
+        let err = write_store(
+            dir.path(),
+            3,
+            None,
+            &[patient(1, 1, 0.0), patient(1, 1, 0.0)],
+        );
         assert!(matches!(err, Err(StoreError::Invalid(_))));
         let mut bad = patient(2, 2, 0.0);
         bad.samples.pop();

@@ -1,0 +1,159 @@
+//! patient-pull: builds the per-patient store that inference reads.
+//!
+//! Input: the processed-dataset directory written by preprocessing (its held-out patient
+//! pool). Output, replaced atomically and recorded for DVC as `<out>.dvc`:
+//! * `<out>/store/`: the [`patient_store`] that inference opens (raw recordings, no labels);
+//! * `<out>/labels.csv`: the ground truth of every patient, for evaluation only.
+//!
+//! A patient is one recording segment. Its id is the segment's 1-based position in the
+//! name-sorted list of all segments of the source file (`manifest.segments`), so the id of a
+//! segment does not change with the split seed or fractions.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use artifact_store::atomic;
+use artifact_store::dvc::{DvcPointer, DvcRepo};
+use clap::{Args, Parser};
+use eeg_data::processed::{ProcessedDataset, Split};
+use patient_store::labels::{self, PatientLabel};
+use patient_store::{NewPatient, StoreIndex};
+
+/// Sub-directory of the output that inference reads.
+pub const STORE_DIR: &str = "store";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "patient-pull",
+    version,
+    about = "Builds the per-patient store for inference"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub args: PatientPullArgs,
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PatientPullArgs {
+    /// The processed-dataset directory written by preprocessing.
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data: PathBuf,
+    /// Output directory (replaced atomically; tracked by `<out>.dvc`).
+    #[arg(long, env = "PATIENTS_DIR", default_value = "patients")]
+    pub out: PathBuf,
+    /// Do not write `<out>.dvc` or fill the DVC cache.
+    #[arg(long)]
+    pub no_dvc: bool,
+    /// DVC repository root (default: the nearest one above the output, else its parent).
+    #[arg(long, env = "DVC_ROOT")]
+    pub dvc_root: Option<PathBuf>,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let outcome = pull_patients(&cli.args)?;
+    let ids: Vec<String> = outcome
+        .index
+        .patients
+        .iter()
+        .map(|p| p.patient_id.to_string())
+        .collect();
+    let recordings: usize = outcome.index.patients.iter().map(|p| p.chunks.len()).sum();
+    println!(
+        "wrote {} patients ({recordings} recordings) to {}; labels in {}",
+        ids.len(),
+        cli.args.out.join(STORE_DIR).display(),
+        cli.args.out.join(labels::LABELS_FILE).display()
+    );
+    println!("patient ids: {}", ids.join(", "));
+    if let Some(pointer) = &outcome.pointer {
+        println!(
+            "dvc md5 {} ({} files)",
+            pointer.md5,
+            pointer.nfiles.unwrap_or(0)
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub index: StoreIndex,
+    pub labels: Vec<PatientLabel>,
+    pub pointer: Option<DvcPointer>,
+}
+
+pub fn pull_patients(args: &PatientPullArgs) -> anyhow::Result<Outcome> {
+    let dataset = ProcessedDataset::open(&args.data)
+        .with_context(|| format!("cannot open the processed dataset {}", args.data.display()))?;
+    let (patients, labels) = patients_from_pool(&dataset)?;
+    if patients.is_empty() {
+        bail!(
+            "{}: the patient pool is empty (preprocessing ran with --patient-pool 0?)",
+            args.data.display()
+        );
+    }
+    let source_data_md5 = data_version(&args.data);
+    let samples = dataset.manifest.samples_per_recording;
+    let index = atomic::replace_dir(&args.out, |dir| -> anyhow::Result<StoreIndex> {
+        let store = dir.join(STORE_DIR);
+        std::fs::create_dir(&store)?;
+        let index = patient_store::write_store(&store, samples, source_data_md5, &patients)?;
+        labels::write_labels(&dir.join(labels::LABELS_FILE), &labels)?;
+        Ok(index)
+    })
+    .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let pointer = if args.no_dvc {
+        None
+    } else {
+        Some(DvcRepo::for_output(&args.out, args.dvc_root.as_deref())?.add_dir(&args.out)?)
+    };
+    Ok(Outcome {
+        index,
+        labels,
+        pointer,
+    })
+}
+
+/// Groups the pool's rows into patients, recordings in chunk order, ordered by patient id.
+pub fn patients_from_pool(
+    dataset: &ProcessedDataset,
+) -> anyhow::Result<(Vec<NewPatient>, Vec<PatientLabel>)> {
+    let pool = dataset.split(Split::PatientPool)?;
+    let raw = dataset.pool_raw()?;
+    let mut rows_by_segment: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (row, &segment) in pool.segment.iter().enumerate() {
+        rows_by_segment.entry(segment).or_default().push(row);
+    }
+    let mut patients = Vec::with_capacity(rows_by_segment.len());
+    let mut labels = Vec::with_capacity(rows_by_segment.len());
+    for (segment, mut rows) in rows_by_segment {
+        rows.sort_by_key(|&r| pool.chunk[r]);
+        let patient_id = u64::from(segment) + 1;
+        let name = dataset.manifest.segments[segment as usize].clone();
+        let class = pool.class[rows[0]];
+        patients.push(NewPatient {
+            patient_id,
+            segment: name.clone(),
+            chunks: rows.iter().map(|&r| pool.chunk[r]).collect(),
+            samples: rows.iter().flat_map(|&r| raw.row(r).to_vec()).collect(),
+        });
+        labels.push(PatientLabel {
+            patient_id,
+            segment: name,
+            class,
+            seizure: eeg_data::binary_label(class) == 1,
+        });
+    }
+    Ok((patients, labels))
+}
+
+/// The DVC hash of the processed data, from its `.dvc` pointer when there is one.
+fn data_version(data: &Path) -> Option<String> {
+    let name = data.file_name()?.to_str()?;
+    DvcPointer::read(&data.with_file_name(format!("{name}.dvc")))
+        .ok()
+        .map(|p| p.md5)
+}

@@ -1,1 +1,49 @@
-fn main() {}
+//! Full preprocessing of the UCI file: read, validate, split, balance, normalise, write the
+//! `.npy` files atomically and record them for DVC (hashing and cache included).
+//!
+//! `cargo bench -p preprocessing --bench preprocess`. Uses ../shared/data's real CSV when
+//! present, else a synthetic file of the same size (100 segments per class).
+
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use eeg_data::synthetic::{self, SynthConfig};
+use preprocessing::{preprocess, BalanceArg, PreprocessArgs};
+
+fn input(scratch: &std::path::Path) -> PathBuf {
+    if let Some(real) = test_support::real_data_csv() {
+        return real;
+    }
+    eprintln!("bench: the real CSV is absent; using a synthetic file of the same size");
+    let path = scratch.join("synthetic.csv");
+    std::fs::write(&path, synthetic::csv_bytes(&SynthConfig::default())).unwrap();
+    path
+}
+
+fn full_preprocessing(c: &mut Criterion) {
+    let scratch = tempfile::tempdir().unwrap();
+    let args = PreprocessArgs {
+        input: input(scratch.path()),
+        out: scratch.path().join("data"),
+        seed: 42,
+        train: 0.6,
+        validation: 0.1,
+        test: 0.2,
+        patient_pool: 0.1,
+        timesteps: 22,
+        features: 8,
+        balance: BalanceArg::Undersample,
+        skip_bad_rows: false,
+        no_dvc: false,
+        dvc_root: None,
+    };
+    let mut group = c.benchmark_group("preprocessing");
+    group.sample_size(20);
+    group.bench_function("full_uci_csv_to_npy_with_dvc", |b| {
+        b.iter(|| preprocess(&args).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, full_preprocessing);
+criterion_main!(benches);

@@ -25,7 +25,11 @@ use eeg_data::{binary_label, LABEL_NAMES, SAMPLES_PER_RECORDING};
 use ndarray::{Array1, Array2, Array3};
 
 #[derive(Debug, Parser)]
-#[command(name = "preprocessing", version, about = "Turns the UCI EEG CSV into LSTM tensors")]
+#[command(
+    name = "preprocessing",
+    version,
+    about = "Turns the UCI EEG CSV into LSTM tensors"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -61,7 +65,11 @@ impl From<BalanceArg> for Balance {
 #[derive(Debug, Clone, Args)]
 pub struct PreprocessArgs {
     /// The UCI "Epileptic Seizure Recognition" CSV.
-    #[arg(long, env = "RAW_CSV", default_value = "raw/epileptic_seizure_recognition.csv")]
+    #[arg(
+        long,
+        env = "RAW_CSV",
+        default_value = "raw/epileptic_seizure_recognition.csv"
+    )]
     pub input: PathBuf,
     /// Output directory (replaced atomically; tracked by `<out>.dvc`).
     #[arg(long, env = "DATA_DIR", default_value = "data")]
@@ -178,7 +186,7 @@ pub fn preprocess(args: &PreprocessArgs) -> anyhow::Result<Outcome> {
     let pointer = if args.no_dvc {
         None
     } else {
-        Some(track_with_dvc(&args.out, args.dvc_root.as_deref())?)
+        Some(DvcRepo::for_output(&args.out, args.dvc_root.as_deref())?.add_dir(&args.out)?)
     };
     Ok(Outcome { manifest, pointer })
 }
@@ -200,10 +208,15 @@ pub struct Outputs {
 }
 
 /// Splits, balances and normalises validated data. Pure: no I/O.
-pub fn build_outputs(data: &UciData, source: SourceInfo, options: &SplitOptions) -> (Manifest, Outputs) {
+pub fn build_outputs(
+    data: &UciData,
+    source: SourceInfo,
+    options: &SplitOptions,
+) -> (Manifest, Outputs) {
     let segments = split::group_segments(data);
     let assignment = split::assign_splits(&segments, &options.fractions, options.seed);
-    let mut rows_of: BTreeMap<Split, Vec<usize>> = Split::ALL.iter().map(|&s| (s, vec![])).collect();
+    let mut rows_of: BTreeMap<Split, Vec<usize>> =
+        Split::ALL.iter().map(|&s| (s, vec![])).collect();
     let mut segment_index = vec![0u32; data.rows.len()];
     for (index, (segment, split)) in segments.iter().zip(&assignment).enumerate() {
         rows_of.get_mut(split).unwrap().extend(&segment.rows);
@@ -234,7 +247,9 @@ pub fn build_outputs(data: &UciData, source: SourceInfo, options: &SplitOptions)
     let pool = &rows_of[&Split::PatientPool];
     let pool_raw = Array2::from_shape_vec(
         (pool.len(), SAMPLES_PER_RECORDING),
-        pool.iter().flat_map(|&r| data.row_samples(r).iter().copied()).collect(),
+        pool.iter()
+            .flat_map(|&r| data.row_samples(r).iter().copied())
+            .collect(),
     )
     .expect("every row has 178 samples");
 
@@ -269,7 +284,10 @@ fn split_arrays(
     SplitArrays {
         x: Array3::from_shape_vec((rows.len(), layout.timesteps, layout.features), x)
             .expect("each row contributes timesteps * features values"),
-        y: rows.iter().map(|&r| binary_label(data.rows[r].class)).collect::<Array1<u8>>(),
+        y: rows
+            .iter()
+            .map(|&r| binary_label(data.rows[r].class))
+            .collect::<Array1<u8>>(),
         class: rows.iter().map(|&r| data.rows[r].class).collect(),
         segment: rows.iter().map(|&r| segment_index[r]).collect(),
         chunk: rows.iter().map(|&r| data.rows[r].chunk).collect(),
@@ -304,23 +322,6 @@ fn write_outputs(dir: &Path, manifest: &Manifest, outputs: &Outputs) -> anyhow::
     processed::write_pool_raw(dir, &outputs.pool_raw)?;
     processed::write_manifest(dir, manifest)?;
     Ok(())
-}
-
-/// Records `dir` in the DVC repository at `root`, or the nearest one above `dir`, or a new one
-/// in `dir`'s parent.
-pub fn track_with_dvc(dir: &Path, root: Option<&Path>) -> anyhow::Result<DvcPointer> {
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let repo = match root {
-        Some(root) => DvcRepo::open_or_init(root)?,
-        None => match DvcRepo::find(&parent) {
-            Some(repo) => repo,
-            None => DvcRepo::open_or_init(&parent)?,
-        },
-    };
-    Ok(repo.add_dir(dir)?)
 }
 
 fn report_skipped(data: &UciData) {
@@ -496,6 +497,9 @@ mod tests {
         let c = build_outputs(&data, source(), &options(4, Balance::Undersample));
         // Another seed picks other segments (with the same per-class segment counts).
         assert_eq!(a.0.splits[&Split::Test], c.0.splits[&Split::Test]);
-        assert_ne!(a.1.splits[&Split::Test].segment, c.1.splits[&Split::Test].segment);
+        assert_ne!(
+            a.1.splits[&Split::Test].segment,
+            c.1.splits[&Split::Test].segment
+        );
     }
 }

@@ -166,8 +166,8 @@ pub fn balance_training_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use eeg_data::random::Rng;
     use eeg_data::layout::{InputLayout, Normalisation};
+    use eeg_data::random::Rng;
     use eeg_data::synthetic::{csv_bytes, SynthConfig};
     use eeg_data::uci::{self, BadRows};
     use proptest::prelude::*;

@@ -1,0 +1,77 @@
+//! The real UCI file from ../shared/data: 11,500 rows, 500 segments, no leakage, the expected
+//! counts per split. Present in CI; skipped loudly by hand without it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use eeg_data::processed::{ProcessedDataset, Split};
+use preprocessing::{preprocess, BalanceArg, PreprocessArgs};
+
+#[test]
+fn real_data_set_splits_by_segment_with_expected_counts() {
+    let Some(csv) = test_support::real_data_csv() else {
+        test_support::skip("the real UCI CSV is not in ../shared/data");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let args = PreprocessArgs {
+        input: csv,
+        out: dir.path().join("data"),
+        seed: 42,
+        train: 0.6,
+        validation: 0.1,
+        test: 0.2,
+        patient_pool: 0.1,
+        timesteps: 22,
+        features: 8,
+        balance: BalanceArg::Undersample,
+        skip_bad_rows: false,
+        no_dvc: false,
+        dvc_root: None,
+    };
+    let outcome = preprocess(&args).unwrap();
+    let manifest = &outcome.manifest;
+    assert_eq!(manifest.source.rows, 11_500);
+    assert_eq!(manifest.source.md5, "6fd90d64def591ae3c8de83bc8dc7348");
+    assert_eq!(manifest.segments.len(), 500);
+
+    // 100 segments per class, 23 rows each: 60/10/20/10 segments per class.
+    let per_class = |rows: usize| -> BTreeMap<String, usize> {
+        (1..=5).map(|c| (c.to_string(), rows)).collect()
+    };
+    let expect = [
+        (Split::Validation, 50, 1150),
+        (Split::Test, 100, 2300),
+        (Split::PatientPool, 50, 1150),
+    ];
+    for (split, segments, rows) in expect {
+        let summary = &manifest.splits[&split];
+        assert_eq!(
+            (summary.segments, summary.rows),
+            (segments, rows),
+            "{split:?}"
+        );
+        assert_eq!(summary.class_counts, per_class(rows / 5), "{split:?}");
+        assert_eq!(summary.label_counts, [rows * 4 / 5, rows / 5], "{split:?}");
+    }
+    // Training: all 60 seizure segments (1,380 rows) and as many non-seizure rows.
+    let train = &manifest.splits[&Split::Train];
+    assert_eq!(train.label_counts, [1380, 1380]);
+    assert_eq!(train.class_counts["1"], 1380);
+    assert_eq!(train.x_shape, [2760, 22, 8]);
+
+    let dataset = ProcessedDataset::open(&args.out).unwrap();
+    let mut seen: HashSet<u32> = HashSet::new();
+    for split in Split::ALL {
+        let segments: HashSet<u32> = dataset
+            .split(split)
+            .unwrap()
+            .segment
+            .iter()
+            .copied()
+            .collect();
+        assert!(seen.is_disjoint(&segments), "{split:?} shares a segment");
+        seen.extend(segments);
+    }
+    // Undersampling drops rows, not whole segments: every segment is somewhere.
+    assert_eq!(seen.len(), 500);
+}
