@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use eeg_data::synthetic::{self, SynthConfig};
-use preprocessing::{preprocess, BalanceArg, PreprocessArgs};
+use preprocessing::{preprocess, PreprocessArgs};
 
 fn input(scratch: &std::path::Path) -> PathBuf {
     if let Some(real) = test_support::real_data_csv() {
@@ -22,21 +22,7 @@ fn input(scratch: &std::path::Path) -> PathBuf {
 
 fn full_preprocessing(c: &mut Criterion) {
     let scratch = tempfile::tempdir().unwrap();
-    let args = PreprocessArgs {
-        input: input(scratch.path()),
-        out: scratch.path().join("data"),
-        seed: 42,
-        train: 0.6,
-        validation: 0.1,
-        test: 0.2,
-        patient_pool: 0.1,
-        timesteps: 22,
-        features: 8,
-        balance: BalanceArg::Undersample,
-        skip_bad_rows: false,
-        no_dvc: false,
-        dvc_root: None,
-    };
+    let args = PreprocessArgs::new(input(scratch.path()), scratch.path().join("data"));
     let mut group = c.benchmark_group("preprocessing");
     group.sample_size(20);
     group.bench_function("full_uci_csv_to_npy_with_dvc", |b| {

@@ -24,6 +24,9 @@ use eeg_data::uci::{self, BadRows, UciData};
 use eeg_data::{binary_label, LABEL_NAMES, SAMPLES_PER_RECORDING};
 use ndarray::{Array1, Array2, Array3};
 
+/// The default seed of the split.
+pub const DEFAULT_SEED: u64 = 42;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "preprocessing",
@@ -75,22 +78,25 @@ pub struct PreprocessArgs {
     #[arg(long, env = "DATA_DIR", default_value = "data")]
     pub out: PathBuf,
     /// Seed of the split, the undersampling and the training-row order.
-    #[arg(long, env = "SPLIT_SEED", default_value_t = 42)]
+    #[arg(long, env = "SPLIT_SEED", default_value_t = DEFAULT_SEED)]
     pub seed: u64,
-    #[arg(long, env = "TRAIN_FRACTION", default_value_t = 0.6)]
+    /// Fraction of segments used for training.
+    #[arg(long, env = "TRAIN_FRACTION", default_value_t = Fractions::default().train)]
     pub train: f64,
-    #[arg(long, env = "VALIDATION_FRACTION", default_value_t = 0.1)]
+    /// Fraction of segments for validation (early stopping).
+    #[arg(long, env = "VALIDATION_FRACTION", default_value_t = Fractions::default().validation)]
     pub validation: f64,
-    #[arg(long, env = "TEST_FRACTION", default_value_t = 0.2)]
+    /// Fraction of segments held out for evaluation and promotion.
+    #[arg(long, env = "TEST_FRACTION", default_value_t = Fractions::default().test)]
     pub test: f64,
     /// Fraction of segments held out as patients for the inference service.
-    #[arg(long, env = "PATIENT_POOL_FRACTION", default_value_t = 0.1)]
+    #[arg(long, env = "PATIENT_POOL_FRACTION", default_value_t = Fractions::default().patient_pool)]
     pub patient_pool: f64,
     /// Model input layout: timesteps per recording.
-    #[arg(long, env = "INPUT_TIMESTEPS", default_value_t = 22)]
+    #[arg(long, env = "INPUT_TIMESTEPS", default_value_t = InputLayout::default().timesteps)]
     pub timesteps: usize,
     /// Model input layout: consecutive samples per timestep.
-    #[arg(long, env = "INPUT_FEATURES", default_value_t = 8)]
+    #[arg(long, env = "INPUT_FEATURES", default_value_t = InputLayout::default().features)]
     pub features: usize,
     /// How the training split is balanced between seizure and non-seizure.
     #[arg(long, env = "CLASS_BALANCE", value_enum, default_value_t = BalanceArg::Undersample)]
@@ -104,6 +110,28 @@ pub struct PreprocessArgs {
     /// DVC repository root (default: the nearest one above the output, else its parent).
     #[arg(long, env = "DVC_ROOT")]
     pub dvc_root: Option<PathBuf>,
+}
+
+impl PreprocessArgs {
+    /// The defaults of every option, reading `input` and writing `out`.
+    pub fn new(input: PathBuf, out: PathBuf) -> Self {
+        let (fractions, layout) = (Fractions::default(), InputLayout::default());
+        Self {
+            input,
+            out,
+            seed: DEFAULT_SEED,
+            train: fractions.train,
+            validation: fractions.validation,
+            test: fractions.test,
+            patient_pool: fractions.patient_pool,
+            timesteps: layout.timesteps,
+            features: layout.features,
+            balance: BalanceArg::Undersample,
+            skip_bad_rows: false,
+            no_dvc: false,
+            dvc_root: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

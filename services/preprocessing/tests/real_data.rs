@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use eeg_data::processed::{ProcessedDataset, Split};
-use preprocessing::{preprocess, BalanceArg, PreprocessArgs};
+use preprocessing::{preprocess, PreprocessArgs};
 
 #[test]
 fn real_data_set_splits_by_segment_with_expected_counts() {
@@ -13,21 +13,8 @@ fn real_data_set_splits_by_segment_with_expected_counts() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let args = PreprocessArgs {
-        input: csv,
-        out: dir.path().join("data"),
-        seed: 42,
-        train: 0.6,
-        validation: 0.1,
-        test: 0.2,
-        patient_pool: 0.1,
-        timesteps: 22,
-        features: 8,
-        balance: BalanceArg::Undersample,
-        skip_bad_rows: false,
-        no_dvc: false,
-        dvc_root: None,
-    };
+    // The defaults: seed 42, fractions 0.6/0.1/0.2/0.1, layout 22 x 8, undersampling.
+    let args = PreprocessArgs::new(csv, dir.path().join("data"));
     let outcome = preprocess(&args).unwrap();
     let manifest = &outcome.manifest;
     assert_eq!(manifest.source.rows, 11_500);
