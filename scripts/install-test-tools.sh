@@ -26,5 +26,6 @@ install_venv() {
 }
 
 install_venv venv-dvc "$here/requirements-dvc.txt"
-"$tools/venv-dvc/bin/dvc" --version >/dev/null
 echo "install-test-tools: dvc $("$tools/venv-dvc/bin/dvc" --version)"
+install_venv venv-mlflow "$here/requirements-mlflow.txt"
+echo "install-test-tools: $("$tools/venv-mlflow/bin/mlflow" --version)"

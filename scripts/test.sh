@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (the README names it; .ci/run calls it).
-# Installs the real third-party tools the tests drive (idempotent), then runs every test.
+# Installs the real third-party tools the tests drive (idempotent), starts an MLflow server
+# for them, runs every test, and stops the server again.
 # Extra arguments go to `cargo test`, e.g. `./scripts/test.sh -p preprocessing`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,5 +10,15 @@ cd "$(dirname "$0")/.."
 tools=${SEIZURE_OPS_TOOLS:-$HOME/.cache/seizure-ops}
 export DVC_BIN=${DVC_BIN:-$tools/venv-dvc/bin/dvc}
 export DVC_NO_ANALYTICS=1
+
+state=$(mktemp -d -t seizure-ops-test.XXXXXX)
+port=${MLFLOW_TEST_PORT:-5055}
+cleanup() {
+  ./scripts/mlflow-server.sh stop "$state/mlflow" || true
+  rm -rf "$state"
+}
+trap cleanup EXIT
+./scripts/mlflow-server.sh start "$state/mlflow" "$port"
+export MLFLOW_TEST_URI="http://127.0.0.1:$port"
 
 cargo test --workspace "$@"

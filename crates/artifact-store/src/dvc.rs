@@ -82,11 +82,26 @@ pub struct DirHash {
     pub entries: Vec<DirEntry>,
 }
 
+/// Every regular file under `dir`, recursively, as (relpath with `/` separators, full path),
+/// sorted by relpath. Empty directories contribute nothing.
+pub fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, DvcError> {
+    let mut files = Vec::new();
+    collect_files(dir, dir, &mut files)?;
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(files)
+}
+
 /// Hashes every regular file under `dir`, recursively (empty directories are not recorded).
 pub fn hash_dir(dir: &Path) -> Result<DirHash, DvcError> {
     let mut entries = Vec::new();
-    collect_files(dir, dir, &mut entries)?;
-    entries.sort_by(|a, b| a.relpath.cmp(&b.relpath));
+    for (relpath, path) in list_files(dir)? {
+        let size = fs::metadata(&path).map_err(io_error(&path))?.len();
+        entries.push(DirEntry {
+            md5: file_md5(&path)?,
+            relpath,
+            size,
+        });
+    }
     let manifest = dir_manifest(&entries);
     Ok(DirHash {
         md5: format!("{}.dir", bytes_md5(&manifest)),
@@ -97,7 +112,11 @@ pub fn hash_dir(dir: &Path) -> Result<DirHash, DvcError> {
     })
 }
 
-fn collect_files(root: &Path, dir: &Path, out: &mut Vec<DirEntry>) -> Result<(), DvcError> {
+fn collect_files(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), DvcError> {
     for entry in fs::read_dir(dir).map_err(io_error(dir))? {
         let entry = entry.map_err(io_error(dir))?;
         let path = entry.path();
@@ -110,12 +129,7 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<DirEntry>) -> Result<(),
                 .to_str()
                 .ok_or_else(|| DvcError::NonUtf8Path { path: path.clone() })?
                 .replace(std::path::MAIN_SEPARATOR, "/");
-            let size = fs::metadata(&path).map_err(io_error(&path))?.len();
-            out.push(DirEntry {
-                md5: file_md5(&path)?,
-                relpath,
-                size,
-            });
+            out.push((relpath, path));
         }
     }
     Ok(())

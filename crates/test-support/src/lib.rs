@@ -54,6 +54,13 @@ pub fn dvc() -> Option<PathBuf> {
         .map(|_| PathBuf::from("dvc"))
 }
 
+/// The MLflow server started by `./scripts/test.sh` (`MLFLOW_TEST_URI`).
+pub fn mlflow_uri() -> Option<String> {
+    std::env::var("MLFLOW_TEST_URI")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
 /// The real UCI data set: `SEIZURE_OPS_REAL_CSV`, or `../shared/data/` beside the repository.
 pub fn real_data_csv() -> Option<PathBuf> {
     let path = std::env::var_os("SEIZURE_OPS_REAL_CSV")

@@ -1,0 +1,217 @@
+//! A model artifact is a directory: the weights (a burnpack file) and `model.json`, the model
+//! card that makes it self-describing (architecture, input schema, normalisation, labels,
+//! training-data version, metrics, provenance).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use artifact_store::dvc::file_md5;
+use burn::module::Module;
+use burn::prelude::Device;
+use eeg_data::layout::{InputLayout, Normalisation};
+use eeg_data::SAMPLES_PER_RECORDING;
+use serde::{Deserialize, Serialize};
+
+use crate::config::ModelConfig;
+use crate::network::SeizureNet;
+
+pub const MODEL_CARD_FILE: &str = "model.json";
+pub const WEIGHTS_FILE: &str = "weights.bpk";
+pub const FORMAT_VERSION: u32 = 1;
+pub const MODEL_NAME: &str = "seizure-lstm";
+/// The burn release the weights were written with.
+pub const BURN_VERSION: &str = "0.22.1";
+
+/// What the model reads: raw recordings of `samples_per_recording` samples, laid out and
+/// normalised as described here.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct InputSchema {
+    pub samples_per_recording: usize,
+    pub layout: InputLayout,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub format_version: u32,
+    pub name: String,
+    pub architecture: ModelConfig,
+    pub input: InputSchema,
+    pub normalisation: Normalisation,
+    pub label_names: Vec<String>,
+    /// The DVC `.dir` hash of the processed data the model was trained on.
+    pub training_data_md5: Option<String>,
+    pub metrics: BTreeMap<String, f64>,
+    pub burn_version: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub git_commit: Option<String>,
+    pub weights_file: String,
+    /// md5 of the weights file, checked on every load.
+    pub weights_md5: String,
+}
+
+impl ModelCard {
+    /// A card for a network about to be saved (`weights_md5` is filled in by [`save`]).
+    pub fn new(architecture: ModelConfig, normalisation: Normalisation) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            name: MODEL_NAME.into(),
+            architecture,
+            input: InputSchema {
+                samples_per_recording: SAMPLES_PER_RECORDING,
+                layout: architecture.layout,
+            },
+            normalisation,
+            label_names: eeg_data::LABEL_NAMES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            training_data_md5: None,
+            metrics: BTreeMap::new(),
+            burn_version: BURN_VERSION.into(),
+            created_at: now_rfc3339(),
+            git_commit: None,
+            weights_file: WEIGHTS_FILE.into(),
+            weights_md5: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: invalid model card: {source}", path.display())]
+    Card {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{}: the artifact does not match what this build serves: {message}", dir.display())]
+    Schema { dir: PathBuf, message: String },
+    #[error("{}: the weights cannot be read: {message}", path.display())]
+    Weights { path: PathBuf, message: String },
+    #[error("{}: the weights file has md5 {actual}, the model card says {expected}", path.display())]
+    Integrity {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError + '_ {
+    move |source| ArtifactError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes `network` and its card into the existing directory `dir`; returns the saved card.
+pub fn save(
+    dir: &Path,
+    network: &SeizureNet,
+    card: &ModelCard,
+) -> Result<ModelCard, ArtifactError> {
+    let weights = dir.join(WEIGHTS_FILE);
+    network
+        .valid()
+        .save_file(&weights)
+        .map_err(|e| ArtifactError::Weights {
+            path: weights.clone(),
+            message: e.to_string(),
+        })?;
+    let mut card = card.clone();
+    card.weights_file = WEIGHTS_FILE.into();
+    card.weights_md5 = file_md5(&weights).map_err(|e| ArtifactError::Weights {
+        path: weights.clone(),
+        message: e.to_string(),
+    })?;
+    let path = dir.join(MODEL_CARD_FILE);
+    let text = serde_json::to_string_pretty(&card).expect("the card serialises") + "\n";
+    std::fs::write(&path, text).map_err(io_error(&path))?;
+    Ok(card)
+}
+
+/// Reads and checks the model card of the artifact in `dir`.
+pub fn read_card(dir: &Path) -> Result<ModelCard, ArtifactError> {
+    let path = dir.join(MODEL_CARD_FILE);
+    let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
+    let card: ModelCard =
+        serde_json::from_str(&text).map_err(|source| ArtifactError::Card { path, source })?;
+    check_schema(dir, &card)?;
+    Ok(card)
+}
+
+fn check_schema(dir: &Path, card: &ModelCard) -> Result<(), ArtifactError> {
+    let fail = |message: String| {
+        Err(ArtifactError::Schema {
+            dir: dir.to_owned(),
+            message,
+        })
+    };
+    if card.format_version != FORMAT_VERSION {
+        return fail(format!(
+            "format version {} (supported: {FORMAT_VERSION})",
+            card.format_version
+        ));
+    }
+    if card.input.samples_per_recording != SAMPLES_PER_RECORDING {
+        return fail(format!(
+            "it reads recordings of {} samples, not {SAMPLES_PER_RECORDING}",
+            card.input.samples_per_recording
+        ));
+    }
+    let layout = card.input.layout;
+    if InputLayout::new(layout.timesteps, layout.features).is_err() {
+        return fail(format!(
+            "input layout {} x {} does not fit a recording",
+            layout.timesteps, layout.features
+        ));
+    }
+    if card.architecture.layout != layout {
+        return fail("the architecture's layout differs from the input schema's".into());
+    }
+    if card.architecture.classes != 2 || card.label_names.len() != 2 {
+        return fail("it is not a two-class (non-seizure, seizure) classifier".into());
+    }
+    let norm = card.normalisation;
+    if !(norm.mean.is_finite() && norm.std.is_finite() && norm.std > 0.0) {
+        return fail(format!(
+            "invalid normalisation (mean {}, std {})",
+            norm.mean, norm.std
+        ));
+    }
+    Ok(())
+}
+
+/// Loads the artifact in `dir` onto `device`: card checked, weights verified and loaded.
+pub fn load(dir: &Path, device: &Device) -> Result<(ModelCard, SeizureNet), ArtifactError> {
+    let card = read_card(dir)?;
+    let weights = dir.join(&card.weights_file);
+    let actual = file_md5(&weights).map_err(|e| ArtifactError::Weights {
+        path: weights.clone(),
+        message: e.to_string(),
+    })?;
+    if actual != card.weights_md5 {
+        return Err(ArtifactError::Integrity {
+            path: weights,
+            expected: card.weights_md5.clone(),
+            actual,
+        });
+    }
+    let network = SeizureNet::new(&card.architecture, device)
+        .try_load_file(&weights)
+        .map_err(|e| ArtifactError::Weights {
+            path: weights.clone(),
+            message: e.to_string(),
+        })?;
+    Ok((card, network))
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("UTC timestamps format")
+}

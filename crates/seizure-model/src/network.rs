@@ -1,0 +1,151 @@
+//! The classifier in burn, used for training.
+//!
+//! Both LSTM layers are fused-gate cells: one `[in, 4H]` input matrix, one `[H, 4H]` recurrent
+//! matrix and one bias, gates ordered input, forget, output, candidate. With Keras-style
+//! initialisation (Glorot-uniform input weights, orthogonal recurrent weights, forget-gate
+//! bias of one) it trains faster and more reliably than burn's `nn::Lstm`, as measured in
+//! `../shared/notes/burn_spike.md`. The input projection of all timesteps is one matmul.
+
+use burn::module::{Initializer, Param};
+use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::prelude::*;
+use burn::tensor::activation::{sigmoid, tanh};
+
+use crate::config::ModelConfig;
+
+/// A single-layer LSTM with all four gates in one matrix.
+#[derive(Module, Debug)]
+pub struct FusedLstm {
+    /// `[input, 4H]`, gates i, f, o, g.
+    pub input_weights: Param<Tensor<2>>,
+    /// `[H, 4H]`.
+    pub recurrent_weights: Param<Tensor<2>>,
+    /// `[4H]`.
+    pub bias: Param<Tensor<1>>,
+}
+
+impl FusedLstm {
+    pub fn new(input: usize, hidden: usize, device: &Device) -> Self {
+        let gates = 4 * hidden;
+        let input_weights = Initializer::XavierUniform { gain: 1.0 }.init_with(
+            [input, gates],
+            Some(input),
+            Some(gates),
+            device,
+        );
+        // Orthogonal per gate block, as Keras does for the recurrent kernel.
+        let blocks: Vec<Tensor<2>> = (0..4)
+            .map(|_| {
+                Initializer::Orthogonal { gain: 1.0 }
+                    .init::<2, _>([hidden, hidden], device)
+                    .val()
+            })
+            .collect();
+        let recurrent_weights = Param::from_tensor(Tensor::cat(blocks, 1));
+        let forget_bias: Vec<f32> = (0..gates)
+            .map(|i| {
+                if (hidden..2 * hidden).contains(&i) {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let bias = Param::from_tensor(Tensor::from_data(
+            TensorData::new(forget_bias, [gates]),
+            device,
+        ));
+        Self {
+            input_weights,
+            recurrent_weights,
+            bias,
+        }
+    }
+
+    pub fn hidden(&self) -> usize {
+        self.recurrent_weights.dims()[0]
+    }
+
+    /// Runs the sequence `[B, T, in]`; returns the hidden state of every step, `[B, T, H]`.
+    pub fn forward_sequence(&self, input: Tensor<3>) -> Tensor<3> {
+        Tensor::stack(self.run(input), 1)
+    }
+
+    /// Runs the sequence `[B, T, in]`; returns the last hidden state, `[B, H]`.
+    pub fn forward_last(&self, input: Tensor<3>) -> Tensor<2> {
+        self.run(input).pop().expect("sequences are not empty")
+    }
+
+    fn run(&self, input: Tensor<3>) -> Vec<Tensor<2>> {
+        let [batch, steps, features] = input.dims();
+        let hidden = self.hidden();
+        let gates = 4 * hidden;
+        let projected = input
+            .reshape([batch * steps, features])
+            .matmul(self.input_weights.val())
+            .add(self.bias.val().unsqueeze::<2>())
+            .reshape([batch, steps, gates]);
+        let device = projected.device();
+        let mut h = Tensor::<2>::zeros([batch, hidden], &device);
+        let mut c = Tensor::<2>::zeros([batch, hidden], &device);
+        let mut outputs = Vec::with_capacity(steps);
+        for step in 0..steps {
+            let x_gates = projected
+                .clone()
+                .slice(s![.., step..step + 1, ..])
+                .reshape([batch, gates]);
+            let z = x_gates + h.matmul(self.recurrent_weights.val());
+            let sig = sigmoid(z.clone().slice(s![.., 0..3 * hidden]));
+            let candidate = tanh(z.slice(s![.., 3 * hidden..gates]));
+            let input_gate = sig.clone().slice(s![.., 0..hidden]);
+            let forget_gate = sig.clone().slice(s![.., hidden..2 * hidden]);
+            let output_gate = sig.slice(s![.., 2 * hidden..3 * hidden]);
+            c = forget_gate * c + input_gate * candidate;
+            h = output_gate * tanh(c.clone());
+            outputs.push(h.clone());
+        }
+        outputs
+    }
+}
+
+/// The seizure classifier.
+#[derive(Module, Debug)]
+pub struct SeizureNet {
+    pub lstm1: FusedLstm,
+    pub lstm2: FusedLstm,
+    pub dropout: Dropout,
+    pub dense: Linear,
+    pub output: Linear,
+}
+
+/// A dense layer initialised as Keras does: Glorot-uniform weights, zero bias.
+fn dense(input: usize, output: usize, device: &Device) -> Linear {
+    Linear {
+        weight: Initializer::XavierUniform { gain: 1.0 }.init_with(
+            [input, output],
+            Some(input),
+            Some(output),
+            device,
+        ),
+        bias: Some(Initializer::Zeros.init([output], device)),
+    }
+}
+
+impl SeizureNet {
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        Self {
+            lstm1: FusedLstm::new(config.layout.features, config.lstm1_hidden, device),
+            lstm2: FusedLstm::new(config.lstm1_hidden, config.lstm2_hidden, device),
+            dropout: DropoutConfig::new(config.dropout).init(),
+            dense: dense(config.lstm2_hidden, config.dense_hidden, device),
+            output: dense(config.dense_hidden, config.classes, device),
+        }
+    }
+
+    /// `[B, timesteps, features]` normalised inputs to `[B, classes]` logits.
+    pub fn forward(&self, input: Tensor<3>) -> Tensor<2> {
+        let sequence = self.dropout.forward(self.lstm1.forward_sequence(input));
+        let last = self.dropout.forward(self.lstm2.forward_last(sequence));
+        self.output.forward(tanh(self.dense.forward(last)))
+    }
+}

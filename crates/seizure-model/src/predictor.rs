@@ -1,0 +1,273 @@
+//! The serving forward pass: the trained weights copied out of burn into plain matrices, and the
+//! same computation as [`SeizureNet::forward`](crate::network::SeizureNet::forward) in eval mode,
+//! on `matrixmultiply`'s SIMD kernels (picked at run time for the CPU at hand).
+//!
+//! A [`Predictor`] owns only `Vec<f32>`s: it is `Send + Sync`, needs no lock, and allocates its
+//! scratch space per call, so any number of threads can score at once. A test proves it matches
+//! burn's forward pass to 1e-5 on the same weights.
+
+use std::path::Path;
+
+use burn::module::Param;
+use burn::prelude::*;
+use eeg_data::layout::{InputLayout, Normalisation};
+use eeg_data::SAMPLES_PER_RECORDING;
+
+use crate::artifact::{self, ArtifactError, ModelCard};
+use crate::network::{FusedLstm, SeizureNet};
+
+/// A dense matrix, row-major.
+#[derive(Debug, Clone)]
+struct Matrix {
+    rows: usize,
+    cols: usize,
+    data: Vec<f32>,
+}
+
+fn matrix(param: &Param<Tensor<2>>) -> Matrix {
+    let tensor = param.val();
+    let [rows, cols] = tensor.dims();
+    Matrix {
+        rows,
+        cols,
+        data: tensor.try_to_vec_as::<f32>().expect("weights are readable"),
+    }
+}
+
+fn vector(param: &Param<Tensor<1>>) -> Vec<f32> {
+    param
+        .val()
+        .try_to_vec_as::<f32>()
+        .expect("weights are readable")
+}
+
+/// `c = a · b + c` for row-major `a` `[m, k]`, `b` `[k, n]`, `c` `[m, n]`.
+fn gemm_accumulate(m: usize, a: &[f32], b: &Matrix, c: &mut [f32]) {
+    let (k, n) = (b.rows, b.cols);
+    assert_eq!(a.len(), m * k);
+    assert_eq!(b.data.len(), k * n);
+    assert_eq!(c.len(), m * n);
+    // SAFETY: the three slices hold exactly m*k, k*n and m*n elements (asserted above), which
+    // is what sgemm reads and writes with these dense row-major strides; `c` is borrowed
+    // mutably, so it aliases neither input.
+    #[allow(unsafe_code)]
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.data.as_ptr(),
+            n as isize,
+            1,
+            1.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// `out[m, n] = a · b + bias` (bias broadcast over rows).
+fn affine(m: usize, a: &[f32], b: &Matrix, bias: &[f32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(m * b.cols);
+    for _ in 0..m {
+        out.extend_from_slice(bias);
+    }
+    gemm_accumulate(m, a, b, &mut out);
+    out
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+#[derive(Debug, Clone)]
+struct Cell {
+    input: Matrix,
+    recurrent: Matrix,
+    bias: Vec<f32>,
+    hidden: usize,
+}
+
+impl Cell {
+    fn from_burn(lstm: &FusedLstm) -> Self {
+        Self {
+            input: matrix(&lstm.input_weights),
+            recurrent: matrix(&lstm.recurrent_weights),
+            bias: vector(&lstm.bias),
+            hidden: lstm.hidden(),
+        }
+    }
+
+    /// Runs a time-major sequence `[steps, batch, input]`. Returns every hidden state
+    /// `[steps, batch, H]` when `keep_sequence`, else only the last `[batch, H]`.
+    fn run(&self, sequence: &[f32], steps: usize, batch: usize, keep_sequence: bool) -> Vec<f32> {
+        let h_size = self.hidden;
+        let gates = 4 * h_size;
+        // Input projections of every step at once: [steps * batch, 4H].
+        let mut z = affine(steps * batch, sequence, &self.input, &self.bias);
+        let mut h = vec![0f32; batch * h_size];
+        let mut c = vec![0f32; batch * h_size];
+        let mut outputs = Vec::with_capacity(if keep_sequence {
+            steps * batch * h_size
+        } else {
+            0
+        });
+        for step in 0..steps {
+            let z_step = &mut z[step * batch * gates..(step + 1) * batch * gates];
+            gemm_accumulate(batch, &h, &self.recurrent, z_step);
+            for b in 0..batch {
+                let zb = &z_step[b * gates..(b + 1) * gates];
+                let (hb, cb) = (
+                    &mut h[b * h_size..(b + 1) * h_size],
+                    &mut c[b * h_size..(b + 1) * h_size],
+                );
+                for j in 0..h_size {
+                    let input_gate = sigmoid(zb[j]);
+                    let forget_gate = sigmoid(zb[h_size + j]);
+                    let output_gate = sigmoid(zb[2 * h_size + j]);
+                    let candidate = zb[3 * h_size + j].tanh();
+                    cb[j] = forget_gate * cb[j] + input_gate * candidate;
+                    hb[j] = output_gate * cb[j].tanh();
+                }
+            }
+            if keep_sequence {
+                outputs.extend_from_slice(&h);
+            }
+        }
+        if keep_sequence {
+            outputs
+        } else {
+            h
+        }
+    }
+}
+
+/// Why a batch could not be scored.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PredictError {
+    #[error("recording {index} has {found} samples, expected {expected}")]
+    WrongLength {
+        index: usize,
+        found: usize,
+        expected: usize,
+    },
+    #[error("recording {index} has a non-finite value at sample {sample}")]
+    NonFinite { index: usize, sample: usize },
+    #[error("no recordings to score")]
+    Empty,
+}
+
+/// Checks raw recordings before scoring: each has 178 finite samples.
+pub fn check_recordings<R: AsRef<[f64]>>(recordings: &[R]) -> Result<(), PredictError> {
+    if recordings.is_empty() {
+        return Err(PredictError::Empty);
+    }
+    for (index, recording) in recordings.iter().enumerate() {
+        let recording = recording.as_ref();
+        if recording.len() != SAMPLES_PER_RECORDING {
+            return Err(PredictError::WrongLength {
+                index,
+                found: recording.len(),
+                expected: SAMPLES_PER_RECORDING,
+            });
+        }
+        if let Some(sample) = recording.iter().position(|v| !v.is_finite()) {
+            return Err(PredictError::NonFinite { index, sample });
+        }
+    }
+    Ok(())
+}
+
+/// Scores raw recordings with a loaded model. Cheap to share: wrap it in an `Arc`.
+#[derive(Debug, Clone)]
+pub struct Predictor {
+    card: ModelCard,
+    layout: InputLayout,
+    normalisation: Normalisation,
+    lstm1: Cell,
+    lstm2: Cell,
+    dense: Matrix,
+    dense_bias: Vec<f32>,
+    output: Matrix,
+    output_bias: Vec<f32>,
+}
+
+impl Predictor {
+    /// Loads the artifact in `dir` (schema and integrity checked).
+    pub fn load(dir: &Path) -> Result<Self, ArtifactError> {
+        let (card, network) = artifact::load(dir, &Device::flex())?;
+        Ok(Self::from_network(card, &network))
+    }
+
+    /// Copies the weights out of a burn network described by `card`.
+    pub fn from_network(card: ModelCard, network: &SeizureNet) -> Self {
+        let bias = |linear: &burn::nn::Linear| {
+            linear
+                .bias
+                .as_ref()
+                .map(vector)
+                .unwrap_or_else(|| vec![0.0; linear.weight.dims()[1]])
+        };
+        Self {
+            layout: card.input.layout,
+            normalisation: card.normalisation,
+            lstm1: Cell::from_burn(&network.lstm1),
+            lstm2: Cell::from_burn(&network.lstm2),
+            dense: matrix(&network.dense.weight),
+            dense_bias: bias(&network.dense),
+            output: matrix(&network.output.weight),
+            output_bias: bias(&network.output),
+            card,
+        }
+    }
+
+    pub fn card(&self) -> &ModelCard {
+        &self.card
+    }
+
+    /// Seizure probability of each raw recording in `samples` (row-major, 178 per recording;
+    /// validate untrusted input with [`check_recordings`] first).
+    pub fn predict(&self, samples: &[f32]) -> Vec<f32> {
+        assert_eq!(samples.len() % SAMPLES_PER_RECORDING, 0);
+        let batch = samples.len() / SAMPLES_PER_RECORDING;
+        let mut inputs = Vec::with_capacity(batch * self.layout.samples_used());
+        for recording in samples.chunks_exact(SAMPLES_PER_RECORDING) {
+            self.normalisation
+                .append_input(recording, self.layout, &mut inputs);
+        }
+        self.predict_normalised(&inputs, batch)
+    }
+
+    /// Seizure probability of each already normalised input, `[batch, timesteps, features]`
+    /// row-major (the layout of the processed dataset's `S_x.npy`).
+    pub fn predict_normalised(&self, inputs: &[f32], batch: usize) -> Vec<f32> {
+        let (steps, features) = (self.layout.timesteps, self.layout.features);
+        assert_eq!(inputs.len(), batch * steps * features);
+        if batch == 0 {
+            return Vec::new();
+        }
+        // Time-major, so each step's rows are contiguous.
+        let mut time_major = vec![0f32; inputs.len()];
+        for b in 0..batch {
+            for t in 0..steps {
+                let from = (b * steps + t) * features;
+                let to = (t * batch + b) * features;
+                time_major[to..to + features].copy_from_slice(&inputs[from..from + features]);
+            }
+        }
+        let sequence = self.lstm1.run(&time_major, steps, batch, true);
+        let last = self.lstm2.run(&sequence, steps, batch, false);
+        let mut hidden = affine(batch, &last, &self.dense, &self.dense_bias);
+        hidden.iter_mut().for_each(|v| *v = v.tanh());
+        let logits = affine(batch, &hidden, &self.output, &self.output_bias);
+        logits
+            .chunks_exact(2)
+            .map(|l| sigmoid(l[1] - l[0]))
+            .collect()
+    }
+}

@@ -1,0 +1,160 @@
+//! Experiment tracking and the model registry, behind one trait with two stores:
+//!
+//! * [`mlflow::MlflowTracker`]: a real MLflow 3 server over its REST API (runs, params, metric
+//!   history, proxied artifacts, registered models, versions, aliases);
+//! * [`local::LocalTracker`]: the same information in a human-readable directory, used when no
+//!   `MLFLOW_TRACKING_URI` is configured.
+//!
+//! Promotion uses the alias [`PRODUCTION_ALIAS`]; MLflow stages are deprecated.
+
+pub mod local;
+pub mod mlflow;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The registry alias that marks the model in production.
+pub const PRODUCTION_ALIAS: &str = "production";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrackingError {
+    #[error("MLflow {endpoint} answered {status} {error_code}: {message}")]
+    Api {
+        endpoint: String,
+        status: u16,
+        error_code: String,
+        message: String,
+    },
+    #[error("MLflow {endpoint}: {message}")]
+    Transport { endpoint: String, message: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} not found")]
+    NotFound(String),
+}
+
+pub type Result<T, E = TrackingError> = std::result::Result<T, E>;
+
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrackingError + '_ {
+    move |source| TrackingError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// One metric value at a step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub key: String,
+    pub value: f64,
+    pub step: i64,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+}
+
+impl Metric {
+    /// A metric stamped with the current time.
+    pub fn now(key: &str, value: f64, step: i64) -> Self {
+        Self {
+            key: key.to_owned(),
+            value,
+            step,
+            timestamp_ms: now_ms(),
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Finished,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Finished => "FINISHED",
+            RunStatus::Failed => "FAILED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub experiment_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelVersion {
+    pub name: String,
+    /// "1", "2", ... as MLflow numbers them.
+    pub version: String,
+    pub run_id: String,
+    /// Where the version's files are (`mlflow-artifacts:/...` or `runs:/<run>/<path>`).
+    pub source: String,
+}
+
+/// Experiment tracking plus the model registry.
+pub trait Tracker: Send + Sync {
+    /// "mlflow" or "local", for logs.
+    fn kind(&self) -> &'static str;
+    /// Where it stores things (URL or directory), for logs.
+    fn location(&self) -> String;
+
+    /// Starts a run in `experiment` (created if needed).
+    fn create_run(&self, experiment: &str, run_name: &str) -> Result<RunInfo>;
+    /// Params are immutable: re-logging a key with another value is an error.
+    fn log_params(&self, run_id: &str, params: &[(String, String)]) -> Result<()>;
+    fn log_metrics(&self, run_id: &str, metrics: &[Metric]) -> Result<()>;
+    fn set_tags(&self, run_id: &str, tags: &[(String, String)]) -> Result<()>;
+    /// Uploads every file under `local_dir` to `artifact_path` in the run.
+    fn log_artifacts(&self, run_id: &str, local_dir: &Path, artifact_path: &str) -> Result<()>;
+    fn finish_run(&self, run_id: &str, status: RunStatus) -> Result<()>;
+
+    fn run_params(&self, run_id: &str) -> Result<BTreeMap<String, String>>;
+    fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<Metric>>;
+    /// Artifact file paths of a run, relative to its root, sorted.
+    fn list_artifacts(&self, run_id: &str) -> Result<Vec<String>>;
+    fn run_status(&self, run_id: &str) -> Result<String>;
+
+    /// Registers the run's `artifact_path` as a new version of `model` (created if needed).
+    fn register_version(
+        &self,
+        model: &str,
+        run_id: &str,
+        artifact_path: &str,
+    ) -> Result<ModelVersion>;
+    fn model_version(&self, model: &str, version: &str) -> Result<ModelVersion>;
+    /// Points `alias` at `version` (moving it if it pointed elsewhere).
+    fn set_alias(&self, model: &str, alias: &str, version: &str) -> Result<()>;
+    /// The version `alias` points at, or `None` if the alias (or the model) does not exist.
+    fn alias(&self, model: &str, alias: &str) -> Result<Option<ModelVersion>>;
+    /// Downloads a version's files into the existing directory `dest`.
+    fn download_version(&self, version: &ModelVersion, dest: &Path) -> Result<()>;
+}
+
+/// Every regular file under `dir`, as (path relative to `dir` with `/`, full path), sorted.
+pub(crate) fn files_under(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    artifact_store::dvc::list_files(dir).map_err(|e| TrackingError::Invalid(e.to_string()))
+}
+
+/// Picks the store from configuration: MLflow when a tracking URI is given, else local.
+pub fn from_config(tracking_uri: Option<&str>, local_dir: &Path) -> Result<Box<dyn Tracker>> {
+    match tracking_uri.filter(|u| !u.trim().is_empty()) {
+        Some(uri) => Ok(Box::new(mlflow::MlflowTracker::new(uri)?)),
+        None => Ok(Box::new(local::LocalTracker::open(local_dir)?)),
+    }
+}
