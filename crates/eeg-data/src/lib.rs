@@ -6,10 +6,14 @@
 //!   normalisation fitted on the training split.
 //! * [`processed`]: the on-disk format that preprocessing writes and training, evaluation and
 //!   patient-pull read (`.npy` tensors plus `manifest.json`).
+//! * [`split`] and [`prepare`]: leakage-free splitting, balancing and normalisation, and the
+//!   whole preprocessing run that writes that format.
 
 pub mod layout;
+pub mod prepare;
 pub mod processed;
 pub mod random;
+pub mod split;
 pub mod synthetic;
 pub mod uci;
 

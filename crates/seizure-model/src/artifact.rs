@@ -45,6 +45,8 @@ pub struct ModelCard {
     /// RFC 3339, UTC.
     pub created_at: String,
     pub git_commit: Option<String>,
+    /// The tracked training run that produced the model.
+    pub run_id: Option<String>,
     pub weights_file: String,
     /// md5 of the weights file, checked on every load.
     pub weights_md5: String,
@@ -71,6 +73,7 @@ impl ModelCard {
             burn_version: BURN_VERSION.into(),
             created_at: now_rfc3339(),
             git_commit: None,
+            run_id: None,
             weights_file: WEIGHTS_FILE.into(),
             weights_md5: String::new(),
         }

@@ -41,7 +41,9 @@ impl FusedLstm {
                     .val()
             })
             .collect();
-        let recurrent_weights = Param::from_tensor(Tensor::cat(blocks, 1));
+        // Through host data, so the parameter is a leaf even on an autodiff device.
+        let recurrent = Tensor::cat(blocks, 1).to_data();
+        let recurrent_weights = Param::from_tensor(Tensor::from_data(recurrent, device));
         let forget_bias: Vec<f32> = (0..gates)
             .map(|i| {
                 if (hidden..2 * hidden).contains(&i) {

@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
-use eeg_data::binary_label;
-use eeg_data::processed::{Balance, Fractions, Split};
-use eeg_data::random::Rng;
-use eeg_data::uci::UciData;
+use crate::binary_label;
+use crate::processed::{Balance, Fractions, Split};
+use crate::random::Rng;
+use crate::uci::UciData;
 
 /// The rows of one recording segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,10 +166,10 @@ pub fn balance_training_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use eeg_data::layout::{InputLayout, Normalisation};
-    use eeg_data::random::Rng;
-    use eeg_data::synthetic::{csv_bytes, SynthConfig};
-    use eeg_data::uci::{self, BadRows};
+    use crate::layout::{InputLayout, Normalisation};
+    use crate::random::Rng;
+    use crate::synthetic::{csv_bytes, SynthConfig};
+    use crate::uci::{self, BadRows};
     use proptest::prelude::*;
     use std::collections::HashSet;
     use std::path::Path;
@@ -306,8 +306,8 @@ mod tests {
             let train: HashSet<usize> = train_rows.iter().copied().collect();
             for row in 0..data.rows.len() {
                 if !train.contains(&row) {
-                    let start = row * eeg_data::SAMPLES_PER_RECORDING;
-                    for v in &mut data.samples[start..start + eeg_data::SAMPLES_PER_RECORDING] {
+                    let start = row * crate::SAMPLES_PER_RECORDING;
+                    for v in &mut data.samples[start..start + crate::SAMPLES_PER_RECORDING] {
                         *v *= scale;
                     }
                 }

@@ -1,0 +1,378 @@
+//! training: the seizure LSTM, trained in burn on the processed dataset.
+//!
+//! Loads the preprocessing outputs (manifest checked), trains with Adam and early stopping,
+//! writes the best weights as a model artifact under `--out` (atomically, with `<out>.dvc`),
+//! and records the run (params, per-epoch metrics, the artifact) in the tracker: MLflow when
+//! `MLFLOW_TRACKING_URI` is set, the local store otherwise.
+
+pub mod train;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use artifact_store::atomic;
+use artifact_store::dvc::{self, DvcPointer, DvcRepo};
+use clap::{Args, Parser};
+use eeg_data::processed::{ProcessedDataset, Split, SplitArrays};
+use indicatif::{ProgressBar, ProgressStyle};
+use seizure_model::{artifact, ModelCard, ModelConfig};
+use tracking::{Metric, RunStatus, Tracker};
+
+use crate::train::{EpochMetrics, TrainConfig, TrainOutcome};
+
+/// Where the artifact goes inside the tracked run.
+pub const ARTIFACT_PATH: &str = "model";
+
+#[derive(Debug, Parser)]
+#[command(name = "training", version, about = "Trains the seizure LSTM")]
+pub struct Cli {
+    #[command(flatten)]
+    pub args: TrainingArgs,
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+}
+
+/// Where runs are recorded: MLflow if a URI is given, else a local directory.
+#[derive(Debug, Clone, Args)]
+pub struct TrackingArgs {
+    /// MLflow tracking server; unset means the local tracking store.
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    pub tracking_uri: Option<String>,
+    /// The local tracking store's directory (used without an MLflow URI).
+    #[arg(long, env = "TRACKING_DIR", default_value = "tracking")]
+    pub tracking_dir: PathBuf,
+    #[arg(
+        long,
+        env = "MLFLOW_EXPERIMENT_NAME",
+        default_value = "seizure-detection"
+    )]
+    pub experiment: String,
+}
+
+impl TrackingArgs {
+    pub fn open(&self) -> anyhow::Result<Box<dyn Tracker>> {
+        Ok(tracking::from_config(
+            self.tracking_uri.as_deref(),
+            &self.tracking_dir,
+        )?)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TrainingArgs {
+    /// The processed-dataset directory written by preprocessing.
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data: PathBuf,
+    /// Where the model artifact goes (replaced atomically; tracked by `<out>.dvc`).
+    #[arg(long, env = "MODELS_DIR", default_value = "models")]
+    pub out: PathBuf,
+    /// Maximum epochs.
+    #[arg(long, env = "EPOCHS", default_value_t = 60)]
+    pub epochs: usize,
+    #[arg(long, env = "BATCH_SIZE", default_value_t = 32)]
+    pub batch_size: usize,
+    #[arg(long, env = "LEARNING_RATE", default_value_t = 1e-3)]
+    pub learning_rate: f64,
+    /// Epochs without a better validation loss before stopping early.
+    #[arg(long, env = "PATIENCE", default_value_t = 8)]
+    pub patience: usize,
+    /// Seed of the initialisation, dropout and batch order.
+    #[arg(long, env = "TRAIN_SEED", default_value_t = 42)]
+    pub seed: u64,
+    /// Train on at most this many training rows (a quick smoke run); all by default.
+    #[arg(long, env = "MAX_TRAIN_ROWS")]
+    pub max_train_rows: Option<usize>,
+    #[command(flatten)]
+    pub tracking: TrackingArgs,
+    /// Do not write `<out>.dvc` or fill the DVC cache.
+    #[arg(long)]
+    pub no_dvc: bool,
+    /// DVC repository root (default: the nearest one above the output, else its parent).
+    #[arg(long, env = "DVC_ROOT")]
+    pub dvc_root: Option<PathBuf>,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let outcome = train_model(&cli.args)?;
+    let last = outcome.history.last();
+    println!(
+        "trained {} epochs (best {}{}), validation loss {:.4}, accuracy {:.4}",
+        outcome.history.len(),
+        outcome.best_epoch,
+        if outcome.stopped_early {
+            ", stopped early"
+        } else {
+            ""
+        },
+        outcome.card.metrics["val_loss"],
+        outcome.card.metrics["val_accuracy"],
+    );
+    if let Some(last) = last {
+        println!(
+            "speed: {:.0} samples/s, {:.2} s/epoch (last epoch)",
+            last.samples_per_second, last.seconds
+        );
+    }
+    println!(
+        "wrote {} (run {} in the {} tracker at {})",
+        cli.args.out.display(),
+        outcome.run_id,
+        outcome.tracker_kind,
+        outcome.tracker_location
+    );
+    Ok(())
+}
+
+/// What a training run produced.
+pub struct TrainingOutcome {
+    pub card: ModelCard,
+    pub run_id: String,
+    pub tracker_kind: &'static str,
+    pub tracker_location: String,
+    pub history: Vec<EpochMetrics>,
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+    pub pointer: Option<DvcPointer>,
+}
+
+pub fn train_model(args: &TrainingArgs) -> anyhow::Result<TrainingOutcome> {
+    if args.epochs == 0 || args.batch_size == 0 {
+        bail!("--epochs and --batch-size must be at least 1");
+    }
+    if !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
+        bail!("--learning-rate must be a positive number");
+    }
+    let dataset = ProcessedDataset::open(&args.data)
+        .with_context(|| format!("cannot open the processed dataset {}", args.data.display()))?;
+    let data_md5 = dvc::hash_dir(&args.data)?.md5;
+    let mut train_split = dataset.split(Split::Train)?;
+    let validation = dataset.split(Split::Validation)?;
+    if let Some(limit) = args.max_train_rows {
+        train_split = first_rows(&train_split, limit);
+    }
+    if train_split.rows() == 0 || validation.rows() == 0 {
+        bail!(
+            "{}: the training and validation splits must not be empty",
+            args.data.display()
+        );
+    }
+    let manifest = &dataset.manifest;
+    let config = TrainConfig {
+        model: ModelConfig::with_layout(manifest.layout),
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        patience: args.patience,
+        seed: args.seed,
+        class_weights: manifest.class_weights,
+    };
+    let mut card = ModelCard::new(config.model, manifest.normalisation);
+    card.training_data_md5 = Some(data_md5.clone());
+    card.git_commit = git_commit();
+
+    let tracker = args.tracking.open()?;
+    let run = tracker
+        .create_run(&args.tracking.experiment, "training")
+        .with_context(|| format!("cannot start a run in the {} tracker", tracker.kind()))?;
+    card.run_id = Some(run.run_id.clone());
+    tracing::info!(
+        tracker = tracker.kind(),
+        location = %tracker.location(),
+        run_id = %run.run_id,
+        train_rows = train_split.rows(),
+        validation_rows = validation.rows(),
+        "training started"
+    );
+    let result = (|| -> anyhow::Result<TrainingOutcome> {
+        tracker.log_params(
+            &run.run_id,
+            &params(&config, &train_split, &validation, &data_md5, manifest),
+        )?;
+        let outcome = train_with_progress(&train_split, &validation, &config, &card, |metrics| {
+            if let Err(e) = tracker.log_metrics(&run.run_id, &epoch_metrics(metrics)) {
+                tracing::warn!("cannot log epoch metrics: {e}");
+            }
+        });
+        fill_metrics(&mut card, &outcome);
+        let saved = atomic::replace_dir(&args.out, |dir| {
+            artifact::save(dir, &outcome.network, &card)
+        })
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+        tracker.log_artifacts(&run.run_id, &args.out, ARTIFACT_PATH)?;
+        tracker.set_tags(
+            &run.run_id,
+            &[
+                ("data_md5".into(), data_md5.clone()),
+                ("weights_md5".into(), saved.weights_md5.clone()),
+            ],
+        )?;
+        let pointer = if args.no_dvc {
+            None
+        } else {
+            Some(DvcRepo::for_output(&args.out, args.dvc_root.as_deref())?.add_dir(&args.out)?)
+        };
+        Ok(TrainingOutcome {
+            card: saved,
+            run_id: run.run_id.clone(),
+            tracker_kind: tracker.kind(),
+            tracker_location: tracker.location(),
+            history: outcome.history,
+            best_epoch: outcome.best_epoch,
+            stopped_early: outcome.stopped_early,
+            pointer,
+        })
+    })();
+    let status = if result.is_ok() {
+        RunStatus::Finished
+    } else {
+        RunStatus::Failed
+    };
+    if let Err(e) = tracker.finish_run(&run.run_id, status) {
+        tracing::warn!("cannot close run {}: {e}", run.run_id);
+    }
+    result
+}
+
+fn train_with_progress(
+    train: &SplitArrays,
+    validation: &SplitArrays,
+    config: &TrainConfig,
+    card: &ModelCard,
+    mut log_epoch: impl FnMut(&EpochMetrics),
+) -> TrainOutcome {
+    let batches = train.rows().div_ceil(config.batch_size) as u64;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(batches * config.epochs as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} batches, {elapsed} {msg}")
+                .expect("the template is valid"),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let outcome = train::train(
+        train,
+        validation,
+        config,
+        card,
+        || {
+            if let Some(bar) = &bar {
+                bar.inc(1);
+            }
+        },
+        |m| {
+            match &bar {
+                Some(bar) => bar.set_message(format!(
+                    "epoch {}: val loss {:.4}, val acc {:.4}",
+                    m.epoch, m.val_loss, m.val_accuracy
+                )),
+                None => tracing::info!(
+                    epoch = m.epoch,
+                    train_loss = m.train_loss,
+                    train_accuracy = m.train_accuracy,
+                    val_loss = m.val_loss,
+                    val_accuracy = m.val_accuracy,
+                    seconds = m.seconds,
+                    samples_per_second = m.samples_per_second,
+                    "epoch"
+                ),
+            }
+            log_epoch(m);
+        },
+    );
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    outcome
+}
+
+fn params(
+    config: &TrainConfig,
+    train: &SplitArrays,
+    validation: &SplitArrays,
+    data_md5: &str,
+    manifest: &eeg_data::processed::Manifest,
+) -> Vec<(String, String)> {
+    let model = &config.model;
+    [
+        ("epochs", config.epochs.to_string()),
+        ("batch_size", config.batch_size.to_string()),
+        ("learning_rate", config.learning_rate.to_string()),
+        ("optimizer", "adam".into()),
+        ("patience", config.patience.to_string()),
+        ("seed", config.seed.to_string()),
+        (
+            "layout",
+            format!("{}x{}", model.layout.timesteps, model.layout.features),
+        ),
+        ("lstm1_hidden", model.lstm1_hidden.to_string()),
+        ("lstm2_hidden", model.lstm2_hidden.to_string()),
+        ("dropout", model.dropout.to_string()),
+        ("dense_hidden", model.dense_hidden.to_string()),
+        ("class_weights", format!("{:?}", config.class_weights)),
+        ("balance", format!("{:?}", manifest.balance).to_lowercase()),
+        ("train_rows", train.rows().to_string()),
+        ("validation_rows", validation.rows().to_string()),
+        ("data_md5", data_md5.to_owned()),
+        ("split_seed", manifest.seed.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn epoch_metrics(m: &EpochMetrics) -> Vec<Metric> {
+    let step = m.epoch as i64;
+    vec![
+        Metric::now("train_loss", m.train_loss, step),
+        Metric::now("train_accuracy", m.train_accuracy, step),
+        Metric::now("val_loss", m.val_loss, step),
+        Metric::now("val_accuracy", m.val_accuracy, step),
+        Metric::now("epoch_seconds", m.seconds, step),
+        Metric::now("samples_per_second", m.samples_per_second, step),
+    ]
+}
+
+fn fill_metrics(card: &mut ModelCard, outcome: &TrainOutcome) {
+    let best = &outcome.history[outcome.best_epoch - 1];
+    for (key, value) in [
+        ("val_loss", best.val_loss),
+        ("val_accuracy", best.val_accuracy),
+        ("train_loss", best.train_loss),
+        ("train_accuracy", best.train_accuracy),
+        ("best_epoch", best.epoch as f64),
+        ("epochs_trained", outcome.history.len() as f64),
+    ] {
+        card.metrics.insert(key.into(), value);
+    }
+}
+
+/// The first `limit` rows of a split.
+fn first_rows(split: &SplitArrays, limit: usize) -> SplitArrays {
+    let n = limit.min(split.rows());
+    SplitArrays {
+        x: split.x.slice(ndarray::s![..n, .., ..]).to_owned(),
+        y: split.y.slice(ndarray::s![..n]).to_owned(),
+        class: split.class.slice(ndarray::s![..n]).to_owned(),
+        segment: split.segment.slice(ndarray::s![..n]).to_owned(),
+        chunk: split.chunk.slice(ndarray::s![..n]).to_owned(),
+    }
+}
+
+/// The commit being built: `GIT_COMMIT` if set (containers), else `git rev-parse HEAD`.
+fn git_commit() -> Option<String> {
+    if let Ok(commit) = std::env::var("GIT_COMMIT") {
+        return Some(commit).filter(|c| !c.is_empty());
+    }
+    let output = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
