@@ -139,7 +139,8 @@ pub const DEFAULT_SEED: u64 = 42;
 #[derive(Debug, Clone)]
 pub struct Outputs {
     pub splits: BTreeMap<Split, SplitArrays>,
-    pub pool_raw: Array2<f32>,
+    /// Raw samples of the [`processed::RAW_SPLITS`].
+    pub raw: BTreeMap<Split, Array2<f32>>,
 }
 
 /// Splits, balances and normalises validated data. Pure: no I/O.
@@ -179,14 +180,19 @@ pub fn build_outputs(
         summaries.insert(split, summarise(&arrays, rows, data));
         splits.insert(split, arrays);
     }
-    let pool = &rows_of[&Split::PatientPool];
-    let pool_raw = Array2::from_shape_vec(
-        (pool.len(), SAMPLES_PER_RECORDING),
-        pool.iter()
-            .flat_map(|&r| data.row_samples(r).iter().copied())
-            .collect(),
-    )
-    .expect("every row has 178 samples");
+    let raw = processed::RAW_SPLITS
+        .iter()
+        .map(|&split| {
+            let rows = &rows_of[&split];
+            let samples = rows
+                .iter()
+                .flat_map(|&r| data.row_samples(r).iter().copied())
+                .collect();
+            let array = Array2::from_shape_vec((rows.len(), SAMPLES_PER_RECORDING), samples)
+                .expect("every row has 178 samples");
+            (split, array)
+        })
+        .collect();
 
     let manifest = Manifest {
         format_version: processed::FORMAT_VERSION,
@@ -202,7 +208,7 @@ pub fn build_outputs(
         segments: segments.into_iter().map(|s| s.name).collect(),
         splits: summaries,
     };
-    (manifest, Outputs { splits, pool_raw })
+    (manifest, Outputs { splits, raw })
 }
 
 fn split_arrays(
@@ -254,7 +260,9 @@ fn write_outputs(dir: &Path, manifest: &Manifest, outputs: &Outputs) -> Result<(
     for (&split, arrays) in &outputs.splits {
         processed::write_split(dir, split, arrays)?;
     }
-    processed::write_pool_raw(dir, &outputs.pool_raw)?;
+    for (&split, raw) in &outputs.raw {
+        processed::write_raw(dir, split, raw)?;
+    }
     processed::write_manifest(dir, manifest)?;
     Ok(())
 }

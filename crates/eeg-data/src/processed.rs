@@ -7,8 +7,8 @@
 //! * `S_segment.npy`: uint32 `[n]`, index into `manifest.segments`;
 //! * `S_chunk.npy`: uint8 `[n]`, the one-second chunk index 1..=23.
 //!
-//! plus `patient_pool_raw.npy` (float32 `[n, 178]`, the raw samples patient-pull serves) and
-//! `manifest.json`. The directory's content is a pure function of the input file and the options,
+//! plus `test_raw.npy` and `patient_pool_raw.npy` (float32 `[n, 178]`: the raw samples that
+//! evaluation scores and patient-pull serves) and `manifest.json`. The directory's content is a pure function of the input file and the options,
 //! so the DVC hash of an unchanged run does not change.
 
 use std::collections::BTreeMap;
@@ -24,7 +24,8 @@ use crate::layout::{InputLayout, Normalisation};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const FORMAT_VERSION: u32 = 1;
-pub const POOL_RAW_FILE: &str = "patient_pool_raw.npy";
+/// The splits whose raw samples are kept too: evaluation and inference score from raw.
+pub const RAW_SPLITS: [Split; 2] = [Split::Test, Split::PatientPool];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -206,8 +207,9 @@ pub fn write_split(dir: &Path, split: Split, arrays: &SplitArrays) -> Result<(),
     write_array(&array_path(dir, split, "chunk"), &arrays.chunk)
 }
 
-pub fn write_pool_raw(dir: &Path, raw: &Array2<f32>) -> Result<(), DatasetError> {
-    write_array(&dir.join(POOL_RAW_FILE), raw)
+/// Writes the raw samples of a split (one of [`RAW_SPLITS`]).
+pub fn write_raw(dir: &Path, split: Split, raw: &Array2<f32>) -> Result<(), DatasetError> {
+    write_array(&array_path(dir, split, "raw"), raw)
 }
 
 pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), DatasetError> {
@@ -300,11 +302,11 @@ impl ProcessedDataset {
         Ok(arrays)
     }
 
-    /// The raw samples of the patient pool, row-aligned with its split arrays.
-    pub fn pool_raw(&self) -> Result<Array2<f32>, DatasetError> {
-        let path = self.dir.join(POOL_RAW_FILE);
+    /// The raw samples of a split in [`RAW_SPLITS`], row-aligned with its other arrays.
+    pub fn raw(&self, split: Split) -> Result<Array2<f32>, DatasetError> {
+        let path = array_path(&self.dir, split, "raw");
         let raw: Array2<f32> = read_array(&path)?;
-        let rows = self.summary(Split::PatientPool)?.rows;
+        let rows = self.summary(split)?.rows;
         let expected = [rows, self.manifest.samples_per_recording];
         if raw.shape() != expected {
             return Err(DatasetError::Mismatch {

@@ -122,7 +122,7 @@ pub fn patients_from_pool(
     dataset: &ProcessedDataset,
 ) -> anyhow::Result<(Vec<NewPatient>, Vec<PatientLabel>)> {
     let pool = dataset.split(Split::PatientPool)?;
-    let raw = dataset.pool_raw()?;
+    let raw = dataset.raw(Split::PatientPool)?;
     let mut rows_by_segment: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (row, &segment) in pool.segment.iter().enumerate() {
         rows_by_segment.entry(segment).or_default().push(row);

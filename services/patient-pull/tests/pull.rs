@@ -58,7 +58,9 @@ fn write_dataset(dir: &Path) {
             },
         );
     }
-    processed::write_pool_raw(dir, &raw).unwrap();
+    processed::write_raw(dir, Split::PatientPool, &raw).unwrap();
+    let test_raw = Array2::zeros((other.len(), SAMPLES_PER_RECORDING));
+    processed::write_raw(dir, Split::Test, &test_raw).unwrap();
     let manifest = Manifest {
         format_version: processed::FORMAT_VERSION,
         source: SourceInfo {
@@ -144,7 +146,7 @@ fn builds_a_store_with_stable_ids_chunk_order_and_no_labels() {
     assert_eq!(summary, [(2, true), (4, false)]);
 
     let pointer = DvcPointer::read(&root.path().join("patients.dvc")).unwrap();
-    assert_eq!(pointer.nfiles, Some(3));
+    assert_eq!(pointer.nfiles, Some(3), "index, recordings, labels");
 }
 
 #[test]

@@ -69,13 +69,14 @@ fn synthetic_run_writes_a_complete_leakage_free_dataset() {
     }
     let train = &manifest.splits[&Split::Train];
     assert_eq!(train.label_counts[0], train.label_counts[1], "balanced");
-    assert_eq!(dataset.pool_raw().unwrap().shape(), [115, 178]);
+    assert_eq!(dataset.raw(Split::PatientPool).unwrap().shape(), [115, 178]);
+    assert_eq!(dataset.raw(Split::Test).unwrap().shape(), [230, 178]);
 
     // The pointer describes the directory exactly, and the cache holds it.
     let pointer = DvcPointer::read(&dir.path().join("data.dvc")).unwrap();
     let hash = hash_dir(&dir.path().join("data")).unwrap();
     assert_eq!(pointer.md5, hash.md5);
-    assert_eq!(pointer.nfiles, Some(22));
+    assert_eq!(pointer.nfiles, Some(23));
     assert!(dir.path().join(".dvc/config").is_file());
 }
 

@@ -18,7 +18,7 @@ use clap::{Args, Parser};
 use eeg_data::processed::{ProcessedDataset, Split, SplitArrays};
 use indicatif::{ProgressBar, ProgressStyle};
 use seizure_model::{artifact, ModelCard, ModelConfig};
-use tracking::{Metric, RunStatus, Tracker};
+use tracking::{Metric, RunStatus, TrackingArgs};
 
 use crate::train::{EpochMetrics, TrainConfig, TrainOutcome};
 
@@ -32,32 +32,6 @@ pub struct Cli {
     pub args: TrainingArgs,
     #[command(flatten)]
     pub log: telemetry::LogArgs,
-}
-
-/// Where runs are recorded: MLflow if a URI is given, else a local directory.
-#[derive(Debug, Clone, Args)]
-pub struct TrackingArgs {
-    /// MLflow tracking server; unset means the local tracking store.
-    #[arg(long, env = "MLFLOW_TRACKING_URI")]
-    pub tracking_uri: Option<String>,
-    /// The local tracking store's directory (used without an MLflow URI).
-    #[arg(long, env = "TRACKING_DIR", default_value = "tracking")]
-    pub tracking_dir: PathBuf,
-    #[arg(
-        long,
-        env = "MLFLOW_EXPERIMENT_NAME",
-        default_value = "seizure-detection"
-    )]
-    pub experiment: String,
-}
-
-impl TrackingArgs {
-    pub fn open(&self) -> anyhow::Result<Box<dyn Tracker>> {
-        Ok(tracking::from_config(
-            self.tracking_uri.as_deref(),
-            &self.tracking_dir,
-        )?)
-    }
 }
 
 #[derive(Debug, Clone, Args)]

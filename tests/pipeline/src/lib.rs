@@ -1,0 +1,1 @@
+//! Only integration tests live here (see tests/).
