@@ -203,6 +203,22 @@ fn exercise(tracking_uri: Option<String>) {
     );
 
     check_with_real_dvc(ws.dir.path());
+
+    // 4. A candidate is only ever scored on the data version it was trained on.
+    let mut other = PrepareOptions::new(ws.path("raw/eeg.csv"), ws.path("data"));
+    other.split.seed = 99;
+    prepare(&other).unwrap();
+    let err = evaluate::evaluate(&EvaluateArgs {
+        candidate: ws.path("models"),
+        data: ws.path("data"),
+        reports: ws.path("reports"),
+        primary_metric: PrimaryMetric::RocAuc,
+        min_improvement: 0.0,
+        threshold: 0.5,
+        registry: ws.registry(),
+    })
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("evaluate a model on the data version it was trained on"));
 }
 
 fn files_of(hash: &artifact_store::dvc::DirHash) -> Vec<artifact_store::dvc::DirEntry> {
