@@ -42,6 +42,6 @@ fn invalid_hyperparameters_are_refused() {
         stderr,
         "error: --epochs and --batch-size must be at least 1"
     );
-    let (_, stderr) = training(dir.path(), &["--learning-rate", "-1"]);
+    let (_, stderr) = training(dir.path(), &["--learning-rate=-1"]);
     assert_eq!(stderr, "error: --learning-rate must be a positive number");
 }
