@@ -484,9 +484,23 @@ fn promote(
                 tracker.kind()
             )
         })?;
+    // Install what the registry now holds, after checking it is the model just evaluated.
+    let registered = tempfile::tempdir()?;
+    tracker.download_version(&version, registered.path())?;
+    let logged = seizure_model::artifact::read_card(registered.path())?;
+    if logged.weights_md5 != candidate.card().weights_md5 {
+        bail!(
+            "{} is not the model run {run_id} logged (weights md5 {} here, {} in the run); \
+             version {} was registered but not promoted",
+            args.candidate.display(),
+            candidate.card().weights_md5,
+            logged.weights_md5,
+            version.version
+        );
+    }
     let previous = report.production.as_ref().and_then(|p| p.version.clone());
     registry::install(registry, tracker, &version, |dir| {
-        registry::copy_files(&args.candidate, dir)
+        registry::copy_files(registered.path(), dir)
     })?;
     let record = AuditRecord {
         timestamp: registry::now_rfc3339(),

@@ -96,11 +96,11 @@ fn exercise(tracking_uri: Option<String>) {
     let tracker = ws.tracking.open().unwrap();
     let model = ws.registry().model_name;
 
-    // 1. A tiny model, a few epochs on a subset: tracked, written, promoted (no production yet).
-    let trained = ws.train(4, 3e-3);
+    // 1. A tiny model, one epoch on a subset: tracked, written, promoted (no production yet).
+    let trained = ws.train(1, 3e-3);
     let run = &trained.run_id;
     let params = tracker.run_params(run).unwrap();
-    assert_eq!(params["epochs"], "4");
+    assert_eq!(params["epochs"], "1");
     assert_eq!(params["train_rows"], "230");
     assert_eq!(params["data_md5"], hash_dir(&ws.path("data")).unwrap().md5);
     let history = tracker.metric_history(run, "val_loss").unwrap();
@@ -148,8 +148,8 @@ fn exercise(tracking_uri: Option<String>) {
         production_v1.md5
     );
 
-    // 2. A deliberately worse candidate (one epoch at a vanishing learning rate) is refused.
-    ws.train(1, 1e-9);
+    // 2. A deliberately worse candidate (a diverging learning rate of 100) is refused.
+    ws.train(1, 100.0);
     let (report, promoted) = ws.evaluate(0.0);
     assert!(promoted.is_none(), "{}", report.decision.reason);
     assert!(
