@@ -297,6 +297,28 @@ fn unquote_yaml(value: &str) -> String {
     }
 }
 
+/// Whether and where an output is recorded for DVC, as every binary's command line takes it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DvcArgs {
+    /// Do not write `<out>.dvc` or fill the DVC cache.
+    #[arg(long)]
+    pub no_dvc: bool,
+    /// DVC repository root (default: the nearest one above the output, else its parent).
+    #[arg(long, env = "DVC_ROOT")]
+    pub dvc_root: Option<PathBuf>,
+}
+
+impl DvcArgs {
+    /// Records directory `dir` as `dvc add` would, unless disabled.
+    pub fn track(&self, dir: &Path) -> Result<Option<DvcPointer>, DvcError> {
+        if self.no_dvc {
+            return Ok(None);
+        }
+        let repo = DvcRepo::for_output(dir, self.dvc_root.as_deref())?;
+        repo.add_dir(dir).map(Some)
+    }
+}
+
 /// A DVC repository: the directory holding `.dvc/`.
 #[derive(Debug, Clone)]
 pub struct DvcRepo {

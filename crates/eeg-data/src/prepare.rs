@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use artifact_store::atomic;
-use artifact_store::dvc::{self, DvcError, DvcPointer, DvcRepo};
+use artifact_store::dvc::{self, DvcArgs, DvcError, DvcPointer};
 use ndarray::{Array1, Array2, Array3};
 
 use crate::layout::{InputLayout, Normalisation};
@@ -28,10 +28,8 @@ pub struct PrepareOptions {
     pub out: PathBuf,
     pub split: SplitOptions,
     pub bad_rows: BadRows,
-    /// Record the output for DVC (`<out>.dvc` and the cache).
-    pub track_with_dvc: bool,
-    /// DVC repository root (default: the nearest one above the output, else its parent).
-    pub dvc_root: Option<PathBuf>,
+    /// Whether and where the output is recorded for DVC (`<out>.dvc` and the cache).
+    pub dvc: DvcArgs,
 }
 
 impl PrepareOptions {
@@ -42,8 +40,7 @@ impl PrepareOptions {
             out,
             split: SplitOptions::default(),
             bad_rows: BadRows::Fail,
-            track_with_dvc: true,
-            dvc_root: None,
+            dvc: DvcArgs::default(),
         }
     }
 }
@@ -99,12 +96,7 @@ pub fn prepare(options: &PrepareOptions) -> Result<Prepared, PrepareError> {
             message: e.to_string(),
         },
     )?;
-    let pointer = if options.track_with_dvc {
-        let repo = DvcRepo::for_output(&options.out, options.dvc_root.as_deref())?;
-        Some(repo.add_dir(&options.out)?)
-    } else {
-        None
-    };
+    let pointer = options.dvc.track(&options.out)?;
     Ok(Prepared {
         manifest,
         pointer,

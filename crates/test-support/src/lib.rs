@@ -71,6 +71,28 @@ pub fn real_data_csv() -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// Asserts that the real `dvc status` sees every output under `root` as up to date (skips
+/// loudly without dvc, outside CI).
+pub fn assert_dvc_status_clean(root: &Path) {
+    let Some(dvc) = dvc() else {
+        skip("the dvc CLI is not installed");
+        return;
+    };
+    let status = Command::new(dvc)
+        .current_dir(root)
+        .args(["status", "-q"])
+        .env("DVC_NO_ANALYTICS", "1")
+        .output()
+        .expect("dvc runs");
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "dvc status reports changes:\n{}{}",
+        String::from_utf8_lossy(&status.stdout),
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
+
 /// Runs a command and returns its output; panics with everything it printed if it fails.
 pub fn run_ok(command: &mut Command) -> Output {
     let output = command

@@ -146,6 +146,15 @@ pub trait Tracker: Send + Sync {
     fn download_version(&self, version: &ModelVersion, dest: &Path) -> Result<()>;
 }
 
+/// Writes `bytes` to `relpath` under `dest`, creating directories as needed.
+pub(crate) fn write_under(dest: &Path, relpath: &str, bytes: &[u8]) -> Result<()> {
+    let path = dest.join(relpath);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    std::fs::write(&path, bytes).map_err(io_error(&path))
+}
+
 /// Every regular file under `dir`, as (path relative to `dir` with `/`, full path), sorted.
 pub(crate) fn files_under(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     artifact_store::dvc::list_files(dir).map_err(|e| TrackingError::Invalid(e.to_string()))

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
-    files_under, io_error, now_ms, Metric, ModelVersion, Result, RunInfo, RunStatus, Tracker,
-    TrackingError,
+    files_under, io_error, now_ms, write_under, Metric, ModelVersion, Result, RunInfo, RunStatus,
+    Tracker, TrackingError,
 };
 
 #[derive(Debug, Clone)]
@@ -390,11 +390,8 @@ impl Tracker for LocalTracker {
             )));
         }
         for (relpath, path) in files {
-            let target = dest.join(relpath);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(io_error(parent))?;
-            }
-            std::fs::copy(&path, &target).map_err(io_error(&target))?;
+            let bytes = std::fs::read(&path).map_err(io_error(&path))?;
+            write_under(dest, &relpath, &bytes)?;
         }
         Ok(())
     }

@@ -16,8 +16,8 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{json, Value};
 
 use crate::{
-    files_under, io_error, now_ms, Metric, ModelVersion, Result, RunInfo, RunStatus, Tracker,
-    TrackingError,
+    files_under, io_error, now_ms, write_under, Metric, ModelVersion, Result, RunInfo, RunStatus,
+    Tracker, TrackingError,
 };
 
 const API: &str = "/api/2.0/mlflow";
@@ -529,11 +529,7 @@ impl Tracker for MlflowTracker {
         }
         for relpath in files {
             let bytes = self.client.get_artifact(&format!("{root}/{relpath}"))?;
-            let path = dest.join(&relpath);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io_error(parent))?;
-            }
-            std::fs::write(&path, bytes).map_err(io_error(&path))?;
+            write_under(dest, &relpath, &bytes)?;
         }
         Ok(())
     }

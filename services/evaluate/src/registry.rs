@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use artifact_store::atomic;
-use artifact_store::dvc::{DvcPointer, DvcRepo};
+use artifact_store::dvc::{DvcArgs, DvcPointer};
 use seizure_model::Predictor;
 use serde::{Deserialize, Serialize};
 use tracking::{ModelVersion, Tracker, TrackingArgs, PRODUCTION_ALIAS};
@@ -32,12 +32,8 @@ pub struct RegistryArgs {
     pub model_name: String,
     #[command(flatten)]
     pub tracking: TrackingArgs,
-    /// Do not write `<production>.dvc` or fill the DVC cache.
-    #[arg(long)]
-    pub no_dvc: bool,
-    /// DVC repository root (default: the nearest one above the output, else its parent).
-    #[arg(long, env = "DVC_ROOT")]
-    pub dvc_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub dvc: DvcArgs,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,11 +165,7 @@ pub fn install(
     })
     .with_context(|| format!("cannot install {}", args.production.display()))?;
     tracker.set_alias(&version.name, PRODUCTION_ALIAS, &version.version)?;
-    if args.no_dvc {
-        return Ok(None);
-    }
-    let repo = DvcRepo::for_output(&args.production, args.dvc_root.as_deref())?;
-    Ok(Some(repo.add_dir(&args.production)?))
+    Ok(args.dvc.track(&args.production)?)
 }
 
 /// Copies every file of `from` into `to`.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use artifact_store::atomic;
-use artifact_store::dvc::{DvcPointer, DvcRepo};
+use artifact_store::dvc::{DvcArgs, DvcPointer};
 use clap::{Args, Parser};
 use eeg_data::processed::{ProcessedDataset, Split};
 use patient_store::labels::{self, PatientLabel};
@@ -44,12 +44,8 @@ pub struct PatientPullArgs {
     /// Output directory (replaced atomically; tracked by `<out>.dvc`).
     #[arg(long, env = "PATIENTS_DIR", default_value = "patients")]
     pub out: PathBuf,
-    /// Do not write `<out>.dvc` or fill the DVC cache.
-    #[arg(long)]
-    pub no_dvc: bool,
-    /// DVC repository root (default: the nearest one above the output, else its parent).
-    #[arg(long, env = "DVC_ROOT")]
-    pub dvc_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub dvc: DvcArgs,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -105,11 +101,7 @@ pub fn pull_patients(args: &PatientPullArgs) -> anyhow::Result<Outcome> {
         Ok(index)
     })
     .with_context(|| format!("cannot write {}", args.out.display()))?;
-    let pointer = if args.no_dvc {
-        None
-    } else {
-        Some(DvcRepo::for_output(&args.out, args.dvc_root.as_deref())?.add_dir(&args.out)?)
-    };
+    let pointer = args.dvc.track(&args.out)?;
     Ok(Outcome {
         index,
         labels,

@@ -169,22 +169,8 @@ fn missing_dataset_is_a_clear_error_and_writes_nothing() {
 
 #[test]
 fn real_dvc_sees_the_store_as_up_to_date() {
-    let Some(dvc) = test_support::dvc() else {
-        test_support::skip("the dvc CLI is not installed");
-        return;
-    };
     let root = tempfile::tempdir().unwrap();
     dataset_in(root.path());
     test_support::run_ok(Command::new(BIN).current_dir(root.path()));
-    let status = Command::new(&dvc)
-        .current_dir(root.path())
-        .args(["status", "-q"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        status.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&status.stdout)
-    );
+    test_support::assert_dvc_status_clean(root.path());
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use artifact_store::atomic;
+use artifact_store::dvc::DvcArgs;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use eeg_data::layout::InputLayout;
 use eeg_data::prepare::{prepare, PrepareOptions, Prepared, SplitOptions, DEFAULT_SEED};
@@ -94,12 +95,8 @@ pub struct PreprocessArgs {
     /// Leave out invalid rows (reporting them) instead of stopping at the first.
     #[arg(long, env = "SKIP_BAD_ROWS")]
     pub skip_bad_rows: bool,
-    /// Do not write `<out>.dvc` or fill the DVC cache.
-    #[arg(long)]
-    pub no_dvc: bool,
-    /// DVC repository root (default: the nearest one above the output, else its parent).
-    #[arg(long, env = "DVC_ROOT")]
-    pub dvc_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub dvc: DvcArgs,
 }
 
 impl PreprocessArgs {
@@ -118,8 +115,7 @@ impl PreprocessArgs {
             features: layout.features,
             balance: BalanceArg::Undersample,
             skip_bad_rows: false,
-            no_dvc: false,
-            dvc_root: None,
+            dvc: DvcArgs::default(),
         }
     }
 }
@@ -168,8 +164,7 @@ pub fn preprocess(args: &PreprocessArgs) -> anyhow::Result<Prepared> {
         } else {
             BadRows::Fail
         },
-        track_with_dvc: !args.no_dvc,
-        dvc_root: args.dvc_root.clone(),
+        dvc: args.dvc.clone(),
     };
     let prepared = prepare(&options)?;
     report_skipped(&prepared.skipped);

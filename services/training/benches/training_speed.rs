@@ -20,7 +20,7 @@ fn training_epoch(c: &mut Criterion) {
         path
     });
     let mut options = PrepareOptions::new(csv, scratch.path().join("data"));
-    options.track_with_dvc = false;
+    options.dvc.no_dvc = true;
     prepare(&options).unwrap();
     let dataset = ProcessedDataset::open(&options.out).unwrap();
     let train_split = dataset.split(Split::Train).unwrap();

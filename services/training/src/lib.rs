@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 use artifact_store::atomic;
-use artifact_store::dvc::{self, DvcPointer, DvcRepo};
+use artifact_store::dvc::{self, DvcArgs, DvcPointer};
 use clap::{Args, Parser};
 use eeg_data::processed::{ProcessedDataset, Split, SplitArrays};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -60,12 +60,8 @@ pub struct TrainingArgs {
     pub max_train_rows: Option<usize>,
     #[command(flatten)]
     pub tracking: TrackingArgs,
-    /// Do not write `<out>.dvc` or fill the DVC cache.
-    #[arg(long)]
-    pub no_dvc: bool,
-    /// DVC repository root (default: the nearest one above the output, else its parent).
-    #[arg(long, env = "DVC_ROOT")]
-    pub dvc_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub dvc: DvcArgs,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -182,11 +178,7 @@ pub fn train_model(args: &TrainingArgs) -> anyhow::Result<TrainingOutcome> {
                 ("weights_md5".into(), saved.weights_md5.clone()),
             ],
         )?;
-        let pointer = if args.no_dvc {
-            None
-        } else {
-            Some(DvcRepo::for_output(&args.out, args.dvc_root.as_deref())?.add_dir(&args.out)?)
-        };
+        let pointer = args.dvc.track(&args.out)?;
         Ok(TrainingOutcome {
             card: saved,
             run_id: run.run_id.clone(),

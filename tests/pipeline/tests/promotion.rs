@@ -2,7 +2,6 @@
 //! promotion and roll it back: against the local tracking store and a real MLflow server.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use artifact_store::dvc::{hash_dir, DvcPointer};
 use eeg_data::prepare::{prepare, PrepareOptions};
@@ -52,8 +51,7 @@ impl Workspace {
             seed: 1,
             max_train_rows: Some(230),
             tracking: self.tracking.clone(),
-            no_dvc: false,
-            dvc_root: None,
+            dvc: Default::default(),
         })
         .unwrap()
     }
@@ -64,8 +62,7 @@ impl Workspace {
             audit_log: self.path("audit/promotions.jsonl"),
             model_name: format!("seizure-{}", self.tracking.experiment),
             tracking: self.tracking.clone(),
-            no_dvc: false,
-            dvc_root: None,
+            dvc: Default::default(),
         }
     }
 
@@ -202,7 +199,8 @@ fn exercise(tracking_uri: Option<String>) {
         "{err:#}"
     );
 
-    check_with_real_dvc(ws.dir.path());
+    // data.dvc, models.dvc and production.dvc all describe what is on disk.
+    test_support::assert_dvc_status_clean(ws.dir.path());
 
     // 4. A candidate is only ever scored on the data version it was trained on.
     let mut other = PrepareOptions::new(ws.path("raw/eeg.csv"), ws.path("data"));
@@ -227,25 +225,6 @@ fn files_of(hash: &artifact_store::dvc::DirHash) -> Vec<artifact_store::dvc::Dir
         .filter(|e| e.relpath != registry::RELEASE_FILE)
         .cloned()
         .collect()
-}
-
-/// data.dvc, models.dvc and production.dvc all describe what is on disk.
-fn check_with_real_dvc(root: &Path) {
-    let Some(dvc) = test_support::dvc() else {
-        test_support::skip("the dvc CLI is not installed");
-        return;
-    };
-    let status = Command::new(dvc)
-        .current_dir(root)
-        .args(["status", "-q"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        status.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&status.stdout)
-    );
 }
 
 #[test]

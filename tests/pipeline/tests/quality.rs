@@ -48,8 +48,7 @@ fn default_pipeline_meets_the_quality_targets_on_real_data() {
             audit_log: path("audit.jsonl"),
             model_name: "seizure-lstm".into(),
             tracking,
-            no_dvc: false,
-            dvc_root: None,
+            dvc: Default::default(),
         },
     })
     .unwrap();
