@@ -1,0 +1,121 @@
+//! Access tokens for the fleet.
+//!
+//! The auth service signs short-lived JWTs with an Ed25519 key ([`SigningKey`], algorithm
+//! `EdDSA`, key id `kid`) and publishes the public keys as a JWKS ([`Jwks`]). Every protected
+//! service verifies them with a [`Verifier`] built on the same rules (RFC 8725):
+//! * the algorithm is pinned per key (`EdDSA`), never taken from the token: `none`, `HS256`
+//!   signed with the public key, and any other algorithm are rejected;
+//! * the token must name a `kid`; an unknown `kid` refreshes the key set once (when it comes
+//!   from a JWKS URL), so key rotation needs no restart;
+//! * `exp` and `nbf` are checked with a small leeway, `iss` and `aud` must match, and
+//!   `sub`, `role`, `iat`, `jti` must be present.
+
+mod keys;
+mod verify;
+
+pub use keys::{Jwks, KeyError, SigningKey};
+pub use verify::{KeySource, TokenError, Verifier, VerifierConfig};
+
+use serde::{Deserialize, Serialize};
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Creates users, reloads models, reads audit logs; also predicts.
+    Admin,
+    /// Requests predictions.
+    Clinician,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Clinician => "clinician",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "admin" => Some(Role::Admin),
+            "clinician" => Some(Role::Clinician),
+            _ => None,
+        }
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The username.
+    pub sub: String,
+    pub role: Role,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: u64,
+    /// Not before.
+    pub nbf: u64,
+    /// Expires at.
+    pub exp: u64,
+    pub iss: String,
+    pub aud: String,
+    /// Unique token id.
+    pub jti: String,
+}
+
+pub fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Signs access tokens.
+pub struct Issuer {
+    key: SigningKey,
+    issuer: String,
+    audience: String,
+    lifetime_seconds: u64,
+}
+
+impl Issuer {
+    pub fn new(key: SigningKey, issuer: &str, audience: &str, lifetime_seconds: u64) -> Self {
+        Self {
+            key,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            lifetime_seconds,
+        }
+    }
+
+    pub fn lifetime_seconds(&self) -> u64 {
+        self.lifetime_seconds
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// A signed token for `username` with `role`, valid from now for the configured lifetime.
+    pub fn issue(&self, username: &str, role: Role) -> Result<(String, Claims), KeyError> {
+        let now = now_seconds();
+        let claims = Claims {
+            sub: username.to_owned(),
+            role,
+            iat: now,
+            nbf: now,
+            exp: now + self.lifetime_seconds,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            jti: random_id(),
+        };
+        Ok((self.key.sign(&claims)?, claims))
+    }
+}
+
+/// 128 random bits as 32 hex characters.
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the system random source works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
