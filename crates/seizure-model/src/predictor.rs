@@ -81,8 +81,34 @@ fn affine(m: usize, a: &[f32], b: &Matrix, bias: &[f32]) -> Vec<f32> {
     out
 }
 
+/// `e^x` without branches or calls, so loops over it vectorise: Cephes' range reduction
+/// (x = n ln 2 + r) and degree-6 polynomial, about 1 ulp of the true value on [-87, 88].
+#[inline(always)]
+fn fast_exp(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2_E).round();
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_2e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let e_r = p * r * r + r + 1.0;
+    e_r * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+#[inline(always)]
 fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + fast_exp(-x))
+}
+
+#[inline(always)]
+fn tanh(x: f32) -> f32 {
+    2.0 * sigmoid(2.0 * x) - 1.0
 }
 
 #[derive(Debug, Clone)]
@@ -120,19 +146,22 @@ impl Cell {
         for step in 0..steps {
             let z_step = &mut z[step * batch * gates..(step + 1) * batch * gates];
             gemm_accumulate(batch, &h, &self.recurrent, z_step);
+            // Activations first, over contiguous slices (vectorised), then the cell update.
+            for zb in z_step.chunks_exact_mut(gates) {
+                let (sigmoid_gates, candidate) = zb.split_at_mut(3 * h_size);
+                sigmoid_gates.iter_mut().for_each(|v| *v = sigmoid(*v));
+                candidate.iter_mut().for_each(|v| *v = tanh(*v));
+            }
             for b in 0..batch {
                 let zb = &z_step[b * gates..(b + 1) * gates];
-                let (hb, cb) = (
-                    &mut h[b * h_size..(b + 1) * h_size],
-                    &mut c[b * h_size..(b + 1) * h_size],
-                );
+                let (input_gate, rest) = zb.split_at(h_size);
+                let (forget_gate, rest) = rest.split_at(h_size);
+                let (output_gate, candidate) = rest.split_at(h_size);
+                let cb = &mut c[b * h_size..(b + 1) * h_size];
+                let hb = &mut h[b * h_size..(b + 1) * h_size];
                 for j in 0..h_size {
-                    let input_gate = sigmoid(zb[j]);
-                    let forget_gate = sigmoid(zb[h_size + j]);
-                    let output_gate = sigmoid(zb[2 * h_size + j]);
-                    let candidate = zb[3 * h_size + j].tanh();
-                    cb[j] = forget_gate * cb[j] + input_gate * candidate;
-                    hb[j] = output_gate * cb[j].tanh();
+                    cb[j] = forget_gate[j] * cb[j] + input_gate[j] * candidate[j];
+                    hb[j] = output_gate[j] * tanh(cb[j]);
                 }
             }
             if keep_sequence {
@@ -263,11 +292,37 @@ impl Predictor {
         let sequence = self.lstm1.run(&time_major, steps, batch, true);
         let last = self.lstm2.run(&sequence, steps, batch, false);
         let mut hidden = affine(batch, &last, &self.dense, &self.dense_bias);
-        hidden.iter_mut().for_each(|v| *v = v.tanh());
+        hidden.iter_mut().for_each(|v| *v = tanh(*v));
         let logits = affine(batch, &hidden, &self.output, &self.output_bias);
         logits
             .chunks_exact(2)
-            .map(|l| sigmoid(l[1] - l[0]))
+            .map(|l| 1.0 / (1.0 + (l[0] - l[1]).exp()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_activations_match_the_standard_library() {
+        let mut worst = (0f32, 0f32, 0f32);
+        for i in -20_000..=20_000 {
+            let x = i as f32 / 1000.0;
+            let exp_error = ((fast_exp(x) - x.exp()) / x.exp()).abs();
+            let sigmoid_error = (sigmoid(x) - 1.0 / (1.0 + (-x).exp())).abs();
+            let tanh_error = (tanh(x) - x.tanh()).abs();
+            worst = (
+                worst.0.max(exp_error),
+                worst.1.max(sigmoid_error),
+                worst.2.max(tanh_error),
+            );
+        }
+        assert!(worst.0 < 1e-6, "exp relative error {}", worst.0);
+        assert!(worst.1 < 1e-6, "sigmoid error {}", worst.1);
+        assert!(worst.2 < 1e-6, "tanh error {}", worst.2);
+        assert!(sigmoid(-200.0) < 1e-30);
+        assert_eq!(sigmoid(200.0), 1.0);
     }
 }

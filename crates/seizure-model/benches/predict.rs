@@ -1,0 +1,48 @@
+//! In-process scoring of one patient: 23 raw recordings -> normalise, lay out, forward pass,
+//! seizure probabilities, with the serving `Predictor` (22 x 8 and 178 x 1 layouts).
+//!
+//! `cargo bench -p seizure-model --bench predict`.
+
+use burn::prelude::Device;
+use criterion::{criterion_group, criterion_main, Criterion};
+use eeg_data::layout::{InputLayout, Normalisation};
+use eeg_data::random::Rng;
+use eeg_data::SAMPLES_PER_RECORDING;
+use seizure_model::{ModelCard, ModelConfig, Predictor, SeizureNet};
+
+fn predictor(layout: InputLayout) -> Predictor {
+    let device = Device::flex();
+    device.seed(1);
+    let config = ModelConfig::with_layout(layout);
+    let network = SeizureNet::new(&config, &device);
+    let card = ModelCard::new(
+        config,
+        Normalisation {
+            mean: -4.5,
+            std: 244.7,
+        },
+    );
+    Predictor::from_network(card, &network)
+}
+
+fn one_patient(c: &mut Criterion) {
+    let mut rng = Rng::new(3);
+    let patient: Vec<f32> = (0..23 * SAMPLES_PER_RECORDING)
+        .map(|_| (rng.normal() * 200.0) as f32)
+        .collect();
+    let mut group = c.benchmark_group("predict");
+    for (name, layout) in [
+        ("one_patient_23_recordings_22x8", InputLayout::default()),
+        (
+            "one_patient_23_recordings_178x1",
+            InputLayout::new(178, 1).unwrap(),
+        ),
+    ] {
+        let predictor = predictor(layout);
+        group.bench_function(name, |b| b.iter(|| predictor.predict(&patient)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, one_patient);
+criterion_main!(benches);
