@@ -100,11 +100,14 @@ fn swap_in(staging: &Path, dest: &Path) -> io::Result<()> {
     fs::remove_dir_all(&old)
 }
 
-/// Makes the files of `dir` and its entries durable before they become visible.
+/// Makes every file and directory under `dir` durable before it becomes visible.
 fn sync_dir(dir: &Path) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.file_type()?.is_file() {
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
+            sync_dir(&entry.path())?;
+        } else if file_type.is_file() {
             fs::File::open(entry.path())?.sync_all()?;
         }
     }

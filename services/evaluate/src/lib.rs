@@ -219,11 +219,14 @@ pub fn decide(
     let candidate_value = metric.of(candidate);
     let production_value = production.map(|p| metric.of(p));
     let (promote, reason) = match production_value {
-        None => (true, "there is no production model".to_owned()),
-        Some(_) if candidate_value.is_nan() => (
+        _ if candidate_value.is_nan() => (
             false,
-            format!("the candidate's {} is undefined on this test split", metric.name()),
+            format!(
+                "the candidate's {} is undefined on this test split",
+                metric.name()
+            ),
         ),
+        None => (true, "there is no production model".to_owned()),
         Some(current) if current.is_nan() || candidate_value > current + min_improvement => (
             true,
             format!(
@@ -634,5 +637,10 @@ mod tests {
             0.0,
         );
         assert!(!undefined.promote);
+        let diverged_first = decide(PrimaryMetric::RocAuc, &evaluation(f64::NAN), None, 0.0);
+        assert!(
+            !diverged_first.promote,
+            "a NaN model never becomes production"
+        );
     }
 }

@@ -170,7 +170,9 @@ pub fn train(
         };
         on_epoch(&metrics);
         history.push(metrics);
-        if val_loss < best_loss {
+        // The first epoch always counts, so a diverged run (NaN loss) still has a model; its
+        // NaN metrics then keep it from being promoted.
+        if best_epoch == 0 || val_loss < best_loss {
             (best, best_loss, best_epoch) = (snapshot, val_loss, epoch);
         } else if epoch - best_epoch >= config.patience {
             stopped_early = true;
