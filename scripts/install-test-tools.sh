@@ -25,6 +25,14 @@ install_venv() {
   echo "$want" > "$marker"
 }
 
+# PostgreSQL, for the services' SQL stores (Debian's packages).
+if ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1; then
+  echo "install-test-tools: installing PostgreSQL from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql > /dev/null
+fi
+echo "install-test-tools: $(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+
 install_venv venv-dvc "$here/requirements-dvc.txt"
 echo "install-test-tools: dvc $("$tools/venv-dvc/bin/dvc" --version)"
 install_venv venv-mlflow "$here/requirements-mlflow.txt"

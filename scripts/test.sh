@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (the README names it; .ci/run calls it).
 # Installs the real third-party tools the tests drive (idempotent), starts an MLflow server
-# for them, runs every test, and stops the server again.
+# and a PostgreSQL server for them, runs every test, and stops the servers again.
 # Extra arguments go to `cargo test`, e.g. `./scripts/test.sh -p preprocessing`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,12 +13,17 @@ export DVC_NO_ANALYTICS=1
 
 state=$(mktemp -d -t seizure-ops-test.XXXXXX)
 port=${MLFLOW_TEST_PORT:-5055}
+pg_port=${POSTGRES_TEST_PORT:-55432}
 cleanup() {
   ./scripts/mlflow-server.sh stop "$state/mlflow" || true
+  ./scripts/postgres-server.sh stop "$state/postgres" || true
   rm -rf "$state"
 }
 trap cleanup EXIT
+chmod 755 "$state"
 ./scripts/mlflow-server.sh start "$state/mlflow" "$port"
 export MLFLOW_TEST_URI="http://127.0.0.1:$port"
+./scripts/postgres-server.sh start "$state/postgres" "$pg_port"
+export POSTGRES_TEST_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
 
 cargo test --workspace "$@"

@@ -1,0 +1,530 @@
+//! HTTP endpoints. Every error is JSON `{error, message}`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use auth_tokens::{now_seconds, random_id, Claims, Issuer, Jwks, Role, Verifier};
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Form, Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::passwords;
+use crate::store::{RefreshState, Store, StoreError, User};
+
+pub struct Settings {
+    pub refresh_lifetime_seconds: u64,
+    /// Failed logins allowed per username and per client address within the window.
+    pub max_failures: i64,
+    pub failure_window_seconds: u64,
+}
+
+pub struct AppState {
+    pub store: Store,
+    pub issuer: Issuer,
+    pub verifier: Verifier,
+    pub jwks: Jwks,
+    pub settings: Settings,
+    /// Checked against for unknown users, so they cost the same time as wrong passwords.
+    pub dummy_hash: String,
+}
+
+type SharedState = Arc<AppState>;
+
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/login", post(login))
+        .route("/token", post(token))
+        .route("/refresh", post(refresh))
+        .route("/logout", post(logout))
+        .route("/me", get(me))
+        .route("/users", post(create_user).get(list_users))
+        .route("/users/{username}", delete(delete_user))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route(
+            "/health/live",
+            get(|| async { Json(json!({"status": "ok"})) }),
+        )
+        .route("/health/ready", get(ready))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(state)
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn bad_credentials() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "invalid username or password",
+        )
+    }
+
+    fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(json!({"error": self.code, "message": self.message})),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::UserExists(user) => Self::new(
+                StatusCode::CONFLICT,
+                "user_exists",
+                format!("user {user} already exists"),
+            ),
+            other => {
+                tracing::error!("storage failure: {other}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal storage error",
+                )
+            }
+        }
+    }
+}
+
+fn malformed(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+/// The verified claims of the request's bearer token.
+pub struct Authenticated(pub Claims);
+
+impl FromRequestParts<SharedState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| ApiError::unauthorized("expected an Authorization: Bearer token"))?;
+        state
+            .verifier
+            .verify(token.trim())
+            .await
+            .map(Authenticated)
+            .map_err(|e| ApiError::unauthorized(e.to_string()))
+    }
+}
+
+impl Authenticated {
+    fn require_admin(&self) -> Result<(), ApiError> {
+        if self.0.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this needs the admin role",
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: String,
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+fn refresh_hash(token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Issues an access token and a refresh token in `family`.
+async fn tokens_for(
+    state: &AppState,
+    user: &str,
+    role: Role,
+    family: &str,
+) -> Result<TokenResponse, ApiError> {
+    let (access_token, _) = state.issuer.issue(user, role).map_err(|e| {
+        tracing::error!("cannot sign a token: {e}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "cannot sign a token",
+        )
+    })?;
+    let refresh_token = format!("{}{}", random_id(), random_id());
+    let now = now_seconds() as i64;
+    state
+        .store
+        .insert_refresh_token(
+            &refresh_hash(&refresh_token),
+            family,
+            user,
+            now,
+            now + state.settings.refresh_lifetime_seconds as i64,
+        )
+        .await?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "bearer",
+        expires_in: state.issuer.lifetime_seconds(),
+        refresh_token,
+    })
+}
+
+/// Checks credentials with throttling and auditing; returns the user's role.
+async fn authenticate(
+    state: &AppState,
+    credentials: Credentials,
+    client_ip: &str,
+) -> Result<Role, ApiError> {
+    let now = now_seconds() as i64;
+    let window = state.settings.failure_window_seconds as i64;
+    let (by_user, by_ip, oldest) = state
+        .store
+        .recent_failures(&credentials.username, client_ip, now - window)
+        .await?;
+    if by_user >= state.settings.max_failures || by_ip >= state.settings.max_failures {
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "throttled",
+            "too many failed logins; try again later",
+        );
+        error.retry_after = Some((oldest + window - now).max(1) as u64);
+        return Err(error);
+    }
+    let user = state.store.user(&credentials.username).await?;
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| state.dummy_hash.clone());
+    let password = credentials.password;
+    let matches = tokio::task::spawn_blocking(move || passwords::verify(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let succeeded = matches && user.is_some();
+    state
+        .store
+        .record_login_attempt(
+            &random_id(),
+            &credentials.username,
+            client_ip,
+            succeeded,
+            now,
+        )
+        .await?;
+    tracing::info!(username = %credentials.username, client_ip, succeeded, "login attempt");
+    match user {
+        Some(user) if succeeded => Ok(user.role),
+        _ => Err(ApiError::bad_credentials()),
+    }
+}
+
+async fn login_with(
+    state: &AppState,
+    credentials: Credentials,
+    client_ip: &str,
+) -> Result<TokenResponse, ApiError> {
+    let username = credentials.username.clone();
+    let role = authenticate(state, credentials, client_ip).await?;
+    tokens_for(state, &username, role, &random_id()).await
+}
+
+async fn login(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Json<Credentials>, JsonRejection>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let Json(credentials) = body.map_err(|e| malformed(e.body_text()))?;
+    Ok(Json(
+        login_with(&state, credentials, &peer.ip().to_string()).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: String,
+    username: Option<String>,
+    password: Option<String>,
+    refresh_token: Option<String>,
+}
+
+/// The OAuth2 token endpoint: the password and refresh_token grants, form-encoded.
+async fn token(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let Form(form) = form.map_err(|e| malformed(e.body_text()))?;
+    match form.grant_type.as_str() {
+        "password" => {
+            let (Some(username), Some(password)) = (form.username, form.password) else {
+                return Err(malformed(
+                    "the password grant needs username and password".into(),
+                ));
+            };
+            let credentials = Credentials { username, password };
+            Ok(Json(
+                login_with(&state, credentials, &peer.ip().to_string()).await?,
+            ))
+        }
+        "refresh_token" => {
+            let Some(refresh_token) = form.refresh_token else {
+                return Err(malformed(
+                    "the refresh_token grant needs refresh_token".into(),
+                ));
+            };
+            Ok(Json(exchange(&state, &refresh_token).await?))
+        }
+        other => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            format!("grant_type {other:?} is not supported (password, refresh_token)"),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+/// Exchanges a refresh token for a new pair; a reused token revokes its whole family.
+async fn exchange(state: &AppState, refresh_token: &str) -> Result<TokenResponse, ApiError> {
+    let now = now_seconds() as i64;
+    match state
+        .store
+        .consume_refresh_token(&refresh_hash(refresh_token), now)
+        .await?
+    {
+        RefreshState::Active { family, username } => {
+            let user = state
+                .store
+                .user(&username)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
+            tokens_for(state, &user.username, user.role, &family).await
+        }
+        RefreshState::Reused { family } => {
+            let revoked = state.store.revoke_family(&family, now).await?;
+            tracing::warn!(
+                family,
+                revoked,
+                "refresh token reuse detected; session revoked"
+            );
+            Err(ApiError::unauthorized(
+                "refresh token reuse detected; the session has been revoked",
+            ))
+        }
+        RefreshState::Expired => Err(ApiError::unauthorized("the refresh token has expired")),
+        RefreshState::Revoked => Err(ApiError::unauthorized("the refresh token was revoked")),
+        RefreshState::Unknown => Err(ApiError::unauthorized("unknown refresh token")),
+    }
+}
+
+async fn refresh(
+    State(state): State<SharedState>,
+    body: Result<Json<RefreshBody>, JsonRejection>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let Json(body) = body.map_err(|e| malformed(e.body_text()))?;
+    Ok(Json(exchange(&state, &body.refresh_token).await?))
+}
+
+async fn logout(
+    State(state): State<SharedState>,
+    body: Result<Json<RefreshBody>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(body) = body.map_err(|e| malformed(e.body_text()))?;
+    let now = now_seconds() as i64;
+    if state
+        .store
+        .revoke_token_family(&refresh_hash(&body.refresh_token), now)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::unauthorized("unknown refresh token"))
+    }
+}
+
+async fn me(Authenticated(claims): Authenticated) -> Json<serde_json::Value> {
+    Json(json!({"username": claims.sub, "role": claims.role, "expires_at": claims.exp}))
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    username: String,
+    password: String,
+    role: Role,
+}
+
+#[derive(Serialize)]
+struct UserView {
+    username: String,
+    role: Role,
+    created_at: i64,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            username: user.username,
+            role: user.role,
+            created_at: user.created_at,
+        }
+    }
+}
+
+fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+}
+
+/// Creates a user (already validated), hashing the password off the async threads.
+pub async fn add_user(
+    store: &Store,
+    username: &str,
+    password: &str,
+    role: Role,
+) -> Result<User, StoreError> {
+    let password = password.to_owned();
+    let password_hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
+        .await
+        .expect("hashing does not panic");
+    let user = User {
+        username: username.to_owned(),
+        password_hash,
+        role,
+        created_at: now_seconds() as i64,
+    };
+    store.create_user(&user).await?;
+    Ok(user)
+}
+
+async fn create_user(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+    body: Result<Json<NewUser>, JsonRejection>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    caller.require_admin()?;
+    let Json(new) = body.map_err(|e| malformed(e.body_text()))?;
+    if !valid_username(&new.username) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_username",
+            "usernames have 1 to 64 letters, digits or . _ - @",
+        ));
+    }
+    if let Some(violation) = passwords::policy_violation(&new.password) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "weak_password",
+            violation,
+        ));
+    }
+    let user = add_user(&state.store, &new.username, &new.password, new.role).await?;
+    tracing::info!(by = %caller.0.sub, username = %user.username, role = user.role.as_str(), "user created");
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+async fn list_users(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+) -> Result<Json<Vec<UserView>>, ApiError> {
+    caller.require_admin()?;
+    let users = state.store.users().await?;
+    Ok(Json(users.into_iter().map(UserView::from).collect()))
+}
+
+async fn delete_user(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+    Path(username): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    if state
+        .store
+        .delete_user(&username, now_seconds() as i64)
+        .await?
+    {
+        tracing::info!(by = %caller.0.sub, username, "user deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no user {username}"),
+        ))
+    }
+}
+
+async fn jwks(State(state): State<SharedState>) -> Json<serde_json::Value> {
+    Json(state.jwks.to_json())
+}
+
+async fn ready(State(state): State<SharedState>) -> Response {
+    if state.store.ping().await {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the database does not answer",
+        )
+        .into_response()
+    }
+}

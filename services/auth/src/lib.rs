@@ -1,0 +1,182 @@
+//! auth: users in SQL (SQLite by default, PostgreSQL via `DATABASE_URL`), argon2id passwords,
+//! EdDSA JWT access tokens published as a JWKS, rotating refresh tokens with reuse detection,
+//! login throttling, and the admin / clinician roles.
+
+pub mod api;
+pub mod passwords;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use auth_tokens::{Issuer, Jwks, KeySource, Role, SigningKey, Verifier, VerifierConfig};
+use clap::{Args, Parser};
+
+use crate::api::{AppState, Settings};
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(name = "auth", version, about = "The seizure-ops auth service")]
+pub struct Cli {
+    #[command(flatten)]
+    pub args: AuthArgs,
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// Address to listen on.
+    #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:8001")]
+    pub listen: SocketAddr,
+    /// A SQLite file path, or a `postgres://` URL.
+    #[arg(long, env = "DATABASE_URL", default_value = "auth.db")]
+    pub database_url: String,
+    /// The Ed25519 private key (PKCS#8 PEM) that signs access tokens.
+    #[arg(long, env = "AUTH_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<PathBuf>,
+    /// Earlier signing keys, still published so their tokens verify until they expire.
+    #[arg(long, env = "AUTH_PREVIOUS_KEY_FILES", value_delimiter = ',')]
+    pub previous_key_files: Vec<PathBuf>,
+    /// Development only: sign with a random key that dies with the process.
+    #[arg(long)]
+    pub dev_ephemeral_key: bool,
+    #[arg(long, env = "JWT_ISSUER", default_value = "seizure-ops-auth")]
+    pub issuer: String,
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "seizure-ops")]
+    pub audience: String,
+    /// Access-token lifetime in seconds.
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 900)]
+    pub access_token_ttl: u64,
+    /// Refresh-token lifetime in seconds.
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value_t = 14 * 24 * 3600)]
+    pub refresh_token_ttl: u64,
+    /// Failed logins allowed per username and per client address within the window.
+    #[arg(long, env = "LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub max_failures: i64,
+    #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value_t = 900)]
+    pub failure_window: u64,
+    /// The first admin, created on start if missing (with ADMIN_PASSWORD).
+    #[arg(long, env = "ADMIN_USERNAME")]
+    pub admin_username: Option<String>,
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+}
+
+fn signing_key(args: &AuthArgs) -> anyhow::Result<SigningKey> {
+    match (&args.signing_key_file, args.dev_ephemeral_key) {
+        (Some(path), _) => Ok(SigningKey::from_pem_file(path)?),
+        (None, true) => {
+            let key = SigningKey::generate()?;
+            tracing::warn!(
+                kid = key.kid(),
+                "DEVELOPMENT MODE: signing with an ephemeral key; tokens die with this process"
+            );
+            Ok(key)
+        }
+        (None, false) => bail!(
+            "no signing key: set AUTH_SIGNING_KEY_FILE to an Ed25519 PEM key \
+             (openssl genpkey -algorithm ed25519 -out key.pem), or pass --dev-ephemeral-key"
+        ),
+    }
+}
+
+/// Connects, migrates, creates the first admin if configured, and builds the shared state.
+pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
+    let key = signing_key(args)?;
+    let previous: Vec<SigningKey> = args
+        .previous_key_files
+        .iter()
+        .map(|p| SigningKey::from_pem_file(p))
+        .collect::<Result<_, _>>()?;
+    let mut published = vec![&key];
+    published.extend(previous.iter());
+    let jwks = Jwks::of(&published);
+    let verifier = Verifier::new(
+        VerifierConfig {
+            issuer: args.issuer.clone(),
+            audience: args.audience.clone(),
+            leeway_seconds: 30,
+        },
+        KeySource::Static(jwks.clone()),
+    )
+    .await?;
+    let store = Store::connect(&args.database_url)
+        .await
+        .with_context(|| format!("cannot open the database {}", args.database_url))?;
+    bootstrap_admin(&store, args).await?;
+    let dummy_hash = tokio::task::spawn_blocking(|| passwords::hash("not a real password"))
+        .await
+        .expect("hashing does not panic");
+    Ok(Arc::new(AppState {
+        store,
+        issuer: Issuer::new(key, &args.issuer, &args.audience, args.access_token_ttl),
+        verifier,
+        jwks,
+        settings: Settings {
+            refresh_lifetime_seconds: args.refresh_token_ttl,
+            max_failures: args.max_failures,
+            failure_window_seconds: args.failure_window,
+        },
+        dummy_hash,
+    }))
+}
+
+async fn bootstrap_admin(store: &Store, args: &AuthArgs) -> anyhow::Result<()> {
+    let (Some(username), Some(password)) = (&args.admin_username, &args.admin_password) else {
+        return Ok(());
+    };
+    if store.user(username).await?.is_some() {
+        return Ok(());
+    }
+    if let Some(violation) = passwords::policy_violation(password) {
+        bail!("ADMIN_PASSWORD is refused: {violation}");
+    }
+    api::add_user(store, username, password, Role::Admin).await?;
+    tracing::info!(username, "created the first admin");
+    Ok(())
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let state = build_state(&cli.args).await?;
+        let listener = tokio::net::TcpListener::bind(cli.args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", cli.args.listen))?;
+        tracing::info!(address = %cli.args.listen, "auth service listening");
+        serve(listener, state, shutdown_signal()).await
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}

@@ -1,0 +1,381 @@
+//! The auth service over HTTP: every endpoint and error, on a real SQLite database and on a
+//! real PostgreSQL server (started by ./scripts/test.sh, which exports POSTGRES_TEST_URL).
+
+use std::net::SocketAddr;
+
+use auth::AuthArgs;
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+const ADMIN: &str = "admin";
+const ADMIN_PASSWORD: &str = "admin-password-123";
+
+struct TestApp {
+    base: String,
+    http: Client,
+    _dir: tempfile::TempDir,
+}
+
+/// A fresh, empty PostgreSQL database on the test server.
+async fn fresh_postgres_database(server_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("auth_test_{}", auth_tokens::random_id());
+    let mut admin = sqlx::PgConnection::connect(server_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, _) = server_url.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+async fn spawn_app(postgres: Option<&str>) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = match postgres {
+        Some(server) => fresh_postgres_database(server).await,
+        None => dir.path().join("auth.db").display().to_string(),
+    };
+    let args = AuthArgs {
+        listen: "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        database_url,
+        signing_key_file: None,
+        previous_key_files: vec![],
+        dev_ephemeral_key: true,
+        issuer: "seizure-ops-auth".into(),
+        audience: "seizure-ops".into(),
+        access_token_ttl: 900,
+        refresh_token_ttl: 3600,
+        max_failures: 5,
+        failure_window: 900,
+        admin_username: Some(ADMIN.into()),
+        admin_password: Some(ADMIN_PASSWORD.into()),
+    };
+    let state = auth::build_state(&args).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(auth::serve(listener, state, std::future::pending()));
+    TestApp {
+        base,
+        http: Client::new(),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn login(&self, username: &str, password: &str) -> (StatusCode, Value) {
+        self.post(
+            "/login",
+            json!({"username": username, "password": password}),
+            None,
+        )
+        .await
+    }
+
+    async fn admin_token(&self) -> String {
+        let (status, body) = self.login(ADMIN, ADMIN_PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
+async fn login_returns_tokens_and_me_reads_them(app: TestApp) {
+    let (status, body) = app.login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["refresh_token"].as_str().unwrap().len(), 64);
+    let token = body["access_token"].as_str().unwrap();
+    let (status, me) = app.get("/me", Some(token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (me["username"].as_str(), me["role"].as_str()),
+        (Some(ADMIN), Some("admin"))
+    );
+}
+
+async fn bad_credentials_get_the_same_answer_for_unknown_users(app: TestApp) {
+    let wrong = app.login(ADMIN, "not the password").await;
+    let unknown = app.login("nobody", "not the password").await;
+    assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong, unknown);
+    assert_eq!(wrong.1["error"], "invalid_credentials");
+}
+
+async fn malformed_bodies_are_400_with_json(app: TestApp) {
+    let response = app
+        .http
+        .post(format!("{}/login", app.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "bad_request");
+    let (status, body) = app.post("/login", json!({"username": "x"}), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+async fn oauth2_token_endpoint_supports_password_and_refresh_grants(app: TestApp) {
+    let url = format!("{}/token", app.base);
+    let response = app
+        .http
+        .post(&url)
+        .form(&[
+            ("grant_type", "password"),
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let response = app
+        .http
+        .post(&url)
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = app
+        .http
+        .post(&url)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unsupported_grant_type");
+}
+
+async fn refresh_rotates_and_reuse_revokes_the_family(app: TestApp) {
+    let (_, first) = app.login(ADMIN, ADMIN_PASSWORD).await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let (status, second) = app
+        .post("/refresh", json!({"refresh_token": r1}), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2, "rotated");
+    // Presenting r1 again: reuse, so the whole family (r2 too) is revoked.
+    let (status, body) = app
+        .post("/refresh", json!({"refresh_token": r1}), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["message"].as_str().unwrap().contains("reuse detected"),
+        "{body}"
+    );
+    let (status, _) = app
+        .post("/refresh", json!({"refresh_token": r2}), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn logout_revokes_the_refresh_token(app: TestApp) {
+    let (_, tokens) = app.login(ADMIN, ADMIN_PASSWORD).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let response = app
+        .http
+        .post(format!("{}/logout", app.base))
+        .json(&json!({"refresh_token": refresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let (status, _) = app
+        .post("/refresh", json!({"refresh_token": refresh}), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn only_admins_manage_users(app: TestApp) {
+    let admin = app.admin_token().await;
+    let new = json!({"username": "grace", "password": "clinician-pass-1", "role": "clinician"});
+    let (status, body) = app.post("/users", new.clone(), Some(&admin)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["role"], "clinician");
+    let (status, body) = app.post("/users", new, Some(&admin)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let weak = json!({"username": "weak", "password": "short", "role": "clinician"});
+    let (status, body) = app.post("/users", weak, Some(&admin)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"], "weak_password");
+
+    let (_, tokens) = app.login("grace", "clinician-pass-1").await;
+    let clinician = tokens["access_token"].as_str().unwrap();
+    let other = json!({"username": "mallory", "password": "long enough pw", "role": "admin"});
+    let (status, body) = app.post("/users", other, Some(clinician)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"], "forbidden");
+    assert_eq!(
+        app.get("/users", Some(clinician)).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    let (status, users) = app.get("/users", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "grace"]);
+    assert!(
+        !users.to_string().contains("argon2"),
+        "hashes never leave the service"
+    );
+
+    // Deleting grace revokes her refresh tokens.
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let response = app
+        .http
+        .delete(format!("{}/users/grace", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.post("/refresh", json!({"refresh_token": refresh}), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let response = app
+        .http
+        .delete(format!("{}/users/grace", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+async fn protected_routes_need_a_valid_bearer_token(app: TestApp) {
+    let (status, body) = app.get("/me", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "unauthorized");
+    let (status, _) = app.get("/me", Some("garbage")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let token = app.admin_token().await;
+    let tampered = format!("{}x", &token[..token.len() - 1]);
+    assert_eq!(
+        app.get("/me", Some(&tampered)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn repeated_failures_are_throttled_with_retry_after(app: TestApp) {
+    for _ in 0..5 {
+        assert_eq!(
+            app.login(ADMIN, "wrong password!").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let response = app
+        .http
+        .post(format!("{}/login", app.base))
+        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+}
+
+async fn jwks_verifies_issued_tokens_and_health_answers(app: TestApp) {
+    let (status, jwks) = app.get("/.well-known/jwks.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(jwks["keys"][0]["kty"], "OKP");
+    assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
+    let verifier = auth_tokens::Verifier::new(
+        auth_tokens::VerifierConfig {
+            issuer: "seizure-ops-auth".into(),
+            audience: "seizure-ops".into(),
+            leeway_seconds: 30,
+        },
+        auth_tokens::KeySource::Url(format!("{}/.well-known/jwks.json", app.base)),
+    )
+    .await
+    .unwrap();
+    let claims = verifier.verify(&app.admin_token().await).await.unwrap();
+    assert_eq!(claims.sub, ADMIN);
+    assert_eq!(app.get("/health/live", None).await.0, StatusCode::OK);
+    let (status, body) = app.get("/health/ready", None).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
+    assert_eq!(app.get("/nowhere", None).await.0, StatusCode::NOT_FOUND);
+}
+
+/// Every case above, once on SQLite and once on PostgreSQL.
+macro_rules! on_both_databases {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::spawn_app(None).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(server) = std::env::var("POSTGRES_TEST_URL").ok() else {
+                        test_support::skip("no PostgreSQL server (POSTGRES_TEST_URL)");
+                        return;
+                    };
+                    super::$case(super::spawn_app(Some(&server)).await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_databases!(
+    login_returns_tokens_and_me_reads_them,
+    bad_credentials_get_the_same_answer_for_unknown_users,
+    malformed_bodies_are_400_with_json,
+    oauth2_token_endpoint_supports_password_and_refresh_grants,
+    refresh_rotates_and_reuse_revokes_the_family,
+    logout_revokes_the_refresh_token,
+    only_admins_manage_users,
+    protected_routes_need_a_valid_bearer_token,
+    repeated_failures_are_throttled_with_retry_after,
+    jwks_verifies_issued_tokens_and_health_answers,
+);
