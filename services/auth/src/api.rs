@@ -14,6 +14,9 @@ use axum::{Form, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use http_metrics::HttpMetrics;
+use prometheus::{IntCounter, IntCounterVec, Opts};
+
 use crate::passwords;
 use crate::store::{RefreshState, Store, StoreError, User};
 
@@ -24,8 +27,54 @@ pub struct Settings {
     pub failure_window_seconds: u64,
 }
 
+/// The service's Prometheus metrics, beside the shared HTTP ones.
+#[derive(Clone)]
+pub struct AuthMetrics {
+    pub http: HttpMetrics,
+    /// Login attempts by outcome: success, invalid_credentials, throttled.
+    pub logins: IntCounterVec,
+    pub tokens_issued: IntCounter,
+}
+
+impl AuthMetrics {
+    pub fn new() -> Self {
+        let http = HttpMetrics::new();
+        let logins = IntCounterVec::new(
+            Opts::new("auth_logins_total", "Login attempts by outcome"),
+            &["outcome"],
+        )
+        .expect("a valid metric");
+        let tokens_issued = IntCounter::new(
+            "auth_tokens_issued_total",
+            "Access tokens issued (logins and refreshes)",
+        )
+        .expect("a valid metric");
+        for outcome in ["success", "invalid_credentials", "throttled"] {
+            logins.with_label_values(&[outcome]);
+        }
+        http.registry()
+            .register(Box::new(logins.clone()))
+            .expect("registered once");
+        http.registry()
+            .register(Box::new(tokens_issued.clone()))
+            .expect("registered once");
+        Self {
+            http,
+            logins,
+            tokens_issued,
+        }
+    }
+}
+
+impl Default for AuthMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 pub struct AppState {
     pub store: Store,
+    pub metrics: AuthMetrics,
     pub issuer: Issuer,
     pub verifier: Verifier,
     pub jwks: Jwks,
@@ -37,6 +86,7 @@ pub struct AppState {
 type SharedState = Arc<AppState>;
 
 pub fn router(state: SharedState) -> Router {
+    let http_metrics = state.metrics.http.clone();
     Router::new()
         .route("/login", post(login))
         .route("/token", post(token))
@@ -51,8 +101,13 @@ pub fn router(state: SharedState) -> Router {
             get(|| async { Json(json!({"status": "ok"})) }),
         )
         .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            HttpMetrics::layer,
+        ))
 }
 
 #[derive(Debug)]
@@ -204,6 +259,7 @@ async fn tokens_for(
             "cannot sign a token",
         )
     })?;
+    state.metrics.tokens_issued.inc();
     let refresh_token = format!("{}{}", random_id(), random_id());
     let now = now_seconds() as i64;
     state
@@ -243,6 +299,7 @@ async fn authenticate(
             "too many failed logins; try again later",
         );
         error.retry_after = Some((oldest + window - now).max(1) as u64);
+        state.metrics.logins.with_label_values(&["throttled"]).inc();
         return Err(error);
     }
     let user = state.store.user(&credentials.username).await?;
@@ -266,6 +323,12 @@ async fn authenticate(
         )
         .await?;
     tracing::info!(username = %credentials.username, client_ip, succeeded, "login attempt");
+    let outcome = if succeeded {
+        "success"
+    } else {
+        "invalid_credentials"
+    };
+    state.metrics.logins.with_label_values(&[outcome]).inc();
     match user {
         Some(user) if succeeded => Ok(user.role),
         _ => Err(ApiError::bad_credentials()),
@@ -510,6 +573,10 @@ async fn delete_user(
             format!("no user {username}"),
         ))
     }
+}
+
+async fn metrics(State(state): State<SharedState>) -> Response {
+    state.metrics.http.render().into_response()
 }
 
 async fn jwks(State(state): State<SharedState>) -> Json<serde_json::Value> {

@@ -112,6 +112,7 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
         .expect("hashing does not panic");
     Ok(Arc::new(AppState {
         store,
+        metrics: api::AuthMetrics::new(),
         issuer: Issuer::new(key, &args.issuer, &args.audience, args.access_token_ttl),
         verifier,
         jwks,

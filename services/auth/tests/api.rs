@@ -4,6 +4,9 @@
 use std::net::SocketAddr;
 
 use auth::AuthArgs;
+use auth_tokens::{now_seconds, SigningKey};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -13,6 +16,8 @@ const ADMIN_PASSWORD: &str = "admin-password-123";
 struct TestApp {
     base: String,
     http: Client,
+    /// The service's signing key, so tests can forge tokens with it.
+    key: SigningKey,
     _dir: tempfile::TempDir,
 }
 
@@ -35,12 +40,15 @@ async fn spawn_app(postgres: Option<&str>) -> TestApp {
         Some(server) => fresh_postgres_database(server).await,
         None => dir.path().join("auth.db").display().to_string(),
     };
+    let key = SigningKey::generate().unwrap();
+    let key_file = dir.path().join("signing-key.pem");
+    std::fs::write(&key_file, key.to_pem()).unwrap();
     let args = AuthArgs {
         listen: "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
         database_url,
-        signing_key_file: None,
+        signing_key_file: Some(key_file),
         previous_key_files: vec![],
-        dev_ephemeral_key: true,
+        dev_ephemeral_key: false,
         issuer: "seizure-ops-auth".into(),
         audience: "seizure-ops".into(),
         access_token_ttl: 900,
@@ -57,6 +65,7 @@ async fn spawn_app(postgres: Option<&str>) -> TestApp {
     TestApp {
         base,
         http: Client::new(),
+        key,
         _dir: dir,
     }
 }
@@ -341,6 +350,95 @@ async fn jwks_verifies_issued_tokens_and_health_answers(app: TestApp) {
     assert_eq!(app.get("/nowhere", None).await.0, StatusCode::NOT_FOUND);
 }
 
+async fn metrics_count_requests_logins_and_tokens(app: TestApp) {
+    app.login(ADMIN, "wrong password!").await;
+    app.admin_token().await;
+    app.get("/users/someone", None).await;
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"auth_logins_total{outcome="invalid_credentials"} 1"#,
+        r#"auth_logins_total{outcome="success"} 1"#,
+        "auth_tokens_issued_total 1",
+        r#"http_requests_total{method="POST",route="/login",status="200"} 1"#,
+        r#"http_requests_total{method="POST",route="/login",status="401"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line}:\n{text}");
+    }
+    assert!(text.contains("http_request_duration_seconds_bucket"));
+    assert!(!text.contains("someone"), "raw paths never become labels");
+    assert!(!text.contains(ADMIN_PASSWORD));
+}
+
+async fn forged_tokens_are_refused_over_http(app: TestApp) {
+    let now = now_seconds();
+    let claims = |exp: u64, aud: &str| {
+        json!({"sub": ADMIN, "role": "admin", "iat": now, "nbf": now - 10, "exp": exp,
+               "iss": "seizure-ops-auth", "aud": aud, "jti": "forged"})
+    };
+    let valid = app.key.sign(&claims(now + 600, "seizure-ops")).unwrap();
+    assert_eq!(
+        app.get("/me", Some(&valid)).await.0,
+        StatusCode::OK,
+        "the key is the service's"
+    );
+    let cases = [
+        (
+            "expired",
+            app.key.sign(&claims(now - 120, "seizure-ops")).unwrap(),
+            "expired",
+        ),
+        (
+            "wrong audience",
+            app.key.sign(&claims(now + 600, "elsewhere")).unwrap(),
+            "audience",
+        ),
+    ];
+    for (name, token, reason) in cases {
+        let (status, body) = app.get("/me", Some(&token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}");
+        assert!(
+            body["message"].as_str().unwrap().contains(reason),
+            "{name}: {body}"
+        );
+    }
+    let payload = URL_SAFE_NO_PAD.encode(claims(now + 600, "seizure-ops").to_string());
+    let none_header =
+        URL_SAFE_NO_PAD.encode(json!({"alg": "none", "kid": app.key.kid()}).to_string());
+    let (status, body) = app
+        .get("/me", Some(&format!("{none_header}.{payload}.")))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["message"].as_str().unwrap().contains("algorithm none"),
+        "{body}"
+    );
+    // HS256 "signed" with the published public key.
+    let (_, jwks) = app.get("/.well-known/jwks.json", None).await;
+    let public_x = jwks["keys"][0]["x"].as_str().unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(app.key.kid().to_owned());
+    let confused = jsonwebtoken::encode(
+        &header,
+        &claims(now + 600, "seizure-ops"),
+        &jsonwebtoken::EncodingKey::from_secret(public_x.as_bytes()),
+    )
+    .unwrap();
+    let (status, body) = app.get("/me", Some(&confused)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["message"].as_str().unwrap().contains("HS256"),
+        "{body}"
+    );
+}
+
 /// Every case above, once on SQLite and once on PostgreSQL.
 macro_rules! on_both_databases {
     ($($case:ident),* $(,)?) => {
@@ -378,4 +476,6 @@ on_both_databases!(
     protected_routes_need_a_valid_bearer_token,
     repeated_failures_are_throttled_with_retry_after,
     jwks_verifies_issued_tokens_and_health_answers,
+    metrics_count_requests_logins_and_tokens,
+    forged_tokens_are_refused_over_http,
 );
