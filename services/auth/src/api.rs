@@ -16,6 +16,7 @@ use serde_json::json;
 
 use http_metrics::HttpMetrics;
 use prometheus::{IntCounter, IntCounterVec, Opts};
+use utoipa::OpenApi;
 
 use crate::passwords;
 use crate::store::{RefreshState, Store, StoreError, User};
@@ -102,12 +103,21 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route("/docs", get(docs))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
             http_metrics,
             HttpMetrics::layer,
         ))
+}
+
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ErrorBody {
+    error: String,
+    message: String,
 }
 
 #[derive(Debug)]
@@ -225,7 +235,7 @@ impl Authenticated {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct TokenResponse {
     access_token: String,
     token_type: &'static str,
@@ -233,7 +243,7 @@ struct TokenResponse {
     refresh_token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Credentials {
     username: String,
     password: String,
@@ -345,6 +355,7 @@ async fn login_with(
     tokens_for(state, &username, role, &random_id()).await
 }
 
+#[utoipa::path(post, path = "/login", request_body = Credentials, responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "throttled; see Retry-After")))]
 async fn login(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -356,7 +367,7 @@ async fn login(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct TokenForm {
     grant_type: String,
     username: Option<String>,
@@ -365,6 +376,7 @@ struct TokenForm {
 }
 
 /// The OAuth2 token endpoint: the password and refresh_token grants, form-encoded.
+#[utoipa::path(post, path = "/token", request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn token(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -399,7 +411,7 @@ async fn token(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RefreshBody {
     refresh_token: String,
 }
@@ -437,6 +449,7 @@ async fn exchange(state: &AppState, refresh_token: &str) -> Result<TokenResponse
     }
 }
 
+#[utoipa::path(post, path = "/refresh", request_body = RefreshBody, responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
 async fn refresh(
     State(state): State<SharedState>,
     body: Result<Json<RefreshBody>, JsonRejection>,
@@ -445,6 +458,7 @@ async fn refresh(
     Ok(Json(exchange(&state, &body.refresh_token).await?))
 }
 
+#[utoipa::path(post, path = "/logout", request_body = RefreshBody, responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(
     State(state): State<SharedState>,
     body: Result<Json<RefreshBody>, JsonRejection>,
@@ -462,20 +476,24 @@ async fn logout(
     }
 }
 
+#[utoipa::path(get, path = "/me", responses((status = 200, description = "username, role, expires_at"), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 async fn me(Authenticated(claims): Authenticated) -> Json<serde_json::Value> {
     Json(json!({"username": claims.sub, "role": claims.role, "expires_at": claims.exp}))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewUser {
     username: String,
     password: String,
+    /// `admin` or `clinician`.
+    #[schema(value_type = String)]
     role: Role,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct UserView {
     username: String,
+    #[schema(value_type = String)]
     role: Role,
     created_at: i64,
 }
@@ -518,6 +536,7 @@ pub async fn add_user(
     Ok(user)
 }
 
+#[utoipa::path(post, path = "/users", request_body = NewUser, responses((status = 201, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 async fn create_user(
     State(state): State<SharedState>,
     caller: Authenticated,
@@ -544,6 +563,7 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
+#[utoipa::path(get, path = "/users", responses((status = 200, body = [UserView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
 async fn list_users(
     State(state): State<SharedState>,
     caller: Authenticated,
@@ -553,6 +573,7 @@ async fn list_users(
     Ok(Json(users.into_iter().map(UserView::from).collect()))
 }
 
+#[utoipa::path(delete, path = "/users/{username}", params(("username" = String, Path)), responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_user(
     State(state): State<SharedState>,
     caller: Authenticated,
@@ -575,14 +596,17 @@ async fn delete_user(
     }
 }
 
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
 async fn metrics(State(state): State<SharedState>) -> Response {
     state.metrics.http.render().into_response()
 }
 
+#[utoipa::path(get, path = "/.well-known/jwks.json", responses((status = 200, description = "the public signing keys (JWKS)")))]
 async fn jwks(State(state): State<SharedState>) -> Json<serde_json::Value> {
     Json(state.jwks.to_json())
 }
 
+#[utoipa::path(get, path = "/health/ready", responses((status = 200), (status = 503, body = ErrorBody)))]
 async fn ready(State(state): State<SharedState>) -> Response {
     if state.store.ping().await {
         Json(json!({"status": "ready"})).into_response()
@@ -594,4 +618,43 @@ async fn ready(State(state): State<SharedState>) -> Response {
         )
         .into_response()
     }
+}
+
+/// The OpenAPI document, generated from the handlers above.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "seizure-ops auth", description = "Users, roles and access tokens"),
+    paths(login, token, refresh, logout, me, create_user, list_users, delete_user, jwks, ready, metrics),
+    components(schemas(Credentials, TokenForm, TokenResponse, RefreshBody, NewUser, UserView, ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// A docs page whose viewer script the browser loads itself (nothing is bundled at build time).
+async fn docs() -> axum::response::Html<&'static str> {
+    axum::response::Html(
+        r##"<!doctype html>
+<html><head><meta charset="utf-8"><title>seizure-ops auth API</title>
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+</body></html>"##,
+    )
 }

@@ -439,6 +439,46 @@ async fn forged_tokens_are_refused_over_http(app: TestApp) {
     );
 }
 
+async fn openapi_document_and_docs_page_cover_every_endpoint(app: TestApp) {
+    let (status, doc) = app.get("/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for path in [
+        "/login",
+        "/token",
+        "/refresh",
+        "/logout",
+        "/me",
+        "/users",
+        "/users/{username}",
+        "/.well-known/jwks.json",
+        "/health/ready",
+        "/metrics",
+    ] {
+        assert!(paths.contains(&path), "{path} missing from {paths:?}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    let page = app
+        .http
+        .get(format!("{}/docs", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/openapi.json") && html.contains("swagger-ui-bundle.js"));
+}
+
 /// Every case above, once on SQLite and once on PostgreSQL.
 macro_rules! on_both_databases {
     ($($case:ident),* $(,)?) => {
@@ -478,4 +518,5 @@ on_both_databases!(
     jwks_verifies_issued_tokens_and_health_answers,
     metrics_count_requests_logins_and_tokens,
     forged_tokens_are_refused_over_http,
+    openapi_document_and_docs_page_cover_every_endpoint,
 );

@@ -1,0 +1,87 @@
+//! Start-up rules: no default secret, an idempotent first admin, rotation keys published.
+
+use std::net::SocketAddr;
+
+use auth::AuthArgs;
+use auth_tokens::SigningKey;
+
+fn args(dir: &std::path::Path) -> AuthArgs {
+    AuthArgs {
+        listen: "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        database_url: dir.join("auth.db").display().to_string(),
+        signing_key_file: None,
+        previous_key_files: vec![],
+        dev_ephemeral_key: false,
+        issuer: "seizure-ops-auth".into(),
+        audience: "seizure-ops".into(),
+        access_token_ttl: 900,
+        refresh_token_ttl: 3600,
+        max_failures: 5,
+        failure_window: 900,
+        admin_username: Some("admin".into()),
+        admin_password: Some("admin-password-123".into()),
+    }
+}
+
+#[tokio::test]
+async fn refuses_to_start_without_a_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = auth::build_state(&args(dir.path())).await.err().unwrap();
+    assert!(err.to_string().starts_with("no signing key"), "{err}");
+    assert!(!dir.path().join("auth.db").exists(), "nothing created");
+}
+
+#[tokio::test]
+async fn first_admin_is_created_once_and_weak_admin_passwords_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = args(dir.path());
+    config.dev_ephemeral_key = true;
+    let state = auth::build_state(&config).await.unwrap();
+    let admin = state.store.user("admin").await.unwrap().unwrap();
+    drop(state);
+    // A second start with another password changes nothing.
+    config.admin_password = Some("another-password-456".into());
+    let state = auth::build_state(&config).await.unwrap();
+    assert_eq!(state.store.user("admin").await.unwrap().unwrap(), admin);
+    assert_eq!(state.store.users().await.unwrap().len(), 1);
+
+    let fresh = tempfile::tempdir().unwrap();
+    let mut weak = args(fresh.path());
+    weak.dev_ephemeral_key = true;
+    weak.admin_password = Some("short".into());
+    let err = auth::build_state(&weak).await.err().unwrap();
+    assert!(
+        format!("{err:#}").contains("ADMIN_PASSWORD is refused"),
+        "{err:#}"
+    );
+}
+
+#[tokio::test]
+async fn previous_keys_stay_published_for_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (current, previous) = (
+        SigningKey::generate().unwrap(),
+        SigningKey::generate().unwrap(),
+    );
+    let current_file = dir.path().join("current.pem");
+    let previous_file = dir.path().join("previous.pem");
+    std::fs::write(&current_file, current.to_pem()).unwrap();
+    std::fs::write(&previous_file, previous.to_pem()).unwrap();
+    let mut config = args(dir.path());
+    config.signing_key_file = Some(current_file);
+    config.previous_key_files = vec![previous_file];
+    let state = auth::build_state(&config).await.unwrap();
+    let kids: Vec<String> = state.jwks.to_json()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kids, [current.kid(), previous.kid()]);
+    // A token from before the rotation still verifies.
+    let old_token = auth_tokens::Issuer::new(previous, "seizure-ops-auth", "seizure-ops", 900)
+        .issue("admin", auth_tokens::Role::Admin)
+        .unwrap()
+        .0;
+    assert!(state.verifier.verify(&old_token).await.is_ok());
+}
