@@ -40,6 +40,21 @@ fn verification(c: &mut Criterion) {
     group.bench_function("verify_repeated_token", |b| {
         b.iter(|| verifier.verify_with_known_keys(&token).unwrap())
     });
+    // The signature check alone, for comparison with the whole verification.
+    let pkcs8 =
+        aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+            .unwrap();
+    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let message = token.rsplit_once('.').unwrap().0.as_bytes().to_vec();
+    let signature = aws_lc_rs::signature::KeyPair::public_key(&pair)
+        .as_ref()
+        .to_vec();
+    let signed = pair.sign(&message);
+    let public =
+        aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, signature);
+    group.bench_function("ed25519_signature_check_only", |b| {
+        b.iter(|| public.verify(&message, signed.as_ref()).unwrap())
+    });
     group.bench_function("issue_eddsa_access_token", |b| {
         b.iter(|| issuer.issue("ada", Role::Clinician).unwrap())
     });
