@@ -81,7 +81,7 @@ pub struct AppState {
     pub jwks: Jwks,
     pub settings: Settings,
     /// Checked against for unknown users, so they cost the same time as wrong passwords.
-    pub dummy_hash: String,
+    pub decoy_hash: String,
 }
 
 type SharedState = Arc<AppState>;
@@ -316,7 +316,7 @@ async fn authenticate(
     let hash = user
         .as_ref()
         .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| state.dummy_hash.clone());
+        .unwrap_or_else(|| state.decoy_hash.clone());
     let password = credentials.password;
     let matches = tokio::task::spawn_blocking(move || passwords::verify(&password, &hash))
         .await

@@ -107,7 +107,7 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
         .await
         .with_context(|| format!("cannot open the database {}", args.database_url))?;
     bootstrap_admin(&store, args).await?;
-    let dummy_hash = tokio::task::spawn_blocking(|| passwords::hash("not a real password"))
+    let decoy_hash = tokio::task::spawn_blocking(|| passwords::hash("not a real password"))
         .await
         .expect("hashing does not panic");
     Ok(Arc::new(AppState {
@@ -121,7 +121,7 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
             max_failures: args.max_failures,
             failure_window_seconds: args.failure_window,
         },
-        dummy_hash,
+        decoy_hash,
     }))
 }
 

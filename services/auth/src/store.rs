@@ -1,5 +1,5 @@
 //! Users, refresh tokens and login attempts in SQL (SQLite or PostgreSQL, one code path
-//! through sqlx's `Any` driver; queries use `$n` placeholders, which both accept).
+//! through sqlx's `Any` driver; queries use `$n` parameters, which both accept).
 
 use auth_tokens::Role;
 use sqlx::any::AnyPoolOptions;
