@@ -93,6 +93,21 @@ pub fn assert_dvc_status_clean(root: &Path) {
     );
 }
 
+/// Runs binary `bin` in `dir` without an MLflow URI from the environment; returns its exit
+/// code and trimmed stderr.
+pub fn run_binary(bin: &str, dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(bin)
+        .current_dir(dir)
+        .args(args)
+        .env_remove("MLFLOW_TRACKING_URI")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    )
+}
+
 /// Runs a command and returns its output; panics with everything it printed if it fails.
 pub fn run_ok(command: &mut Command) -> Output {
     let output = command

@@ -1,17 +1,15 @@
 //! The auth service over HTTP: every endpoint and error, on a real SQLite database and on a
 //! real PostgreSQL server (started by ./scripts/test.sh, which exports POSTGRES_TEST_URL).
 
-use std::net::SocketAddr;
-
-use auth::AuthArgs;
 use auth_tokens::{now_seconds, SigningKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
-const ADMIN: &str = "admin";
-const ADMIN_PASSWORD: &str = "admin-password-123";
+mod common;
+
+use common::{ADMIN, ADMIN_PASSWORD};
 
 struct TestApp {
     base: String,
@@ -43,21 +41,7 @@ async fn spawn_app(postgres: Option<&str>) -> TestApp {
     let key = SigningKey::generate().unwrap();
     let key_file = dir.path().join("signing-key.pem");
     std::fs::write(&key_file, key.to_pem()).unwrap();
-    let args = AuthArgs {
-        listen: "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
-        database_url,
-        signing_key_file: Some(key_file),
-        previous_key_files: vec![],
-        dev_ephemeral_key: false,
-        issuer: "seizure-ops-auth".into(),
-        audience: "seizure-ops".into(),
-        access_token_ttl: 900,
-        refresh_token_ttl: 3600,
-        max_failures: 5,
-        failure_window: 900,
-        admin_username: Some(ADMIN.into()),
-        admin_password: Some(ADMIN_PASSWORD.into()),
-    };
+    let args = common::args(database_url, Some(key_file));
     let state = auth::build_state(&args).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -89,6 +73,16 @@ impl TestApp {
         let response = request.send().await.unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn delete(&self, path: &str, token: &str) -> StatusCode {
+        self.http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
     }
 
     async fn login(&self, username: &str, password: &str) -> (StatusCode, Value) {
@@ -263,28 +257,20 @@ async fn only_admins_manage_users(app: TestApp) {
 
     // Deleting grace revokes her refresh tokens.
     let refresh = tokens["refresh_token"].as_str().unwrap();
-    let response = app
-        .http
-        .delete(format!("{}/users/grace", app.base))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.delete("/users/grace", &admin).await,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(
         app.post("/refresh", json!({"refresh_token": refresh}), None)
             .await
             .0,
         StatusCode::UNAUTHORIZED
     );
-    let response = app
-        .http
-        .delete(format!("{}/users/grace", app.base))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.delete("/users/grace", &admin).await,
+        StatusCode::NOT_FOUND
+    );
 }
 
 async fn protected_routes_need_a_valid_bearer_token(app: TestApp) {

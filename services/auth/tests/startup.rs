@@ -1,26 +1,12 @@
 //! Start-up rules: no default secret, an idempotent first admin, rotation keys published.
 
-use std::net::SocketAddr;
+mod common;
 
 use auth::AuthArgs;
 use auth_tokens::SigningKey;
 
 fn args(dir: &std::path::Path) -> AuthArgs {
-    AuthArgs {
-        listen: "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
-        database_url: dir.join("auth.db").display().to_string(),
-        signing_key_file: None,
-        previous_key_files: vec![],
-        dev_ephemeral_key: false,
-        issuer: "seizure-ops-auth".into(),
-        audience: "seizure-ops".into(),
-        access_token_ttl: 900,
-        refresh_token_ttl: 3600,
-        max_failures: 5,
-        failure_window: 900,
-        admin_username: Some("admin".into()),
-        admin_password: Some("admin-password-123".into()),
-    }
+    common::args(dir.join("auth.db").display().to_string(), None)
 }
 
 #[tokio::test]

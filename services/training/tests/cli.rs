@@ -1,20 +1,9 @@
 //! The training binary's refusals: clear one-line errors, nothing written.
 
-use std::process::Command;
-
 const BIN: &str = env!("CARGO_BIN_EXE_training");
 
 fn training(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .args(args)
-        .env_remove("MLFLOW_TRACKING_URI")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-    )
+    test_support::run_binary(BIN, dir, args)
 }
 
 #[test]

@@ -1,0 +1,29 @@
+//! Shared by the auth test binaries.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use auth::AuthArgs;
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin-password-123";
+
+/// The service's configuration for tests: the given database and signing key, a first admin,
+/// short refresh lifetime, the default throttling.
+pub fn args(database_url: String, signing_key_file: Option<PathBuf>) -> AuthArgs {
+    AuthArgs {
+        listen: "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        database_url,
+        signing_key_file,
+        previous_key_files: vec![],
+        dev_ephemeral_key: false,
+        issuer: "seizure-ops-auth".into(),
+        audience: "seizure-ops".into(),
+        access_token_ttl: 900,
+        refresh_token_ttl: 3600,
+        max_failures: 5,
+        failure_window: 900,
+        admin_username: Some(ADMIN.into()),
+        admin_password: Some(ADMIN_PASSWORD.into()),
+    }
+}
