@@ -1,17 +1,19 @@
 //! Strict verification of access tokens against a key set.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use aws_lc_rs::signature::{
+    ParsedPublicKey, RsaPublicKeyComponents, ED25519, RSA_PKCS1_2048_8192_SHA256,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::{Claims, Jwks};
+use crate::{Claims, Jwks, SigningAlgorithm};
 
 /// Verified tokens remembered, so a client's repeated token skips the signature check.
 const CACHE_CAPACITY: usize = 10_000;
@@ -24,7 +26,7 @@ const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 pub enum TokenError {
     #[error("the token is not a well-formed JWT")]
     Malformed,
-    #[error("algorithm {0} is not accepted (only EdDSA)")]
+    #[error("algorithm {0} is not accepted (only RS256 and EdDSA, as each key declares)")]
     AlgorithmNotAllowed(String),
     #[error("the token names no key id (kid)")]
     MissingKeyId,
@@ -67,44 +69,106 @@ pub struct VerifierConfig {
 /// Verifies access tokens; share it across threads (`Arc<Verifier>`).
 pub struct Verifier {
     source: KeySource,
-    keys: RwLock<HashMap<String, DecodingKey>>,
-    validation: Validation,
+    keys: RwLock<HashMap<String, VerifyingKey>>,
+    config: VerifierConfig,
     http: reqwest::Client,
     last_refresh: Mutex<Option<Instant>>,
-    leeway_seconds: u64,
     /// Tokens whose signature, issuer and audience were verified, with their claims. Tokens
     /// are immutable, so only the time claims need checking again on a hit.
     verified: RwLock<HashMap<String, Claims>>,
 }
 
-/// Keeps only Ed25519 keys with a key id; the algorithm is pinned to EdDSA for each.
-fn decoding_keys(set: &JwkSet) -> HashMap<String, DecodingKey> {
+/// A public key with the one algorithm it verifies.
+struct VerifyingKey {
+    algorithm: SigningAlgorithm,
+    key: ParsedPublicKey,
+}
+
+/// Keeps only RSA (RS256) and Ed25519 (EdDSA) keys with a key id, each pinned to its algorithm.
+fn verifying_keys(set: &JwkSet) -> HashMap<String, VerifyingKey> {
     let mut keys = HashMap::new();
     for jwk in &set.keys {
-        match ed25519_key(jwk) {
+        match verifying_key(jwk) {
             Some((kid, key)) => {
                 keys.insert(kid, key);
             }
-            None => {
-                tracing::warn!(kid = ?jwk.common.key_id, "ignoring a JWK that is not an Ed25519 EdDSA key")
-            }
+            None => tracing::warn!(
+                kid = ?jwk.common.key_id,
+                "ignoring a JWK that is neither an RS256 RSA key nor an EdDSA Ed25519 key with a kid"
+            ),
         }
     }
     keys
 }
 
-fn ed25519_key(jwk: &Jwk) -> Option<(String, DecodingKey)> {
+fn verifying_key(jwk: &Jwk) -> Option<(String, VerifyingKey)> {
     let kid = jwk.common.key_id.clone()?;
-    let algorithm_ok = matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::EdDSA));
-    match &jwk.algorithm {
-        AlgorithmParameters::OctetKeyPair(params)
-            if algorithm_ok && params.curve == EllipticCurve::Ed25519 =>
+    let declared = jwk.common.key_algorithm;
+    let decode = |text: &str| URL_SAFE_NO_PAD.decode(text).ok();
+    let (algorithm, key) = match &jwk.algorithm {
+        AlgorithmParameters::RSA(params)
+            if matches!(declared, None | Some(KeyAlgorithm::RS256)) =>
         {
-            DecodingKey::from_ed_components(&params.x)
-                .ok()
-                .map(|key| (kid, key))
+            let components = RsaPublicKeyComponents {
+                n: decode(&params.n)?,
+                e: decode(&params.e)?,
+            };
+            let key = components
+                .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+                .ok()?;
+            (SigningAlgorithm::RS256, key)
         }
-        _ => None,
+        AlgorithmParameters::OctetKeyPair(params)
+            if matches!(declared, None | Some(KeyAlgorithm::EdDSA))
+                && params.curve == EllipticCurve::Ed25519 =>
+        {
+            let key = ParsedPublicKey::new(&ED25519, decode(&params.x)?).ok()?;
+            (SigningAlgorithm::EdDSA, key)
+        }
+        _ => return None,
+    };
+    Some((kid, VerifyingKey { algorithm, key }))
+}
+
+/// The parts of a compact JWS, with its header decoded.
+struct ParsedToken<'a> {
+    algorithm: SigningAlgorithm,
+    kid: String,
+    signed: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: Option<String>,
+    kid: Option<String>,
+}
+
+impl<'a> ParsedToken<'a> {
+    /// Splits and reads the header. The `alg` must be one the fleet signs with; which key
+    /// may use it is checked against the key itself.
+    fn parse(token: &'a str) -> Result<Self, TokenError> {
+        let (signed, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        let (header, payload) = signed.split_once('.').ok_or(TokenError::Malformed)?;
+        let header: Header = URL_SAFE_NO_PAD
+            .decode(header)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or(TokenError::Malformed)?;
+        let algorithm = match header.alg.as_deref() {
+            Some("RS256") => SigningAlgorithm::RS256,
+            Some("EdDSA") => SigningAlgorithm::EdDSA,
+            Some(other) => return Err(TokenError::AlgorithmNotAllowed(other.to_owned())),
+            None => return Err(TokenError::Malformed),
+        };
+        Ok(Self {
+            algorithm,
+            kid: header.kid.ok_or(TokenError::MissingKeyId)?,
+            signed,
+            payload,
+            signature,
+        })
     }
 }
 
@@ -112,30 +176,20 @@ impl Verifier {
     /// A verifier for `source`. With a URL, the key set is fetched now; if that fails the
     /// verifier starts empty and fetches on first use.
     pub async fn new(config: VerifierConfig, source: KeySource) -> Result<Self, TokenError> {
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.leeway = config.leeway_seconds;
-        validation.validate_nbf = true;
-        validation.set_issuer(&[config.issuer.as_str()]);
-        validation.set_audience(&[config.audience.as_str()]);
-        validation.required_spec_claims = ["exp", "nbf", "iat", "iss", "aud", "sub"]
-            .into_iter()
-            .map(String::from)
-            .collect::<HashSet<_>>();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| TokenError::KeySet(e.to_string()))?;
         let initial = match &source {
-            KeySource::Static(jwks) => decoding_keys(&jwks.0),
+            KeySource::Static(jwks) => verifying_keys(&jwks.0),
             KeySource::Url(_) => HashMap::new(),
         };
         let verifier = Self {
             source,
             keys: RwLock::new(initial),
-            validation,
+            config,
             http,
             last_refresh: Mutex::new(None),
-            leeway_seconds: config.leeway_seconds,
             verified: RwLock::new(HashMap::new()),
         };
         if let KeySource::Url(url) = &verifier.source {
@@ -148,19 +202,39 @@ impl Verifier {
 
     /// Verifies a token and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        let kid = self.key_id(token)?;
-        if self.keys.read().expect("key lock").get(&kid).is_none() {
+        if let Some(claims) = self.remembered(token) {
+            return self.check_times(claims);
+        }
+        let parsed = ParsedToken::parse(token)?;
+        if !self
+            .keys
+            .read()
+            .expect("key lock")
+            .contains_key(&parsed.kid)
+        {
             self.refresh_if_allowed().await;
         }
-        self.verify_with_known_keys(token)
+        self.verify_parsed(token, &parsed)
     }
 
     /// Verifies a token against the keys already known (no network).
     pub fn verify_with_known_keys(&self, token: &str) -> Result<Claims, TokenError> {
-        if let Some(claims) = self.verified.read().expect("cache lock").get(token) {
+        if let Some(claims) = self.remembered(token) {
             return self.check_times(claims);
         }
-        let claims = self.verify_signature_and_claims(token)?;
+        self.verify_parsed(token, &ParsedToken::parse(token)?)
+    }
+
+    fn remembered(&self, token: &str) -> Option<Claims> {
+        self.verified
+            .read()
+            .expect("cache lock")
+            .get(token)
+            .cloned()
+    }
+
+    fn verify_parsed(&self, token: &str, parsed: &ParsedToken) -> Result<Claims, TokenError> {
+        let claims = self.verify_signature_and_claims(parsed)?;
         let mut cache = self.verified.write().expect("cache lock");
         if cache.len() >= CACHE_CAPACITY {
             cache.clear();
@@ -169,49 +243,49 @@ impl Verifier {
         Ok(claims)
     }
 
-    fn check_times(&self, claims: &Claims) -> Result<Claims, TokenError> {
+    fn check_times(&self, claims: Claims) -> Result<Claims, TokenError> {
         let now = crate::now_seconds();
-        if now > claims.exp + self.leeway_seconds {
+        let leeway = self.config.leeway_seconds;
+        if now > claims.exp.saturating_add(leeway) {
             Err(TokenError::Expired)
-        } else if now + self.leeway_seconds < claims.nbf {
+        } else if now.saturating_add(leeway) < claims.nbf {
             Err(TokenError::NotYetValid)
         } else {
-            Ok(claims.clone())
+            Ok(claims)
         }
     }
 
-    fn verify_signature_and_claims(&self, token: &str) -> Result<Claims, TokenError> {
-        let kid = self.key_id(token)?;
-        let keys = self.keys.read().expect("key lock");
-        let key = keys.get(&kid).ok_or(TokenError::UnknownKey)?;
-        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-                ErrorKind::InvalidAudience => TokenError::WrongAudience,
-                ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
-                ErrorKind::InvalidSignature => TokenError::BadSignature,
-                other => TokenError::Invalid(format!("{other:?}")),
-            })
-    }
-
-    /// The header's key id, after pinning the algorithm. The `alg` is read from the raw
-    /// header first, so `none` and algorithms the JWT library does not know are named.
-    fn key_id(&self, token: &str) -> Result<String, TokenError> {
-        let raw_header = token.split('.').next().unwrap_or_default();
-        let header: serde_json::Value = URL_SAFE_NO_PAD
-            .decode(raw_header)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or(TokenError::Malformed)?;
-        match header["alg"].as_str() {
-            Some("EdDSA") => {}
-            Some(other) => return Err(TokenError::AlgorithmNotAllowed(other.to_owned())),
-            None => return Err(TokenError::Malformed),
+    /// The signature first (with the algorithm pinned by the key), then the claims.
+    fn verify_signature_and_claims(&self, parsed: &ParsedToken) -> Result<Claims, TokenError> {
+        {
+            let keys = self.keys.read().expect("key lock");
+            let key = keys.get(&parsed.kid).ok_or(TokenError::UnknownKey)?;
+            if key.algorithm != parsed.algorithm {
+                return Err(TokenError::AlgorithmNotAllowed(format!(
+                    "{} for a {} key",
+                    parsed.algorithm, key.algorithm
+                )));
+            }
+            let signature = URL_SAFE_NO_PAD
+                .decode(parsed.signature)
+                .map_err(|_| TokenError::Malformed)?;
+            key.key
+                .verify_sig(parsed.signed.as_bytes(), &signature)
+                .map_err(|_| TokenError::BadSignature)?;
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-        header.kid.ok_or(TokenError::MissingKeyId)
+        let payload = URL_SAFE_NO_PAD
+            .decode(parsed.payload)
+            .map_err(|_| TokenError::Malformed)?;
+        let claims: Claims = serde_json::from_slice(&payload)
+            .map_err(|e| TokenError::Invalid(format!("claims: {e}")))?;
+        let claims = self.check_times(claims)?;
+        if claims.iss != self.config.issuer {
+            return Err(TokenError::WrongIssuer);
+        }
+        if claims.aud != self.config.audience {
+            return Err(TokenError::WrongAudience);
+        }
+        Ok(claims)
     }
 
     /// Fetches the key set again for an unknown key id, unless such a fetch happened very
@@ -247,7 +321,7 @@ impl Verifier {
             .json()
             .await
             .map_err(|e| TokenError::KeySet(e.to_string()))?;
-        let keys = decoding_keys(&set);
+        let keys = verifying_keys(&set);
         let count = keys.len();
         *self.keys.write().expect("key lock") = keys;
         // A key may have been withdrawn: its tokens must be checked again.

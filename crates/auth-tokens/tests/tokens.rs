@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use auth_tokens::{
-    now_seconds, Claims, Issuer, Jwks, KeySource, Role, SigningKey, TokenError, Verifier,
-    VerifierConfig,
+    now_seconds, Claims, Issuer, Jwks, KeySource, Role, SigningAlgorithm, SigningKey, TokenError,
+    Verifier, VerifierConfig,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -43,9 +43,8 @@ fn claims(offset_nbf: i64, offset_exp: i64) -> Claims {
     }
 }
 
-#[tokio::test]
-async fn issued_tokens_verify_and_carry_every_claim() {
-    let key = SigningKey::generate().unwrap();
+async fn issued_tokens_verify_and_carry_every_claim(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
     let issuer = Issuer::new(key, ISSUER, AUDIENCE, 900);
     let (token, claims) = issuer.issue("ada", Role::Admin).unwrap();
     let verifier = verifier_for(&[issuer.key()]).await;
@@ -57,9 +56,8 @@ async fn issued_tokens_verify_and_carry_every_claim() {
     assert_ne!(other.jti, claims.jti, "every token has its own id");
 }
 
-#[tokio::test]
-async fn expiry_and_not_before_are_enforced_with_leeway() {
-    let key = SigningKey::generate().unwrap();
+async fn expiry_and_not_before_are_enforced_with_leeway(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
     let verifier = verifier_for(&[&key]).await;
     let expired = key.sign(&claims(-1000, -120)).unwrap();
     assert_eq!(verifier.verify(&expired).await, Err(TokenError::Expired));
@@ -72,9 +70,8 @@ async fn expiry_and_not_before_are_enforced_with_leeway() {
     assert_eq!(verifier.verify(&early).await, Err(TokenError::NotYetValid));
 }
 
-#[tokio::test]
-async fn audience_and_issuer_must_match() {
-    let key = SigningKey::generate().unwrap();
+async fn audience_and_issuer_must_match(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
     let verifier = verifier_for(&[&key]).await;
     let mut wrong_audience = claims(0, 900);
     wrong_audience.aud = "another-service".into();
@@ -90,9 +87,8 @@ async fn audience_and_issuer_must_match() {
     );
 }
 
-#[tokio::test]
-async fn tampered_tokens_are_rejected() {
-    let key = SigningKey::generate().unwrap();
+async fn tampered_tokens_are_rejected(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
     let verifier = verifier_for(&[&key]).await;
     let token = key.sign(&claims(0, 900)).unwrap();
     let parts: Vec<&str> = token.split('.').collect();
@@ -129,9 +125,8 @@ async fn tampered_tokens_are_rejected() {
     assert_eq!(verifier.verify("").await, Err(TokenError::Malformed));
 }
 
-#[tokio::test]
-async fn alg_none_is_rejected() {
-    let key = SigningKey::generate().unwrap();
+async fn alg_none_is_rejected(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
     let verifier = verifier_for(&[&key]).await;
     let header = serde_json::json!({"alg": "none", "typ": "JWT", "kid": key.kid()});
     let payload = serde_json::to_string(&claims(0, 900)).unwrap();
@@ -146,18 +141,23 @@ async fn alg_none_is_rejected() {
     ));
 }
 
-#[tokio::test]
-async fn hs256_signed_with_the_public_key_is_rejected() {
-    let key = SigningKey::generate().unwrap();
+async fn hs256_signed_with_the_public_key_is_rejected(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
     let verifier = verifier_for(&[&key]).await;
     let jwk = serde_json::to_value(key.public_jwk()).unwrap();
-    let public_x = jwk["x"].as_str().unwrap().to_owned();
+    let public = jwk
+        .get("x")
+        .or_else(|| jwk.get("n"))
+        .and_then(|v| v.as_str())
+        .unwrap()
+        .to_owned();
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(key.kid().to_owned());
     // An attacker who knows the public key tries it as an HMAC secret, in every encoding.
     for secret in [
-        public_x.as_bytes().to_vec(),
-        URL_SAFE_NO_PAD.decode(&public_x).unwrap(),
+        public.as_bytes().to_vec(),
+        URL_SAFE_NO_PAD.decode(&public).unwrap(),
+        key.to_pem().into_bytes(),
     ] {
         let token =
             jsonwebtoken::encode(&header, &claims(0, 900), &EncodingKey::from_secret(&secret))
@@ -169,18 +169,16 @@ async fn hs256_signed_with_the_public_key_is_rejected() {
     }
 }
 
-#[tokio::test]
-async fn key_ids_are_required_and_must_be_known() {
-    let key = SigningKey::generate().unwrap();
-    let stranger = SigningKey::generate().unwrap();
+async fn key_ids_are_required_and_must_be_known(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
+    let stranger = SigningKey::generate(alg).unwrap();
     let verifier = verifier_for(&[&key]).await;
     let token = stranger.sign(&claims(0, 900)).unwrap();
     assert_eq!(verifier.verify(&token).await, Err(TokenError::UnknownKey));
-    let header = Header::new(Algorithm::EdDSA);
     let no_kid = jsonwebtoken::encode(
-        &header,
+        &Header::new(jwt_algorithm(alg)),
         &claims(0, 900),
-        &EncodingKey::from_ed_pem(key.to_pem().as_bytes()).unwrap(),
+        &encoding_key(&key),
     )
     .unwrap();
     assert_eq!(
@@ -189,10 +187,54 @@ async fn key_ids_are_required_and_must_be_known() {
     );
 }
 
-#[tokio::test]
-async fn rotation_keeps_tokens_of_every_published_key_valid() {
-    let old = SigningKey::generate().unwrap();
-    let new = SigningKey::generate().unwrap();
+/// The same key for jsonwebtoken, to forge tokens our signer would never write.
+fn encoding_key(key: &SigningKey) -> EncodingKey {
+    match key.algorithm() {
+        SigningAlgorithm::RS256 => EncodingKey::from_rsa_pem(key.to_pem().as_bytes()).unwrap(),
+        SigningAlgorithm::EdDSA => EncodingKey::from_ed_pem(key.to_pem().as_bytes()).unwrap(),
+    }
+}
+
+fn jwt_algorithm(alg: SigningAlgorithm) -> Algorithm {
+    match alg {
+        SigningAlgorithm::RS256 => Algorithm::RS256,
+        SigningAlgorithm::EdDSA => Algorithm::EdDSA,
+    }
+}
+
+fn other(alg: SigningAlgorithm) -> SigningAlgorithm {
+    match alg {
+        SigningAlgorithm::RS256 => SigningAlgorithm::EdDSA,
+        SigningAlgorithm::EdDSA => SigningAlgorithm::RS256,
+    }
+}
+
+async fn the_algorithm_is_pinned_by_the_key_not_the_header(alg: SigningAlgorithm) {
+    // A validly signed token of the other algorithm that names this key's id.
+    let key = SigningKey::generate(alg).unwrap();
+    let attacker = SigningKey::generate(other(alg)).unwrap();
+    let verifier = verifier_for(&[&key]).await;
+    let mut header = Header::new(jwt_algorithm(other(alg)));
+    header.kid = Some(key.kid().to_owned());
+    let token = jsonwebtoken::encode(&header, &claims(0, 900), &encoding_key(&attacker)).unwrap();
+    assert!(
+        matches!(verifier.verify(&token).await, Err(TokenError::AlgorithmNotAllowed(ref m)) if m.contains(other(alg).as_str())),
+        "{:?}",
+        verifier.verify(&token).await
+    );
+    // Both algorithms verify side by side, each with its own key.
+    let both = verifier_for(&[&key, &attacker]).await;
+    for signer in [&key, &attacker] {
+        assert!(both
+            .verify(&signer.sign(&claims(0, 900)).unwrap())
+            .await
+            .is_ok());
+    }
+}
+
+async fn rotation_keeps_tokens_of_every_published_key_valid(alg: SigningAlgorithm) {
+    let old = SigningKey::generate(alg).unwrap();
+    let new = SigningKey::generate(alg).unwrap();
     let verifier = verifier_for(&[&new, &old]).await;
     for key in [&old, &new] {
         assert!(verifier
@@ -202,9 +244,8 @@ async fn rotation_keeps_tokens_of_every_published_key_valid() {
     }
 }
 
-#[tokio::test]
-async fn missing_claims_are_rejected() {
-    let key = SigningKey::generate().unwrap();
+async fn missing_claims_are_rejected(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
     let verifier = verifier_for(&[&key]).await;
     let now = now_seconds();
     let partial =
@@ -216,9 +257,8 @@ async fn missing_claims_are_rejected() {
     ));
 }
 
-#[test]
-fn pem_round_trip_keeps_the_key_id() {
-    let key = SigningKey::generate().unwrap();
+async fn pem_round_trip_keeps_the_key_id(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
     let again = SigningKey::from_pem(&key.to_pem()).unwrap();
     assert_eq!(again.kid(), key.kid());
     assert!(SigningKey::from_pem("not a key").is_err());
@@ -251,10 +291,9 @@ async fn jwks_server(jwks: Arc<Mutex<Jwks>>, hits: Arc<AtomicUsize>) -> String {
     format!("http://{address}/.well-known/jwks.json")
 }
 
-#[tokio::test]
-async fn an_unknown_key_id_refreshes_the_key_set_once() {
-    let first = SigningKey::generate().unwrap();
-    let rotated = SigningKey::generate().unwrap();
+async fn an_unknown_key_id_refreshes_the_key_set_once(alg: SigningAlgorithm) {
+    let first = SigningKey::generate(alg).unwrap();
+    let rotated = SigningKey::generate(alg).unwrap();
     let published = Arc::new(Mutex::new(Jwks::of(&[&first])));
     let hits = Arc::new(AtomicUsize::new(0));
     let url = jwks_server(published.clone(), hits.clone()).await;
@@ -275,7 +314,7 @@ async fn an_unknown_key_id_refreshes_the_key_set_once() {
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 
     // Made-up key ids cannot make every request fetch the key set.
-    let stranger = SigningKey::generate().unwrap();
+    let stranger = SigningKey::generate(alg).unwrap();
     for _ in 0..5 {
         let token = stranger.sign(&claims(0, 900)).unwrap();
         assert_eq!(verifier.verify(&token).await, Err(TokenError::UnknownKey));
@@ -283,9 +322,8 @@ async fn an_unknown_key_id_refreshes_the_key_set_once() {
     assert_eq!(hits.load(Ordering::SeqCst), 2, "refreshes are rate-limited");
 }
 
-#[tokio::test]
-async fn a_remembered_token_still_expires() {
-    let key = SigningKey::generate().unwrap();
+async fn a_remembered_token_still_expires(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
     let verifier = Verifier::new(
         VerifierConfig {
             leeway_seconds: 0,
@@ -303,4 +341,125 @@ async fn a_remembered_token_still_expires() {
     );
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(verifier.verify(&token).await, Err(TokenError::Expired));
+}
+
+/// Every case runs once per signing algorithm.
+macro_rules! for_each_algorithm {
+    ($($case:ident),* $(,)?) => {
+        mod rs256 {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(auth_tokens::SigningAlgorithm::RS256).await
+            })*
+        }
+        mod eddsa {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(auth_tokens::SigningAlgorithm::EdDSA).await
+            })*
+        }
+    };
+}
+
+for_each_algorithm!(
+    the_algorithm_is_pinned_by_the_key_not_the_header,
+    issued_tokens_verify_and_carry_every_claim,
+    expiry_and_not_before_are_enforced_with_leeway,
+    audience_and_issuer_must_match,
+    tampered_tokens_are_rejected,
+    alg_none_is_rejected,
+    hs256_signed_with_the_public_key_is_rejected,
+    key_ids_are_required_and_must_be_known,
+    rotation_keeps_tokens_of_every_published_key_valid,
+    missing_claims_are_rejected,
+    pem_round_trip_keeps_the_key_id,
+    an_unknown_key_id_refreshes_the_key_set_once,
+    a_remembered_token_still_expires,
+);
+
+/// Keys as the README tells operators to make them, with the `openssl` CLI.
+#[tokio::test]
+async fn keys_written_by_openssl_load_and_sign_with_their_algorithm() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], SigningAlgorithm); 3] = [
+        (
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                "{out}",
+            ],
+            SigningAlgorithm::RS256,
+        ),
+        // PKCS#1; `genrsa` wants the size last.
+        (
+            &["genrsa", "-traditional", "-out", "{out}", "2048"],
+            SigningAlgorithm::RS256,
+        ),
+        (
+            &["genpkey", "-algorithm", "ed25519", "-out", "{out}"],
+            SigningAlgorithm::EdDSA,
+        ),
+    ];
+    for (i, (arguments, algorithm)) in cases.into_iter().enumerate() {
+        let path = dir.path().join(format!("key{i}.pem"));
+        let status = std::process::Command::new("openssl")
+            .args(
+                arguments
+                    .iter()
+                    .map(|a| a.replace("{out}", path.to_str().unwrap())),
+            )
+            .stderr(std::process::Stdio::null())
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            test_support::skip("the openssl CLI is not installed");
+            return;
+        }
+        let key = SigningKey::from_pem_file(&path).unwrap();
+        assert_eq!(key.algorithm(), algorithm, "{arguments:?}");
+        // A protected service configured with the public half only, as openssl writes it.
+        let public = dir.path().join(format!("key{i}.pub.pem"));
+        let exported = std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&path)
+            .arg("-out")
+            .arg(&public)
+            .status()
+            .unwrap();
+        assert!(exported.success());
+        let from_public = Jwks::from_file(&public).unwrap();
+        assert_eq!(from_public, Jwks::of(&[&key]), "same key, same kid");
+        let verifier = Verifier::new(config(), KeySource::Static(from_public))
+            .await
+            .unwrap();
+        assert!(verifier
+            .verify(&key.sign(&claims(0, 900)).unwrap())
+            .await
+            .is_ok());
+    }
+    let weak = dir.path().join("weak.pem");
+    std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:1024",
+            "-out",
+        ])
+        .arg(&weak)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let error = SigningKey::from_pem_file(&weak).unwrap_err().to_string();
+    assert!(error.contains("weak.pem"), "{error}");
+    let jwks_file = dir.path().join("jwks.json");
+    let key = SigningKey::generate(SigningAlgorithm::EdDSA).unwrap();
+    std::fs::write(&jwks_file, Jwks::of(&[&key]).to_json().to_string()).unwrap();
+    assert_eq!(Jwks::from_file(&jwks_file).unwrap(), Jwks::of(&[&key]));
+    let error = Jwks::from_file(&weak).unwrap_err().to_string();
+    assert!(error.contains("weak.pem"), "{error}");
 }

@@ -84,6 +84,16 @@ pub fn csv_bytes(config: &SynthConfig) -> Vec<u8> {
 /// A per-sample signal generator: time in seconds, random source -> value.
 type Generator = Box<dyn FnMut(f64, &mut Rng) -> f64>;
 
+/// One synthetic segment of `class` (1..5) as its 23 recordings of 178 samples, row-major:
+/// deterministic reference inputs, e.g. for checking a model before serving it.
+pub fn reference_segment(class: u8, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    segment_signal(class, &mut rng)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect()
+}
+
 /// One continuous segment of `SEGMENT_SAMPLES` integer samples for `class`.
 fn segment_signal(class: u8, rng: &mut Rng) -> Vec<i32> {
     let offset = rng.range(-25.0, 25.0);

@@ -4,13 +4,16 @@
 //! * [`network`]: the burn module used for training.
 //! * [`artifact`]: a model on disk (weights + `model.json` card), schema-checked on load.
 //! * [`predictor`]: a fast, thread-safe, burn-free forward pass for serving and evaluation.
+//! * [`release`]: the installed production release (`release.json` beside the artifact).
 
 pub mod artifact;
 pub mod config;
 pub mod network;
 pub mod predictor;
+pub mod release;
 
 pub use artifact::{ArtifactError, ModelCard};
 pub use config::ModelConfig;
 pub use network::SeizureNet;
-pub use predictor::{PredictError, Predictor};
+pub use predictor::{patient_probability, PredictError, Predictor};
+pub use release::{installed_release, Release, ReleaseError, RELEASE_FILE};

@@ -176,6 +176,18 @@ impl Cell {
     }
 }
 
+/// A patient's seizure probability from its recordings' probabilities: their mean. The same
+/// rule scores patients in evaluation (per-patient metrics) and in serving, so the reported
+/// per-patient accuracy is the accuracy of what inference answers. The mean is robust to one
+/// noisy recording and keeps the patient score calibrated like the recording scores; the
+/// individual recordings above the threshold are reported beside it.
+pub fn patient_probability(probabilities: &[f64]) -> f64 {
+    if probabilities.is_empty() {
+        return f64::NAN;
+    }
+    probabilities.iter().sum::<f64>() / probabilities.len() as f64
+}
+
 /// Why a batch could not be scored.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PredictError {

@@ -19,12 +19,17 @@ pub fn skip(reason: &str) {
     );
 }
 
-/// The repository root.
+/// The repository root: the nearest directory with a `Cargo.lock` above the package under
+/// test. Found at run time (cargo sets `CARGO_MANIFEST_DIR` for test processes), since a
+/// shared target directory may hold a build compiled from another checkout of the repository.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .ancestors()
-        .nth(2)
-        .expect("crates/test-support is two levels below the root")
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or(&manifest_dir)
         .to_owned()
 }
 
@@ -121,4 +126,44 @@ pub fn run_ok(command: &mut Command) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// The PostgreSQL server the tests may use (`POSTGRES_TEST_URL`, set by `scripts/test.sh`);
+/// skips loudly when it is missing outside CI.
+pub fn postgres_server() -> Option<String> {
+    let server = std::env::var("POSTGRES_TEST_URL").ok();
+    if server.is_none() {
+        skip("no PostgreSQL server (POSTGRES_TEST_URL)");
+    }
+    server
+}
+
+/// A new, empty database on the PostgreSQL server at `server_url`; returns its URL.
+pub async fn fresh_postgres_database(server_url: &str, prefix: &str) -> String {
+    use sqlx::Connection;
+    let suffix: String = (0..12)
+        .map(|_| char::from(b'a' + (rand_byte() % 26)))
+        .collect();
+    let name = format!("{prefix}_{suffix}");
+    let mut admin = sqlx::PgConnection::connect(server_url)
+        .await
+        .expect("the PostgreSQL test server answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("CREATE DATABASE works");
+    let (base, _) = server_url.rsplit_once('/').expect("a URL with a database");
+    format!("{base}/{name}")
+}
+
+fn rand_byte() -> u8 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    hasher.finish() as u8
 }

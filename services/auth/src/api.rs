@@ -3,17 +3,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use auth_tokens::{now_seconds, random_id, Claims, Issuer, Jwks, Role, Verifier};
+use auth_tokens::{now_seconds, random_id, Issuer, Jwks, Role, Verifier};
 use axum::extract::rejection::{FormRejection, JsonRejection};
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Form, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use http_kit::{ApiError, Authenticated, BearerAuth, ErrorBody, VerifierState};
 use http_metrics::HttpMetrics;
 use prometheus::{IntCounter, IntCounterVec, Opts};
 use utoipa::OpenApi;
@@ -86,9 +86,12 @@ pub struct AppState {
 
 type SharedState = Arc<AppState>;
 
+/// Logins take tens of milliseconds (argon2); anything near this is stuck.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub fn router(state: SharedState) -> Router {
     let http_metrics = state.metrics.http.clone();
-    Router::new()
+    let router = Router::new()
         .route("/login", post(login))
         .route("/token", post(token))
         .route("/refresh", post(refresh))
@@ -97,79 +100,17 @@ pub fn router(state: SharedState) -> Router {
         .route("/users", post(create_user).get(list_users))
         .route("/users/{username}", delete(delete_user))
         .route("/.well-known/jwks.json", get(jwks))
-        .route(
-            "/health/live",
-            get(|| async { Json(json!({"status": "ok"})) }),
-        )
+        .route("/health/live", get(http_kit::live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/docs", get(docs))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
-        .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(
-            http_metrics,
-            HttpMetrics::layer,
-        ))
-}
-
-/// The body of every error answer.
-#[derive(Serialize, utoipa::ToSchema)]
-struct ErrorBody {
-    error: String,
-    message: String,
-}
-
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    retry_after: Option<u64>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-
-    fn bad_credentials() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "invalid username or password",
-        )
-    }
-
-    fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(json!({"error": self.code, "message": self.message})),
-        )
-            .into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
-    }
+        .fallback(http_kit::not_found)
+        .with_state(state);
+    http_kit::standard_layers(router, REQUEST_TIMEOUT).layer(axum::middleware::from_fn_with_state(
+        http_metrics,
+        HttpMetrics::layer,
+    ))
 }
 
 impl From<StoreError> for ApiError {
@@ -192,46 +133,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
-fn malformed(message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+fn bad_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "invalid username or password",
+    )
 }
 
-/// The verified claims of the request's bearer token.
-pub struct Authenticated(pub Claims);
-
-impl FromRequestParts<SharedState> for Authenticated {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::unauthorized("expected an Authorization: Bearer token"))?;
-        state
-            .verifier
-            .verify(token.trim())
-            .await
-            .map(Authenticated)
-            .map_err(|e| ApiError::unauthorized(e.to_string()))
-    }
-}
-
-impl Authenticated {
-    fn require_admin(&self) -> Result<(), ApiError> {
-        if self.0.role == Role::Admin {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "this needs the admin role",
-            ))
-        }
+impl VerifierState for AppState {
+    fn verifier(&self) -> &Verifier {
+        &self.verifier
     }
 }
 
@@ -308,7 +220,7 @@ async fn authenticate(
             "throttled",
             "too many failed logins; try again later",
         );
-        error.retry_after = Some((oldest + window - now).max(1) as u64);
+        error = error.retry_after((oldest + window - now).max(1) as u64);
         state.metrics.logins.with_label_values(&["throttled"]).inc();
         return Err(error);
     }
@@ -341,7 +253,7 @@ async fn authenticate(
     state.metrics.logins.with_label_values(&[outcome]).inc();
     match user {
         Some(user) if succeeded => Ok(user.role),
-        _ => Err(ApiError::bad_credentials()),
+        _ => Err(bad_credentials()),
     }
 }
 
@@ -361,7 +273,7 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let Json(credentials) = body.map_err(|e| malformed(e.body_text()))?;
+    let Json(credentials) = body?;
     Ok(Json(
         login_with(&state, credentials, &peer.ip().to_string()).await?,
     ))
@@ -382,12 +294,12 @@ async fn token(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let Form(form) = form.map_err(|e| malformed(e.body_text()))?;
+    let Form(form) = form?;
     match form.grant_type.as_str() {
         "password" => {
             let (Some(username), Some(password)) = (form.username, form.password) else {
-                return Err(malformed(
-                    "the password grant needs username and password".into(),
+                return Err(ApiError::bad_request(
+                    "the password grant needs username and password",
                 ));
             };
             let credentials = Credentials { username, password };
@@ -397,8 +309,8 @@ async fn token(
         }
         "refresh_token" => {
             let Some(refresh_token) = form.refresh_token else {
-                return Err(malformed(
-                    "the refresh_token grant needs refresh_token".into(),
+                return Err(ApiError::bad_request(
+                    "the refresh_token grant needs refresh_token",
                 ));
             };
             Ok(Json(exchange(&state, &refresh_token).await?))
@@ -454,7 +366,7 @@ async fn refresh(
     State(state): State<SharedState>,
     body: Result<Json<RefreshBody>, JsonRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let Json(body) = body.map_err(|e| malformed(e.body_text()))?;
+    let Json(body) = body?;
     Ok(Json(exchange(&state, &body.refresh_token).await?))
 }
 
@@ -463,7 +375,7 @@ async fn logout(
     State(state): State<SharedState>,
     body: Result<Json<RefreshBody>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let Json(body) = body.map_err(|e| malformed(e.body_text()))?;
+    let Json(body) = body?;
     let now = now_seconds() as i64;
     if state
         .store
@@ -543,7 +455,7 @@ async fn create_user(
     body: Result<Json<NewUser>, JsonRejection>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     caller.require_admin()?;
-    let Json(new) = body.map_err(|e| malformed(e.body_text()))?;
+    let Json(new) = body?;
     if !valid_username(&new.username) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -630,31 +542,6 @@ async fn ready(State(state): State<SharedState>) -> Response {
 )]
 pub struct ApiDoc;
 
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let scheme = HttpBuilder::new()
-            .scheme(HttpAuthScheme::Bearer)
-            .bearer_format("JWT")
-            .build();
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
-    }
-}
-
-/// A docs page whose viewer script the browser loads itself (nothing is bundled at build time).
-async fn docs() -> axum::response::Html<&'static str> {
-    axum::response::Html(
-        r##"<!doctype html>
-<html><head><meta charset="utf-8"><title>seizure-ops auth API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
-</body></html>"##,
-    )
+async fn docs() -> axum::response::Html<String> {
+    http_kit::docs_page("seizure-ops auth API")
 }

@@ -1,5 +1,5 @@
 //! auth: users in SQL (SQLite by default, PostgreSQL via `DATABASE_URL`), argon2id passwords,
-//! EdDSA JWT access tokens published as a JWKS, rotating refresh tokens with reuse detection,
+//! RS256 (or EdDSA) JWT access tokens published as a JWKS, rotating refresh tokens with reuse detection,
 //! login throttling, and the admin / clinician roles.
 
 pub mod api;
@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use auth_tokens::{Issuer, Jwks, KeySource, Role, SigningKey, Verifier, VerifierConfig};
+use auth_tokens::{
+    Issuer, Jwks, KeySource, Role, SigningAlgorithm, SigningKey, Verifier, VerifierConfig,
+};
 use clap::{Args, Parser};
 
 use crate::api::{AppState, Settings};
@@ -34,7 +36,8 @@ pub struct AuthArgs {
     /// A SQLite file path, or a `postgres://` URL.
     #[arg(long, env = "DATABASE_URL", default_value = "auth.db")]
     pub database_url: String,
-    /// The Ed25519 private key (PKCS#8 PEM) that signs access tokens.
+    /// The private key that signs access tokens: RSA (2048 bits or more, RS256) or Ed25519
+    /// (EdDSA), PEM (PKCS#8, or PKCS#1 for RSA). The key type decides the algorithm.
     #[arg(long, env = "AUTH_SIGNING_KEY_FILE")]
     pub signing_key_file: Option<PathBuf>,
     /// Earlier signing keys, still published so their tokens verify until they expire.
@@ -43,6 +46,9 @@ pub struct AuthArgs {
     /// Development only: sign with a random key that dies with the process.
     #[arg(long)]
     pub dev_ephemeral_key: bool,
+    /// The algorithm of the ephemeral development key.
+    #[arg(long, default_value = "RS256")]
+    pub dev_key_algorithm: SigningAlgorithm,
     #[arg(long, env = "JWT_ISSUER", default_value = "seizure-ops-auth")]
     pub issuer: String,
     #[arg(long, env = "JWT_AUDIENCE", default_value = "seizure-ops")]
@@ -69,16 +75,18 @@ fn signing_key(args: &AuthArgs) -> anyhow::Result<SigningKey> {
     match (&args.signing_key_file, args.dev_ephemeral_key) {
         (Some(path), _) => Ok(SigningKey::from_pem_file(path)?),
         (None, true) => {
-            let key = SigningKey::generate()?;
+            let key = SigningKey::generate(args.dev_key_algorithm)?;
             tracing::warn!(
                 kid = key.kid(),
+                algorithm = %key.algorithm(),
                 "DEVELOPMENT MODE: signing with an ephemeral key; tokens die with this process"
             );
             Ok(key)
         }
         (None, false) => bail!(
-            "no signing key: set AUTH_SIGNING_KEY_FILE to an Ed25519 PEM key \
-             (openssl genpkey -algorithm ed25519 -out key.pem), or pass --dev-ephemeral-key"
+            "no signing key: set AUTH_SIGNING_KEY_FILE to an RSA or Ed25519 PEM key \
+             (openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out key.pem), \
+             or pass --dev-ephemeral-key"
         ),
     }
 }
@@ -161,23 +169,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", cli.args.listen))?;
         tracing::info!(address = %cli.args.listen, "auth service listening");
-        serve(listener, state, shutdown_signal()).await
+        serve(listener, state, http_kit::shutdown_signal()).await
     })
-}
-
-/// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
-    tracing::info!("shutting down: draining in-flight requests");
 }

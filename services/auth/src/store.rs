@@ -2,15 +2,14 @@
 //! through sqlx's `Any` driver; queries use `$n` parameters, which both accept).
 
 use auth_tokens::Role;
-use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Pool(#[from] sql_pool::PoolError),
     #[error("user {0} already exists")]
     UserExists(String),
     #[error("the stored role {0:?} is unknown")]
@@ -49,31 +48,15 @@ pub struct Store {
     pool: AnyPool,
 }
 
-/// A file path means SQLite (created if missing); anything with a scheme is used as is.
-pub fn database_url(configured: &str) -> String {
-    if configured.contains("://") || configured.starts_with("sqlite:") {
-        configured.to_owned()
-    } else {
-        format!("sqlite://{configured}?mode=rwc")
-    }
-}
-
 impl Store {
     pub async fn connect(configured_url: &str) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let url = database_url(configured_url);
-        let pool = AnyPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(&url)
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        let pool = sql_pool::connect(configured_url, &sqlx::migrate!("./migrations")).await?;
         Ok(Self { pool })
     }
 
     /// The database answers.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        sql_pool::ping(&self.pool).await
     }
 
     pub async fn create_user(&self, user: &User) -> Result<()> {

@@ -1,7 +1,7 @@
 //! The auth service over HTTP: every endpoint and error, on a real SQLite database and on a
 //! real PostgreSQL server (started by ./scripts/test.sh, which exports POSTGRES_TEST_URL).
 
-use auth_tokens::{now_seconds, SigningKey};
+use auth_tokens::{now_seconds, SigningAlgorithm, SigningKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use reqwest::{Client, StatusCode};
@@ -20,25 +20,13 @@ struct TestApp {
 }
 
 /// A fresh, empty PostgreSQL database on the test server.
-async fn fresh_postgres_database(server_url: &str) -> String {
-    use sqlx::Connection;
-    let name = format!("auth_test_{}", auth_tokens::random_id());
-    let mut admin = sqlx::PgConnection::connect(server_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (base, _) = server_url.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
-
 async fn spawn_app(postgres: Option<&str>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let database_url = match postgres {
-        Some(server) => fresh_postgres_database(server).await,
+        Some(server) => test_support::fresh_postgres_database(server, "auth_test").await,
         None => dir.path().join("auth.db").display().to_string(),
     };
-    let key = SigningKey::generate().unwrap();
+    let key = SigningKey::generate(SigningAlgorithm::RS256).unwrap();
     let key_file = dir.path().join("signing-key.pem");
     std::fs::write(&key_file, key.to_pem()).unwrap();
     let args = common::args(database_url, Some(key_file));
@@ -313,8 +301,9 @@ async fn repeated_failures_are_throttled_with_retry_after(app: TestApp) {
 async fn jwks_verifies_issued_tokens_and_health_answers(app: TestApp) {
     let (status, jwks) = app.get("/.well-known/jwks.json", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(jwks["keys"][0]["kty"], "OKP");
-    assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
+    assert_eq!(jwks["keys"][0]["kty"], "RSA");
+    assert_eq!(jwks["keys"][0]["alg"], "RS256");
+    assert_eq!(jwks["keys"][0]["kid"], app.key.kid());
     let verifier = auth_tokens::Verifier::new(
         auth_tokens::VerifierConfig {
             issuer: "seizure-ops-auth".into(),
@@ -408,13 +397,13 @@ async fn forged_tokens_are_refused_over_http(app: TestApp) {
     );
     // HS256 "signed" with the published public key.
     let (_, jwks) = app.get("/.well-known/jwks.json", None).await;
-    let public_x = jwks["keys"][0]["x"].as_str().unwrap();
+    let public_modulus = jwks["keys"][0]["n"].as_str().unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = Some(app.key.kid().to_owned());
     let confused = jsonwebtoken::encode(
         &header,
         &claims(now + 600, "seizure-ops"),
-        &jsonwebtoken::EncodingKey::from_secret(public_x.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(public_modulus.as_bytes()),
     )
     .unwrap();
     let (status, body) = app.get("/me", Some(&confused)).await;
@@ -480,8 +469,7 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let Some(server) = std::env::var("POSTGRES_TEST_URL").ok() else {
-                        test_support::skip("no PostgreSQL server (POSTGRES_TEST_URL)");
+                    let Some(server) = test_support::postgres_server() else {
                         return;
                     };
                     super::$case(super::spawn_app(Some(&server)).await).await

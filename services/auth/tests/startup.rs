@@ -3,7 +3,7 @@
 mod common;
 
 use auth::AuthArgs;
-use auth_tokens::SigningKey;
+use auth_tokens::{SigningAlgorithm, SigningKey};
 
 fn args(dir: &std::path::Path) -> AuthArgs {
     common::args(dir.join("auth.db").display().to_string(), None)
@@ -46,8 +46,9 @@ async fn first_admin_is_created_once_and_weak_admin_passwords_are_refused() {
 async fn previous_keys_stay_published_for_rotation() {
     let dir = tempfile::tempdir().unwrap();
     let (current, previous) = (
-        SigningKey::generate().unwrap(),
-        SigningKey::generate().unwrap(),
+        SigningKey::generate(SigningAlgorithm::RS256).unwrap(),
+        // Rotation may change the algorithm too.
+        SigningKey::generate(SigningAlgorithm::EdDSA).unwrap(),
     );
     let current_file = dir.path().join("current.pem");
     let previous_file = dir.path().join("previous.pem");

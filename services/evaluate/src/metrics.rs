@@ -163,22 +163,27 @@ pub fn sensitivity_at_specificity(scores: &[f64], labels: &[bool], min_specifici
         .fold(0.0, f64::max)
 }
 
-/// Patient-level scores: the mean probability of each group's recordings, with its label.
-/// Returns (group ids, scores, labels), ordered by group id.
+/// Patient-level scores ([`seizure_model::patient_probability`] of each group's recordings),
+/// with each group's label. Returns (group ids, scores, labels), ordered by group id.
 pub fn per_group(
     scores: &[f64],
     labels: &[bool],
     groups: &[u32],
 ) -> (Vec<u32>, Vec<f64>, Vec<bool>) {
-    let mut sums: BTreeMap<u32, (f64, usize, bool)> = BTreeMap::new();
+    let mut members: BTreeMap<u32, (Vec<f64>, bool)> = BTreeMap::new();
     for ((&score, &label), &group) in scores.iter().zip(labels).zip(groups) {
-        let entry = sums.entry(group).or_insert((0.0, 0, label));
-        entry.0 += score;
-        entry.1 += 1;
+        members
+            .entry(group)
+            .or_insert((Vec::new(), label))
+            .0
+            .push(score);
     }
-    let ids = sums.keys().copied().collect();
-    let means = sums.values().map(|(s, n, _)| s / *n as f64).collect();
-    let group_labels = sums.values().map(|(_, _, l)| *l).collect();
+    let ids = members.keys().copied().collect();
+    let means = members
+        .values()
+        .map(|(s, _)| seizure_model::patient_probability(s))
+        .collect();
+    let group_labels = members.values().map(|(_, l)| *l).collect();
     (ids, means, group_labels)
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tracking::{ModelVersion, Tracker, TrackingArgs, PRODUCTION_ALIAS};
 
 /// Describes the registry version installed in `production/`, next to the artifact's files.
-pub const RELEASE_FILE: &str = "release.json";
+pub use seizure_model::release::{Release, RELEASE_FILE};
 
 /// Where the production model lives, as every registry command takes it.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,17 +34,6 @@ pub struct RegistryArgs {
     pub tracking: TrackingArgs,
     #[command(flatten)]
     pub dvc: DvcArgs,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Release {
-    pub model_name: String,
-    pub version: String,
-    pub run_id: String,
-    pub source: String,
-    pub installed_at: String,
-    pub installed_by: String,
-    pub tracker: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,16 +77,7 @@ pub fn actor() -> String {
 
 /// The release installed in `production/`, if any.
 pub fn installed_release(production: &Path) -> anyhow::Result<Option<Release>> {
-    let path = production.join(RELEASE_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            Ok(Some(serde_json::from_str(&text).with_context(|| {
-                format!("{} is invalid", path.display())
-            })?))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
+    Ok(seizure_model::installed_release(production)?)
 }
 
 pub fn read_audit(path: &Path) -> anyhow::Result<Vec<AuditRecord>> {
@@ -159,8 +139,7 @@ pub fn install(
     atomic::replace_dir(&args.production, |dir| -> anyhow::Result<()> {
         fill(dir)?;
         Predictor::load(dir).context("the model to install does not load")?;
-        let text = serde_json::to_string_pretty(&release)? + "\n";
-        std::fs::write(dir.join(RELEASE_FILE), text)?;
+        std::fs::write(dir.join(RELEASE_FILE), release.to_json())?;
         Ok(())
     })
     .with_context(|| format!("cannot install {}", args.production.display()))?;

@@ -1,1 +1,109 @@
-//! Only integration tests live here (see tests/).
+//! Helpers for the cross-service tests in tests/: a workspace that runs the real pipeline
+//! (synthetic data, training, evaluation and promotion, patient-pull) in a temp directory.
+
+use std::path::PathBuf;
+
+pub mod serving;
+
+use eeg_data::prepare::{prepare, PrepareOptions};
+use eeg_data::synthetic::{self, SynthConfig};
+use evaluate::registry::{self, RegistryArgs};
+use evaluate::{EvaluateArgs, PrimaryMetric};
+use tracking::TrackingArgs;
+use training::{train_model, TrainingArgs};
+
+/// A throw-away project directory with synthetic data prepared in `data/`, tracked in
+/// `tracking/` (or a real MLflow server).
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub tracking: TrackingArgs,
+}
+
+impl Workspace {
+    pub fn new(tracking_uri: Option<String>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("raw")).unwrap();
+        let csv = dir.path().join("raw/eeg.csv");
+        let config = SynthConfig {
+            seed: 5,
+            segments_per_class: 10,
+        };
+        std::fs::write(&csv, synthetic::csv_bytes(&config)).unwrap();
+        prepare(&PrepareOptions::new(csv, dir.path().join("data"))).unwrap();
+        let experiment = format!("pipeline-{}", tracking::now_ms());
+        let tracking = TrackingArgs {
+            tracking_uri,
+            tracking_dir: dir.path().join("tracking"),
+            experiment,
+        };
+        Self { dir, tracking }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn train(&self, epochs: usize, learning_rate: f64) -> training::TrainingOutcome {
+        train_model(&TrainingArgs {
+            data: self.path("data"),
+            out: self.path("models"),
+            epochs,
+            batch_size: 32,
+            learning_rate,
+            patience: 3,
+            seed: 1,
+            max_train_rows: Some(230),
+            tracking: self.tracking.clone(),
+            dvc: Default::default(),
+        })
+        .unwrap()
+    }
+
+    pub fn registry(&self) -> RegistryArgs {
+        RegistryArgs {
+            production: self.path("production"),
+            audit_log: self.path("audit/promotions.jsonl"),
+            model_name: format!("seizure-{}", self.tracking.experiment),
+            tracking: self.tracking.clone(),
+            dvc: Default::default(),
+        }
+    }
+
+    pub fn evaluate(
+        &self,
+        min_improvement: f64,
+    ) -> (evaluate::Report, Option<registry::AuditRecord>) {
+        evaluate::evaluate(&EvaluateArgs {
+            candidate: self.path("models"),
+            data: self.path("data"),
+            reports: self.path("reports"),
+            primary_metric: PrimaryMetric::RocAuc,
+            min_improvement,
+            threshold: 0.5,
+            registry: self.registry(),
+        })
+        .unwrap()
+    }
+}
+
+impl Workspace {
+    /// The whole local pipeline with a tiny model: prepare, train `epochs`, promote, and
+    /// build the patient store. The result serves: `production/`, `patients/store`.
+    pub fn promoted(epochs: usize) -> Self {
+        let ws = Self::new(None);
+        ws.train(epochs, 3e-3);
+        let (_, promotion) = ws.evaluate(0.0);
+        assert!(promotion.is_some(), "the first model is promoted");
+        ws.pull_patients();
+        ws
+    }
+
+    pub fn pull_patients(&self) -> patient_pull::Outcome {
+        patient_pull::pull_patients(&patient_pull::PatientPullArgs {
+            data: self.path("data"),
+            out: self.path("patients"),
+            dvc: Default::default(),
+        })
+        .unwrap()
+    }
+}

@@ -1,84 +1,14 @@
 //! Train a tiny model, evaluate and promote it, refuse a deliberately worse candidate, force a
 //! promotion and roll it back: against the local tracking store and a real MLflow server.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use artifact_store::dvc::{hash_dir, DvcPointer};
 use eeg_data::prepare::{prepare, PrepareOptions};
-use eeg_data::synthetic::{self, SynthConfig};
-use evaluate::registry::{self, RegistryArgs};
+use evaluate::registry;
 use evaluate::{EvaluateArgs, PrimaryMetric};
-use tracking::{Tracker, TrackingArgs, PRODUCTION_ALIAS};
-use training::{train_model, TrainingArgs};
-
-struct Workspace {
-    dir: tempfile::TempDir,
-    tracking: TrackingArgs,
-}
-
-impl Workspace {
-    fn new(tracking_uri: Option<String>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("raw")).unwrap();
-        let csv = dir.path().join("raw/eeg.csv");
-        let config = SynthConfig {
-            seed: 5,
-            segments_per_class: 10,
-        };
-        std::fs::write(&csv, synthetic::csv_bytes(&config)).unwrap();
-        prepare(&PrepareOptions::new(csv, dir.path().join("data"))).unwrap();
-        let experiment = format!("pipeline-{}", tracking::now_ms());
-        let tracking = TrackingArgs {
-            tracking_uri,
-            tracking_dir: dir.path().join("tracking"),
-            experiment,
-        };
-        Self { dir, tracking }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn train(&self, epochs: usize, learning_rate: f64) -> training::TrainingOutcome {
-        train_model(&TrainingArgs {
-            data: self.path("data"),
-            out: self.path("models"),
-            epochs,
-            batch_size: 32,
-            learning_rate,
-            patience: 3,
-            seed: 1,
-            max_train_rows: Some(230),
-            tracking: self.tracking.clone(),
-            dvc: Default::default(),
-        })
-        .unwrap()
-    }
-
-    fn registry(&self) -> RegistryArgs {
-        RegistryArgs {
-            production: self.path("production"),
-            audit_log: self.path("audit/promotions.jsonl"),
-            model_name: format!("seizure-{}", self.tracking.experiment),
-            tracking: self.tracking.clone(),
-            dvc: Default::default(),
-        }
-    }
-
-    fn evaluate(&self, min_improvement: f64) -> (evaluate::Report, Option<registry::AuditRecord>) {
-        evaluate::evaluate(&EvaluateArgs {
-            candidate: self.path("models"),
-            data: self.path("data"),
-            reports: self.path("reports"),
-            primary_metric: PrimaryMetric::RocAuc,
-            min_improvement,
-            threshold: 0.5,
-            registry: self.registry(),
-        })
-        .unwrap()
-    }
-}
+use pipeline_tests::Workspace;
+use tracking::{Tracker, PRODUCTION_ALIAS};
 
 fn production_version(tracker: &dyn Tracker, model: &str) -> String {
     tracker

@@ -17,6 +17,7 @@ pub fn args(database_url: String, signing_key_file: Option<PathBuf>) -> AuthArgs
         signing_key_file,
         previous_key_files: vec![],
         dev_ephemeral_key: false,
+        dev_key_algorithm: auth_tokens::SigningAlgorithm::RS256,
         issuer: "seizure-ops-auth".into(),
         audience: "seizure-ops".into(),
         access_token_ttl: 900,

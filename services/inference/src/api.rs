@@ -1,0 +1,485 @@
+//! HTTP endpoints. Every error is JSON `{error, message}`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwapOption;
+use auth_tokens::{Role, Verifier};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use patient_store::PatientStore;
+use seizure_model::PredictError;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::OpenApi;
+
+use http_kit::{ApiError, Authenticated, BearerAuth, ErrorBody, RequestId, VerifierState};
+
+use crate::audit::{now_micros, Page, PredictionLog, PredictionRecord};
+use crate::metrics::InferenceMetrics;
+use crate::model::{load_release, LoadError, LoadedModel, ModelSlot};
+
+/// The most recordings one `POST /predict` may carry.
+pub const MAX_RECORDINGS: usize = 1000;
+const PREDICTING_ROLES: [Role; 2] = [Role::Clinician, Role::Admin];
+
+pub struct Settings {
+    pub production_dir: PathBuf,
+    pub patient_store_dir: PathBuf,
+    /// A recording, and a patient, is predicted epileptic at or above this probability.
+    pub threshold: f64,
+    /// Who answers, e.g. `inference@host`.
+    pub instance: String,
+    pub request_timeout: std::time::Duration,
+}
+
+pub struct AppState {
+    pub model: ModelSlot,
+    pub patients: ArcSwapOption<PatientStore>,
+    pub log: PredictionLog,
+    pub metrics: InferenceMetrics,
+    pub verifier: Verifier,
+    pub settings: Settings,
+    /// One reload at a time.
+    pub reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl VerifierState for AppState {
+    fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+}
+
+type SharedState = Arc<AppState>;
+
+pub fn router(state: SharedState) -> Router {
+    let http_metrics = state.metrics.http.clone();
+    let timeout = state.settings.request_timeout;
+    let router = Router::new()
+        .route("/predict/{patient_id}", get(predict_patient))
+        .route("/predict", post(predict_signals))
+        .route("/reload-model", post(reload_model))
+        .route("/model-info", get(model_info))
+        .route("/logs", get(logs))
+        .route("/health/live", get(http_kit::live))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route(
+            "/docs",
+            get(|| async { http_kit::docs_page("seizure-ops inference API") }),
+        )
+        .fallback(http_kit::not_found)
+        .with_state(state);
+    http_kit::standard_layers(router, timeout).layer(axum::middleware::from_fn_with_state(
+        http_metrics,
+        http_metrics::HttpMetrics::layer,
+    ))
+}
+
+/// One recording's score.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecordingScore {
+    /// Position in the patient's (or the request's) recordings, from 0.
+    pub index: usize,
+    /// The recording's one-second chunk number in the source data (patients only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<u8>,
+    pub probability: f64,
+    /// `seizure` or `non-seizure`.
+    pub prediction: String,
+}
+
+/// A prediction for one patient or one batch of recordings.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PredictionResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient_id: Option<u64>,
+    pub model_version: String,
+    pub recordings: usize,
+    /// The mean of the recordings' probabilities (the rule evaluation uses per patient).
+    pub seizure_probability: f64,
+    /// `seizure` when `seizure_probability >= threshold`, else `non-seizure`.
+    pub prediction: String,
+    pub threshold: f64,
+    /// Indices of the recordings at or above the threshold.
+    pub epileptic_recordings: Vec<usize>,
+    pub per_recording: Vec<RecordingScore>,
+    pub processed_by: String,
+}
+
+fn label(model: &LoadedModel, seizure: bool) -> String {
+    let names = &model.card().label_names;
+    let name = names.get(usize::from(seizure)).map(String::as_str);
+    name.unwrap_or(if seizure { "seizure" } else { "non-seizure" })
+        .to_owned()
+}
+
+/// Scores `samples` (row-major raw recordings) in one batched forward pass.
+fn score(
+    state: &AppState,
+    model: &LoadedModel,
+    samples: &[f32],
+    patient_id: Option<u64>,
+    chunks: Option<&[u8]>,
+) -> PredictionResponse {
+    let started = Instant::now();
+    let probabilities = model.predictor.predict(samples);
+    state
+        .metrics
+        .prediction_seconds
+        .observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .recordings_scored
+        .inc_by(probabilities.len() as u64);
+    let threshold = state.settings.threshold;
+    let as_f64: Vec<f64> = probabilities.iter().map(|&p| f64::from(p)).collect();
+    let seizure_probability = seizure_model::patient_probability(&as_f64);
+    let per_recording: Vec<RecordingScore> = as_f64
+        .iter()
+        .enumerate()
+        .map(|(index, &probability)| RecordingScore {
+            index,
+            chunk: chunks.and_then(|c| c.get(index).copied()),
+            probability,
+            prediction: label(model, probability >= threshold),
+        })
+        .collect();
+    PredictionResponse {
+        patient_id,
+        model_version: model.version.clone(),
+        recordings: per_recording.len(),
+        seizure_probability,
+        prediction: label(model, seizure_probability >= threshold),
+        threshold,
+        epileptic_recordings: per_recording
+            .iter()
+            .filter(|r| r.probability >= threshold)
+            .map(|r| r.index)
+            .collect(),
+        per_recording,
+        processed_by: state.settings.instance.clone(),
+    }
+}
+
+fn serving_model(state: &AppState) -> Result<Arc<LoadedModel>, ApiError> {
+    state.model.current().ok_or_else(|| {
+        state.metrics.outcome("no_model");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_model",
+            "no model is loaded yet; promote one and POST /reload-model",
+        )
+    })
+}
+
+/// The patient store, opened on first use if it was missing at start.
+fn patient_store(state: &AppState) -> Result<Arc<PatientStore>, ApiError> {
+    if let Some(store) = state.patients.load_full() {
+        return Ok(store);
+    }
+    let store = PatientStore::open(&state.settings.patient_store_dir).map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_patient_store",
+            format!("the patient store is not available: {e}"),
+        )
+    })?;
+    let store = Arc::new(store);
+    state.patients.store(Some(store.clone()));
+    Ok(store)
+}
+
+async fn audit(
+    state: &AppState,
+    claims: &auth_tokens::Claims,
+    request_id: &RequestId,
+    answer: &PredictionResponse,
+) -> Result<(), ApiError> {
+    let at_us = now_micros();
+    let record = PredictionRecord {
+        id: auth_tokens::random_id(),
+        at: String::new(),
+        at_us,
+        username: claims.sub.clone(),
+        role: claims.role.as_str().to_owned(),
+        request_id: Some(request_id.0.clone()),
+        patient_id: answer.patient_id,
+        model_version: answer.model_version.clone(),
+        recordings: answer.recordings,
+        seizure_probability: answer.seizure_probability,
+        prediction: answer.seizure_probability >= answer.threshold,
+        epileptic_recordings: answer.epileptic_recordings.clone(),
+    };
+    state.log.record(record).await.map_err(ApiError::internal)
+}
+
+fn count_outcome(state: &AppState, answer: &PredictionResponse) {
+    let seizure = answer.seizure_probability >= answer.threshold;
+    state
+        .metrics
+        .outcome(if seizure { "seizure" } else { "no_seizure" });
+}
+
+/// Runs CPU work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+#[utoipa::path(get, path = "/predict/{patient_id}", params(("patient_id" = u64, Path, description = "the patient's id in the patient store")),
+    responses((status = 200, body = PredictionResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn predict_patient(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+    Extension(request_id): Extension<RequestId>,
+    Path(raw_id): Path<String>,
+) -> Result<Json<PredictionResponse>, ApiError> {
+    let claims = caller.require(&PREDICTING_ROLES)?.clone();
+    let patient_id: u64 = raw_id.parse().map_err(|_| {
+        state.metrics.outcome("invalid_input");
+        ApiError::bad_request(format!(
+            "the patient id must be a positive integer, not {raw_id:?}"
+        ))
+    })?;
+    let model = serving_model(&state)?;
+    let store = patient_store(&state)?;
+    let worker = state.clone();
+    let answer = blocking(move || {
+        let recordings = store.get(patient_id).map_err(ApiError::internal)?;
+        let Some(recordings) = recordings else {
+            worker.metrics.outcome("unknown_patient");
+            return Err(ApiError::not_found(format!("no patient {patient_id}")));
+        };
+        Ok(score(
+            &worker,
+            &model,
+            &recordings.samples,
+            Some(patient_id),
+            Some(&recordings.chunks),
+        ))
+    })
+    .await?;
+    count_outcome(&state, &answer);
+    audit(&state, &claims, &request_id, &answer).await?;
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SignalsBody {
+    /// 1 to 1,000 recordings of 178 raw samples each.
+    recordings: Vec<Vec<f64>>,
+}
+
+#[utoipa::path(post, path = "/predict", request_body = SignalsBody,
+    responses((status = 200, body = PredictionResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn predict_signals(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+    Extension(request_id): Extension<RequestId>,
+    body: Result<Json<SignalsBody>, JsonRejection>,
+) -> Result<Json<PredictionResponse>, ApiError> {
+    let claims = caller.require(&PREDICTING_ROLES)?.clone();
+    let invalid = |error: ApiError| {
+        state.metrics.outcome("invalid_input");
+        error
+    };
+    let Json(body) = body.map_err(|e| invalid(e.into()))?;
+    if body.recordings.len() > MAX_RECORDINGS {
+        return Err(invalid(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_recordings",
+            format!(
+                "{} recordings; at most {MAX_RECORDINGS} per request",
+                body.recordings.len()
+            ),
+        )));
+    }
+    seizure_model::predictor::check_recordings(&body.recordings).map_err(|e| {
+        invalid(match e {
+            PredictError::Empty => {
+                ApiError::unprocessable("send at least one recording of 178 samples")
+            }
+            other => ApiError::unprocessable(other.to_string()),
+        })
+    })?;
+    let model = serving_model(&state)?;
+    let worker = state.clone();
+    let answer = blocking(move || {
+        let samples: Vec<f32> = body
+            .recordings
+            .iter()
+            .flatten()
+            .map(|&v| v as f32)
+            .collect();
+        Ok(score(&worker, &model, &samples, None, None))
+    })
+    .await?;
+    count_outcome(&state, &answer);
+    audit(&state, &claims, &request_id, &answer).await?;
+    Ok(Json(answer))
+}
+
+/// What a reload did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReloadResponse {
+    pub status: String,
+    pub old_version: Option<String>,
+    pub new_version: String,
+    pub loaded_at: String,
+}
+
+#[utoipa::path(post, path = "/reload-model",
+    responses((status = 200, body = ReloadResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the production model failed validation; the old model keeps serving"),
+        (status = 502, body = ErrorBody, description = "the production model cannot be read; the old model keeps serving")),
+    security(("bearer" = [])))]
+async fn reload_model(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+) -> Result<Json<ReloadResponse>, ApiError> {
+    let claims = caller.require_admin()?.clone();
+    let _one_at_a_time = state.reload_lock.lock().await;
+    let dir = state.settings.production_dir.clone();
+    let loaded = tokio::task::spawn_blocking(move || load_release(&dir))
+        .await
+        .map_err(ApiError::internal)?;
+    let model = match loaded {
+        Ok(model) => model,
+        Err(e) => {
+            state.metrics.reloads.with_label_values(&["failure"]).inc();
+            let serving = state.model.current().map(|m| m.version.clone());
+            tracing::warn!(by = %claims.sub, serving = ?serving, "model reload refused: {e}");
+            let (status, code) = match e {
+                LoadError::Invalid(_) => (StatusCode::CONFLICT, "invalid_model"),
+                LoadError::Unavailable(_) => (StatusCode::BAD_GATEWAY, "model_unavailable"),
+            };
+            let still = match serving {
+                Some(version) => format!("; still serving version {version}"),
+                None => "; no model is serving".into(),
+            };
+            return Err(ApiError::new(status, code, format!("{e}{still}")));
+        }
+    };
+    // A new release may come with a rebuilt patient store: reopen it on the next request.
+    state.patients.store(None);
+    let new_version = model.version.clone();
+    let loaded_at = model.loaded_at.clone();
+    let old = state.model.swap(model);
+    let old_version = old.as_ref().map(|m| m.version.clone());
+    state.metrics.serving(old_version.as_deref(), &new_version);
+    state.metrics.reloads.with_label_values(&["success"]).inc();
+    tracing::info!(by = %claims.sub, old = ?old_version, new = %new_version, "model reloaded");
+    Ok(Json(ReloadResponse {
+        status: "reloaded".into(),
+        old_version,
+        new_version,
+        loaded_at,
+    }))
+}
+
+#[utoipa::path(get, path = "/model-info", responses((status = 200, description = "name, version, run id, metrics, training-data md5, input schema, loaded-at time"), (status = 503, body = ErrorBody)))]
+async fn model_info(State(state): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let model = state.model.current().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_model",
+            "no model is loaded",
+        )
+    })?;
+    let card = model.card();
+    Ok(Json(json!({
+        "name": card.name,
+        "version": model.version,
+        "run_id": model.run_id,
+        "metrics": card.metrics,
+        "training_data_md5": card.training_data_md5,
+        "input": card.input,
+        "normalisation": card.normalisation,
+        "label_names": card.label_names,
+        "architecture": card.architecture,
+        "weights_md5": card.weights_md5,
+        "created_at": card.created_at,
+        "loaded_at": model.loaded_at,
+        "source": model.source,
+        "threshold": state.settings.threshold,
+    })))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct LogQuery {
+    /// 1 to 500; default 50.
+    limit: Option<usize>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/logs", params(LogQuery), responses((status = 200, body = Page), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn logs(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+    query: Result<Query<LogQuery>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    caller.require_admin()?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 500"));
+    }
+    state
+        .log
+        .page(limit, query.cursor.as_deref())
+        .await
+        .map(Json)
+        .map_err(|e| match e {
+            crate::audit::AuditError::BadCursor(_) => ApiError::bad_request(e.to_string()),
+            other => ApiError::internal(other),
+        })
+}
+
+#[utoipa::path(get, path = "/health/ready", responses((status = 200), (status = 503, body = ErrorBody)))]
+async fn ready(State(state): State<SharedState>) -> Response {
+    let Some(model) = state.model.current() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "no model is loaded",
+        )
+        .into_response();
+    };
+    if !state.log.ping().await {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the prediction log database does not answer",
+        )
+        .into_response();
+    }
+    Json(json!({"status": "ready", "model_version": model.version})).into_response()
+}
+
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
+async fn metrics(State(state): State<SharedState>) -> Response {
+    state.metrics.http.render().into_response()
+}
+
+/// The OpenAPI document, generated from the handlers above.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "seizure-ops inference", description = "Seizure predictions per patient or per batch of raw EEG recordings"),
+    paths(predict_patient, predict_signals, reload_model, model_info, logs, ready, metrics),
+    components(schemas(PredictionResponse, RecordingScore, SignalsBody, ReloadResponse, Page, PredictionRecord, ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;

@@ -1,0 +1,117 @@
+use http_metrics::HttpMetrics;
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+};
+
+/// Prediction outcomes, each a `predictions_total{outcome}` series from the start.
+pub const OUTCOMES: [&str; 5] = [
+    "seizure",
+    "no_seizure",
+    "invalid_input",
+    "unknown_patient",
+    "no_model",
+];
+
+/// The service's Prometheus metrics, beside the shared HTTP ones. No label ever holds a
+/// patient id.
+#[derive(Clone)]
+pub struct InferenceMetrics {
+    pub http: HttpMetrics,
+    pub predictions: IntCounterVec,
+    /// Model time only: the batched forward pass.
+    pub prediction_seconds: Histogram,
+    pub recordings_scored: IntCounter,
+    pub reloads: IntCounterVec,
+    /// 1 for the version being served.
+    pub model_info: IntGaugeVec,
+    pub model_loaded: IntGauge,
+}
+
+impl InferenceMetrics {
+    pub fn new() -> Self {
+        let http = HttpMetrics::new();
+        let predictions = IntCounterVec::new(
+            Opts::new("predictions_total", "Prediction requests by outcome"),
+            &["outcome"],
+        )
+        .expect("a valid metric");
+        let prediction_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "prediction_duration_seconds",
+                "Model time per prediction request (one batched forward pass)",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        )
+        .expect("a valid metric");
+        let recordings_scored =
+            IntCounter::new("recordings_scored_total", "Recordings scored by the model")
+                .expect("a valid metric");
+        let reloads = IntCounterVec::new(
+            Opts::new("model_reloads_total", "Model reloads by result"),
+            &["result"],
+        )
+        .expect("a valid metric");
+        let model_info = IntGaugeVec::new(
+            Opts::new("model_info", "The model version being served (value 1)"),
+            &["version"],
+        )
+        .expect("a valid metric");
+        let model_loaded = IntGauge::new("model_loaded", "1 when a model is loaded and serving")
+            .expect("a valid metric");
+        for outcome in OUTCOMES {
+            predictions.with_label_values(&[outcome]);
+        }
+        for result in ["success", "failure"] {
+            reloads.with_label_values(&[result]);
+        }
+        let registry = http.registry();
+        registry
+            .register(Box::new(predictions.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(prediction_seconds.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(recordings_scored.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(reloads.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(model_info.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(model_loaded.clone()))
+            .expect("registered once");
+        Self {
+            http,
+            predictions,
+            prediction_seconds,
+            recordings_scored,
+            reloads,
+            model_info,
+            model_loaded,
+        }
+    }
+
+    pub fn outcome(&self, outcome: &str) {
+        self.predictions.with_label_values(&[outcome]).inc();
+    }
+
+    /// The served version changed from `old` to `new`.
+    pub fn serving(&self, old: Option<&str>, new: &str) {
+        if let Some(old) = old {
+            let _ = self.model_info.remove_label_values(&[old]);
+        }
+        self.model_info.with_label_values(&[new]).set(1);
+        self.model_loaded.set(1);
+    }
+}
+
+impl Default for InferenceMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,120 @@
+//! The served model: resolved from the production release, validated, and swapped in
+//! atomically so in-flight requests finish on the model they started with.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use seizure_model::{ModelCard, Predictor};
+
+/// Two synthetic segments (a seizure and a background one) every model must score with
+/// finite probabilities before it serves.
+fn reference_inputs() -> Vec<f32> {
+    let mut samples = eeg_data::synthetic::reference_segment(1, 7);
+    samples.extend(eeg_data::synthetic::reference_segment(5, 11));
+    samples
+}
+
+/// A model ready to serve, with where it came from.
+pub struct LoadedModel {
+    pub predictor: Predictor,
+    /// The registered version (from `release.json`), or `unregistered-<weights md5>`.
+    pub version: String,
+    pub run_id: Option<String>,
+    pub source: PathBuf,
+    /// RFC 3339, UTC.
+    pub loaded_at: String,
+}
+
+impl LoadedModel {
+    pub fn card(&self) -> &ModelCard {
+        self.predictor.card()
+    }
+}
+
+/// Why a model could not be (re)loaded. The service keeps serving the model it has.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The source has no usable model (missing or unreadable files).
+    #[error("cannot read the production model: {0}")]
+    Unavailable(String),
+    /// The model is there but must not serve.
+    #[error("the production model failed validation: {0}")]
+    Invalid(String),
+}
+
+/// Loads and validates the production release in `dir`: the artifact's schema and weights
+/// integrity (checked by the loader), the input schema the patient store feeds, and a smoke
+/// prediction on the reference inputs.
+pub fn load_release(dir: &Path) -> Result<LoadedModel, LoadError> {
+    if !dir.join(seizure_model::artifact::MODEL_CARD_FILE).is_file() {
+        return Err(LoadError::Unavailable(format!(
+            "{} holds no model (run the pipeline, or point PRODUCTION_DIR at a release)",
+            dir.display()
+        )));
+    }
+    let release =
+        seizure_model::installed_release(dir).map_err(|e| LoadError::Unavailable(e.to_string()))?;
+    let predictor = Predictor::load(dir).map_err(|e| LoadError::Invalid(e.to_string()))?;
+    validate(&predictor)?;
+    let card = predictor.card();
+    let version = match &release {
+        Some(release) => release.version.clone(),
+        None => format!(
+            "unregistered-{}",
+            &card.weights_md5[..12.min(card.weights_md5.len())]
+        ),
+    };
+    let run_id = release.map(|r| r.run_id).or_else(|| card.run_id.clone());
+    Ok(LoadedModel {
+        predictor,
+        version,
+        run_id,
+        source: dir.to_owned(),
+        loaded_at: now_rfc3339(),
+    })
+}
+
+fn validate(predictor: &Predictor) -> Result<(), LoadError> {
+    let input = predictor.card().input;
+    if input.samples_per_recording != eeg_data::SAMPLES_PER_RECORDING {
+        return Err(LoadError::Invalid(format!(
+            "the model reads recordings of {} samples; the service serves {}",
+            input.samples_per_recording,
+            eeg_data::SAMPLES_PER_RECORDING
+        )));
+    }
+    let probabilities = predictor.predict(&reference_inputs());
+    if let Some(bad) = probabilities
+        .iter()
+        .position(|p| !p.is_finite() || !(0.0..=1.0).contains(p))
+    {
+        return Err(LoadError::Invalid(format!(
+            "the smoke prediction gave {} for reference recording {bad}",
+            probabilities[bad]
+        )));
+    }
+    Ok(())
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("UTC timestamps format")
+}
+
+/// The model being served, if any. Readers take a snapshot (`current`) and keep it for the
+/// whole request; a reload swaps the pointer without waiting for them.
+#[derive(Default)]
+pub struct ModelSlot(ArcSwapOption<LoadedModel>);
+
+impl ModelSlot {
+    pub fn current(&self) -> Option<Arc<LoadedModel>> {
+        self.0.load_full()
+    }
+
+    /// Installs `model`; returns the one it replaced.
+    pub fn swap(&self, model: LoadedModel) -> Option<Arc<LoadedModel>> {
+        self.0.swap(Some(Arc::new(model)))
+    }
+}

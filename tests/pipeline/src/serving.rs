@@ -1,0 +1,124 @@
+//! The inference service on a random port, over a workspace's production model and patient
+//! store, with tokens from a test signing key.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use auth_tokens::{Issuer, Jwks, Role, SigningAlgorithm, SigningKey};
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+
+use crate::Workspace;
+
+pub struct App {
+    pub base: String,
+    pub http: Client,
+    pub issuer: Issuer,
+    pub state: Arc<inference::AppState>,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    pub async fn spawn(production: &Path, patients: &Path, database: Option<String>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate(SigningAlgorithm::RS256).unwrap();
+        let public = dir.path().join("auth-public.json");
+        std::fs::write(&public, Jwks::of(&[&key]).to_json().to_string()).unwrap();
+        let args = inference::InferenceArgs {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            production_dir: production.to_owned(),
+            patient_store: patients.to_owned(),
+            database_url: database
+                .unwrap_or_else(|| dir.path().join("predictions.db").display().to_string()),
+            jwks_url: None,
+            public_key_file: Some(public),
+            issuer: "seizure-ops-auth".into(),
+            audience: "seizure-ops".into(),
+            threshold: 0.5,
+            request_timeout_seconds: 10,
+            max_body_bytes: 8 * 1024 * 1024,
+        };
+        let state = inference::build_state(&args).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(inference::serve(
+            listener,
+            state.clone(),
+            args.max_body_bytes,
+            std::future::pending(),
+        ));
+        Self {
+            base,
+            http: Client::new(),
+            issuer: Issuer::new(key, "seizure-ops-auth", "seizure-ops", 900),
+            state,
+            _dir: dir,
+        }
+    }
+
+    pub async fn for_workspace(ws: &Workspace) -> Self {
+        Self::spawn(&ws.path("production"), &ws.path("patients/store"), None).await
+    }
+
+    pub fn token(&self, role: Role) -> String {
+        self.issuer.issue("ada", role).unwrap().0
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        answer(request.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        answer(request.send().await.unwrap()).await
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+pub async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, words: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(words), "{message:?} should say {words:?}");
+}
+
+/// The ids in the store: the patient pool's segments, numbered among all segments.
+pub fn patient_ids(ws: &Workspace) -> Vec<u64> {
+    patient_store::PatientStore::open(&ws.path("patients/store"))
+        .unwrap()
+        .patient_ids()
+}
+
+pub fn patient_samples(ws: &Workspace, patient_id: u64) -> Vec<Vec<f64>> {
+    let store = patient_store::PatientStore::open(&ws.path("patients/store")).unwrap();
+    let recordings = store.get(patient_id).unwrap().unwrap();
+    recordings
+        .samples
+        .chunks(178)
+        .map(|c| c.iter().map(|&v| f64::from(v)).collect())
+        .collect()
+}

@@ -1,0 +1,451 @@
+//! The inference service over HTTP, with a real (tiny) trained and promoted model and a real
+//! patient store: every endpoint and error, the audit log on SQLite and PostgreSQL, and
+//! reloads under load.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use auth_tokens::{Issuer, Role, SigningAlgorithm, SigningKey};
+use evaluate::registry;
+use pipeline_tests::serving::{answer, assert_error, patient_ids, patient_samples, App};
+use pipeline_tests::Workspace;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// One promoted model and patient store, shared by the tests that only read them.
+fn shared_workspace() -> &'static Workspace {
+    static WORKSPACE: OnceLock<Workspace> = OnceLock::new();
+    WORKSPACE.get_or_init(|| Workspace::promoted(1))
+}
+
+#[tokio::test]
+async fn a_patient_prediction_carries_every_field() {
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let token = app.token(Role::Clinician);
+    let patient = patient_ids(ws)[0];
+    let (status, body) = app.get(&format!("/predict/{patient}"), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["patient_id"], patient);
+    assert_eq!(body["model_version"], "1");
+    assert_eq!(body["recordings"], 23);
+    assert_eq!(body["threshold"], 0.5);
+    assert!(body["processed_by"]
+        .as_str()
+        .unwrap()
+        .starts_with("inference@"));
+    let per_recording = body["per_recording"].as_array().unwrap();
+    assert_eq!(per_recording.len(), 23);
+    let probabilities: Vec<f64> = per_recording
+        .iter()
+        .map(|r| r["probability"].as_f64().unwrap())
+        .collect();
+    assert!(probabilities.iter().all(|p| (0.0..=1.0).contains(p)));
+    let mean = probabilities.iter().sum::<f64>() / 23.0;
+    let reported = body["seizure_probability"].as_f64().unwrap();
+    assert!((reported - mean).abs() < 1e-9, "{reported} vs mean {mean}");
+    let expected_label = if mean >= 0.5 {
+        "seizure"
+    } else {
+        "non-seizure"
+    };
+    assert_eq!(body["prediction"], expected_label);
+    let flagged: Vec<u64> = body["epileptic_recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (0..23u64)
+        .filter(|&i| probabilities[i as usize] >= 0.5)
+        .collect();
+    assert_eq!(flagged, expected);
+    for (i, record) in per_recording.iter().enumerate() {
+        assert_eq!(record["index"], i);
+        assert!((1..=23).contains(&record["chunk"].as_u64().unwrap()));
+    }
+
+    // The same recordings sent as raw signals get the same answer, without a patient id.
+    let admin = app.token(Role::Admin);
+    let signals = json!({ "recordings": patient_samples(ws, patient) });
+    let (status, raw) = app.post("/predict", signals, Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{raw}");
+    assert!(raw.get("patient_id").is_none());
+    assert_eq!(raw["seizure_probability"], body["seizure_probability"]);
+    assert_eq!(raw["epileptic_recordings"], body["epileptic_recordings"]);
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors() {
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let clinician = app.token(Role::Clinician);
+    let token = Some(clinician.as_str());
+
+    let (status, body) = app.get("/predict/abc", token).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "positive integer");
+    let (status, body) = app.get("/predict/-3", token).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "positive integer");
+    let (status, body) = app.get("/predict/99999", token).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "no patient 99999");
+    let patient = format!("/predict/{}", patient_ids(ws)[0]);
+    let (status, body) = app.get(&patient, None).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "bearer");
+    let (status, body) = app.get(&patient, Some("not-a-token")).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "well-formed");
+    let stranger = SigningKey::generate(SigningAlgorithm::RS256).unwrap();
+    let forged = Issuer::new(stranger, "seizure-ops-auth", "seizure-ops", 900)
+        .issue("mallory", Role::Admin)
+        .unwrap()
+        .0;
+    let (status, body) = app.post("/reload-model", json!({}), Some(&forged)).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unknown key");
+    let (status, body) = app.post("/reload-model", json!({}), token).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "admin");
+    let (status, body) = app.get("/logs", token).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "admin");
+
+    let response = app
+        .http
+        .post(format!("{}/predict", app.base))
+        .bearer_auth(&clinician)
+        .header("content-type", "application/json")
+        .body("{\"recordings\": [[1, 2,")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = answer(response).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "");
+    let (status, body) = app.post("/predict", json!({"recordings": []}), token).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "at least one",
+    );
+    let mut recordings = vec![vec![0.0; 178]; 3];
+    recordings[2].pop();
+    let (status, body) = app
+        .post("/predict", json!({ "recordings": recordings }), token)
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "recording 2 has 177 samples, expected 178",
+    );
+    let too_many = vec![vec![0.0; 178]; 1001];
+    let (status, body) = app
+        .post("/predict", json!({ "recordings": too_many }), token)
+        .await;
+    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "at most 1000");
+    let (status, body) = app.get("/no/such/route", token).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "no such route");
+
+    let metrics = app.metrics().await;
+    for line in [
+        "predictions_total{outcome=\"invalid_input\"} 6",
+        "predictions_total{outcome=\"unknown_patient\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_model_the_service_is_up_but_not_ready() {
+    let ws = shared_workspace();
+    let empty = tempfile::tempdir().unwrap();
+    let app = App::spawn(empty.path(), &ws.path("patients/store"), None).await;
+    let (status, _) = app.get("/health/live", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.get("/health/ready", None).await;
+    assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "no model");
+    let token = app.token(Role::Clinician);
+    let patient = format!("/predict/{}", patient_ids(ws)[0]);
+    let (status, body) = app.get(&patient, Some(&token)).await;
+    assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "no model");
+    let (status, body) = app.get("/model-info", None).await;
+    assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "no model");
+    let admin = app.token(Role::Admin);
+    let (status, body) = app.post("/reload-model", json!({}), Some(&admin)).await;
+    assert_error(status, &body, StatusCode::BAD_GATEWAY, "holds no model");
+    assert!(app.metrics().await.contains("model_loaded 0"));
+
+    // A promotion arrives: the reload makes the service ready, without a restart.
+    registry::copy_files(&ws.path("production"), empty.path()).unwrap();
+    let (status, body) = app.post("/reload-model", json!({}), Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["old_version"], Value::Null);
+    assert_eq!(body["new_version"], "1");
+    let (status, body) = app.get("/health/ready", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn model_info_metrics_and_openapi_describe_the_service() {
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let (status, info) = app.get("/model-info", None).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(info["name"], "seizure-lstm");
+    assert_eq!(info["version"], "1");
+    let card = seizure_model::artifact::read_card(&ws.path("production")).unwrap();
+    assert_eq!(info["run_id"], card.run_id.clone().unwrap());
+    assert_eq!(
+        info["training_data_md5"],
+        card.training_data_md5.clone().unwrap()
+    );
+    assert_eq!(info["input"]["samples_per_recording"], 178);
+    assert!(
+        info["metrics"]
+            .as_object()
+            .unwrap()
+            .contains_key("val_loss")
+            || !card.metrics.is_empty()
+    );
+    assert!(info["loaded_at"].as_str().unwrap().ends_with('Z'));
+
+    let token = app.token(Role::Clinician);
+    for &id in &patient_ids(ws)[..3] {
+        let (status, _) = app.get(&format!("/predict/{id}"), Some(&token)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let metrics = app.metrics().await;
+    for needle in [
+        "http_requests_total{method=\"GET\",route=\"/predict/{patient_id}\",status=\"200\"} 3",
+        "http_request_duration_seconds_bucket",
+        "prediction_duration_seconds_count 3",
+        "recordings_scored_total 69",
+        "model_info{version=\"1\"} 1",
+        "model_loaded 1",
+        "model_reloads_total{result=\"failure\"} 0",
+        "predictions_total{outcome=\"no_model\"} 0",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing from\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("/predict/1\""),
+        "raw paths never become labels"
+    );
+
+    let (status, doc) = app.get("/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/predict/{patient_id}",
+        "/predict",
+        "/reload-model",
+        "/model-info",
+        "/logs",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} in the OpenAPI document"
+        );
+    }
+    let docs = app
+        .http
+        .get(format!("{}/docs", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("/openapi.json"));
+}
+
+async fn every_prediction_is_audited(database: Option<String>) {
+    let ws = shared_workspace();
+    let app = App::spawn(&ws.path("production"), &ws.path("patients/store"), database).await;
+    let clinician = app.token(Role::Clinician);
+    let ids = patient_ids(ws);
+    for &id in &ids[1..4] {
+        let (status, _) = app.get(&format!("/predict/{id}"), Some(&clinician)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _) = app
+        .post(
+            "/predict",
+            json!({"recordings": [vec![0.0; 178]]}),
+            Some(&clinician),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let admin = app.token(Role::Admin);
+    let (status, first) = app.get("/logs?limit=3", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let records = first["records"].as_array().unwrap();
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[0]["patient_id"], Value::Null, "newest first");
+    assert_eq!(records[0]["recordings"], 1);
+    assert_eq!(records[1]["patient_id"], ids[3]);
+    assert_eq!(records[1]["username"], "ada");
+    assert_eq!(records[1]["role"], "clinician");
+    assert_eq!(records[1]["model_version"], "1");
+    assert_eq!(records[1]["recordings"], 23);
+    assert!(records[1]["request_id"].as_str().unwrap().len() >= 16);
+    assert!(records[1]["at"].as_str().unwrap().ends_with('Z'));
+    let cursor = first["next"].as_str().unwrap();
+    let (status, second) = app
+        .get(&format!("/logs?limit=3&cursor={cursor}"), Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let rest = second["records"].as_array().unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["patient_id"], ids[1]);
+    assert_eq!(second["next"], Value::Null);
+    let (status, body) = app.get("/logs?cursor=bogus", Some(&admin)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "cursor");
+    let (status, body) = app.get("/logs?limit=0", Some(&admin)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "limit");
+}
+
+#[tokio::test]
+async fn every_prediction_is_audited_in_sqlite() {
+    every_prediction_is_audited(None).await;
+}
+
+#[tokio::test]
+async fn every_prediction_is_audited_in_postgres() {
+    let Some(server) = test_support::postgres_server() else {
+        return;
+    };
+    let database = test_support::fresh_postgres_database(&server, "inference_test").await;
+    every_prediction_is_audited(Some(database)).await;
+}
+
+/// Two promoted releases of different models, and one that must fail validation.
+struct Releases {
+    ws: Workspace,
+    v1: PathBuf,
+    v2: PathBuf,
+    broken: PathBuf,
+}
+
+fn snapshot(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    registry::copy_files(from, to).unwrap();
+}
+
+fn releases() -> Releases {
+    let ws = Workspace::promoted(1);
+    let v1 = ws.path("release-v1");
+    snapshot(&ws.path("production"), &v1);
+    ws.train(2, 3e-3);
+    let (_, promotion) = ws.evaluate(-1.0);
+    assert_eq!(promotion.unwrap().to_version, "2");
+    let v2 = ws.path("release-v2");
+    snapshot(&ws.path("production"), &v2);
+    // Same files as v2 but with damaged weights: the integrity check refuses it.
+    let broken = ws.path("release-broken");
+    snapshot(&v2, &broken);
+    let weights = broken.join(seizure_model::artifact::WEIGHTS_FILE);
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::set_permissions(&weights, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&weights, bytes).unwrap();
+    Releases { ws, v1, v2, broken }
+}
+
+/// What a promotion does to `production/`: replaces it atomically.
+fn install(release: &Path, production: &Path) {
+    artifact_store::atomic::replace_dir(production, |dir| registry::copy_files(release, dir))
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_under_load_drop_no_request_and_switch_versions() {
+    let releases = tokio::task::spawn_blocking(releases).await.unwrap();
+    let production = releases.ws.path("production");
+    install(&releases.v1, &production);
+    let app = Arc::new(App::for_workspace(&releases.ws).await);
+    let token = app.token(Role::Clinician);
+    let admin = app.token(Role::Admin);
+
+    // A steady stream of predictions while production changes under it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let ids = patient_ids(&releases.ws);
+    let client = {
+        let (app, stop, failures) = (app.clone(), stop.clone(), failures.clone());
+        tokio::spawn(async move {
+            let mut versions = Vec::new();
+            let mut sent = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let id = ids[sent % ids.len()];
+                let (status, body) = app.get(&format!("/predict/{id}"), Some(&token)).await;
+                sent += 1;
+                if status == StatusCode::OK {
+                    let version = body["model_version"].as_str().unwrap().to_owned();
+                    if versions.last() != Some(&version) {
+                        versions.push(version);
+                    }
+                } else {
+                    eprintln!("request {sent} failed: {status} {body}");
+                    failures.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            (sent, versions)
+        })
+    };
+
+    let mut serving = "1".to_owned();
+    for round in 0..20 {
+        let (release, expected) = match round {
+            7 => (&releases.broken, None),
+            r if r % 2 == 0 => (&releases.v2, Some("2")),
+            _ => (&releases.v1, Some("1")),
+        };
+        install(release, &production);
+        let (status, body) = app.post("/reload-model", json!({}), Some(&admin)).await;
+        match expected {
+            Some(version) => {
+                assert_eq!(status, StatusCode::OK, "round {round}: {body}");
+                assert_eq!(body["old_version"], serving.as_str());
+                assert_eq!(body["new_version"], version);
+                serving = version.to_owned();
+            }
+            None => {
+                assert_error(status, &body, StatusCode::CONFLICT, "failed validation");
+                assert!(
+                    body["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("still serving version {serving}")),
+                    "{body}"
+                );
+                let (_, info) = app.get("/model-info", None).await;
+                assert_eq!(
+                    info["version"],
+                    serving.as_str(),
+                    "the old model keeps serving"
+                );
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (sent, versions) = client.await.unwrap();
+    assert_eq!(failures.load(Ordering::SeqCst), 0, "no request failed");
+    assert!(sent > 100, "a steady stream: {sent} requests");
+    assert!(
+        versions.len() >= 4 && versions.contains(&"1".into()) && versions.contains(&"2".into()),
+        "answers switched versions: {versions:?}"
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("model_reloads_total{result=\"success\"} 19"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("model_reloads_total{result=\"failure\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!("model_info{{version=\"{serving}\"}} 1")));
+    let old = if serving == "1" { "2" } else { "1" };
+    assert!(
+        !metrics.contains(&format!("model_info{{version=\"{old}\"}}")),
+        "one version at a time"
+    );
+}
