@@ -15,6 +15,8 @@ pub struct App {
     pub http: Client,
     pub issuer: Issuer,
     pub state: Arc<inference::AppState>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -41,19 +43,31 @@ impl App {
         let state = inference::build_state(&args).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(inference::serve(
+        // Dropping the app (its sender) shuts the server down too.
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(inference::serve(
             listener,
             state.clone(),
             args.max_body_bytes,
-            std::future::pending(),
+            async {
+                let _ = stop.await;
+            },
         ));
         Self {
             base,
             http: Client::new(),
             issuer: Issuer::new(key, "seizure-ops-auth", "seizure-ops", 900),
             state,
+            shutdown,
+            server,
             _dir: dir,
         }
+    }
+
+    /// What SIGTERM does: stop accepting, drain in-flight requests, flush the audit log.
+    pub async fn shut_down(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.server.await?
     }
 
     pub async fn for_workspace(ws: &Workspace) -> Self {

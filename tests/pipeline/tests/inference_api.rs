@@ -314,6 +314,39 @@ async fn every_prediction_is_audited_in_postgres() {
     every_prediction_is_audited(Some(database)).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_in_flight_requests_and_flushes_the_audit_log() {
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let token = app.token(Role::Clinician);
+    // A large batch, so it is still being scored when the shutdown starts.
+    let request = app
+        .http
+        .post(format!("{}/predict", app.base))
+        .bearer_auth(&token)
+        .json(&json!({ "recordings": vec![vec![1.0; 178]; 1000] }))
+        .send();
+    let in_flight = tokio::spawn(request);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let log = app.state.log.clone();
+    app.shut_down().await.unwrap();
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the in-flight request finished"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["recordings"], 1000);
+    let page = log.page(10, None).await.unwrap();
+    assert_eq!(
+        page.records.len(),
+        1,
+        "its audit record was written before exit"
+    );
+    assert_eq!(page.records[0].recordings, 1000);
+}
+
 /// Two promoted releases of different models, and one that must fail validation.
 struct Releases {
     ws: Workspace,
