@@ -157,7 +157,13 @@ pub async fn serve(
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new()?;
+    // Scoring runs on the blocking pool; a pool the size of the machine keeps throughput and
+    // keeps memory flat (every extra thread brings its own stack and allocator arena).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(2 * cores)
+        .build()?;
     runtime.block_on(async {
         let state = build_state(&cli.args).await?;
         let listener = tokio::net::TcpListener::bind(cli.args.listen)
