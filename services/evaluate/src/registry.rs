@@ -53,11 +53,7 @@ pub struct AuditRecord {
     pub reason: String,
 }
 
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("UTC timestamps format")
-}
+pub use seizure_model::artifact::now_rfc3339;
 
 /// Who is acting: `PROMOTED_BY`, else `USER@HOSTNAME`, else "evaluate".
 pub fn actor() -> String {

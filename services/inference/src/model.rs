@@ -71,7 +71,7 @@ pub fn load_release(dir: &Path) -> Result<LoadedModel, LoadError> {
         version,
         run_id,
         source: dir.to_owned(),
-        loaded_at: now_rfc3339(),
+        loaded_at: seizure_model::artifact::now_rfc3339(),
     })
 }
 
@@ -95,12 +95,6 @@ fn validate(predictor: &Predictor) -> Result<(), LoadError> {
         )));
     }
     Ok(())
-}
-
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("UTC timestamps format")
 }
 
 /// The model being served, if any. Readers take a snapshot (`current`) and keep it for the
