@@ -30,10 +30,24 @@ fn parent_dir(dest: &Path) -> &Path {
 
 /// Writes `bytes` to `dest` through a synced temporary file and a rename.
 pub fn write_file(dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with_mode(dest, bytes, 0o666)
+}
+
+/// [`write_file`] for secrets: readable and writable by the owner only, from the first byte.
+pub fn write_private_file(dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with_mode(dest, bytes, 0o600)
+}
+
+fn write_with_mode(dest: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     fs::create_dir_all(parent_dir(dest))?;
     let tmp = sibling(dest, "tmp")?;
     let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, dest)

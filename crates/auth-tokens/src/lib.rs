@@ -118,6 +118,10 @@ impl Issuer {
     }
 }
 
+/// The issuer and audience the auth service and its verifiers agree on unless configured.
+pub const DEFAULT_ISSUER: &str = "seizure-ops-auth";
+pub const DEFAULT_AUDIENCE: &str = "seizure-ops";
+
 /// 128 random bits as 32 hex characters.
 pub fn random_id() -> String {
     let mut bytes = [0u8; 16];

@@ -49,9 +49,9 @@ pub struct AuthArgs {
     /// The algorithm of the ephemeral development key.
     #[arg(long, default_value = "RS256")]
     pub dev_key_algorithm: SigningAlgorithm,
-    #[arg(long, env = "JWT_ISSUER", default_value = "seizure-ops-auth")]
+    #[arg(long, env = "JWT_ISSUER", default_value = auth_tokens::DEFAULT_ISSUER)]
     pub issuer: String,
-    #[arg(long, env = "JWT_AUDIENCE", default_value = "seizure-ops")]
+    #[arg(long, env = "JWT_AUDIENCE", default_value = auth_tokens::DEFAULT_AUDIENCE)]
     pub audience: String,
     /// Access-token lifetime in seconds.
     #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 900)]

@@ -53,9 +53,9 @@ pub struct InferenceArgs {
     /// Or a file with the public key(s): a JWKS document or a PEM public key.
     #[arg(long, env = "AUTH_PUBLIC_KEY_FILE", conflicts_with = "jwks_url")]
     pub public_key_file: Option<PathBuf>,
-    #[arg(long, env = "JWT_ISSUER", default_value = "seizure-ops-auth")]
+    #[arg(long, env = "JWT_ISSUER", default_value = auth_tokens::DEFAULT_ISSUER)]
     pub issuer: String,
-    #[arg(long, env = "JWT_AUDIENCE", default_value = "seizure-ops")]
+    #[arg(long, env = "JWT_AUDIENCE", default_value = auth_tokens::DEFAULT_AUDIENCE)]
     pub audience: String,
     /// Recordings and patients are predicted epileptic at or above this probability.
     #[arg(long, env = "PREDICTION_THRESHOLD", default_value_t = 0.5)]
@@ -156,15 +156,19 @@ pub async fn serve(
     Ok(())
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// The runtime inference is served on.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     // Scoring runs on the blocking pool; a pool the size of the machine keeps throughput and
     // keeps memory flat (every extra thread brings its own stack and allocator arena).
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(2 * cores)
-        .build()?;
-    runtime.block_on(async {
+        .build()
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
         let state = build_state(&cli.args).await?;
         let listener = tokio::net::TcpListener::bind(cli.args.listen)
             .await

@@ -243,7 +243,7 @@ fn print_summary(args: &PreprocessArgs, outcome: &Prepared) {
     }
 }
 
-fn write_synthetic(args: &SynthArgs) -> anyhow::Result<()> {
+pub fn write_synthetic(args: &SynthArgs) -> anyhow::Result<()> {
     if args.segments_per_class == 0 {
         bail!("--segments-per-class must be at least 1");
     }

@@ -1,0 +1,129 @@
+//! seizure-ops: the whole job on one machine, on embedded defaults (local files, the local
+//! tracking store, SQLite).
+//!
+//! `pipeline` runs preprocessing, training, evaluation/promotion and patient-pull in order;
+//! `serve` runs the auth and inference APIs side by side; `up` does both. The stage
+//! subcommands (`preprocessing`, `training`, `evaluate`, `patient-pull`) are the services' own
+//! command lines, which `dvc.yaml` calls.
+
+mod pipeline;
+mod serve;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+pub use pipeline::{run_pipeline, PipelineArgs};
+pub use serve::{serve, ServeArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "seizure-ops",
+    version,
+    about = "Train, promote and serve the seizure LSTM on one machine"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// preprocessing -> training -> evaluate/promote -> patient-pull, stopping at the first failure.
+    Pipeline(PipelineCommand),
+    /// The auth and inference APIs on two local ports, until Ctrl-C.
+    Serve(ServeCommand),
+    /// `pipeline`, then `serve`.
+    Up(UpCommand),
+    /// The preprocessing stage's own command line.
+    Preprocessing(preprocessing::Cli),
+    /// The training stage's own command line.
+    Training(training::Cli),
+    /// The evaluate/promote stage's own command line.
+    Evaluate(evaluate::Cli),
+    /// The patient-pull stage's own command line.
+    PatientPull(patient_pull::Cli),
+}
+
+/// The directory everything lives in: data, models, production, patients, databases, keys.
+#[derive(Debug, Clone, Args)]
+pub struct Home {
+    /// Project directory; every default path is inside it.
+    #[arg(long = "home", env = "SEIZURE_OPS_HOME", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+impl Home {
+    pub fn path(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.dir.join(relative)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineCommand {
+    #[command(flatten)]
+    pub home: Home,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeCommand {
+    #[command(flatten)]
+    pub home: Home,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UpCommand {
+    #[command(flatten)]
+    pub home: Home,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+}
+
+impl Cli {
+    pub fn log_format(&self) -> telemetry::LogFormat {
+        match &self.command {
+            Command::Pipeline(c) => c.log.log_format,
+            Command::Serve(c) => c.log.log_format,
+            Command::Up(c) => c.log.log_format,
+            Command::Preprocessing(c) => c.log.log_format,
+            Command::Training(c) => c.log.log_format,
+            Command::Evaluate(c) => c.log.log_format,
+            Command::PatientPull(c) => c.log.log_format,
+        }
+    }
+}
+
+/// A stage's options as its own command line would read them with no flags: from their
+/// environment variables, else their defaults. Callers then set the paths they own.
+pub fn from_env<T: clap::Args + clap::FromArgMatches>() -> anyhow::Result<T> {
+    let command = T::augment_args(clap::Command::new("seizure-ops"));
+    let matches = command.try_get_matches_from(["seizure-ops"])?;
+    Ok(T::from_arg_matches(&matches)?)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Pipeline(c) => run_pipeline(&c.home, &c.pipeline, &c.log),
+        Command::Serve(c) => serve(&c.home, &c.serve),
+        Command::Up(c) => {
+            run_pipeline(&c.home, &c.pipeline, &c.log)?;
+            serve(&c.home, &c.serve)
+        }
+        Command::Preprocessing(c) => preprocessing::run(c),
+        Command::Training(c) => training::run(c),
+        Command::Evaluate(c) => evaluate::run(c),
+        Command::PatientPull(c) => patient_pull::run(c),
+    }
+}

@@ -1,0 +1,171 @@
+//! The pipeline: each stage is the service's own `run`, on paths inside the home directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use tracking::TrackingArgs;
+
+use crate::Home;
+
+/// Where the real data set is looked for when `--raw-csv` is not given (inside the home).
+pub const DEFAULT_RAW_CSV: &str = "raw/epileptic_seizure_recognition.csv";
+/// Where the synthetic stand-in is written when the real data set is absent.
+pub const SYNTHETIC_CSV: &str = "raw/synthetic_eeg.csv";
+
+#[derive(Debug, Clone, Args)]
+pub struct PipelineArgs {
+    /// The UCI CSV. Unset: `<home>/raw/epileptic_seizure_recognition.csv` if present, else
+    /// the synthetic data set. A path given here must exist.
+    #[arg(long, env = "RAW_CSV")]
+    pub raw_csv: Option<PathBuf>,
+    /// Maximum training epochs (early stopping usually ends sooner).
+    #[arg(long, env = "EPOCHS", default_value_t = 60)]
+    pub epochs: usize,
+    /// Train on at most this many rows (a quick smoke run); all by default.
+    #[arg(long, env = "MAX_TRAIN_ROWS")]
+    pub max_train_rows: Option<usize>,
+    /// Size of the synthetic data set, when it is used (the real file has 100 per class).
+    #[arg(long, default_value_t = 100)]
+    pub synthetic_segments_per_class: usize,
+}
+
+const STAGES: usize = 4;
+
+/// Runs every stage in order; the first failure stops the pipeline and names its stage.
+pub fn run_pipeline(
+    home: &Home,
+    args: &PipelineArgs,
+    log: &telemetry::LogArgs,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let csv = raw_csv(home, args)?;
+    stage(1, "preprocessing", || {
+        preprocessing::run(preprocessing::Cli {
+            command: preprocessing::Command::Run(preprocessing::PreprocessArgs {
+                input: csv,
+                out: home.path("data"),
+                ..crate::from_env()?
+            }),
+            log: log.clone(),
+        })
+    })?;
+    stage(2, "training", || {
+        training::run(training::Cli {
+            args: training_args(home, args)?,
+            log: log.clone(),
+        })
+    })?;
+    stage(3, "evaluate/promote", || {
+        evaluate::run(evaluate::Cli {
+            command: evaluate::Command::Run(evaluate_args(home)?),
+            log: log.clone(),
+        })
+    })?;
+    stage(4, "patient-pull", || {
+        patient_pull::run(patient_pull::Cli {
+            args: patient_pull::PatientPullArgs {
+                data: home.path("data"),
+                out: home.path("patients"),
+                ..crate::from_env()?
+            },
+            log: log.clone(),
+        })
+    })?;
+    println!(
+        "pipeline finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn stage(
+    number: usize,
+    name: &str,
+    body: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    println!("\n==> [{number}/{STAGES}] {name}");
+    let started = Instant::now();
+    body().with_context(|| format!("pipeline stopped at stage {number}/{STAGES} ({name})"))?;
+    println!(
+        "    {name} done in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The real data set if it is there; otherwise the synthetic one, announced loudly.
+fn raw_csv(home: &Home, args: &PipelineArgs) -> anyhow::Result<PathBuf> {
+    if let Some(path) = &args.raw_csv {
+        if !path.is_file() {
+            bail!(
+                "RAW_CSV / --raw-csv names {}, which is not a file",
+                path.display()
+            );
+        }
+        return Ok(path.clone());
+    }
+    let default = home.path(DEFAULT_RAW_CSV);
+    if default.is_file() {
+        return Ok(default);
+    }
+    let synthetic = home.path(SYNTHETIC_CSV);
+    announce_synthetic(&default, &synthetic);
+    preprocessing::write_synthetic(&preprocessing::SynthArgs {
+        out: synthetic.clone(),
+        seed: 42,
+        segments_per_class: args.synthetic_segments_per_class,
+    })?;
+    Ok(synthetic)
+}
+
+fn announce_synthetic(missing: &Path, synthetic: &Path) {
+    let banner = "*".repeat(78);
+    eprintln!(
+        "{banner}\n\
+         *** NO REAL EEG DATA at {}\n\
+         *** Using the deterministic SYNTHETIC data set instead ({}).\n\
+         *** The model and its predictions mean nothing clinically.\n\
+         *** For the real data: put the UCI \"Epileptic Seizure Recognition\" CSV there,\n\
+         *** pass --raw-csv / RAW_CSV, or `dvc pull` it (see the README).\n\
+         {banner}",
+        missing.display(),
+        synthetic.display()
+    );
+}
+
+fn tracking(home: &Home) -> TrackingArgs {
+    TrackingArgs {
+        tracking_uri: None,
+        tracking_dir: home.path("tracking"),
+        experiment: "seizure-detection".into(),
+    }
+}
+
+fn training_args(home: &Home, args: &PipelineArgs) -> anyhow::Result<training::TrainingArgs> {
+    Ok(training::TrainingArgs {
+        data: home.path("data"),
+        out: home.path("models"),
+        epochs: args.epochs,
+        max_train_rows: args.max_train_rows,
+        tracking: tracking(home),
+        ..crate::from_env()?
+    })
+}
+
+fn evaluate_args(home: &Home) -> anyhow::Result<evaluate::EvaluateArgs> {
+    Ok(evaluate::EvaluateArgs {
+        candidate: home.path("models"),
+        data: home.path("data"),
+        reports: home.path("reports"),
+        registry: evaluate::registry::RegistryArgs {
+            production: home.path("production"),
+            audit_log: home.path("audit/promotions.jsonl"),
+            model_name: "seizure-lstm".into(),
+            tracking: tracking(home),
+            dvc: Default::default(),
+        },
+        ..crate::from_env()?
+    })
+}

@@ -1,0 +1,184 @@
+//! Both APIs in one process on two ports: auth signs with a key kept in the home directory,
+//! inference verifies with its public half. Ctrl-C or SIGTERM drains both.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use artifact_store::atomic;
+use auth_tokens::{Jwks, SigningAlgorithm, SigningKey};
+use clap::Args;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::Home;
+
+const SIGNING_KEY_FILE: &str = "auth-key.pem";
+const PUBLIC_KEYS_FILE: &str = "auth-jwks.json";
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Where the auth API listens (port 0: any free port).
+    #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:8001")]
+    pub auth_listen: SocketAddr,
+    /// Where the inference API listens (port 0: any free port).
+    #[arg(long, env = "INFERENCE_LISTEN", default_value = "127.0.0.1:8002")]
+    pub inference_listen: SocketAddr,
+    /// The admin user, created on first start.
+    #[arg(long, env = "ADMIN_USERNAME", default_value = "admin")]
+    pub admin_username: String,
+    /// The admin's password when it is created; unset: a random one, printed once.
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+}
+
+/// What the admin's password is, as far as this run knows.
+enum AdminPassword {
+    Generated(String),
+    FromEnvironment(String),
+    /// The admin existed before this run; its password is not ours to print.
+    Existing,
+}
+
+pub fn serve(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
+    inference::runtime()?.block_on(serve_both(home, args))
+}
+
+async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
+    let key_file = home.path(SIGNING_KEY_FILE);
+    let key = signing_key(&key_file)?;
+    let public_keys = home.path(PUBLIC_KEYS_FILE);
+    atomic::write_file(
+        &public_keys,
+        Jwks::of(&[&key]).to_json().to_string().as_bytes(),
+    )
+    .with_context(|| format!("cannot write {}", public_keys.display()))?;
+
+    let auth_database = home.path("auth.db").display().to_string();
+    let admin = admin_password(&auth_database, args).await?;
+    let auth_args = auth::AuthArgs {
+        listen: args.auth_listen,
+        database_url: auth_database,
+        signing_key_file: Some(key_file),
+        admin_username: Some(args.admin_username.clone()),
+        admin_password: match &admin {
+            AdminPassword::Generated(p) | AdminPassword::FromEnvironment(p) => Some(p.clone()),
+            AdminPassword::Existing => None,
+        },
+        ..crate::from_env()?
+    };
+    let inference_args = inference::InferenceArgs {
+        listen: args.inference_listen,
+        production_dir: home.path("production"),
+        patient_store: home.path("patients/store"),
+        database_url: home.path("predictions.db").display().to_string(),
+        jwks_url: None,
+        public_key_file: Some(public_keys),
+        ..crate::from_env()?
+    };
+    let auth_state = auth::build_state(&auth_args).await?;
+    let inference_state = inference::build_state(&inference_args).await?;
+    let auth_listener = bind(auth_args.listen, "auth").await?;
+    let inference_listener = bind(inference_args.listen, "inference").await?;
+    let patient = inference_state
+        .patients
+        .load_full()
+        .and_then(|store| store.patient_ids().first().copied());
+    print_welcome(
+        auth_listener.local_addr()?,
+        inference_listener.local_addr()?,
+        &args.admin_username,
+        &admin,
+        patient,
+    );
+
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        http_kit::shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    tokio::try_join!(
+        auth::serve(auth_listener, auth_state, until_stopped(stopped.clone())),
+        inference::serve(
+            inference_listener,
+            inference_state,
+            inference_args.max_body_bytes,
+            until_stopped(stopped),
+        ),
+    )?;
+    println!("seizure-ops stopped");
+    Ok(())
+}
+
+async fn bind(address: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("{service}: cannot listen on {address} (is it already running?)"))
+}
+
+/// The signing key kept in the home directory, created (RS256, owner-only) on first start.
+fn signing_key(path: &Path) -> anyhow::Result<SigningKey> {
+    if path.is_file() {
+        return Ok(SigningKey::from_pem_file(path)?);
+    }
+    let key = SigningKey::generate(SigningAlgorithm::RS256)?;
+    atomic::write_private_file(path, key.to_pem().as_bytes())
+        .with_context(|| format!("cannot write the signing key {}", path.display()))?;
+    tracing::info!(path = %path.display(), kid = key.kid(), "created the token signing key");
+    Ok(key)
+}
+
+async fn admin_password(database: &str, args: &ServeArgs) -> anyhow::Result<AdminPassword> {
+    let store = auth::store::Store::connect(database)
+        .await
+        .with_context(|| format!("cannot open the user database {database}"))?;
+    if store.user(&args.admin_username).await?.is_some() {
+        return Ok(AdminPassword::Existing);
+    }
+    Ok(match &args.admin_password {
+        Some(password) => AdminPassword::FromEnvironment(password.clone()),
+        None => AdminPassword::Generated(auth_tokens::random_id()),
+    })
+}
+
+fn print_welcome(
+    auth: SocketAddr,
+    inference: SocketAddr,
+    username: &str,
+    admin: &AdminPassword,
+    patient: Option<u64>,
+) {
+    let password = match admin {
+        AdminPassword::Generated(p) => {
+            println!("\ncreated admin user {username:?} with password {p} (shown only this once)");
+            p.as_str()
+        }
+        AdminPassword::FromEnvironment(p) => {
+            println!("\ncreated admin user {username:?} with the password from ADMIN_PASSWORD");
+            p.as_str()
+        }
+        AdminPassword::Existing => "YOUR-ADMIN-PASSWORD",
+    };
+    let login_body = serde_json::json!({ "username": username, "password": password }).to_string();
+    let patient = patient.map_or("1".to_owned(), |id| id.to_string());
+    println!(
+        "\nseizure-ops is up\n  \
+         auth       http://{auth}        (API docs: http://{auth}/docs)\n  \
+         inference  http://{inference}        (API docs: http://{inference}/docs)\n\n\
+         Try it:\n  \
+         TOKEN=$(curl -s -X POST http://{auth}/login -H 'content-type: application/json' \\\n      \
+         -d {body} | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')\n  \
+         curl -s http://{inference}/predict/{patient} -H \"authorization: Bearer $TOKEN\"\n  \
+         curl -s -X POST http://{inference}/reload-model -H \"authorization: Bearer $TOKEN\"\n\n\
+         Ctrl-C stops both services.",
+        body = shell_quote(&login_body),
+    );
+}
+
+/// Single-quotes `text` for a POSIX shell.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
