@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (the README names it; .ci/run calls it).
-# Installs the real third-party tools the tests drive (idempotent), starts an MLflow server
-# and a PostgreSQL server for them, runs every test, and stops the servers again.
+# Installs the real third-party tools the tests drive (idempotent), starts an MLflow server,
+# a PostgreSQL server and an S3-compatible server for them, runs every test, and stops the servers again.
 # Extra arguments go to `cargo test`, e.g. `./scripts/test.sh -p preprocessing`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +14,11 @@ export DVC_NO_ANALYTICS=1
 state=$(mktemp -d -t seizure-ops-test.XXXXXX)
 port=${MLFLOW_TEST_PORT:-5055}
 pg_port=${POSTGRES_TEST_PORT:-55432}
+s3_port=${S3_TEST_PORT:-5057}
 cleanup() {
   ./scripts/mlflow-server.sh stop "$state/mlflow" || true
   ./scripts/postgres-server.sh stop "$state/postgres" || true
+  ./scripts/s3-server.sh stop "$state/s3" || true
   rm -rf "$state"
 }
 trap cleanup EXIT
@@ -25,5 +27,7 @@ chmod 755 "$state"
 export MLFLOW_TEST_URI="http://127.0.0.1:$port"
 ./scripts/postgres-server.sh start "$state/postgres" "$pg_port"
 export POSTGRES_TEST_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+./scripts/s3-server.sh start "$state/s3" "$s3_port" seizure-ops-test
+export S3_TEST_ENDPOINT="http://127.0.0.1:$s3_port" S3_TEST_BUCKET=seizure-ops-test
 
 cargo test --workspace "$@"

@@ -1,9 +1,11 @@
-//! The pipeline: each stage is the service's own `run`, on paths inside the home directory.
+//! The pipeline: each stage is the service's own `run`, on paths inside the home directory,
+//! with local DVC tracking only (no remote: the embedded defaults).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use artifact_store::dvc::DvcArgs;
 use clap::Args;
 use tracking::TrackingArgs;
 
@@ -46,6 +48,7 @@ pub fn run_pipeline(
             command: preprocessing::Command::Run(preprocessing::PreprocessArgs {
                 input: csv,
                 out: home.path("data"),
+                dvc: DvcArgs::default(),
                 ..crate::from_env()?
             }),
             log: log.clone(),
@@ -68,7 +71,7 @@ pub fn run_pipeline(
             args: patient_pull::PatientPullArgs {
                 data: home.path("data"),
                 out: home.path("patients"),
-                ..crate::from_env()?
+                dvc: DvcArgs::default(),
             },
             log: log.clone(),
         })
@@ -150,6 +153,7 @@ fn training_args(home: &Home, args: &PipelineArgs) -> anyhow::Result<training::T
         epochs: args.epochs,
         max_train_rows: args.max_train_rows,
         tracking: tracking(home),
+        dvc: DvcArgs::default(),
         ..crate::from_env()?
     })
 }
@@ -164,7 +168,7 @@ fn evaluate_args(home: &Home) -> anyhow::Result<evaluate::EvaluateArgs> {
             audit_log: home.path("audit/promotions.jsonl"),
             model_name: "seizure-lstm".into(),
             tracking: tracking(home),
-            dvc: Default::default(),
+            dvc: DvcArgs::default(),
         },
         ..crate::from_env()?
     })

@@ -70,6 +70,8 @@ async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
     let inference_args = inference::InferenceArgs {
         listen: args.inference_listen,
         production_dir: home.path("production"),
+        production_pointer: None,
+        remote: Default::default(),
         patient_store: home.path("patients/store"),
         database_url: home.path("predictions.db").display().to_string(),
         jwks_url: None,

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use md5::{Digest, Md5};
 
 use crate::atomic;
+use crate::s3::{RemoteArgs, RemoteError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DvcError {
@@ -25,6 +26,14 @@ pub enum DvcError {
     BadPointer { path: PathBuf, message: String },
     #[error("{} is not inside the DVC repository at {}", path.display(), root.display())]
     OutsideRepo { path: PathBuf, root: PathBuf },
+    #[error(transparent)]
+    Remote(Box<RemoteError>),
+}
+
+impl From<RemoteError> for DvcError {
+    fn from(error: RemoteError) -> Self {
+        Self::Remote(Box::new(error))
+    }
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DvcError + '_ {
@@ -184,6 +193,13 @@ pub fn object_path(root: &Path, md5: &str) -> PathBuf {
         .join(&md5[2..])
 }
 
+/// `<dir>.dvc`: where `dvc add` puts the pointer of `dir`.
+pub fn pointer_path(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".dvc");
+    dir.with_file_name(name)
+}
+
 /// The content of a `.dvc` pointer file for one output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DvcPointer {
@@ -306,16 +322,32 @@ pub struct DvcArgs {
     /// DVC repository root (default: the nearest one above the output, else its parent).
     #[arg(long, env = "DVC_ROOT")]
     pub dvc_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 impl DvcArgs {
-    /// Records directory `dir` as `dvc add` would, unless disabled.
+    /// Records directory `dir` as `dvc add` would, unless disabled, and pushes it to the
+    /// remote when one is configured.
     pub fn track(&self, dir: &Path) -> Result<Option<DvcPointer>, DvcError> {
         if self.no_dvc {
             return Ok(None);
         }
         let repo = DvcRepo::for_output(dir, self.dvc_root.as_deref())?;
-        repo.add_dir(dir).map(Some)
+        let pointer = repo.add_dir(dir)?;
+        if let Some(remote) = self.remote.open_blocking()? {
+            remote.push_dir(dir)?;
+        }
+        Ok(Some(pointer))
+    }
+
+    /// Before a stage reads `dir`: with a remote configured, brings `dir` to the version its
+    /// `<dir>.dvc` pointer names, pulling (verified) only what differs. Without one, a no-op.
+    pub fn fetch(&self, dir: &Path) -> Result<(), DvcError> {
+        if let Some(remote) = self.remote.open_blocking()? {
+            remote.sync_tracked(dir)?;
+        }
+        Ok(())
     }
 }
 
@@ -402,7 +434,7 @@ impl DvcRepo {
             .and_then(|n| n.to_str())
             .ok_or_else(|| DvcError::NonUtf8Path { path: dir.clone() })?;
         let pointer = DvcPointer::for_dir(&hash, name);
-        let pointer_path = dir.with_file_name(format!("{name}.dvc"));
+        let pointer_path = pointer_path(&dir);
         atomic::write_file(&pointer_path, pointer.to_yaml().as_bytes())
             .map_err(io_error(&pointer_path))?;
         if self.root.join(".git").exists() {

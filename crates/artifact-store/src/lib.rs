@@ -4,6 +4,8 @@
 //!   the new one, never a half-written one.
 //! * [`dvc`]: DVC 3's content addressing (`md5`, byte-exact `.dir` manifests), `.dvc` pointer
 //!   files and the local cache, so the real `dvc` CLI can read what we write.
+//! * [`s3`]: a DVC remote on S3 (push, verified pull), shared with `dvc push` / `dvc pull`.
 
 pub mod atomic;
 pub mod dvc;
+pub mod s3;

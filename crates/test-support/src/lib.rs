@@ -66,6 +66,28 @@ pub fn mlflow_uri() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// The S3-compatible test server (`S3_TEST_ENDPOINT`) and its bucket (`S3_TEST_BUCKET`), which
+/// `scripts/test.sh` starts; skips loudly without it (fails under CI).
+pub fn s3_server() -> Option<(String, String)> {
+    let endpoint = std::env::var("S3_TEST_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty());
+    if endpoint.is_none() {
+        skip("no S3-compatible server (S3_TEST_ENDPOINT)");
+    }
+    let bucket = std::env::var("S3_TEST_BUCKET").unwrap_or_else(|_| "seizure-ops-test".into());
+    endpoint.map(|endpoint| (endpoint, bucket))
+}
+
+/// A key prefix no other test uses.
+pub fn unique_prefix(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
 /// The real UCI data set: `SEIZURE_OPS_REAL_CSV`, or `../shared/data/` beside the repository.
 pub fn real_data_csv() -> Option<PathBuf> {
     let path = std::env::var_os("SEIZURE_OPS_REAL_CSV")

@@ -282,6 +282,8 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<(Report, Option<AuditReco
     if !(0.0..=1.0).contains(&args.threshold) {
         bail!("--threshold must be between 0 and 1");
     }
+    args.registry.dvc.fetch(&args.data)?;
+    args.registry.dvc.fetch(&args.candidate)?;
     let candidate = Predictor::load(&args.candidate).with_context(|| {
         format!(
             "cannot load the candidate model {}",

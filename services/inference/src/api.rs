@@ -22,14 +22,14 @@ use http_kit::{ApiError, Authenticated, BearerAuth, ErrorBody, RequestId, Verifi
 
 use crate::audit::{now_micros, Page, PredictionLog, PredictionRecord};
 use crate::metrics::InferenceMetrics;
-use crate::model::{load_release, LoadError, LoadedModel, ModelSlot};
+use crate::model::{LoadError, LoadedModel, ModelSlot, ReleaseSource};
 
 /// The most recordings one `POST /predict` may carry.
 pub const MAX_RECORDINGS: usize = 1000;
 const PREDICTING_ROLES: [Role; 2] = [Role::Clinician, Role::Admin];
 
 pub struct Settings {
-    pub production_dir: PathBuf,
+    pub release: ReleaseSource,
     pub patient_store_dir: PathBuf,
     /// A recording, and a patient, is predicted epileptic at or above this probability.
     pub threshold: f64,
@@ -351,11 +351,7 @@ async fn reload_model(
 ) -> Result<Json<ReloadResponse>, ApiError> {
     let claims = caller.require_admin()?.clone();
     let _one_at_a_time = state.reload_lock.lock().await;
-    let dir = state.settings.production_dir.clone();
-    let loaded = tokio::task::spawn_blocking(move || load_release(&dir))
-        .await
-        .map_err(ApiError::internal)?;
-    let model = match loaded {
+    let model = match state.settings.release.fetch_and_load().await {
         Ok(model) => model,
         Err(e) => {
             state.metrics.reloads.with_label_values(&["failure"]).inc();

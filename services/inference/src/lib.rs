@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use arc_swap::ArcSwapOption;
+use artifact_store::s3::RemoteArgs;
 use auth_tokens::{Jwks, KeySource, Verifier, VerifierConfig};
 use clap::{Args, Parser};
 
@@ -41,6 +42,12 @@ pub struct InferenceArgs {
     /// The production release directory that evaluate's promotion installs.
     #[arg(long, env = "PRODUCTION_DIR", default_value = "production")]
     pub production_dir: PathBuf,
+    /// With a DVC remote: the `.dvc` pointer naming the production version to pull into
+    /// `--production-dir` on start and on every reload (default: `<production-dir>.dvc`).
+    #[arg(long, env = "PRODUCTION_POINTER")]
+    pub production_pointer: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// The patient store that patient-pull writes.
     #[arg(long, env = "PATIENT_STORE", default_value = "patients/store")]
     pub patient_store: PathBuf,
@@ -66,6 +73,12 @@ pub struct InferenceArgs {
     /// Largest request body accepted (bytes); 1,000 recordings of JSON numbers fit in 8 MiB.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
+}
+
+fn production_pointer(args: &InferenceArgs) -> PathBuf {
+    args.production_pointer
+        .clone()
+        .unwrap_or_else(|| artifact_store::dvc::pointer_path(&args.production_dir))
 }
 
 fn key_source(args: &InferenceArgs) -> anyhow::Result<KeySource> {
@@ -113,7 +126,13 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
         metrics: metrics::InferenceMetrics::new(),
         verifier,
         settings: Settings {
-            production_dir: args.production_dir.clone(),
+            release: model::ReleaseSource {
+                dir: args.production_dir.clone(),
+                remote: args
+                    .remote
+                    .open()?
+                    .map(|remote| (remote, production_pointer(args))),
+            },
             patient_store_dir: args.patient_store.clone(),
             threshold: args.threshold,
             instance: instance_name(),
@@ -121,8 +140,7 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
         },
         reload_lock: tokio::sync::Mutex::new(()),
     });
-    let dir = args.production_dir.clone();
-    match tokio::task::spawn_blocking(move || model::load_release(&dir)).await? {
+    match state.settings.release.fetch_and_load().await {
         Ok(model) => {
             tracing::info!(version = %model.version, "serving the production model");
             state.metrics.serving(None, &model.version);

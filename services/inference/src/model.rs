@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
+use artifact_store::s3::{RemoteError, S3Remote};
 use seizure_model::{ModelCard, Predictor};
 
 /// Two synthetic segments (a seizure and a background one) every model must score with
@@ -41,6 +42,34 @@ pub enum LoadError {
     /// The model is there but must not serve.
     #[error("the production model failed validation: {0}")]
     Invalid(String),
+}
+
+/// Where the production release comes from besides `dir` itself: an S3 DVC remote and the
+/// `.dvc` pointer naming the version to pull.
+pub struct ReleaseSource {
+    pub dir: PathBuf,
+    pub remote: Option<(S3Remote, PathBuf)>,
+}
+
+impl ReleaseSource {
+    /// Pulls the release the pointer names (when there is a remote), then loads it.
+    pub async fn fetch_and_load(&self) -> Result<LoadedModel, LoadError> {
+        if let Some((remote, pointer)) = &self.remote {
+            remote
+                .sync_pointer(pointer, &self.dir)
+                .await
+                .map_err(|e| match e {
+                    RemoteError::Corrupted { .. } | RemoteError::BadManifest { .. } => {
+                        LoadError::Invalid(e.to_string())
+                    }
+                    _ => LoadError::Unavailable(e.to_string()),
+                })?;
+        }
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || load_release(&dir))
+            .await
+            .map_err(|e| LoadError::Unavailable(e.to_string()))?
+    }
 }
 
 /// Loads and validates the production release in `dir`: the artifact's schema and weights

@@ -82,6 +82,7 @@ pub struct Outcome {
 }
 
 pub fn pull_patients(args: &PatientPullArgs) -> anyhow::Result<Outcome> {
+    args.dvc.fetch(&args.data)?;
     let dataset = ProcessedDataset::open(&args.data)
         .with_context(|| format!("cannot open the processed dataset {}", args.data.display()))?;
     let (patients, labels) = patients_from_pool(&dataset)?;

@@ -114,6 +114,7 @@ pub fn train_model(args: &TrainingArgs) -> anyhow::Result<TrainingOutcome> {
     if !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
         bail!("--learning-rate must be a positive number");
     }
+    args.dvc.fetch(&args.data)?;
     let dataset = ProcessedDataset::open(&args.data)
         .with_context(|| format!("cannot open the processed dataset {}", args.data.display()))?;
     let data_md5 = dvc::hash_dir(&args.data)?.md5;

@@ -29,6 +29,8 @@ impl App {
         let args = inference::InferenceArgs {
             listen: "127.0.0.1:0".parse().unwrap(),
             production_dir: production.to_owned(),
+            production_pointer: None,
+            remote: Default::default(),
             patient_store: patients.to_owned(),
             database_url: database
                 .unwrap_or_else(|| dir.path().join("predictions.db").display().to_string()),
