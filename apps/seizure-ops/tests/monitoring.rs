@@ -1,0 +1,284 @@
+//! The shipped monitoring configuration, checked with the real tools: `promtool` (config, rules
+//! and their unit tests), `amtool` (Alertmanager config), and a real Prometheus scraping the real
+//! services under traffic, against which every Grafana panel's query must return data.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{login, seizure_ops, Running, ANY_PORTS, QUICK};
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+use test_support::{run_ok, workspace_root};
+
+/// A Debian `prometheus` package tool (`promtool`, `prometheus`, `amtool`), or a loud skip.
+fn tool(name: &str) -> Option<PathBuf> {
+    let path = Path::new("/usr/bin").join(name);
+    if path.is_file() {
+        return Some(path);
+    }
+    test_support::skip(&format!(
+        "{name} is not installed (Debian packages prometheus, prometheus-alertmanager)"
+    ));
+    None
+}
+
+#[test]
+fn prometheus_config_and_alert_rules_pass_promtool_and_their_unit_tests() {
+    let Some(promtool) = tool("promtool") else {
+        return;
+    };
+    let root = workspace_root();
+    run_ok(
+        Command::new(&promtool)
+            .args(["check", "config"])
+            .arg(root.join("prometheus/prometheus.yml")),
+    );
+    let tests = run_ok(
+        Command::new(&promtool)
+            .args(["test", "rules"])
+            .arg(root.join("prometheus/alerts_test.yml")),
+    );
+    assert!(String::from_utf8_lossy(&tests.stdout).contains("SUCCESS"));
+
+    // Every alert in alerts.yml has at least one unit test.
+    let rules = std::fs::read_to_string(root.join("prometheus/alerts.yml")).unwrap();
+    let tested = std::fs::read_to_string(root.join("prometheus/alerts_test.yml")).unwrap();
+    for alert in rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+    {
+        assert!(
+            tested.contains(&format!("alertname: {alert}")),
+            "alert {alert} has no unit test"
+        );
+    }
+}
+
+#[test]
+fn alertmanager_config_is_valid_once_the_webhook_is_set_and_refused_without() {
+    let Some(amtool) = tool("amtool") else {
+        return;
+    };
+    let template =
+        std::fs::read_to_string(workspace_root().join("alertmanager/alertmanager.yml")).unwrap();
+    assert!(template.contains("${ALERT_WEBHOOK_URL}"));
+    let dir = tempfile::tempdir().unwrap();
+    let rendered = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &rendered,
+        template.replace(
+            "${ALERT_WEBHOOK_URL}",
+            "https://hooks.example.org/seizure-ops",
+        ),
+    )
+    .unwrap();
+    run_ok(Command::new(&amtool).arg("check-config").arg(&rendered));
+    std::fs::write(&rendered, template.replace("${ALERT_WEBHOOK_URL}", "")).unwrap();
+    let unset = Command::new(&amtool)
+        .arg("check-config")
+        .arg(&rendered)
+        .output()
+        .unwrap();
+    assert!(
+        !unset.status.success(),
+        "an empty webhook URL must be refused"
+    );
+}
+
+struct Prometheus {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real Prometheus scraping `targets` (job, host:port) every second, with the shipped rules.
+fn start_prometheus(binary: &Path, targets: &[(&str, String)]) -> Prometheus {
+    let dir = tempfile::tempdir().unwrap();
+    let scrape_configs: Vec<Value> = targets
+        .iter()
+        .map(|(job, target)| json!({"job_name": job, "static_configs": [{"targets": [target]}]}))
+        .collect();
+    let config = json!({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [workspace_root().join("prometheus/alerts.yml")],
+        "scrape_configs": scrape_configs,
+    });
+    // JSON is YAML.
+    let config_file = dir.path().join("prometheus.yml");
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    let port = free_port();
+    let child = Command::new(binary)
+        .arg(format!("--config.file={}", config_file.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Prometheus {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    }
+}
+
+impl Prometheus {
+    /// The instant-query result vector, or None while Prometheus is not answering.
+    fn query(&self, http: &Client, promql: &str) -> Option<Vec<Value>> {
+        let answer: Value = http
+            .get(format!("{}/api/v1/query", self.url))
+            .query(&[("query", promql)])
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        assert_eq!(answer["status"], "success", "{promql}: {answer}");
+        answer["data"]["result"].as_array().cloned()
+    }
+
+    fn wait_for(&self, http: &Client, promql: &str, what: &str) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(result) = self.query(http, promql).filter(|r| !r.is_empty()) {
+                return result;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what} ({promql})"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// Grafana's interval variables as a dashboard over the last few minutes resolves them.
+fn resolve_grafana_variables(expr: &str) -> String {
+    expr.replace("$__rate_interval", "1m")
+        .replace("$__interval", "15s")
+        .replace("$__range", "5m")
+}
+
+#[test]
+fn every_dashboard_panel_query_returns_data_from_a_real_prometheus() {
+    let Some(prometheus_bin) = tool("prometheus") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let up = Running::start(
+        seizure_ops(home.path())
+            .arg("up")
+            .args(QUICK)
+            .args(ANY_PORTS),
+    );
+    let (auth, inference) = (up.url("auth"), up.url("inference"));
+    let host = |url: &str| url.trim_start_matches("http://").to_owned();
+    let prometheus = start_prometheus(
+        &prometheus_bin,
+        &[("auth", host(&auth)), ("inference", host(&inference))],
+    );
+    let http = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    prometheus.wait_for(
+        &http,
+        r#"count(up{job=~"auth|inference"} == 1) == 2"#,
+        "both services scraped (up == 1)",
+    );
+
+    // Traffic over several scrapes: logins (one failing), predictions, a 404, a reload.
+    let password = up.generated_password();
+    let patient = up.example_patient();
+    let token = login(&http, &auth, &password);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(6) {
+        let predicted = http
+            .get(format!("{inference}/predict/{patient}"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap();
+        assert!(predicted.status().is_success());
+        http.get(format!("{inference}/predict/999999"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap();
+        http.post(format!("{auth}/login"))
+            .json(&json!({"username": "admin", "password": "wrong password!"}))
+            .send()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let reloaded = http
+        .post(format!("{inference}/reload-model"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert!(reloaded.status().is_success());
+    prometheus.wait_for(
+        &http,
+        r#"increase(predictions_total{job="inference"}[1m]) > 0"#,
+        "the prediction counters to move",
+    );
+    prometheus.wait_for(
+        &http,
+        r#"model_reloads_total{job="inference",result="success"} > 0"#,
+        "the reload to be scraped",
+    );
+
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace_root().join("grafana/dashboards/seizure-ops.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let datasource = std::fs::read_to_string(
+        workspace_root().join("grafana/provisioning/datasources/prometheus.yml"),
+    )
+    .unwrap();
+    let mut empty = Vec::new();
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let uid = panel["datasource"]["uid"].as_str().unwrap();
+        assert!(
+            datasource.contains(&format!("uid: {uid}")),
+            "panel {} uses datasource {uid}, which is not provisioned",
+            panel["title"]
+        );
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = resolve_grafana_variables(target["expr"].as_str().unwrap());
+            let result = prometheus.query(&http, &expr).unwrap_or_default();
+            checked += 1;
+            if result.is_empty() {
+                empty.push(format!("{}: {expr}", panel["title"]));
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} queries");
+    assert!(
+        empty.is_empty(),
+        "panels without data:\n{}",
+        empty.join("\n")
+    );
+    up.interrupt();
+}
