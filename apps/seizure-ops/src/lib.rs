@@ -6,6 +6,7 @@
 //! subcommands (`preprocessing`, `training`, `evaluate`, `patient-pull`) are the services' own
 //! command lines, which `dvc.yaml` calls.
 
+mod ops;
 mod pipeline;
 mod serve;
 
@@ -43,6 +44,14 @@ pub enum Command {
     Evaluate(evaluate::Cli),
     /// The patient-pull stage's own command line.
     PatientPull(patient_pull::Cli),
+    /// The auth service alone (its own command line).
+    Auth(auth::Cli),
+    /// The inference service alone (its own command line).
+    Inference(inference::Cli),
+    /// Create the token signing key (RS256, owner-only) unless it exists; write its public JWKS.
+    Keygen(ops::KeygenArgs),
+    /// Exit 0 when the URL answers 2xx (container health checks; the image has no curl).
+    Healthcheck(ops::HealthcheckArgs),
 }
 
 /// The directory everything lives in: data, models, production, patients, databases, keys.
@@ -101,6 +110,9 @@ impl Cli {
             Command::Training(c) => c.log.log_format,
             Command::Evaluate(c) => c.log.log_format,
             Command::PatientPull(c) => c.log.log_format,
+            Command::Auth(c) => c.log.log_format,
+            Command::Inference(c) => c.log.log_format,
+            Command::Keygen(_) | Command::Healthcheck(_) => telemetry::LogFormat::Text,
         }
     }
 }
@@ -125,5 +137,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Training(c) => training::run(c),
         Command::Evaluate(c) => evaluate::run(c),
         Command::PatientPull(c) => patient_pull::run(c),
+        Command::Auth(c) => auth::run(c),
+        Command::Inference(c) => inference::run(c),
+        Command::Keygen(args) => ops::keygen(&args),
+        Command::Healthcheck(args) => ops::healthcheck(&args),
     }
 }

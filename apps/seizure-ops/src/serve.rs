@@ -2,11 +2,10 @@
 //! inference verifies with its public half. Ctrl-C or SIGTERM drains both.
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use anyhow::Context;
 use artifact_store::atomic;
-use auth_tokens::{Jwks, SigningAlgorithm, SigningKey};
+use auth_tokens::Jwks;
 use clap::Args;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -46,7 +45,7 @@ pub fn serve(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
 
 async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
     let key_file = home.path(SIGNING_KEY_FILE);
-    let key = signing_key(&key_file)?;
+    let key = crate::ops::load_or_create_key(&key_file)?;
     let public_keys = home.path(PUBLIC_KEYS_FILE);
     atomic::write_file(
         &public_keys,
@@ -119,18 +118,6 @@ async fn bind(address: SocketAddr, service: &str) -> anyhow::Result<TcpListener>
     TcpListener::bind(address)
         .await
         .with_context(|| format!("{service}: cannot listen on {address} (is it already running?)"))
-}
-
-/// The signing key kept in the home directory, created (RS256, owner-only) on first start.
-fn signing_key(path: &Path) -> anyhow::Result<SigningKey> {
-    if path.is_file() {
-        return Ok(SigningKey::from_pem_file(path)?);
-    }
-    let key = SigningKey::generate(SigningAlgorithm::RS256)?;
-    atomic::write_private_file(path, key.to_pem().as_bytes())
-        .with_context(|| format!("cannot write the signing key {}", path.display()))?;
-    tracing::info!(path = %path.display(), kid = key.kid(), "created the token signing key");
-    Ok(key)
 }
 
 async fn admin_password(database: &str, args: &ServeArgs) -> anyhow::Result<AdminPassword> {

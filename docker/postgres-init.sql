@@ -1,0 +1,2 @@
+-- The prediction audit log gets its own database (each service runs its own migrations).
+CREATE DATABASE predictions;
