@@ -145,9 +145,10 @@ fn print_welcome(
             println!("\ncreated admin user {username:?} with password {p} (shown only this once)");
             p.as_str()
         }
-        AdminPassword::FromEnvironment(p) => {
+        // A password the user chose stays out of the terminal (and any log of it).
+        AdminPassword::FromEnvironment(_) => {
             println!("\ncreated admin user {username:?} with the password from ADMIN_PASSWORD");
-            p.as_str()
+            "YOUR-ADMIN-PASSWORD"
         }
         AdminPassword::Existing => "YOUR-ADMIN-PASSWORD",
     };

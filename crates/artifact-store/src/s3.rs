@@ -63,6 +63,8 @@ pub enum RemoteError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{0:?} is not a DVC hash (32 hex digits, `.dir` for a directory)")]
+    BadHash(String),
     #[error("cannot start the S3 client's runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -113,6 +115,10 @@ pub struct PushOutcome {
 struct ManifestEntry {
     md5: String,
     relpath: String,
+}
+
+fn is_md5(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// One S3 bucket and key prefix holding a DVC remote.
@@ -260,6 +266,9 @@ impl S3Remote {
 
     /// Downloads the object with this md5 and checks its bytes against it.
     pub async fn get_verified(&self, md5: &str) -> Result<Vec<u8>> {
+        if !is_md5(md5.trim_end_matches(".dir")) {
+            return Err(RemoteError::BadHash(md5.to_owned()));
+        }
         let key = self.key(md5);
         let object = match self
             .client
@@ -344,11 +353,8 @@ impl S3Remote {
     /// Replaces `dest` with the directory whose DVC hash is `dir_md5` (`<md5>.dir`), every
     /// object verified before anything is written. Returns the number of files.
     pub async fn pull_dir(&self, dir_md5: &str, dest: &Path) -> Result<usize> {
-        if !dir_md5.ends_with(".dir") || dir_md5.len() != 36 {
-            return Err(RemoteError::BadUrl {
-                url: dir_md5.to_owned(),
-                message: "a directory hash looks like <32 hex>.dir".into(),
-            });
+        if !dir_md5.strip_suffix(".dir").is_some_and(is_md5) {
+            return Err(RemoteError::BadHash(dir_md5.to_owned()));
         }
         let manifest = self.get_verified(dir_md5).await?;
         let entries: Vec<ManifestEntry> =
@@ -359,15 +365,15 @@ impl S3Remote {
             })?;
         let mut files = Vec::with_capacity(entries.len());
         for entry in entries {
-            if entry
+            let unsafe_path = entry
                 .relpath
                 .split('/')
-                .any(|part| part == ".." || part.is_empty())
-            {
+                .any(|part| part == ".." || part.is_empty());
+            if unsafe_path || !is_md5(&entry.md5) {
                 return Err(RemoteError::BadManifest {
                     bucket: self.bucket.clone(),
                     key: self.key(dir_md5),
-                    message: format!("unsafe relpath {:?}", entry.relpath),
+                    message: format!("bad entry {:?} (md5 {:?})", entry.relpath, entry.md5),
                 });
             }
             let bytes = self.get_verified(&entry.md5).await?;

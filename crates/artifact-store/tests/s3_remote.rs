@@ -216,6 +216,10 @@ fn a_corrupted_or_missing_object_is_refused_and_the_destination_kept() {
         .unwrap_err();
     assert!(matches!(missing, RemoteError::Missing { .. }), "{missing}");
     assert_eq!(files_of(&dest), before);
+    let bad = rt
+        .block_on(remote.pull_dir("../../etc.dir", &dest))
+        .unwrap_err();
+    assert!(matches!(bad, RemoteError::BadHash(_)), "{bad}");
 }
 
 #[test]
