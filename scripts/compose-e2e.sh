@@ -70,10 +70,16 @@ if [[ "${COMPOSE_E2E_OFFICIAL:-0}" != 1 ]]; then
   else
     : > docker/ci/host-ca.crt
   fi
-  for image in s3 postgres prometheus mlflow; do
-    DOCKER_BUILDKIT=1 "${docker_build[@]}" -q -t "seizure-ops-ci/$image:latest" \
-      -f "docker/ci/$image.Dockerfile" docker/ci > /dev/null
-  done
+  ci_image() { # NAME DOCKERFILE [BUILD ARGS...]
+    local name=$1 dockerfile=$2
+    shift 2
+    DOCKER_BUILDKIT=1 "${docker_build[@]}" -q -t "seizure-ops-ci/$name:latest" "$@" \
+      -f "docker/ci/$dockerfile" docker/ci > /dev/null
+  }
+  ci_image s3 python-tool.Dockerfile --build-arg "PACKAGES=moto[server]==5.2.5"
+  ci_image mlflow python-tool.Dockerfile --build-arg "PACKAGES=mlflow==3.17.2 boto3"
+  ci_image postgres postgres.Dockerfile
+  ci_image prometheus prometheus.Dockerfile
   # No Rust image can be pulled here: the binary is built on the host (same Debian release).
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/seizure-ops/target}
   cargo build --release --locked -p seizure-ops

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{login, seizure_ops, Running, ANY_PORTS, QUICK};
+use common::{login, Running};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use test_support::{run_ok, workspace_root};
@@ -186,12 +186,7 @@ fn every_dashboard_panel_query_returns_data_from_a_real_prometheus() {
         return;
     };
     let home = tempfile::tempdir().unwrap();
-    let up = Running::start(
-        seizure_ops(home.path())
-            .arg("up")
-            .args(QUICK)
-            .args(ANY_PORTS),
-    );
+    let up = Running::quick_up(home.path());
     let (auth, inference) = (up.url("auth"), up.url("inference"));
     let host = |url: &str| url.trim_start_matches("http://").to_owned();
     let prometheus = start_prometheus(

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{login, seizure_ops, Running, ANY_PORTS, QUICK};
+use common::{login, seizure_ops, Running, ANY_PORTS};
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -13,12 +13,7 @@ use serde_json::{json, Value};
 #[test]
 fn up_runs_the_pipeline_serves_both_apis_and_stops_on_ctrl_c() {
     let home = tempfile::tempdir().unwrap();
-    let up = Running::start(
-        seizure_ops(home.path())
-            .arg("up")
-            .args(QUICK)
-            .args(ANY_PORTS),
-    );
+    let up = Running::quick_up(home.path());
     for stage in [
         "[1/4] preprocessing",
         "[2/4] training",

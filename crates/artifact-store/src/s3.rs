@@ -433,20 +433,8 @@ impl BlockingRemote {
         Ok(Self { remote, runtime })
     }
 
-    pub fn remote(&self) -> &S3Remote {
-        &self.remote
-    }
-
     pub fn push_dir(&self, dir: &Path) -> Result<PushOutcome> {
         self.runtime.block_on(self.remote.push_dir(dir))
-    }
-
-    pub fn pull_dir(&self, dir_md5: &str, dest: &Path) -> Result<usize> {
-        self.runtime.block_on(self.remote.pull_dir(dir_md5, dest))
-    }
-
-    pub fn sync_dir(&self, dir_md5: &str, dest: &Path) -> Result<bool> {
-        self.runtime.block_on(self.remote.sync_dir(dir_md5, dest))
     }
 
     pub fn sync_tracked(&self, dir: &Path) -> Result<bool> {

@@ -24,7 +24,7 @@ pub fn seizure_ops(home: &Path) -> Command {
     command
 }
 
-pub const QUICK: [&str; 6] = [
+const QUICK: [&str; 6] = [
     "--epochs",
     "1",
     "--max-train-rows",
@@ -74,6 +74,11 @@ impl Running {
         // Keep draining stdout so the process never blocks on a full pipe.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         Self { child, banner }
+    }
+
+    /// `seizure-ops up` in `home` on synthetic data, 1 epoch, any free ports.
+    pub fn quick_up(home: &Path) -> Self {
+        Self::start(seizure_ops(home).arg("up").args(QUICK).args(ANY_PORTS))
     }
 
     /// The URL printed after `label` (e.g. "auth").
