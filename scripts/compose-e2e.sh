@@ -14,15 +14,13 @@ files=(-f docker-compose.yml)
 [[ "${COMPOSE_E2E_OFFICIAL:-0}" == 1 ]] || files+=(-f docker-compose.ci.yml)
 env_file=$(mktemp -t seizure-ops-e2e-env.XXXXXX)
 cat > "$env_file" <<'ENV'
-MINIO_ROOT_USER=seizure-ops
-MINIO_ROOT_PASSWORD=e2e-minio-secret
-POSTGRES_PASSWORD=e2e-postgres-secret
 ADMIN_USERNAME=admin
-ADMIN_PASSWORD=e2e-admin-password
-GRAFANA_ADMIN_PASSWORD=e2e-grafana
 ALERT_WEBHOOK_URL=http://127.0.0.1:9/alerts
 EPOCHS=2
 ENV
+# The secrets files compose mounts (created once; an existing ./secrets is kept).
+./scripts/compose-secrets.sh > /dev/null
+admin_password=$(cat secrets/admin_password)
 
 compose() { docker-compose -p "$project" --env-file "$env_file" "${files[@]}" "$@"; }
 step() { echo; echo "== compose-e2e: $*"; }
@@ -138,7 +136,7 @@ wait_healthy inference
 
 step "curl /login"
 token_json=$(curl -fsS -X POST http://127.0.0.1:8001/login -H 'content-type: application/json' \
-  -d '{"username":"admin","password":"e2e-admin-password"}') || { failing_service=auth; fail "login"; }
+  -d "{\"username\":\"admin\",\"password\":\"$admin_password\"}") || { failing_service=auth; fail "login"; }
 token=$(sed -E 's/.*"access_token":"([^"]+)".*/\1/' <<< "$token_json")
 [[ -n "$token" && "$token" != "$token_json" ]] || fail "no access token in: $token_json"
 
@@ -157,8 +155,37 @@ reload=$(curl -fsS -X POST http://127.0.0.1:8002/reload-model -H "authorization:
 echo "$reload"
 grep -q '"status":"reloaded"' <<< "$reload" || fail "unexpected reload answer: $reload"
 
+step "least privilege"
+# Only auth, inference (and Grafana) are published, and only on 127.0.0.1.
+for service in minio mlflow postgres prometheus alertmanager; do
+  [[ -z "$(docker port "$(container_of "$service")" 2>/dev/null)" ]] \
+    || fail "$service publishes a port: $(docker port "$(container_of "$service")")"
+done
+[[ "$(docker port "$(container_of auth)" 8001/tcp)" == 127.0.0.1:* ]] \
+  || fail "auth is published on $(docker port "$(container_of auth)" 8001/tcp), not 127.0.0.1"
+# No secret in any container's environment.
+for service in auth inference training mlflow postgres minio; do
+  env_dump=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(container_of "$service")")
+  for secret in secrets/*; do
+    ! grep -qF "$(cat "$secret")" <<< "$env_dump" || fail "$service has $(basename "$secret") in its environment"
+  done
+done
+# One role per database: the audit log's role cannot open the users database.
+if compose exec -T -e PGPASSWORD="$(cat secrets/predictions_db_password)" postgres \
+    psql -h 127.0.0.1 -U predictions -d auth -c 'SELECT count(*) FROM users' > /dev/null 2>&1; then
+  fail "the predictions role can read the users table"
+fi
+compose exec -T -e PGPASSWORD="$(cat secrets/predictions_db_password)" postgres \
+  psql -h 127.0.0.1 -U predictions -d predictions -c 'SELECT count(*) FROM prediction_log' > /dev/null \
+  || fail "the predictions role cannot read its own audit log"
+echo "published: auth and inference on 127.0.0.1 only; no secret in any environment; roles separated"
+
 step "Prometheus"
-query() { curl -fsS --get http://127.0.0.1:9090/api/v1/query --data-urlencode "query=$1"; }
+query() {
+  local encoded
+  encoded=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1")
+  compose exec -T prometheus wget -qO- "http://localhost:9090/api/v1/query?query=$encoded"
+}
 deadline=$((SECONDS + 120))
 until query 'count(up{job=~"auth|inference"} == 1) == 2' | grep -q '"value"' \
   && query 'sum(predictions_total{job="inference"}) > 0' | grep -q '"value"'; do

@@ -41,10 +41,20 @@ if ! command -v promtool > /dev/null || ! command -v amtool > /dev/null; then
 fi
 echo "install-test-tools: $(promtool --version 2>&1 | head -n 1), $(amtool --version 2>&1 | head -n 1)"
 
+# Headless Chromium, to open the services' /docs pages as a browser would (Debian's package).
+if ! command -v chromium > /dev/null; then
+  echo "install-test-tools: installing Chromium from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+fi
+echo "install-test-tools: $(chromium --version 2>/dev/null | head -n 1)"
+
 install_venv venv-dvc "$here/requirements-dvc.txt"
 echo "install-test-tools: dvc $("$tools/venv-dvc/bin/dvc" --version)"
 install_venv venv-mlflow "$here/requirements-mlflow.txt"
 echo "install-test-tools: $("$tools/venv-mlflow/bin/mlflow" --version)"
+install_venv venv-schemathesis "$here/requirements-schemathesis.txt"
+echo "install-test-tools: $("$tools/venv-schemathesis/bin/st" --version 2>&1 | head -n 1)"
 install_venv venv-moto "$here/requirements-moto.txt"
 echo "install-test-tools: moto $("$tools/venv-moto/bin/python" -c 'import moto; print(moto.__version__)')"
 

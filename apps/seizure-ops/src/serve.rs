@@ -75,12 +75,21 @@ async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
         database_url: home.path("predictions.db").display().to_string(),
         jwks_url: None,
         public_key_file: Some(public_keys),
+        audit_spill_file: home.path("predictions.spill.jsonl"),
         ..crate::from_env()?
+    };
+    let auth_listener = bind(auth_args.listen, "auth").await?;
+    let inference_listener = bind(inference_args.listen, "inference").await?;
+    // Logout and user deletion reach inference through the auth service's revocation list.
+    let inference_args = inference::InferenceArgs {
+        revocations_url: Some(format!(
+            "http://{}/.well-known/revocations.json",
+            auth_listener.local_addr()?
+        )),
+        ..inference_args
     };
     let auth_state = auth::build_state(&auth_args).await?;
     let inference_state = inference::build_state(&inference_args).await?;
-    let auth_listener = bind(auth_args.listen, "auth").await?;
-    let inference_listener = bind(inference_args.listen, "inference").await?;
     let patient = inference_state
         .patients
         .load_full()

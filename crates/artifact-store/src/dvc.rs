@@ -78,6 +78,36 @@ pub struct DirEntry {
     pub size: u64,
 }
 
+/// One file named by a `.dir` manifest read from elsewhere (a remote).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ManifestEntry {
+    pub md5: String,
+    pub relpath: String,
+}
+
+/// Whether `text` is an md5 in hex, as DVC names objects.
+pub fn is_md5(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Parses a `.dir` manifest that came from elsewhere: a JSON list of `{md5, relpath}`, each
+/// md5 32 hex digits, each relpath a safe relative path
+/// ([`contained_join`](crate::paths::contained_join)), no relpath twice.
+pub fn parse_dir_manifest(bytes: &[u8]) -> Result<Vec<ManifestEntry>, String> {
+    let entries: Vec<ManifestEntry> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let mut seen = std::collections::HashSet::new();
+    for entry in &entries {
+        crate::paths::contained_join(Path::new("."), &entry.relpath).map_err(|e| e.to_string())?;
+        if !is_md5(&entry.md5) {
+            return Err(format!("bad md5 {:?} for {:?}", entry.md5, entry.relpath));
+        }
+        if !seen.insert(entry.relpath.as_str()) {
+            return Err(format!("{:?} appears twice", entry.relpath));
+        }
+    }
+    Ok(entries)
+}
+
 /// The DVC identity of a directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirHash {
@@ -241,7 +271,8 @@ impl DvcPointer {
         })
     }
 
-    fn parse(text: &str) -> Result<Self, String> {
+    /// Parses a single-output pointer (the text of a `.dvc` file).
+    pub fn parse(text: &str) -> Result<Self, String> {
         let mut fields = std::collections::HashMap::new();
         let mut outs = 0;
         for line in text.lines() {

@@ -19,10 +19,9 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 pub use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use serde::Deserialize;
 
 use crate::atomic;
-use crate::dvc::{self, DirHash, DvcError, DvcPointer};
+use crate::dvc::{self, is_md5, DirHash, DvcError, DvcPointer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -111,16 +110,6 @@ pub struct PushOutcome {
     pub skipped: usize,
 }
 
-#[derive(Deserialize)]
-struct ManifestEntry {
-    md5: String,
-    relpath: String,
-}
-
-fn is_md5(text: &str) -> bool {
-    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// One S3 bucket and key prefix holding a DVC remote.
 #[derive(Debug, Clone)]
 pub struct S3Remote {
@@ -146,9 +135,17 @@ pub fn parse_url(url: &str) -> Result<(String, String)> {
 }
 
 impl S3Remote {
-    /// The remote at `url` with credentials and region from the standard AWS variables.
+    /// The remote at `url` with credentials and region from the standard AWS variables. Each
+    /// credential may instead come from a file named by `<VARIABLE>_FILE` (a Docker secret).
     pub fn from_env(url: &str, endpoint: Option<&str>) -> Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let var = |name: &str| {
+            let from_file = std::env::var_os(format!("{name}_FILE"))
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .map(|text| text.trim_end_matches(['\r', '\n']).to_owned());
+            from_file
+                .or_else(|| std::env::var(name).ok())
+                .filter(|v| !v.is_empty())
+        };
         let (Some(key_id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
         else {
             return Err(RemoteError::NoCredentials {
@@ -357,32 +354,22 @@ impl S3Remote {
             return Err(RemoteError::BadHash(dir_md5.to_owned()));
         }
         let manifest = self.get_verified(dir_md5).await?;
-        let entries: Vec<ManifestEntry> =
-            serde_json::from_slice(&manifest).map_err(|e| RemoteError::BadManifest {
+        let entries =
+            dvc::parse_dir_manifest(&manifest).map_err(|message| RemoteError::BadManifest {
                 bucket: self.bucket.clone(),
                 key: self.key(dir_md5),
-                message: e.to_string(),
+                message,
             })?;
         let mut files = Vec::with_capacity(entries.len());
         for entry in entries {
-            let unsafe_path = entry
-                .relpath
-                .split('/')
-                .any(|part| part == ".." || part.is_empty());
-            if unsafe_path || !is_md5(&entry.md5) {
-                return Err(RemoteError::BadManifest {
-                    bucket: self.bucket.clone(),
-                    key: self.key(dir_md5),
-                    message: format!("bad entry {:?} (md5 {:?})", entry.relpath, entry.md5),
-                });
-            }
             let bytes = self.get_verified(&entry.md5).await?;
             files.push((entry.relpath, bytes));
         }
         let count = files.len();
         atomic::replace_dir(dest, |staging| -> std::io::Result<()> {
             for (relpath, bytes) in &files {
-                let path = staging.join(relpath);
+                let path = crate::paths::contained_join(staging, relpath)
+                    .map_err(std::io::Error::other)?;
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }

@@ -30,6 +30,7 @@ fn verification(c: &mut Criterion) {
                     issuer: "auth".into(),
                     audience: "fleet".into(),
                     leeway_seconds: 30,
+                    max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
                 },
                 KeySource::Static(Jwks::of(&[issuer.key()])),
             ))

@@ -10,16 +10,21 @@
 //! * the token must name a `kid`; an unknown `kid` refreshes the key set once (when it comes
 //!   from a JWKS URL), so key rotation needs no restart;
 //! * `exp` and `nbf` are checked with a small leeway, `iss` and `aud` must match, and
-//!   `sub`, `role`, `iat`, `jti` must be present.
+//!   `sub`, `role`, `iat`, `jti` must be present; a token living longer than the configured
+//!   maximum is refused, and so are headers with `crit` or a `typ` other than JWT/at+jwt;
+//! * key sets and revocation lists are fetched one at a time and capped at 256 KiB;
+//! * a token of a revoked session or user ([`Revocations`]) is refused before it expires.
 //!
 //! Keys are parsed once (aws-lc), so a verification costs one signature check and two small
 //! JSON documents.
 
 mod keys;
+mod revocations;
 mod verify;
 
 pub use keys::{Jwks, KeyError, SigningAlgorithm, SigningKey};
-pub use verify::{KeySource, TokenError, Verifier, VerifierConfig};
+pub use revocations::{subject_key, Revocations};
+pub use verify::{KeySource, TokenError, Verifier, VerifierConfig, DEFAULT_MAX_LIFETIME_SECONDS};
 
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +71,10 @@ pub struct Claims {
     pub aud: String,
     /// Unique token id.
     pub jti: String,
+    /// The login session (refresh-token family) the token belongs to; revoking the session
+    /// revokes the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 pub fn now_seconds() -> u64 {
@@ -103,6 +112,16 @@ impl Issuer {
 
     /// A signed token for `username` with `role`, valid from now for the configured lifetime.
     pub fn issue(&self, username: &str, role: Role) -> Result<(String, Claims), KeyError> {
+        self.issue_in_session(username, role, None)
+    }
+
+    /// [`Issuer::issue`] for a login session (`sid`), which revoking the session revokes.
+    pub fn issue_in_session(
+        &self,
+        username: &str,
+        role: Role,
+        sid: Option<&str>,
+    ) -> Result<(String, Claims), KeyError> {
         let now = now_seconds();
         let claims = Claims {
             sub: username.to_owned(),
@@ -113,6 +132,7 @@ impl Issuer {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             jti: random_id(),
+            sid: sid.map(str::to_owned),
         };
         Ok((self.key.sign(&claims)?, claims))
     }

@@ -13,6 +13,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgo
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
+use crate::revocations::Revocations;
 use crate::{Claims, Jwks, SigningAlgorithm};
 
 /// Verified tokens remembered, so a client's repeated token skips the signature check.
@@ -46,6 +47,8 @@ pub enum TokenError {
     Invalid(String),
     #[error("cannot fetch the key set: {0}")]
     KeySet(String),
+    #[error("the token has been revoked")]
+    Revoked,
 }
 
 /// Where the verifier gets its public keys.
@@ -64,7 +67,17 @@ pub struct VerifierConfig {
     pub audience: String,
     /// Clock skew tolerated on `exp` and `nbf`.
     pub leeway_seconds: u64,
+    /// Tokens living longer (`exp - iat`), or expiring further ahead, are refused: a leaked
+    /// signing key or a misconfigured issuer cannot mint tokens that never expire.
+    pub max_lifetime_seconds: u64,
 }
+
+/// The longest access-token lifetime verifiers accept unless configured (the auth service
+/// issues 15-minute tokens by default).
+pub const DEFAULT_MAX_LIFETIME_SECONDS: u64 = 3600;
+
+/// The largest key set or revocation list accepted from the network.
+const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 
 /// Verifies access tokens; share it across threads (`Arc<Verifier>`).
 pub struct Verifier {
@@ -72,7 +85,9 @@ pub struct Verifier {
     keys: RwLock<HashMap<String, VerifyingKey>>,
     config: VerifierConfig,
     http: reqwest::Client,
+    /// Held while the key set is fetched, so concurrent unknown key ids cause one fetch.
     last_refresh: Mutex<Option<Instant>>,
+    revocations: RwLock<Revocations>,
     /// Tokens whose signature, issuer and audience were verified, with their claims. Tokens
     /// are immutable, so only the time claims need checking again on a hit.
     verified: RwLock<HashMap<String, Claims>>,
@@ -143,6 +158,9 @@ struct ParsedToken<'a> {
 struct Header {
     alg: Option<String>,
     kid: Option<String>,
+    typ: Option<String>,
+    /// Extensions the token says must be understood; this verifier understands none.
+    crit: Option<serde_json::Value>,
 }
 
 impl<'a> ParsedToken<'a> {
@@ -162,6 +180,18 @@ impl<'a> ParsedToken<'a> {
             Some(other) => return Err(TokenError::AlgorithmNotAllowed(other.to_owned())),
             None => return Err(TokenError::Malformed),
         };
+        if header.crit.is_some() {
+            return Err(TokenError::Invalid(
+                "the header names critical extensions (crit), which are not supported".into(),
+            ));
+        }
+        if let Some(typ) = header.typ.as_deref() {
+            if !typ.eq_ignore_ascii_case("JWT") && !typ.eq_ignore_ascii_case("at+jwt") {
+                return Err(TokenError::Invalid(format!(
+                    "token type {typ:?} is not an access token (JWT or at+jwt)"
+                )));
+            }
+        }
         Ok(Self {
             algorithm,
             kid: header.kid.ok_or(TokenError::MissingKeyId)?,
@@ -190,6 +220,7 @@ impl Verifier {
             config,
             http,
             last_refresh: Mutex::new(None),
+            revocations: RwLock::new(Revocations::default()),
             verified: RwLock::new(HashMap::new()),
         };
         if let KeySource::Url(url) = &verifier.source {
@@ -203,7 +234,7 @@ impl Verifier {
     /// Verifies a token and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         if let Some(claims) = self.remembered(token) {
-            return self.check_times(claims);
+            return self.check_times(claims).and_then(|c| self.check_revoked(c));
         }
         let parsed = ParsedToken::parse(token)?;
         if !self
@@ -220,9 +251,38 @@ impl Verifier {
     /// Verifies a token against the keys already known (no network).
     pub fn verify_with_known_keys(&self, token: &str) -> Result<Claims, TokenError> {
         if let Some(claims) = self.remembered(token) {
-            return self.check_times(claims);
+            return self.check_times(claims).and_then(|c| self.check_revoked(c));
         }
         self.verify_parsed(token, &ParsedToken::parse(token)?)
+    }
+
+    /// Replaces the revocation list (from the auth service's
+    /// `/.well-known/revocations.json`, or the auth service's own database).
+    pub fn set_revocations(&self, revocations: Revocations) {
+        *self.revocations.write().expect("revocation lock") = revocations;
+    }
+
+    fn check_revoked(&self, claims: Claims) -> Result<Claims, TokenError> {
+        if self
+            .revocations
+            .read()
+            .expect("revocation lock")
+            .revokes(&claims)
+        {
+            Err(TokenError::Revoked)
+        } else {
+            Ok(claims)
+        }
+    }
+
+    /// Downloads a revocation list and applies it.
+    pub async fn fetch_revocations(&self, url: &str) -> Result<usize, TokenError> {
+        let body = fetch_capped(&self.http, url).await?;
+        let revocations: Revocations = serde_json::from_slice(&body)
+            .map_err(|e| TokenError::KeySet(format!("revocation list: {e}")))?;
+        let count = revocations.len();
+        self.set_revocations(revocations);
+        Ok(count)
     }
 
     fn remembered(&self, token: &str) -> Option<Claims> {
@@ -235,6 +295,7 @@ impl Verifier {
 
     fn verify_parsed(&self, token: &str, parsed: &ParsedToken) -> Result<Claims, TokenError> {
         let claims = self.verify_signature_and_claims(parsed)?;
+        let claims = self.check_revoked(claims)?;
         let mut cache = self.verified.write().expect("cache lock");
         if cache.len() >= CACHE_CAPACITY {
             cache.clear();
@@ -279,6 +340,15 @@ impl Verifier {
         let claims: Claims = serde_json::from_slice(&payload)
             .map_err(|e| TokenError::Invalid(format!("claims: {e}")))?;
         let claims = self.check_times(claims)?;
+        let max = self.config.max_lifetime_seconds;
+        let now = crate::now_seconds();
+        if claims.exp.saturating_sub(claims.iat) > max
+            || claims.exp > now.saturating_add(max + self.config.leeway_seconds)
+        {
+            return Err(TokenError::Invalid(format!(
+                "the token lives longer than the accepted maximum of {max} s"
+            )));
+        }
         if claims.iss != self.config.issuer {
             return Err(TokenError::WrongIssuer);
         }
@@ -289,38 +359,30 @@ impl Verifier {
     }
 
     /// Fetches the key set again for an unknown key id, unless such a fetch happened very
-    /// recently.
+    /// recently. One fetch at a time: callers arriving meanwhile wait for it, then find it
+    /// recent.
     async fn refresh_if_allowed(&self) {
         if !matches!(self.source, KeySource::Url(_)) {
             return;
         }
-        {
-            let last = self.last_refresh.lock().await;
-            if last.is_some_and(|t| t.elapsed() < MIN_REFRESH_INTERVAL) {
-                return;
-            }
+        let mut last = self.last_refresh.lock().await;
+        if last.is_some_and(|t| t.elapsed() < MIN_REFRESH_INTERVAL) {
+            return;
         }
-        *self.last_refresh.lock().await = Some(Instant::now());
+        *last = Some(Instant::now());
         if let Err(e) = self.refresh().await {
             tracing::warn!("cannot refresh the key set: {e}");
         }
     }
 
-    /// Downloads the key set from the JWKS URL and replaces the known keys.
+    /// Downloads the key set from the JWKS URL (at most 256 KiB) and replaces the known keys.
     pub async fn refresh(&self) -> Result<usize, TokenError> {
         let KeySource::Url(url) = &self.source else {
             return Ok(self.keys.read().expect("key lock").len());
         };
-        let set: JwkSet = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| TokenError::KeySet(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| TokenError::KeySet(e.to_string()))?;
+        let body = fetch_capped(&self.http, url).await?;
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|e| TokenError::KeySet(e.to_string()))?;
         let keys = verifying_keys(&set);
         let count = keys.len();
         *self.keys.write().expect("key lock") = keys;
@@ -329,4 +391,29 @@ impl Verifier {
         tracing::info!(%url, keys = count, "key set refreshed");
         Ok(count)
     }
+}
+
+/// GETs `url`, refusing a body over [`MAX_DOCUMENT_BYTES`] (announced or streamed).
+async fn fetch_capped(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, TokenError> {
+    let fail = |e: String| TokenError::KeySet(format!("{url}: {e}"));
+    let mut response = http
+        .get(url)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| fail(e.to_string()))?;
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
+    {
+        return Err(fail(format!("larger than {MAX_DOCUMENT_BYTES} bytes")));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| fail(e.to_string()))? {
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            return Err(fail(format!("larger than {MAX_DOCUMENT_BYTES} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use auth_tokens::{
-    now_seconds, Claims, Issuer, Jwks, KeySource, Role, SigningAlgorithm, SigningKey, TokenError,
-    Verifier, VerifierConfig,
+    now_seconds, Claims, Issuer, Jwks, KeySource, Revocations, Role, SigningAlgorithm, SigningKey,
+    TokenError, Verifier, VerifierConfig, DEFAULT_MAX_LIFETIME_SECONDS,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -20,6 +20,7 @@ fn config() -> VerifierConfig {
         issuer: ISSUER.into(),
         audience: AUDIENCE.into(),
         leeway_seconds: 30,
+        max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
     }
 }
 
@@ -40,6 +41,7 @@ fn claims(offset_nbf: i64, offset_exp: i64) -> Claims {
         iss: ISSUER.into(),
         aud: AUDIENCE.into(),
         jti: "j1".into(),
+        sid: None,
     }
 }
 
@@ -343,6 +345,193 @@ async fn a_remembered_token_still_expires(alg: SigningAlgorithm) {
     assert_eq!(verifier.verify(&token).await, Err(TokenError::Expired));
 }
 
+/// Signs `claims` under a header of our choosing (the issuer always writes the same one).
+fn sign_with_header(
+    key: &SigningKey,
+    alg: SigningAlgorithm,
+    header: serde_json::Value,
+    claims: &Claims,
+) -> String {
+    let signed = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap())
+    );
+    let signature =
+        jsonwebtoken::crypto::sign(signed.as_bytes(), &encoding_key(key), jwt_algorithm(alg))
+            .unwrap();
+    format!("{signed}.{signature}")
+}
+
+async fn critical_extensions_and_foreign_token_types_are_rejected(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
+    let verifier = verifier_for(&[&key]).await;
+    let good = claims(0, 900);
+    let header = |extra: serde_json::Value| {
+        let mut header = serde_json::json!({"alg": alg.as_str(), "kid": key.kid()});
+        for (name, value) in extra.as_object().unwrap() {
+            header[name] = value.clone();
+        }
+        header
+    };
+    for accepted in [
+        serde_json::json!({}),
+        serde_json::json!({"typ": "JWT"}),
+        serde_json::json!({"typ": "at+jwt"}),
+    ] {
+        let token = sign_with_header(&key, alg, header(accepted.clone()), &good);
+        assert!(verifier.verify(&token).await.is_ok(), "{accepted}");
+    }
+    let critical = sign_with_header(
+        &key,
+        alg,
+        header(serde_json::json!({"typ": "JWT", "crit": ["exp"], "exp": 1})),
+        &good,
+    );
+    assert!(
+        matches!(verifier.verify(&critical).await, Err(TokenError::Invalid(m)) if m.contains("crit"))
+    );
+    for foreign in ["JWE", "secevent+jwt", "dpop+jwt"] {
+        let token = sign_with_header(
+            &key,
+            alg,
+            header(serde_json::json!({"typ": foreign})),
+            &good,
+        );
+        assert!(
+            matches!(verifier.verify(&token).await, Err(TokenError::Invalid(m)) if m.contains("token type")),
+            "{foreign}"
+        );
+    }
+}
+
+async fn tokens_living_longer_than_the_maximum_are_rejected(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
+    let verifier = verifier_for(&[&key]).await;
+    let longest = claims(0, DEFAULT_MAX_LIFETIME_SECONDS as i64);
+    assert!(verifier.verify(&key.sign(&longest).unwrap()).await.is_ok());
+    let too_long = claims(0, DEFAULT_MAX_LIFETIME_SECONDS as i64 + 1);
+    assert!(matches!(
+        verifier.verify(&key.sign(&too_long).unwrap()).await,
+        Err(TokenError::Invalid(m)) if m.contains("longer than")
+    ));
+    let mut forever = claims(0, 900);
+    forever.exp = u64::MAX;
+    assert!(matches!(
+        verifier.verify(&key.sign(&forever).unwrap()).await,
+        Err(TokenError::Invalid(_))
+    ));
+    // An old iat cannot launder a far-away exp either.
+    let mut backdated = claims(0, 900);
+    backdated.iat = 0;
+    assert!(verifier
+        .verify(&key.sign(&backdated).unwrap())
+        .await
+        .is_err());
+}
+
+async fn revoked_sessions_and_users_are_refused_even_from_the_cache(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
+    let issuer = Issuer::new(key, ISSUER, AUDIENCE, 900);
+    let verifier = verifier_for(&[issuer.key()]).await;
+    let (session_token, claims) = issuer
+        .issue_in_session("ada", Role::Clinician, Some("family-1"))
+        .unwrap();
+    assert_eq!(claims.sid.as_deref(), Some("family-1"));
+    let (other_session, _) = issuer
+        .issue_in_session("ada", Role::Clinician, Some("family-2"))
+        .unwrap();
+    let (bobs, _) = issuer.issue("bob", Role::Clinician).unwrap();
+    assert!(verifier.verify(&session_token).await.is_ok(), "now cached");
+
+    let mut revoked = Revocations::default();
+    revoked.revoke_session("family-1");
+    verifier.set_revocations(revoked.clone());
+    assert_eq!(
+        verifier.verify(&session_token).await,
+        Err(TokenError::Revoked)
+    );
+    assert!(verifier.verify(&other_session).await.is_ok());
+
+    revoked.revoke_subject("ada", now_seconds());
+    verifier.set_revocations(revoked.clone());
+    assert_eq!(
+        verifier.verify(&other_session).await,
+        Err(TokenError::Revoked)
+    );
+    assert!(verifier.verify(&bobs).await.is_ok(), "only ada is revoked");
+    let published = serde_json::to_string(&revoked).unwrap();
+    assert!(
+        !published.contains("ada"),
+        "usernames are hashed: {published}"
+    );
+
+    // A token issued after the revocation time (a new login) verifies again.
+    let mut later = claims.clone();
+    later.iat = now_seconds() + 1;
+    later.nbf = later.iat;
+    later.exp = later.iat + 900;
+    later.sid = Some("family-3".into());
+    assert!(verifier
+        .verify(&issuer.key().sign(&later).unwrap())
+        .await
+        .is_ok());
+}
+
+async fn concurrent_unknown_key_ids_fetch_the_key_set_once(alg: SigningAlgorithm) {
+    let first = SigningKey::generate(alg).unwrap();
+    let published = Arc::new(Mutex::new(Jwks::of(&[&first])));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let url = jwks_server(published, hits.clone()).await;
+    let verifier = Arc::new(Verifier::new(config(), KeySource::Url(url)).await.unwrap());
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let stranger = SigningKey::generate(alg).unwrap();
+    let token = stranger.sign(&claims(0, 900)).unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let verifier = verifier.clone();
+            let token = token.clone();
+            tokio::spawn(async move { verifier.verify(&token).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), Err(TokenError::UnknownKey));
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "one fetch for 50 requests");
+}
+
+/// Serves `body` to every request.
+async fn body_server(body: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buffer = [0u8; 2048];
+            let _ = socket.read(&mut buffer).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{body}"
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        }
+    });
+    format!("http://{address}/.well-known/jwks.json")
+}
+
+async fn an_oversized_key_set_is_refused(alg: SigningAlgorithm) {
+    let key = SigningKey::generate(alg).unwrap();
+    let mut document = Jwks::of(&[&key]).to_json();
+    document["padding"] = "x".repeat(300 * 1024).into();
+    let url = body_server(document.to_string()).await;
+    let verifier = Verifier::new(config(), KeySource::Url(url)).await.unwrap();
+    let error = verifier.refresh().await.unwrap_err();
+    assert!(error.to_string().contains("larger than"), "{error}");
+    assert_eq!(
+        verifier.verify(&key.sign(&claims(0, 900)).unwrap()).await,
+        Err(TokenError::UnknownKey),
+        "no key from an oversized document"
+    );
+}
+
 /// Every case runs once per signing algorithm.
 macro_rules! for_each_algorithm {
     ($($case:ident),* $(,)?) => {
@@ -375,6 +564,11 @@ for_each_algorithm!(
     pem_round_trip_keeps_the_key_id,
     an_unknown_key_id_refreshes_the_key_set_once,
     a_remembered_token_still_expires,
+    critical_extensions_and_foreign_token_types_are_rejected,
+    tokens_living_longer_than_the_maximum_are_rejected,
+    revoked_sessions_and_users_are_refused_even_from_the_cache,
+    concurrent_unknown_key_ids_fetch_the_key_set_once,
+    an_oversized_key_set_is_refused,
 );
 
 /// Keys as the README tells operators to make them, with the `openssl` CLI.

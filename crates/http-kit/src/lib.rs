@@ -4,18 +4,21 @@
 //! * [`Authenticated`]: the request's bearer token, verified by the shared
 //!   [`auth_tokens::Verifier`], with role checks;
 //! * [`standard_layers`]: request ids (`x-request-id`, kept from the client or made up) in
-//!   every log line of the request, a request timeout, and a completion log line;
-//! * [`shutdown_signal`], [`docs_page`] and the JSON 404 [`not_found`].
+//!   every log line of the request, a request timeout, a completion log line, and security
+//!   headers;
+//! * [`serve`]: header-read / idle timeout, a connection cap and graceful shutdown;
+//! * [`shutdown_signal`], [`docs`] (the OpenAPI document and a self-contained Swagger UI)
+//!   and the JSON 404 [`not_found`].
 
 mod auth;
 mod error;
 mod layers;
+mod server;
 
 pub use auth::{Authenticated, VerifierState};
 pub use error::{ApiError, ErrorBody};
 pub use layers::{standard_layers, RequestId, REQUEST_ID_HEADER};
-
-use axum::response::Html;
+pub use server::{serve, ServerArgs, ServerLimits};
 
 /// The fallback for unknown routes.
 pub async fn not_found() -> ApiError {
@@ -31,17 +34,27 @@ pub async fn live() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
 
-/// A docs page for `/openapi.json` whose viewer script the browser loads itself: nothing is
-/// bundled at build time (build-time downloads are not possible everywhere).
-pub fn docs_page(title: &str) -> Html<String> {
-    Html(format!(
-        r##"<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({{url: "/openapi.json", dom_id: "#ui"}});</script>
-</body></html>"##
+/// The content security policy of the docs pages: everything from this origin, nothing
+/// from anywhere else (Swagger UI sets element styles, hence inline styles; images of its
+/// own icons come as data: URLs).
+pub const DOCS_CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+     base-uri 'none'; form-action 'none'";
+
+/// `GET /openapi.json` and the docs pages at `/docs`: Swagger UI, its assets embedded in the
+/// binary (served by the service itself, never fetched from the internet), under
+/// [`DOCS_CSP`], with the online validator badge off.
+pub fn docs<S: Clone + Send + Sync + 'static>(
+    openapi: utoipa::openapi::OpenApi,
+) -> axum::Router<S> {
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let ui = utoipa_swagger_ui::SwaggerUi::new("/docs")
+        .url("/openapi.json", openapi)
+        .config(utoipa_swagger_ui::Config::from("/openapi.json").validator_url("none"));
+    axum::Router::<S>::from(ui).layer(SetResponseHeaderLayer::overriding(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        axum::http::HeaderValue::from_static(DOCS_CSP),
     ))
 }
 

@@ -86,7 +86,7 @@ impl HttpMetrics {
             .get::<MatchedPath>()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_else(|| "unmatched".to_owned());
-        let method = request.method().as_str().to_owned();
+        let method = method_label(request.method()).to_owned();
         let started = Instant::now();
         let response = next.run(request).await;
         let status = response.status().as_u16().to_string();
@@ -116,6 +116,22 @@ impl HttpMetrics {
             [(CONTENT_TYPE, encoder.format_type().to_owned())],
             String::from_utf8(buffer).expect("the text format is UTF-8"),
         )
+    }
+}
+
+/// The methods that get their own label value; anything else (clients may send any token as
+/// a method) is `other`, so made-up methods cannot grow the label set.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
 }
 
@@ -182,5 +198,48 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("process_resident_memory_bytes"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn made_up_methods_share_one_label_and_metrics_stay_small() {
+        let metrics = HttpMetrics::new();
+        let app = Router::new()
+            .route("/metrics", get(HttpMetrics::handler))
+            .with_state(metrics.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                metrics.clone(),
+                HttpMetrics::layer,
+            ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = reqwest::Client::new();
+        let before = client.get(format!("{base}/metrics")).send().await.unwrap();
+        let before = before.text().await.unwrap().len();
+        for i in 0..200 {
+            let method =
+                reqwest::Method::from_bytes(format!("X{i:03}{}", "Y".repeat(40)).as_bytes())
+                    .unwrap();
+            client
+                .request(method, format!("{base}/metrics"))
+                .send()
+                .await
+                .unwrap();
+        }
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains(r#"method="other""#), "{text}");
+        assert!(!text.contains("YYYY"), "no made-up method became a label");
+        assert!(
+            text.len() < before + 4096,
+            "200 made-up methods grew /metrics from {before} to {} bytes",
+            text.len()
+        );
     }
 }

@@ -182,7 +182,11 @@ impl PatientStore {
         }
         let mut by_id = HashMap::with_capacity(index.patients.len());
         for entry in index.patients {
-            if entry.first_row + entry.chunks.len() > rows {
+            if entry
+                .first_row
+                .checked_add(entry.chunks.len())
+                .is_none_or(|end| end > rows)
+            {
                 return Err(corrupt(format!(
                     "patient {} points past the {rows} rows of {RECORDINGS_FILE}",
                     entry.patient_id
@@ -272,6 +276,14 @@ fn read_npy_header(file: &mut File, path: &Path) -> Result<(u64, usize, usize), 
         ),
         _ => return Err(corrupt("unsupported .npy version")),
     };
+    // Sizes come from the file: check them against the file before allocating anything.
+    let actual_len = file.metadata().map_err(io_error(path))?.len();
+    const MAX_HEADER: usize = 64 * 1024;
+    if header_len > MAX_HEADER || (header_start + header_len) as u64 > actual_len {
+        return Err(corrupt(&format!(
+            "the header claims {header_len} bytes; the file has {actual_len}"
+        )));
+    }
     let mut header = vec![0u8; header_len];
     file.read_exact_at(&mut header, header_start as u64)
         .map_err(io_error(path))?;
@@ -295,8 +307,12 @@ fn read_npy_header(file: &mut File, path: &Path) -> Result<(u64, usize, usize), 
         return Err(corrupt("expected a two-dimensional array"));
     };
     let data_offset = (header_start + header_len) as u64;
-    let expected_len = data_offset + (rows * columns * 4) as u64;
-    let actual_len = file.metadata().map_err(io_error(path))?.len();
+    let expected_len = rows
+        .checked_mul(columns)
+        .and_then(|n| n.checked_mul(4))
+        .and_then(|n| u64::try_from(n).ok())
+        .and_then(|n| n.checked_add(data_offset))
+        .ok_or_else(|| corrupt("the shape overflows"))?;
     if actual_len != expected_len {
         return Err(corrupt(&format!(
             "the file has {actual_len} bytes, its header promises {expected_len}"
@@ -373,6 +389,49 @@ mod tests {
         std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
         let err = PatientStore::open(dir.path()).unwrap_err();
         assert!(err.to_string().contains("header promises"), "{err}");
+    }
+
+    /// A store whose `recordings.npy` is replaced by `bytes`.
+    fn store_with_recordings(
+        bytes: &[u8],
+    ) -> (tempfile::TempDir, Result<PatientStore, StoreError>) {
+        let dir = tempfile::tempdir().unwrap();
+        write_store(dir.path(), 3, None, &[patient(1, 2, 0.0)]).unwrap();
+        std::fs::write(dir.path().join(RECORDINGS_FILE), bytes).unwrap();
+        let opened = PatientStore::open(dir.path());
+        (dir, opened)
+    }
+
+    #[test]
+    fn hostile_npy_headers_are_refused_before_anything_is_allocated() {
+        // Version 2 header claiming 4 GiB of header text in a 12-byte file.
+        let mut huge_header = b"\x93NUMPY\x02\x00".to_vec();
+        huge_header.extend_from_slice(&u32::MAX.to_le_bytes());
+        let (_dir, opened) = store_with_recordings(&huge_header);
+        let error = opened.err().unwrap().to_string();
+        assert!(error.contains("the header claims"), "{error}");
+
+        // A shape whose byte count overflows.
+        let header = format!(
+            "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, 3), }}",
+            usize::MAX / 2
+        );
+        let mut overflow = b"\x93NUMPY\x01\x00".to_vec();
+        overflow.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        overflow.extend_from_slice(header.as_bytes());
+        let (_dir, opened) = store_with_recordings(&overflow);
+        let error = opened.err().unwrap().to_string();
+        assert!(error.contains("overflows"), "{error}");
+
+        for junk in [
+            &b""[..],
+            b"\x93NUMPY",
+            b"not numpy at all",
+            b"\x93NUMPY\x09\x00\x00\x00\x00\x00",
+        ] {
+            let (_dir, opened) = store_with_recordings(junk);
+            assert!(opened.is_err(), "{junk:?}");
+        }
     }
 
     #[test]

@@ -28,6 +28,19 @@ pub const BURN_VERSION: &str = "0.22.1";
 pub struct InputSchema {
     pub samples_per_recording: usize,
     pub layout: InputLayout,
+    /// The largest absolute raw sample value the model accepts. Larger values are not EEG
+    /// (the UCI data set spans -1,885..2,047) and are refused before scoring. Cards written
+    /// before this field existed get [`DEFAULT_MAX_ABS_SAMPLE`].
+    #[serde(default = "default_max_abs_sample")]
+    pub max_abs_sample: f64,
+}
+
+/// The default physical bound on raw samples: about five times the largest magnitude in the
+/// UCI data set, so any real recording passes and overflowing or made-up values do not.
+pub const DEFAULT_MAX_ABS_SAMPLE: f64 = 10_000.0;
+
+fn default_max_abs_sample() -> f64 {
+    DEFAULT_MAX_ABS_SAMPLE
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +75,7 @@ impl ModelCard {
             input: InputSchema {
                 samples_per_recording: SAMPLES_PER_RECORDING,
                 layout: architecture.layout,
+                max_abs_sample: DEFAULT_MAX_ABS_SAMPLE,
             },
             normalisation,
             label_names: eeg_data::LABEL_NAMES
@@ -179,6 +193,12 @@ fn check_schema(dir: &Path, card: &ModelCard) -> Result<(), ArtifactError> {
     if card.architecture.classes != 2 || card.label_names.len() != 2 {
         return fail("it is not a two-class (non-seizure, seizure) classifier".into());
     }
+    let bound = card.input.max_abs_sample;
+    if !(bound.is_finite() && bound > 0.0 && bound <= f64::from(f32::MAX)) {
+        return fail(format!(
+            "invalid input bound max_abs_sample {bound} (a positive number within f32)"
+        ));
+    }
     let norm = card.normalisation;
     if !(norm.mean.is_finite() && norm.std.is_finite() && norm.std > 0.0) {
         return fail(format!(
@@ -192,7 +212,12 @@ fn check_schema(dir: &Path, card: &ModelCard) -> Result<(), ArtifactError> {
 /// Loads the artifact in `dir` onto `device`: card checked, weights verified and loaded.
 pub fn load(dir: &Path, device: &Device) -> Result<(ModelCard, SeizureNet), ArtifactError> {
     let card = read_card(dir)?;
-    let weights = dir.join(&card.weights_file);
+    let weights = artifact_store::paths::contained_join(dir, &card.weights_file).map_err(|e| {
+        ArtifactError::Schema {
+            dir: dir.to_owned(),
+            message: e.to_string(),
+        }
+    })?;
     let actual = file_md5(&weights).map_err(|e| ArtifactError::Weights {
         path: weights.clone(),
         message: e.to_string(),

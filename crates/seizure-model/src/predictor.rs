@@ -199,12 +199,27 @@ pub enum PredictError {
     },
     #[error("recording {index} has a non-finite value at sample {sample}")]
     NonFinite { index: usize, sample: usize },
+    #[error(
+        "recording {index} sample {sample} is {value:e}, outside the model's input range \
+         -{limit}..{limit}"
+    )]
+    OutOfRange {
+        index: usize,
+        sample: usize,
+        value: f64,
+        limit: f64,
+    },
     #[error("no recordings to score")]
     Empty,
 }
 
-/// Checks raw recordings before scoring: each has 178 finite samples.
-pub fn check_recordings<R: AsRef<[f64]>>(recordings: &[R]) -> Result<(), PredictError> {
+/// Checks raw recordings before scoring: each has 178 samples, each finite once converted
+/// to the model's dtype (f32) and within `max_abs_sample` (the card's
+/// [`InputSchema::max_abs_sample`](crate::artifact::InputSchema)).
+pub fn check_recordings<R: AsRef<[f64]>>(
+    recordings: &[R],
+    max_abs_sample: f64,
+) -> Result<(), PredictError> {
     if recordings.is_empty() {
         return Err(PredictError::Empty);
     }
@@ -217,8 +232,18 @@ pub fn check_recordings<R: AsRef<[f64]>>(recordings: &[R]) -> Result<(), Predict
                 expected: SAMPLES_PER_RECORDING,
             });
         }
-        if let Some(sample) = recording.iter().position(|v| !v.is_finite()) {
-            return Err(PredictError::NonFinite { index, sample });
+        for (sample, &value) in recording.iter().enumerate() {
+            if !(value as f32).is_finite() {
+                return Err(PredictError::NonFinite { index, sample });
+            }
+            if value.abs() > max_abs_sample {
+                return Err(PredictError::OutOfRange {
+                    index,
+                    sample,
+                    value,
+                    limit: max_abs_sample,
+                });
+            }
         }
     }
     Ok(())

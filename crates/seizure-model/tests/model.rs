@@ -173,12 +173,16 @@ fn tampered_weights_fail_the_integrity_check() {
 
 #[test]
 fn bad_recordings_are_named() {
+    let limit = seizure_model::artifact::DEFAULT_MAX_ABS_SAMPLE;
     let good = vec![0.0f64; 178];
-    assert_eq!(check_recordings(std::slice::from_ref(&good)), Ok(()));
-    assert_eq!(check_recordings::<Vec<f64>>(&[]), Err(PredictError::Empty));
+    assert_eq!(check_recordings(std::slice::from_ref(&good), limit), Ok(()));
+    assert_eq!(
+        check_recordings::<Vec<f64>>(&[], limit),
+        Err(PredictError::Empty)
+    );
     let short = vec![0.0; 177];
     assert_eq!(
-        check_recordings(&[good.clone(), short])
+        check_recordings(&[good.clone(), short], limit)
             .unwrap_err()
             .to_string(),
         "recording 1 has 177 samples, expected 178"
@@ -186,12 +190,81 @@ fn bad_recordings_are_named() {
     let mut nan = good.clone();
     nan[5] = f64::NAN;
     assert_eq!(
-        check_recordings(&[nan]).unwrap_err(),
+        check_recordings(&[nan], limit).unwrap_err(),
         PredictError::NonFinite {
             index: 0,
             sample: 5
         }
     );
+}
+
+#[test]
+fn values_that_overflow_f32_or_leave_the_physical_range_are_refused() {
+    let limit = seizure_model::artifact::DEFAULT_MAX_ABS_SAMPLE;
+    let good = vec![100.0f64; 178];
+    // Finite as f64, infinite as the model's f32.
+    let mut overflow = good.clone();
+    overflow[7] = 1e39;
+    assert_eq!(
+        check_recordings(&[good.clone(), overflow], limit).unwrap_err(),
+        PredictError::NonFinite {
+            index: 1,
+            sample: 7
+        }
+    );
+    // Finite as f32, but no EEG amplifier records it.
+    let mut huge = good.clone();
+    huge[177] = -1e30;
+    let error = check_recordings(&[huge], limit).unwrap_err();
+    assert_eq!(
+        error,
+        PredictError::OutOfRange {
+            index: 0,
+            sample: 177,
+            value: -1e30,
+            limit
+        }
+    );
+    assert!(
+        error.to_string().contains("recording 0 sample 177"),
+        "{error}"
+    );
+    // The data set's own extremes pass, and so does the bound itself.
+    let mut edge = good.clone();
+    edge[0] = -1885.0;
+    edge[1] = 2047.0;
+    edge[2] = limit;
+    assert_eq!(check_recordings(&[edge], limit), Ok(()));
+}
+
+#[test]
+fn cards_carry_the_input_bound_and_older_cards_get_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, net) = network(&ModelConfig::default(), 2);
+    let mut with_bound = card(ModelConfig::default());
+    with_bound.input.max_abs_sample = 3000.0;
+    artifact::save(dir.path(), &net, &with_bound).unwrap();
+    let predictor = Predictor::load(dir.path()).unwrap();
+    assert_eq!(predictor.card().input.max_abs_sample, 3000.0);
+
+    let path = dir.path().join("model.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    json["input"]
+        .as_object_mut()
+        .unwrap()
+        .remove("max_abs_sample");
+    std::fs::write(&path, json.to_string()).unwrap();
+    let old = Predictor::load(dir.path()).unwrap();
+    assert_eq!(
+        old.card().input.max_abs_sample,
+        seizure_model::artifact::DEFAULT_MAX_ABS_SAMPLE
+    );
+
+    json["input"]["max_abs_sample"] = serde_json::json!(-1.0);
+    std::fs::write(&path, json.to_string()).unwrap();
+    let error = Predictor::load(dir.path()).unwrap_err();
+    assert!(error.to_string().contains("max_abs_sample"), "{error}");
 }
 
 #[test]

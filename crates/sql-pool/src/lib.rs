@@ -17,10 +17,77 @@ pub fn database_url(configured: &str) -> String {
     }
 }
 
+/// A SQLite file holds password hashes or patients' predictions: it is created, or
+/// tightened, to mode 0600 before SQLite opens it (SQLite gives its journal and WAL files
+/// the same mode).
+fn restrict_sqlite_file(configured: &str) -> std::io::Result<()> {
+    let path = match configured
+        .strip_prefix("sqlite://")
+        .or(configured.strip_prefix("sqlite:"))
+    {
+        Some(rest) => rest.split('?').next().unwrap_or_default(),
+        None if !configured.contains("://") => configured,
+        None => return Ok(()),
+    };
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode != 0o600 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
+/// `url` with the password read from `password_file` (a Docker secret, say), so the
+/// password never sits in an environment variable or a command line. A trailing newline in
+/// the file is ignored. Only for URLs with a scheme (PostgreSQL).
+pub fn with_password_file(url: &str, password_file: &std::path::Path) -> Result<String, PoolError> {
+    let password = std::fs::read_to_string(password_file)?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        PoolError::Url(format!(
+            "a password file needs a URL such as postgres://user@host/db, not {url:?}"
+        ))
+    })?;
+    let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let Some((user, host)) = authority.rsplit_once('@') else {
+        return Err(PoolError::Url(format!("{url:?} names no user")));
+    };
+    if user.contains(':') {
+        return Err(PoolError::Url(format!(
+            "{url:?} already has a password; leave it out when using a password file"
+        )));
+    }
+    let encoded: String = password
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    Ok(format!("{scheme}://{user}:{encoded}@{host}/{tail}"))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
+    #[error("invalid database URL: {0}")]
+    Url(String),
     #[error("cannot open the database: {0}")]
     Connect(#[from] sqlx::Error),
+    #[error("cannot create the database file with mode 0600: {0}")]
+    File(#[from] std::io::Error),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -28,6 +95,7 @@ pub enum PoolError {
 /// Connects to `configured` (a path or a URL) and runs `migrations`.
 pub async fn connect(configured: &str, migrations: &Migrator) -> Result<AnyPool, PoolError> {
     sqlx::any::install_default_drivers();
+    restrict_sqlite_file(configured)?;
     let pool = AnyPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(5))
@@ -40,4 +108,49 @@ pub async fn connect(configured: &str, migrations: &Migrator) -> Result<AnyPool,
 /// The database answers.
 pub async fn ping(pool: &AnyPool) -> bool {
     sqlx::query("SELECT 1").execute(pool).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_file_completes_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("password");
+        std::fs::write(&file, "s3cr:t/@x\n").unwrap();
+        assert_eq!(
+            with_password_file("postgres://auth@postgres:5432/auth", &file).unwrap(),
+            "postgres://auth:s3cr%3At%2F%40x@postgres:5432/auth"
+        );
+        assert!(with_password_file("postgres://auth:old@postgres/auth", &file).is_err());
+        assert!(with_password_file("postgres://postgres/auth", &file).is_err());
+        assert!(with_password_file("auth.db", &file).is_err());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn sqlite_files_are_created_and_kept_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.db");
+        let migrations = Migrator::DEFAULT;
+        connect(fresh.to_str().unwrap(), &migrations).await.unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&fresh), 0o600);
+        let loose = dir.path().join("loose.db");
+        std::fs::write(&loose, b"").unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        connect(
+            &format!("sqlite://{}?mode=rwc", loose.display()),
+            &migrations,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            mode(&loose),
+            0o600,
+            "an existing world-readable file is tightened"
+        );
+    }
 }

@@ -2,8 +2,13 @@
 //!
 //! Logs go to stderr, filtered by `RUST_LOG` (default `info`). The format is `text` for people
 //! and `json` (one object per line) for containers, chosen with `--log-format` or `LOG_FORMAT`.
+//! Text logs escape control characters ([`EscapingWriter`]); JSON escapes them by itself.
+
+mod escape;
 
 use std::io::IsTerminal;
+
+pub use escape::EscapingWriter;
 
 use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;
@@ -28,11 +33,17 @@ pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
-        LogFormat::Text => builder.with_target(false).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder
+            .with_writer(|| EscapingWriter(std::io::stderr()))
+            .with_target(false)
+            .try_init(),
+        LogFormat::Json => builder
+            .with_writer(std::io::stderr)
+            .json()
+            .flatten_event(true)
+            .try_init(),
     };
 }
 

@@ -189,3 +189,121 @@ fn rand_byte() -> u8 {
     );
     hasher.finish() as u8
 }
+
+/// A PostgreSQL server of the test's own, started with `scripts/postgres-server.sh` on a
+/// free port, so a test can stop and restart it (a real outage) without disturbing the
+/// shared test server. Stopped on drop.
+pub struct OwnPostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnPostgres {
+    /// Starts one, or skips loudly (outside CI) where PostgreSQL is not installed.
+    pub fn start() -> Option<Self> {
+        postgres_server()?;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        // The server runs as the postgres user, which must reach its data directory.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let server = Self { dir, port };
+        server.resume();
+        Some(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn script(&self, action: &str) {
+        let script = workspace_root().join("scripts/postgres-server.sh");
+        let data = self.dir.path().join("server");
+        run_ok(
+            Command::new(script)
+                .arg(action)
+                .arg(&data)
+                .arg(self.port.to_string()),
+        );
+    }
+
+    /// Stops the server (fast shutdown: connections are cut).
+    pub fn pause(&self) {
+        self.script("stop");
+    }
+
+    /// Starts it (again), waiting until it accepts connections.
+    pub fn resume(&self) {
+        self.script("start");
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.pause();
+    }
+}
+
+/// Headless Chromium (Debian's `chromium`, installed by `scripts/install-test-tools.sh`);
+/// skips loudly when it is missing outside CI.
+pub fn chromium() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser"].into_iter().find(|name| {
+        Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        skip("no Chromium (chromium)");
+    }
+    found.map(PathBuf::from)
+}
+
+/// The DOM of `url` after its scripts ran, as headless Chromium renders it, with every host
+/// but 127.0.0.1 unresolvable (a network without internet), and what the browser logged
+/// (console messages, refused resources).
+pub fn render_page(chromium: &Path, url: &str) -> (String, String) {
+    let profile = tempfile::tempdir().expect("a profile directory");
+    let output = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=15000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .expect("chromium starts");
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// schemathesis's `st` command, from the project's tool venv (or `ST_BIN`); skips loudly
+/// when it is missing outside CI.
+pub fn schemathesis() -> Option<PathBuf> {
+    let bin = std::env::var_os("ST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tools_dir().join("venv-schemathesis/bin/st"));
+    if bin.is_file() {
+        Some(bin)
+    } else {
+        skip("no schemathesis (venv-schemathesis)");
+        None
+    }
+}

@@ -147,8 +147,11 @@ pub trait Tracker: Send + Sync {
 }
 
 /// Writes `bytes` to `relpath` under `dest`, creating directories as needed.
+/// Writes `bytes` at `dest/relpath`; `relpath` comes from a server's listing, so it must stay
+/// under `dest`.
 pub(crate) fn write_under(dest: &Path, relpath: &str, bytes: &[u8]) -> Result<()> {
-    let path = dest.join(relpath);
+    let path = artifact_store::paths::contained_join(dest, relpath)
+        .map_err(|e| TrackingError::Invalid(e.to_string()))?;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_error(parent))?;
     }

@@ -23,9 +23,15 @@ use crate::store::{RefreshState, Store, StoreError, User};
 
 pub struct Settings {
     pub refresh_lifetime_seconds: u64,
-    /// Failed logins allowed per username and per client address within the window.
+    /// Failed logins allowed per (username, client address) within the window.
     pub max_failures: i64,
+    /// Failed logins allowed per client address, whatever the usernames (password spraying).
+    pub max_failures_per_address: i64,
     pub failure_window_seconds: u64,
+    /// After the second failure of a (username, address), the next attempt waits this many
+    /// seconds, doubling with every further failure.
+    pub backoff_base_seconds: u64,
+    pub limits: http_kit::ServerLimits,
 }
 
 /// The service's Prometheus metrics, beside the shared HTTP ones.
@@ -50,7 +56,7 @@ impl AuthMetrics {
             "Access tokens issued (logins and refreshes)",
         )
         .expect("a valid metric");
-        for outcome in ["success", "invalid_credentials", "throttled"] {
+        for outcome in ["success", "invalid_credentials", "throttled", "shed"] {
             logins.with_label_values(&[outcome]);
         }
         http.registry()
@@ -82,6 +88,7 @@ pub struct AppState {
     pub settings: Settings,
     /// Checked against for unknown users, so they cost the same time as wrong passwords.
     pub decoy_hash: String,
+    pub hashing: crate::hashing::HashingLimiter,
 }
 
 type SharedState = Arc<AppState>;
@@ -100,11 +107,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/users", post(create_user).get(list_users))
         .route("/users/{username}", delete(delete_user))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/revocations.json", get(revocations))
         .route("/health/live", get(http_kit::live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
-        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
-        .route("/docs", get(docs))
+        .merge(http_kit::docs(ApiDoc::openapi()))
         .fallback(http_kit::not_found)
         .with_state(state);
     http_kit::standard_layers(router, REQUEST_TIMEOUT).layer(axum::middleware::from_fn_with_state(
@@ -166,21 +173,24 @@ fn refresh_hash(token: &str) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Issues an access token and a refresh token in `family`.
+/// Issues an access token and a refresh token in `family` (the session: `sid`).
 async fn tokens_for(
     state: &AppState,
     user: &str,
     role: Role,
     family: &str,
 ) -> Result<TokenResponse, ApiError> {
-    let (access_token, _) = state.issuer.issue(user, role).map_err(|e| {
-        tracing::error!("cannot sign a token: {e}");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "cannot sign a token",
-        )
-    })?;
+    let (access_token, _) = state
+        .issuer
+        .issue_in_session(user, role, Some(family))
+        .map_err(|e| {
+            tracing::error!("cannot sign a token: {e}");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "cannot sign a token",
+            )
+        })?;
     state.metrics.tokens_issued.inc();
     let refresh_token = format!("{}{}", random_id(), random_id());
     let now = now_seconds() as i64;
@@ -202,38 +212,102 @@ async fn tokens_for(
     })
 }
 
+fn throttled(state: &AppState, wait_seconds: i64) -> ApiError {
+    state.metrics.logins.with_label_values(&["throttled"]).inc();
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "throttled",
+        "too many failed logins; try again later",
+    )
+    .retry_after(wait_seconds.max(1) as u64)
+}
+
+/// The longest password checked: argon2 hashes any length, and a megabyte-long one is
+/// only a way to spend the service's time.
+const MAX_PASSWORD_BYTES: usize = 1024;
+
 /// Checks credentials with throttling and auditing; returns the user's role.
+///
+/// Throttling is per (username, client address), so failures elsewhere never lock out a
+/// user logging in from a clean address, plus a looser cap per address. Each attempt
+/// reserves its slot with one atomic upsert before the password is checked, so a burst of
+/// concurrent attempts cannot all slip under the limit; failures add a progressive delay.
 async fn authenticate(
     state: &AppState,
     credentials: Credentials,
     client_ip: &str,
 ) -> Result<Role, ApiError> {
+    if !valid_username(&credentials.username) {
+        return Err(invalid_username());
+    }
+    if credentials.password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_password",
+            format!("passwords have at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
+    }
     let now = now_seconds() as i64;
     let window = state.settings.failure_window_seconds as i64;
-    let (by_user, by_ip, oldest) = state
-        .store
-        .recent_failures(&credentials.username, client_ip, now - window)
-        .await?;
-    if by_user >= state.settings.max_failures || by_ip >= state.settings.max_failures {
-        let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "throttled",
-            "too many failed logins; try again later",
-        );
-        error = error.retry_after((oldest + window - now).max(1) as u64);
-        state.metrics.logins.with_label_values(&["throttled"]).inc();
-        return Err(error);
+    let address = format!("ip:{client_ip}");
+    let pair = format!("user:{}|ip:{client_ip}", credentials.username);
+    let store = &state.store;
+    if let Err(wait) = store
+        .reserve_attempt(
+            &address,
+            now,
+            window,
+            state.settings.max_failures_per_address,
+        )
+        .await?
+    {
+        return Err(throttled(state, wait));
     }
+    let failures = match store
+        .reserve_attempt(&pair, now, window, state.settings.max_failures)
+        .await?
+    {
+        Ok(failures) => failures,
+        Err(wait) => {
+            store.release_attempt(&address).await?;
+            return Err(throttled(state, wait));
+        }
+    };
+    let Some(mut permit) = state.hashing.enter().await else {
+        store.release_attempt(&pair).await?;
+        store.release_attempt(&address).await?;
+        state.metrics.logins.with_label_values(&["shed"]).inc();
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many logins in progress; try again shortly",
+        )
+        .retry_after(1));
+    };
     let user = state.store.user(&credentials.username).await?;
     let hash = user
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| state.decoy_hash.clone());
     let password = credentials.password;
-    let matches = tokio::task::spawn_blocking(move || passwords::verify(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let matches = tokio::task::spawn_blocking(move || {
+        passwords::verify_in(&password, &hash, permit.memory())
+    })
+    .await
+    .unwrap_or(false);
     let succeeded = matches && user.is_some();
+    if succeeded {
+        store.clear_attempts(&pair).await?;
+        store.release_attempt(&address).await?;
+    } else {
+        let base = state.settings.backoff_base_seconds as i64;
+        let delay = if failures < 2 || base == 0 {
+            0
+        } else {
+            base << (failures - 2).min(16)
+        };
+        store.delay_next_attempt(&pair, now + delay).await?;
+    }
     state
         .store
         .record_login_attempt(
@@ -264,7 +338,32 @@ async fn login_with(
 ) -> Result<TokenResponse, ApiError> {
     let username = credentials.username.clone();
     let role = authenticate(state, credentials, client_ip).await?;
-    tokens_for(state, &username, role, &random_id()).await
+    let family = random_id();
+    state
+        .store
+        .create_family(&family, &username, now_seconds() as i64)
+        .await?;
+    tokens_for(state, &username, role, &family).await
+}
+
+/// When a revocation made now can be forgotten: every access token it covers has expired.
+fn access_expiry(state: &AppState, now: i64) -> i64 {
+    now + state.issuer.lifetime_seconds() as i64 + 60
+}
+
+/// Reads the access-token revocations in force and hands them to this service's verifier.
+pub async fn sync_revocations(state: &AppState) -> Result<auth_tokens::Revocations, StoreError> {
+    let now = now_seconds() as i64;
+    let mut revocations = auth_tokens::Revocations::default();
+    for (kind, value, revoked_at) in state.store.access_revocations(now).await? {
+        match kind.as_str() {
+            "sid" => revocations.revoke_session(&value),
+            "sub" => revocations.revoke_subject(&value, revoked_at as u64),
+            other => tracing::warn!(kind = other, "unknown revocation kind ignored"),
+        }
+    }
+    state.verifier.set_revocations(revocations.clone());
+    Ok(revocations)
 }
 
 #[utoipa::path(post, path = "/login", request_body = Credentials, responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "throttled; see Retry-After")))]
@@ -345,7 +444,11 @@ async fn exchange(state: &AppState, refresh_token: &str) -> Result<TokenResponse
             tokens_for(state, &user.username, user.role, &family).await
         }
         RefreshState::Reused { family } => {
-            let revoked = state.store.revoke_family(&family, now).await?;
+            let revoked = state
+                .store
+                .revoke_family(&family, now, access_expiry(state, now))
+                .await?;
+            sync_revocations(state).await?;
             tracing::warn!(
                 family,
                 revoked,
@@ -379,9 +482,14 @@ async fn logout(
     let now = now_seconds() as i64;
     if state
         .store
-        .revoke_token_family(&refresh_hash(&body.refresh_token), now)
+        .revoke_token_family(
+            &refresh_hash(&body.refresh_token),
+            now,
+            access_expiry(&state, now),
+        )
         .await?
     {
+        sync_revocations(&state).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::unauthorized("unknown refresh token"))
@@ -418,6 +526,14 @@ impl From<User> for UserView {
             created_at: user.created_at,
         }
     }
+}
+
+fn invalid_username() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_username",
+        "usernames have 1 to 64 letters, digits or . _ - @",
+    )
 }
 
 fn valid_username(name: &str) -> bool {
@@ -457,11 +573,7 @@ async fn create_user(
     caller.require_admin()?;
     let Json(new) = body?;
     if !valid_username(&new.username) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_username",
-            "usernames have 1 to 64 letters, digits or . _ - @",
-        ));
+        return Err(invalid_username());
     }
     if let Some(violation) = passwords::policy_violation(&new.password) {
         return Err(ApiError::new(
@@ -492,11 +604,16 @@ async fn delete_user(
     Path(username): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
+    if !valid_username(&username) {
+        return Err(invalid_username());
+    }
+    let now = now_seconds() as i64;
     if state
         .store
-        .delete_user(&username, now_seconds() as i64)
+        .delete_user(&username, now, access_expiry(&state, now))
         .await?
     {
+        sync_revocations(&state).await?;
         tracing::info!(by = %caller.0.sub, username, "user deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -518,6 +635,13 @@ async fn jwks(State(state): State<SharedState>) -> Json<serde_json::Value> {
     Json(state.jwks.to_json())
 }
 
+#[utoipa::path(get, path = "/.well-known/revocations.json", responses((status = 200, description = "access tokens revoked before their expiry: sessions (sid) and SHA-256 hashes of usernames with the time up to which their tokens are revoked"), (status = 503, body = ErrorBody)))]
+async fn revocations(
+    State(state): State<SharedState>,
+) -> Result<Json<auth_tokens::Revocations>, ApiError> {
+    Ok(Json(sync_revocations(&state).await?))
+}
+
 #[utoipa::path(get, path = "/health/ready", responses((status = 200), (status = 503, body = ErrorBody)))]
 async fn ready(State(state): State<SharedState>) -> Response {
     if state.store.ping().await {
@@ -536,12 +660,8 @@ async fn ready(State(state): State<SharedState>) -> Response {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "seizure-ops auth", description = "Users, roles and access tokens"),
-    paths(login, token, refresh, logout, me, create_user, list_users, delete_user, jwks, ready, metrics),
+    paths(login, token, refresh, logout, me, create_user, list_users, delete_user, jwks, revocations, ready, metrics),
     components(schemas(Credentials, TokenForm, TokenResponse, RefreshBody, NewUser, UserView, ErrorBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
-
-async fn docs() -> axum::response::Html<String> {
-    http_kit::docs_page("seizure-ops auth API")
-}

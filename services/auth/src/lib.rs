@@ -3,6 +3,7 @@
 //! login throttling, and the admin / clinician roles.
 
 pub mod api;
+pub mod hashing;
 pub mod passwords;
 pub mod store;
 
@@ -33,9 +34,13 @@ pub struct AuthArgs {
     /// Address to listen on.
     #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:8001")]
     pub listen: SocketAddr,
-    /// A SQLite file path, or a `postgres://` URL.
+    /// A SQLite file path, or a `postgres://` URL (without a password: see
+    /// DATABASE_PASSWORD_FILE).
     #[arg(long, env = "DATABASE_URL", default_value = "auth.db")]
     pub database_url: String,
+    /// A file holding the PostgreSQL password (a Docker secret), added to DATABASE_URL.
+    #[arg(long, env = "DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<PathBuf>,
     /// The private key that signs access tokens: RSA (2048 bits or more, RS256) or Ed25519
     /// (EdDSA), PEM (PKCS#8, or PKCS#1 for RSA). The key type decides the algorithm.
     #[arg(long, env = "AUTH_SIGNING_KEY_FILE")]
@@ -59,16 +64,28 @@ pub struct AuthArgs {
     /// Refresh-token lifetime in seconds.
     #[arg(long, env = "REFRESH_TOKEN_TTL", default_value_t = 14 * 24 * 3600)]
     pub refresh_token_ttl: u64,
-    /// Failed logins allowed per username and per client address within the window.
+    /// Failed logins allowed per (username, client address) within the window.
     #[arg(long, env = "LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub max_failures: i64,
+    /// Failed logins allowed per client address within the window, whatever the usernames.
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 100)]
+    pub max_failures_per_address: i64,
     #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value_t = 900)]
     pub failure_window: u64,
+    /// From the second failure of a (username, address) on, the next attempt waits this many
+    /// seconds, doubling with each further failure (0: no delay, only the window's limit).
+    #[arg(long, env = "LOGIN_BACKOFF_SECONDS", default_value_t = 1)]
+    pub backoff_seconds: u64,
     /// The first admin, created on start if missing (with ADMIN_PASSWORD).
     #[arg(long, env = "ADMIN_USERNAME")]
     pub admin_username: Option<String>,
     #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
+    /// Or a file holding the first admin's password (a Docker secret).
+    #[arg(long, env = "ADMIN_PASSWORD_FILE", conflicts_with = "admin_password")]
+    pub admin_password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: http_kit::ServerArgs,
 }
 
 fn signing_key(args: &AuthArgs) -> anyhow::Result<SigningKey> {
@@ -107,11 +124,16 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
             issuer: args.issuer.clone(),
             audience: args.audience.clone(),
             leeway_seconds: 30,
+            max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
         },
         KeySource::Static(jwks.clone()),
     )
     .await?;
-    let store = Store::connect(&args.database_url)
+    let database = match &args.database_password_file {
+        Some(file) => sql_pool::with_password_file(&args.database_url, file)?,
+        None => args.database_url.clone(),
+    };
+    let store = Store::connect(&database)
         .await
         .with_context(|| format!("cannot open the database {}", args.database_url))?;
     bootstrap_admin(&store, args).await?;
@@ -127,14 +149,30 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
         settings: Settings {
             refresh_lifetime_seconds: args.refresh_token_ttl,
             max_failures: args.max_failures,
+            max_failures_per_address: args.max_failures_per_address,
             failure_window_seconds: args.failure_window,
+            backoff_base_seconds: args.backoff_seconds,
+            limits: args.server.limits(),
         },
         decoy_hash,
+        hashing: hashing::HashingLimiter::for_this_machine(),
     }))
 }
 
 async fn bootstrap_admin(store: &Store, args: &AuthArgs) -> anyhow::Result<()> {
-    let (Some(username), Some(password)) = (&args.admin_username, &args.admin_password) else {
+    let from_file = match &args.admin_password_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read ADMIN_PASSWORD_FILE {}", path.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let (Some(username), Some(password)) = (
+        &args.admin_username,
+        from_file.as_ref().or(args.admin_password.as_ref()),
+    ) else {
         return Ok(());
     };
     if store.user(username).await?.is_some() {
@@ -154,10 +192,20 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // Revocations written by another replica reach this one's verifier too.
+    let syncing = state.clone();
+    let sync = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            if let Err(e) = api::sync_revocations(&syncing).await {
+                tracing::warn!("cannot read the access-token revocations: {e}");
+            }
+        }
+    });
+    let limits = state.settings.limits;
+    http_kit::serve(listener, api::router(state), limits, shutdown).await?;
+    sync.abort();
     Ok(())
 }
 

@@ -97,8 +97,9 @@ impl Store {
         rows.iter().map(user_from).collect()
     }
 
-    /// Deletes a user and revokes their refresh tokens; false if there was no such user.
-    pub async fn delete_user(&self, username: &str, now: i64) -> Result<bool> {
+    /// Deletes a user and revokes their refresh tokens and access tokens; false if there was
+    /// no such user.
+    pub async fn delete_user(&self, username: &str, now: i64, access_expiry: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let deleted = sqlx::query("DELETE FROM users WHERE username = $1")
             .bind(username)
@@ -112,6 +113,16 @@ impl Store {
         .bind(username)
         .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $1 WHERE username = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(username)
+        .execute(&mut *tx)
+        .await?;
+        if deleted > 0 {
+            revoke_access_in(&mut tx, "sub", username, now, access_expiry).await?;
+        }
         tx.commit().await?;
         Ok(deleted > 0)
     }
@@ -138,12 +149,40 @@ impl Store {
         Ok(())
     }
 
-    /// Looks a refresh token up and, if it is active, marks it used in the same statement, so
-    /// two concurrent exchanges of one token cannot both succeed.
+    /// Starts a login session's refresh-token family.
+    pub async fn create_family(&self, family: &str, username: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO refresh_families (family, username, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (family) DO NOTHING",
+        )
+        .bind(family)
+        .bind(username)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Claims a refresh token: one statement marks it used only if it is unused, unrevoked,
+    /// unexpired and its family is not revoked, so two concurrent exchanges of one token
+    /// cannot both succeed, and no token of a revoked family is ever exchanged again.
     pub async fn consume_refresh_token(&self, token_hash: &str, now: i64) -> Result<RefreshState> {
+        let claimed = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 \
+             WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
+               AND NOT EXISTS (SELECT 1 FROM refresh_families f \
+                               WHERE f.family = refresh_tokens.family AND f.revoked_at IS NOT NULL)",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         let row = sqlx::query(
-            "SELECT family, username, expires_at, used_at, revoked_at FROM refresh_tokens \
-             WHERE token_hash = $1",
+            "SELECT t.family, t.username, t.expires_at, t.used_at, t.revoked_at, \
+                    f.revoked_at AS family_revoked_at \
+             FROM refresh_tokens t LEFT JOIN refresh_families f ON f.family = t.family \
+             WHERE t.token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -153,47 +192,57 @@ impl Store {
         };
         let family: String = row.try_get("family")?;
         let username: String = row.try_get("username")?;
+        if claimed == 1 {
+            return Ok(RefreshState::Active { family, username });
+        }
         let expires_at: i64 = row.try_get("expires_at")?;
         let used_at: Option<i64> = row.try_get("used_at")?;
         let revoked_at: Option<i64> = row.try_get("revoked_at")?;
-        if revoked_at.is_some() {
-            return Ok(RefreshState::Revoked);
-        }
-        if used_at.is_some() {
-            return Ok(RefreshState::Reused { family });
-        }
-        if expires_at <= now {
-            return Ok(RefreshState::Expired);
-        }
-        let claimed = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $1 \
-             WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(token_hash)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(if claimed == 1 {
-            RefreshState::Active { family, username }
+        let family_revoked_at: Option<i64> = row.try_get("family_revoked_at")?;
+        Ok(if revoked_at.is_some() || family_revoked_at.is_some() {
+            RefreshState::Revoked
+        } else if used_at.is_some() {
+            RefreshState::Reused { family }
+        } else if expires_at <= now {
+            RefreshState::Expired
         } else {
             RefreshState::Reused { family }
         })
     }
 
-    pub async fn revoke_family(&self, family: &str, now: i64) -> Result<u64> {
-        Ok(sqlx::query(
+    /// Revokes a session: the family flag (checked by every exchange), its tokens, and its
+    /// access tokens (`sid`) until they would have expired anyway.
+    pub async fn revoke_family(&self, family: &str, now: i64, access_expiry: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO refresh_families (family, username, created_at, revoked_at) \
+             SELECT $1, COALESCE(MIN(username), ''), $2, $2 FROM refresh_tokens WHERE family = $1 \
+             ON CONFLICT (family) DO UPDATE SET revoked_at = COALESCE(refresh_families.revoked_at, $2)",
+        )
+        .bind(family)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let revoked = sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(family)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
-        .rows_affected())
+        .rows_affected();
+        revoke_access_in(&mut tx, "sid", family, now, access_expiry).await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
 
     /// Revokes the family of the token with this hash; false if the token is unknown.
-    pub async fn revoke_token_family(&self, token_hash: &str, now: i64) -> Result<bool> {
+    pub async fn revoke_token_family(
+        &self,
+        token_hash: &str,
+        now: i64,
+        access_expiry: i64,
+    ) -> Result<bool> {
         let family: Option<String> =
             sqlx::query("SELECT family FROM refresh_tokens WHERE token_hash = $1")
                 .bind(token_hash)
@@ -203,11 +252,121 @@ impl Store {
                 .transpose()?;
         match family {
             Some(family) => {
-                self.revoke_family(&family, now).await?;
+                self.revoke_family(&family, now, access_expiry).await?;
                 Ok(true)
             }
             None => Ok(false),
         }
+    }
+
+    /// Access-token revocations still in force at `now`: (kind, value, revoked_at).
+    pub async fn access_revocations(&self, now: i64) -> Result<Vec<(String, String, i64)>> {
+        sqlx::query("DELETE FROM access_revocations WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT kind, value, revoked_at FROM access_revocations WHERE expires_at > $1",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("kind")?,
+                    row.try_get("value")?,
+                    row.try_get("revoked_at")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Reserves a login attempt for `subject` before the password is checked: one atomic
+    /// upsert counts it as a failure, unless the subject is throttled (`max` failures in the
+    /// window, or still inside its progressive delay). Returns the failures counted so far
+    /// (this attempt included), or `Err(seconds)` to wait.
+    pub async fn reserve_attempt(
+        &self,
+        subject: &str,
+        now: i64,
+        window: i64,
+        max: i64,
+    ) -> Result<std::result::Result<i64, i64>> {
+        let counted = sqlx::query(
+            "INSERT INTO login_throttle (subject, failures, window_start, blocked_until) \
+             VALUES ($1, 1, $2, 0) \
+             ON CONFLICT (subject) DO UPDATE SET \
+               failures = CASE WHEN login_throttle.window_start <= $3 THEN 1 \
+                               ELSE login_throttle.failures + 1 END, \
+               window_start = CASE WHEN login_throttle.window_start <= $3 THEN $2 \
+                                   ELSE login_throttle.window_start END, \
+               blocked_until = CASE WHEN login_throttle.window_start <= $3 THEN 0 \
+                                    ELSE login_throttle.blocked_until END \
+             WHERE login_throttle.window_start <= $3 \
+                OR (login_throttle.failures < $4 AND login_throttle.blocked_until <= $2) \
+             RETURNING failures",
+        )
+        .bind(subject)
+        .bind(now)
+        .bind(now - window)
+        .bind(max)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = counted {
+            return Ok(Ok(row.try_get("failures")?));
+        }
+        let row = sqlx::query(
+            "SELECT failures, window_start, blocked_until FROM login_throttle WHERE subject = $1",
+        )
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await?;
+        let wait = match row {
+            Some(row) => {
+                let failures: i64 = row.try_get("failures")?;
+                let window_start: i64 = row.try_get("window_start")?;
+                let blocked_until: i64 = row.try_get("blocked_until")?;
+                let window_ends = if failures >= max {
+                    window_start + window
+                } else {
+                    now
+                };
+                window_ends.max(blocked_until) - now
+            }
+            None => 1,
+        };
+        Ok(Err(wait.max(1)))
+    }
+
+    /// After a failed check: the subject waits `delay` seconds before its next attempt.
+    pub async fn delay_next_attempt(&self, subject: &str, until: i64) -> Result<()> {
+        sqlx::query("UPDATE login_throttle SET blocked_until = $1 WHERE subject = $2")
+            .bind(until)
+            .bind(subject)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives back a reserved attempt that was not a failure.
+    pub async fn release_attempt(&self, subject: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE login_throttle SET failures = failures - 1 WHERE subject = $1 AND failures > 0",
+        )
+        .bind(subject)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A successful login clears the subject's failures.
+    pub async fn clear_attempts(&self, subject: &str) -> Result<()> {
+        sqlx::query("DELETE FROM login_throttle WHERE subject = $1")
+            .bind(subject)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn record_login_attempt(
@@ -231,33 +390,28 @@ impl Store {
         .await?;
         Ok(())
     }
+}
 
-    /// Failed attempts since `since` for this username and for this client address, and the
-    /// time of the oldest of each (to compute when the window frees up).
-    pub async fn recent_failures(
-        &self,
-        username: &str,
-        client_ip: &str,
-        since: i64,
-    ) -> Result<(i64, i64, i64)> {
-        let row = sqlx::query(
-            "SELECT \
-               (SELECT COUNT(*) FROM login_attempts WHERE username = $1 AND succeeded = 0 AND at >= $3) AS by_user, \
-               (SELECT COUNT(*) FROM login_attempts WHERE client_ip = $2 AND succeeded = 0 AND at >= $3) AS by_ip, \
-               (SELECT COALESCE(MIN(at), 0) FROM login_attempts \
-                  WHERE (username = $1 OR client_ip = $2) AND succeeded = 0 AND at >= $3) AS oldest",
-        )
-        .bind(username)
-        .bind(client_ip)
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((
-            row.try_get("by_user")?,
-            row.try_get("by_ip")?,
-            row.try_get("oldest")?,
-        ))
-    }
+/// Records an access-token revocation inside `tx` (kept until `expires_at`, when every token
+/// it covers has expired anyway).
+async fn revoke_access_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    kind: &str,
+    value: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO access_revocations (kind, value, revoked_at, expires_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (kind, value) DO UPDATE SET revoked_at = $3, expires_at = $4",
+    )
+    .bind(kind)
+    .bind(value)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn user_from(row: &sqlx::any::AnyRow) -> Result<User> {

@@ -19,8 +19,16 @@ struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-/// A fresh, empty PostgreSQL database on the test server.
 async fn spawn_app(postgres: Option<&str>) -> TestApp {
+    spawn_app_with(postgres, |_| {}).await
+}
+
+/// The service on a fresh database (SQLite, or a fresh database on the PostgreSQL test
+/// server), with `configure` applied to the test configuration.
+async fn spawn_app_with(
+    postgres: Option<&str>,
+    configure: impl FnOnce(&mut auth::AuthArgs),
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let database_url = match postgres {
         Some(server) => test_support::fresh_postgres_database(server, "auth_test").await,
@@ -29,7 +37,8 @@ async fn spawn_app(postgres: Option<&str>) -> TestApp {
     let key = SigningKey::generate(SigningAlgorithm::RS256).unwrap();
     let key_file = dir.path().join("signing-key.pem");
     std::fs::write(&key_file, key.to_pem()).unwrap();
-    let args = common::args(database_url, Some(key_file));
+    let mut args = common::args(database_url, Some(key_file));
+    configure(&mut args);
     let state = auth::build_state(&args).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -309,6 +318,7 @@ async fn jwks_verifies_issued_tokens_and_health_answers(app: TestApp) {
             issuer: "seizure-ops-auth".into(),
             audience: "seizure-ops".into(),
             leeway_seconds: 30,
+            max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
         },
         auth_tokens::KeySource::Url(format!("{}/.well-known/jwks.json", app.base)),
     )
@@ -433,6 +443,7 @@ async fn openapi_document_and_docs_page_cover_every_endpoint(app: TestApp) {
         "/users",
         "/users/{username}",
         "/.well-known/jwks.json",
+        "/.well-known/revocations.json",
         "/health/ready",
         "/metrics",
     ] {
@@ -450,8 +461,317 @@ async fn openapi_document_and_docs_page_cover_every_endpoint(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
     let html = page.text().await.unwrap();
-    assert!(html.contains("/openapi.json") && html.contains("swagger-ui-bundle.js"));
+    assert!(html.contains("swagger-ui-bundle.js"), "{html}");
+    assert!(
+        !html.contains("https://"),
+        "nothing from the internet: {html}"
+    );
+    let initializer = app
+        .http
+        .get(format!("{}/docs/swagger-initializer.js", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(initializer.contains("/openapi.json"), "{initializer}");
+    let bundle = app
+        .http
+        .get(format!("{}/docs/swagger-ui-bundle.js", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), StatusCode::OK);
+    assert!(
+        bundle.bytes().await.unwrap().len() > 100_000,
+        "the real bundle"
+    );
+}
+
+/// A client whose connections come from `address` (any 127.x.y.z reaches the server).
+fn client_from(address: &str) -> Client {
+    Client::builder()
+        .local_address(address.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn login_from(app: &TestApp, client: &Client, username: &str, password: &str) -> StatusCode {
+    client
+        .post(format!("{}/login", app.base))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn concurrent_wrong_logins_cannot_slip_under_the_limit(app: TestApp) {
+    let app = std::sync::Arc::new(app);
+    let attempts: Vec<_> = (0..40)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { app.login(ADMIN, "wrong password!").await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap().0);
+    }
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(
+        (1..=5).contains(&checked),
+        "at most the limit of 5 passwords were checked, not {checked}: {statuses:?}"
+    );
+    assert!(statuses.iter().all(|s| [
+        StatusCode::UNAUTHORIZED,
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::SERVICE_UNAVAILABLE
+    ]
+    .contains(s)));
+}
+
+async fn a_clean_address_is_not_locked_out_by_failures_elsewhere(app: TestApp) {
+    let admin = app.admin_token().await;
+    let new = json!({"username": "grace", "password": "clinician-pass-1", "role": "clinician"});
+    assert_eq!(
+        app.post("/users", new, Some(&admin)).await.0,
+        StatusCode::CREATED
+    );
+    let attacker = client_from("127.0.0.2");
+    for _ in 0..5 {
+        assert_eq!(
+            login_from(&app, &attacker, ADMIN, "wrong password!").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_from(&app, &attacker, ADMIN, ADMIN_PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the attacker's address is throttled for this user"
+    );
+    let clinic = client_from("127.0.0.3");
+    assert_eq!(
+        login_from(&app, &clinic, ADMIN, ADMIN_PASSWORD).await,
+        StatusCode::OK,
+        "the admin from a clean address is not locked out"
+    );
+    assert_eq!(
+        login_from(&app, &attacker, "grace", "clinician-pass-1").await,
+        StatusCode::OK,
+        "other accounts from that address are not locked either"
+    );
+}
+
+async fn failures_add_a_progressive_delay() {
+    let app = spawn_app_with(None, |args| args.backoff_seconds = 1).await;
+    assert_eq!(
+        app.login(ADMIN, "wrong password!").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(ADMIN, "wrong password!").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // After the second failure the next attempt must wait a second.
+    let response = app
+        .http
+        .post(format!("{}/login", app.base))
+        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "1");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(app.login(ADMIN, ADMIN_PASSWORD).await.0, StatusCode::OK);
+    // Success clears the record: two more failures in a row are answered 401 again.
+    assert_eq!(
+        app.login(ADMIN, "wrong password!").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(ADMIN, "wrong password!").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn parallel_refreshes_have_one_winner_and_reuse_kills_the_whole_family(app: TestApp) {
+    let app = std::sync::Arc::new(app);
+    for trial in 0..6 {
+        let (_, tokens) = app.login(ADMIN, ADMIN_PASSWORD).await;
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let racers: Vec<_> = (0..10)
+            .map(|_| {
+                let app = app.clone();
+                let refresh = refresh.clone();
+                tokio::spawn(async move {
+                    app.post("/refresh", json!({"refresh_token": refresh}), None)
+                        .await
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for racer in racers {
+            let (status, body) = racer.await.unwrap();
+            if status == StatusCode::OK {
+                winners.push(body);
+            } else {
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+            }
+        }
+        assert!(
+            winners.len() <= 1,
+            "trial {trial}: {} winners",
+            winners.len()
+        );
+        // Every loser presented a used token: the family is revoked, the winner's new
+        // refresh token and access token included.
+        for winner in winners {
+            let next = winner["refresh_token"].as_str().unwrap();
+            let (status, body) = app
+                .post("/refresh", json!({"refresh_token": next}), None)
+                .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "trial {trial}: {body}");
+            let access = winner["access_token"].as_str().unwrap();
+            assert_eq!(
+                app.get("/me", Some(access)).await.0,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+    }
+}
+
+async fn logout_and_deletion_stop_access_tokens_before_they_expire(app: TestApp) {
+    let (_, tokens) = app.login(ADMIN, ADMIN_PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let (_, other_session) = app.login(ADMIN, ADMIN_PASSWORD).await;
+    let other_access = other_session["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/me", Some(access)).await.0, StatusCode::OK);
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, _) = app
+        .post("/logout", json!({"refresh_token": refresh}), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app.get("/me", Some(access)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["message"].as_str().unwrap().contains("revoked"),
+        "{body}"
+    );
+    assert_eq!(
+        app.get("/me", Some(other_access)).await.0,
+        StatusCode::OK,
+        "logout ends one session, not the others"
+    );
+
+    let new = json!({"username": "grace", "password": "clinician-pass-1", "role": "clinician"});
+    assert_eq!(
+        app.post("/users", new, Some(other_access)).await.0,
+        StatusCode::CREATED
+    );
+    let (_, grace) = app.login("grace", "clinician-pass-1").await;
+    let grace_access = grace["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/me", Some(grace_access)).await.0, StatusCode::OK);
+    assert_eq!(
+        app.delete("/users/grace", other_access).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get("/me", Some(grace_access)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (status, list) = app.get("/.well-known/revocations.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["subjects"].as_object().unwrap().len(), 1, "{list}");
+    assert!(
+        !list.to_string().contains("grace"),
+        "usernames are hashed: {list}"
+    );
+
+    // Another service polling the list refuses the same tokens.
+    let verifier = auth_tokens::Verifier::new(
+        auth_tokens::VerifierConfig {
+            issuer: "seizure-ops-auth".into(),
+            audience: "seizure-ops".into(),
+            leeway_seconds: 30,
+            max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
+        },
+        auth_tokens::KeySource::Url(format!("{}/.well-known/jwks.json", app.base)),
+    )
+    .await
+    .unwrap();
+    assert!(
+        verifier.verify(grace_access).await.is_ok(),
+        "before polling"
+    );
+    verifier
+        .fetch_revocations(&format!("{}/.well-known/revocations.json", app.base))
+        .await
+        .unwrap();
+    assert_eq!(
+        verifier.verify(grace_access).await,
+        Err(auth_tokens::TokenError::Revoked)
+    );
+    assert_eq!(
+        verifier.verify(access).await,
+        Err(auth_tokens::TokenError::Revoked)
+    );
+    assert!(verifier.verify(other_access).await.is_ok());
+}
+
+async fn hostile_usernames_and_passwords_are_refused_before_use(app: TestApp) {
+    for username in [
+        "eve\n2026-12-01T00:00:00Z  INFO login attempt username=admin succeeded=true".to_owned(),
+        "\u{1b}[2Jadmin".to_owned(),
+        "x".repeat(100_000),
+        String::new(),
+    ] {
+        let (status, body) = app.login(&username, "whatever password").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"], "invalid_username");
+    }
+    let (status, body) = app.login(ADMIN, &"p".repeat(5000)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let admin = app.admin_token().await;
+    assert_eq!(
+        app.delete("/users/..%2F..%2Fetc", &admin).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+async fn token_answers_are_never_cached_and_never_sniffed(app: TestApp) {
+    let response = app
+        .http
+        .post(format!("{}/login", app.base))
+        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers();
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["pragma"], "no-cache");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let error = app
+        .http
+        .get(format!("{}/me", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error.headers()["x-content-type-options"], "nosniff");
 }
 
 /// Every case above, once on SQLite and once on PostgreSQL.
@@ -493,4 +813,15 @@ on_both_databases!(
     metrics_count_requests_logins_and_tokens,
     forged_tokens_are_refused_over_http,
     openapi_document_and_docs_page_cover_every_endpoint,
+    concurrent_wrong_logins_cannot_slip_under_the_limit,
+    a_clean_address_is_not_locked_out_by_failures_elsewhere,
+    parallel_refreshes_have_one_winner_and_reuse_kills_the_whole_family,
+    logout_and_deletion_stop_access_tokens_before_they_expire,
+    hostile_usernames_and_passwords_are_refused_before_use,
+    token_answers_are_never_cached_and_never_sniffed,
 );
+
+#[tokio::test]
+async fn progressive_delay_after_repeated_failures() {
+    failures_add_a_progressive_delay().await
+}

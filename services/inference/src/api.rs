@@ -20,6 +20,11 @@ use utoipa::OpenApi;
 
 use http_kit::{ApiError, Authenticated, BearerAuth, ErrorBody, RequestId, VerifierState};
 
+use std::sync::atomic::AtomicBool;
+
+use eeg_data::SAMPLES_PER_RECORDING;
+
+use crate::admission::{Refusal, Ticket};
 use crate::audit::{now_micros, Page, PredictionLog, PredictionRecord};
 use crate::metrics::InferenceMetrics;
 use crate::model::{LoadError, LoadedModel, ModelSlot, ReleaseSource};
@@ -36,6 +41,11 @@ pub struct Settings {
     /// Who answers, e.g. `inference@host`.
     pub instance: String,
     pub request_timeout: std::time::Duration,
+    /// Overrides the model card's bound on absolute raw sample values, if set.
+    pub max_abs_sample: Option<f64>,
+    /// How long shutdown waits for the audit log before spilling what is left.
+    pub audit_shutdown_grace: std::time::Duration,
+    pub limits: http_kit::ServerLimits,
 }
 
 pub struct AppState {
@@ -43,10 +53,12 @@ pub struct AppState {
     pub patients: ArcSwapOption<PatientStore>,
     pub log: PredictionLog,
     pub metrics: InferenceMetrics,
-    pub verifier: Verifier,
+    pub verifier: Arc<Verifier>,
     pub settings: Settings,
     /// One reload at a time.
     pub reload_lock: tokio::sync::Mutex<()>,
+    /// Prediction work in progress, per user and in all.
+    pub admission: Arc<crate::admission::Admission>,
 }
 
 impl VerifierState for AppState {
@@ -69,11 +81,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/health/live", get(http_kit::live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
-        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
-        .route(
-            "/docs",
-            get(|| async { http_kit::docs_page("seizure-ops inference API") }),
-        )
+        .merge(http_kit::docs(ApiDoc::openapi()))
         .fallback(http_kit::not_found)
         .with_state(state);
     http_kit::standard_layers(router, timeout).layer(axum::middleware::from_fn_with_state(
@@ -120,16 +128,71 @@ fn label(model: &LoadedModel, seizure: bool) -> String {
         .to_owned()
 }
 
-/// Scores `samples` (row-major raw recordings) in one batched forward pass.
+/// Recordings scored per forward pass; between passes, work whose request is gone stops.
+const RECORDINGS_PER_PASS: usize = 128;
+
+/// Admits prediction work for `user`, or answers 429 (this user has enough in progress) or
+/// 503 (the service has).
+fn admit(state: &AppState, user: &str) -> Result<Ticket, ApiError> {
+    state.admission.admit(user).map_err(|refusal| {
+        state.metrics.outcome("overloaded");
+        match refusal {
+            Refusal::UserBusy { limit } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_predictions",
+                format!("you have {limit} predictions in progress; wait for one to finish"),
+            )
+            .retry_after(1),
+            Refusal::Saturated { limit } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                format!("{limit} predictions are in progress; try again shortly"),
+            )
+            .retry_after(1),
+        }
+    })
+}
+
+/// Scores `samples` (row-major raw recordings) in batched forward passes, stopping early if
+/// `cancel` is set. A non-finite probability is never turned into a class: it is a 500
+/// naming the recording.
 fn score(
     state: &AppState,
     model: &LoadedModel,
     samples: &[f32],
     patient_id: Option<u64>,
     chunks: Option<&[u8]>,
-) -> PredictionResponse {
+    cancel: &AtomicBool,
+) -> Result<PredictionResponse, ApiError> {
     let started = Instant::now();
-    let probabilities = model.predictor.predict(samples);
+    let mut probabilities = Vec::with_capacity(samples.len() / SAMPLES_PER_RECORDING);
+    for pass in samples.chunks(RECORDINGS_PER_PASS * SAMPLES_PER_RECORDING) {
+        if Ticket::cancelled(cancel) {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cancelled",
+                "the request ended before its prediction was done",
+            ));
+        }
+        probabilities.extend(model.predictor.predict(pass));
+    }
+    if let Some(index) = probabilities.iter().position(|p| !p.is_finite()) {
+        state.metrics.outcome("non_finite_output");
+        tracing::error!(
+            model_version = %model.version,
+            recording = index,
+            "the model returned a non-finite probability; no answer given"
+        );
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "non_finite_output",
+            format!(
+                "model version {} returned a non-finite probability for recording {index}; \
+                 no prediction is given",
+                model.version
+            ),
+        ));
+    }
     state
         .metrics
         .prediction_seconds
@@ -151,7 +214,7 @@ fn score(
             prediction: label(model, probability >= threshold),
         })
         .collect();
-    PredictionResponse {
+    Ok(PredictionResponse {
         patient_id,
         model_version: model.version.clone(),
         recordings: per_recording.len(),
@@ -165,7 +228,7 @@ fn score(
             .collect(),
         per_recording,
         processed_by: state.settings.instance.clone(),
-    }
+    })
 }
 
 fn serving_model(state: &AppState) -> Result<Arc<LoadedModel>, ApiError> {
@@ -254,6 +317,8 @@ async fn predict_patient(
     })?;
     let model = serving_model(&state)?;
     let store = patient_store(&state)?;
+    let ticket = admit(&state, &claims.sub)?;
+    let cancel = ticket.cancellation();
     let worker = state.clone();
     let answer = blocking(move || {
         let recordings = store.get(patient_id).map_err(ApiError::internal)?;
@@ -261,15 +326,17 @@ async fn predict_patient(
             worker.metrics.outcome("unknown_patient");
             return Err(ApiError::not_found(format!("no patient {patient_id}")));
         };
-        Ok(score(
+        score(
             &worker,
             &model,
             &recordings.samples,
             Some(patient_id),
             Some(&recordings.chunks),
-        ))
+            &cancel,
+        )
     })
     .await?;
+    drop(ticket);
     count_outcome(&state, &answer);
     audit(&state, &claims, &request_id, &answer).await?;
     Ok(Json(answer))
@@ -306,7 +373,12 @@ async fn predict_signals(
             ),
         )));
     }
-    seizure_model::predictor::check_recordings(&body.recordings).map_err(|e| {
+    let model = serving_model(&state)?;
+    let bound = state
+        .settings
+        .max_abs_sample
+        .unwrap_or(model.card().input.max_abs_sample);
+    seizure_model::predictor::check_recordings(&body.recordings, bound).map_err(|e| {
         invalid(match e {
             PredictError::Empty => {
                 ApiError::unprocessable("send at least one recording of 178 samples")
@@ -314,7 +386,8 @@ async fn predict_signals(
             other => ApiError::unprocessable(other.to_string()),
         })
     })?;
-    let model = serving_model(&state)?;
+    let ticket = admit(&state, &claims.sub)?;
+    let cancel = ticket.cancellation();
     let worker = state.clone();
     let answer = blocking(move || {
         let samples: Vec<f32> = body
@@ -323,9 +396,10 @@ async fn predict_signals(
             .flatten()
             .map(|&v| v as f32)
             .collect();
-        Ok(score(&worker, &model, &samples, None, None))
+        score(&worker, &model, &samples, None, None, &cancel)
     })
     .await?;
+    drop(ticket);
     count_outcome(&state, &answer);
     audit(&state, &claims, &request_id, &answer).await?;
     Ok(Json(answer))
@@ -454,15 +528,19 @@ async fn ready(State(state): State<SharedState>) -> Response {
         )
         .into_response();
     };
+    let audit = state.log.health();
     if !state.log.ping().await {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
-            "the prediction log database does not answer",
+            format!(
+                "the prediction log database does not answer ({} audit records waiting in the spill file)",
+                audit.spill_pending
+            ),
         )
         .into_response();
     }
-    Json(json!({"status": "ready", "model_version": model.version})).into_response()
+    Json(json!({"status": "ready", "model_version": model.version, "audit": audit})).into_response()
 }
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]

@@ -3,6 +3,7 @@
 //! atomic pointer (`POST /reload-model` swaps it without downtime), an SQL audit log of every
 //! prediction, Prometheus metrics and an OpenAPI document.
 
+pub mod admission;
 pub mod api;
 pub mod audit;
 pub mod metrics;
@@ -54,12 +55,23 @@ pub struct InferenceArgs {
     /// The prediction audit log: a SQLite file path, or a `postgres://` URL.
     #[arg(long, env = "DATABASE_URL", default_value = "predictions.db")]
     pub database_url: String,
+    /// A file holding the PostgreSQL password (a Docker secret), added to DATABASE_URL.
+    #[arg(long, env = "DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<PathBuf>,
     /// The auth service's key set, e.g. http://auth:8001/.well-known/jwks.json.
     #[arg(long, env = "AUTH_JWKS_URL")]
     pub jwks_url: Option<String>,
     /// Or a file with the public key(s): a JWKS document or a PEM public key.
     #[arg(long, env = "AUTH_PUBLIC_KEY_FILE", conflicts_with = "jwks_url")]
     pub public_key_file: Option<PathBuf>,
+    /// The auth service's access-token revocation list, polled so that logout, a revoked
+    /// session and a deleted user stop working here within seconds (default: beside
+    /// AUTH_JWKS_URL, `/.well-known/revocations.json`).
+    #[arg(long, env = "AUTH_REVOCATIONS_URL")]
+    pub revocations_url: Option<String>,
+    /// How often the revocation list is polled.
+    #[arg(long, env = "REVOCATION_POLL_SECONDS", default_value_t = 5)]
+    pub revocation_poll_seconds: u64,
     #[arg(long, env = "JWT_ISSUER", default_value = auth_tokens::DEFAULT_ISSUER)]
     pub issuer: String,
     #[arg(long, env = "JWT_AUDIENCE", default_value = auth_tokens::DEFAULT_AUDIENCE)]
@@ -73,6 +85,29 @@ pub struct InferenceArgs {
     /// Largest request body accepted (bytes); 1,000 recordings of JSON numbers fit in 8 MiB.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Overrides the model card's bound on absolute raw sample values (`input.max_abs_sample`,
+    /// 10,000 unless the training run set another): larger values are refused with 422.
+    #[arg(long, env = "MAX_ABS_SAMPLE")]
+    pub max_abs_sample: Option<f64>,
+    /// Where audit records go that the database cannot take in time (a database outage, a
+    /// shutdown flush that runs out of time); written back to the database automatically.
+    #[arg(
+        long,
+        env = "AUDIT_SPILL_FILE",
+        default_value = "predictions.spill.jsonl"
+    )]
+    pub audit_spill_file: PathBuf,
+    /// Predictions one user may have in progress at once; more are answered 429.
+    #[arg(long, env = "MAX_PREDICTIONS_PER_USER", default_value_t = 4)]
+    pub max_predictions_per_user: usize,
+    /// Predictions in progress at once, all users together; more are answered 503.
+    #[arg(long, env = "MAX_PREDICTIONS_IN_PROGRESS", default_value_t = 64)]
+    pub max_predictions_in_progress: usize,
+    /// How long shutdown waits for the audit log to reach the database before spilling.
+    #[arg(long, env = "AUDIT_SHUTDOWN_GRACE_SECONDS", default_value_t = 5)]
+    pub audit_shutdown_grace_seconds: u64,
+    #[command(flatten)]
+    pub server: http_kit::ServerArgs,
 }
 
 fn production_pointer(args: &InferenceArgs) -> PathBuf {
@@ -92,6 +127,44 @@ fn key_source(args: &InferenceArgs) -> anyhow::Result<KeySource> {
     }
 }
 
+/// Where the revocation list is: configured, or beside the JWKS URL.
+fn revocations_url(args: &InferenceArgs) -> Option<String> {
+    args.revocations_url.clone().or_else(|| {
+        args.jwks_url
+            .as_deref()
+            .and_then(|url| url.strip_suffix("/.well-known/jwks.json"))
+            .map(|base| format!("{base}/.well-known/revocations.json"))
+    })
+}
+
+/// Polls the revocation list until the process ends. A failed poll keeps the last list
+/// (tokens stay short-lived) and is logged.
+fn spawn_revocation_poller(
+    verifier: Arc<Verifier>,
+    url: String,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        let mut failing = false;
+        loop {
+            ticks.tick().await;
+            match verifier.fetch_revocations(&url).await {
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::info!(%url, "revocation list reachable again");
+                }
+                Ok(_) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(%url, "cannot fetch the revocation list: {e}");
+                }
+                Err(_) => {}
+            }
+        }
+    })
+}
+
 fn instance_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
@@ -107,23 +180,47 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
     if !(0.0..=1.0).contains(&args.threshold) {
         bail!("PREDICTION_THRESHOLD must be between 0 and 1");
     }
-    let verifier = Verifier::new(
-        VerifierConfig {
-            issuer: args.issuer.clone(),
-            audience: args.audience.clone(),
-            leeway_seconds: 30,
-        },
-        key_source(args)?,
+    if let Some(bound) = args.max_abs_sample {
+        if !(bound.is_finite() && bound > 0.0 && bound <= f64::from(f32::MAX)) {
+            bail!("MAX_ABS_SAMPLE must be a positive number within f32's range, not {bound}");
+        }
+    }
+    let verifier = Arc::new(
+        Verifier::new(
+            VerifierConfig {
+                issuer: args.issuer.clone(),
+                audience: args.audience.clone(),
+                leeway_seconds: 30,
+                max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
+            },
+            key_source(args)?,
+        )
+        .await?,
+    );
+    if let Some(url) = revocations_url(args) {
+        spawn_revocation_poller(
+            verifier.clone(),
+            url,
+            Duration::from_secs(args.revocation_poll_seconds.max(1)),
+        );
+    }
+    let metrics = metrics::InferenceMetrics::new();
+    let database = match &args.database_password_file {
+        Some(file) => sql_pool::with_password_file(&args.database_url, file)?,
+        None => args.database_url.clone(),
+    };
+    let log = audit::PredictionLog::open(
+        &database,
+        audit::AuditOptions::new(args.audit_spill_file.clone()),
+        metrics.http.registry(),
     )
-    .await?;
-    let log = audit::PredictionLog::open(&args.database_url)
-        .await
-        .with_context(|| format!("cannot open the prediction log {}", args.database_url))?;
+    .await
+    .with_context(|| format!("cannot open the prediction log {}", args.database_url))?;
     let state = Arc::new(AppState {
         model: model::ModelSlot::default(),
         patients: ArcSwapOption::empty(),
         log,
-        metrics: metrics::InferenceMetrics::new(),
+        metrics,
         verifier,
         settings: Settings {
             release: model::ReleaseSource {
@@ -137,8 +234,15 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             threshold: args.threshold,
             instance: instance_name(),
             request_timeout: Duration::from_secs(args.request_timeout_seconds),
+            max_abs_sample: args.max_abs_sample,
+            audit_shutdown_grace: Duration::from_secs(args.audit_shutdown_grace_seconds),
+            limits: args.server.limits(),
         },
         reload_lock: tokio::sync::Mutex::new(()),
+        admission: Arc::new(admission::Admission::new(
+            args.max_predictions_per_user,
+            args.max_predictions_in_progress,
+        )),
     });
     match state.settings.release.fetch_and_load().await {
         Ok(model) => {
@@ -167,10 +271,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let app =
         api::router(state.clone()).layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    state.log.flush().await?;
+    http_kit::serve(listener, app, state.settings.limits, shutdown).await?;
+    state.log.close(state.settings.audit_shutdown_grace).await?;
     Ok(())
 }
 

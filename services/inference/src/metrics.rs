@@ -4,12 +4,14 @@ use prometheus::{
 };
 
 /// Prediction outcomes, each a `predictions_total{outcome}` series from the start.
-pub const OUTCOMES: [&str; 5] = [
+pub const OUTCOMES: [&str; 7] = [
     "seizure",
     "no_seizure",
     "invalid_input",
     "unknown_patient",
     "no_model",
+    "non_finite_output",
+    "overloaded",
 ];
 
 /// The service's Prometheus metrics, beside the shared HTTP ones. No label ever holds a

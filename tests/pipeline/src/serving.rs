@@ -34,13 +34,22 @@ impl App {
             patient_store: patients.to_owned(),
             database_url: database
                 .unwrap_or_else(|| dir.path().join("predictions.db").display().to_string()),
+            database_password_file: None,
             jwks_url: None,
             public_key_file: Some(public),
+            revocations_url: None,
+            revocation_poll_seconds: 5,
             issuer: "seizure-ops-auth".into(),
             audience: "seizure-ops".into(),
             threshold: 0.5,
             request_timeout_seconds: 10,
             max_body_bytes: 8 * 1024 * 1024,
+            max_abs_sample: None,
+            audit_spill_file: dir.path().join("predictions.spill.jsonl"),
+            audit_shutdown_grace_seconds: 5,
+            max_predictions_per_user: 4,
+            max_predictions_in_progress: 64,
+            server: Default::default(),
         };
         let state = inference::build_state(&args).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

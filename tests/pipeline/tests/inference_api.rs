@@ -251,7 +251,133 @@ async fn model_info_metrics_and_openapi_describe_the_service() {
         .await
         .unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
-    assert!(docs.text().await.unwrap().contains("/openapi.json"));
+    assert!(docs.text().await.unwrap().contains("swagger-ui-bundle.js"));
+}
+
+#[tokio::test]
+async fn non_physical_values_are_refused_naming_the_recording_and_sample() {
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let token = app.token(Role::Clinician);
+    let mut recordings = vec![vec![10.0; 178]; 2];
+    // Finite as f64, infinite as the model's f32: once answered "non-seizure" with a null
+    // probability and then blocked the audit log.
+    recordings[1][42] = 1e39;
+    let (status, body) = app
+        .post(
+            "/predict",
+            json!({ "recordings": recordings }),
+            Some(&token),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "recording 1 has a non-finite value at sample 42",
+    );
+    // Finite as f32 but no EEG: once answered a confident "seizure".
+    recordings[1][42] = 1e30;
+    let (status, body) = app
+        .post(
+            "/predict",
+            json!({ "recordings": recordings }),
+            Some(&token),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "recording 1 sample 42",
+    );
+    // JSON numbers beyond f64 are a parse error, answered 400 in JSON.
+    let response = app
+        .http
+        .post(format!("{}/predict", app.base))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"recordings\": [[1e400{}]]}}",
+            ", 1".repeat(177)
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = answer(response).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "");
+    // The data set's own extremes are fine.
+    recordings[1][42] = -1885.0;
+    recordings[1][43] = 2047.0;
+    let (status, body) = app
+        .post(
+            "/predict",
+            json!({ "recordings": recordings }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let p = body["seizure_probability"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
+    // Only the answered prediction is audited, and the log still answers.
+    let admin = app.token(Role::Admin);
+    let (status, page) = app.get("/logs", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["records"].as_array().unwrap().len(), 1);
+    let (status, ready) = app.get("/health/ready", None).await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["audit"]["healthy"], true, "{ready}");
+    assert_eq!(ready["audit"]["backlog"], 0, "{ready}");
+}
+
+#[tokio::test]
+async fn one_user_cannot_take_every_core() {
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let greedy = app.issuer.issue("greedy", Role::Clinician).unwrap().0;
+    let other = app.issuer.issue("other", Role::Clinician).unwrap().0;
+    let body = json!({ "recordings": vec![vec![100.0; 178]; 2] });
+    // Four of greedy's predictions in progress (the default per-user limit).
+    let in_progress: Vec<_> = (0..4)
+        .map(|_| app.state.admission.admit("greedy").unwrap())
+        .collect();
+    let response = app
+        .http
+        .post(format!("{}/predict", app.base))
+        .bearer_auth(&greedy)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["retry-after"], "1");
+    let (status, refused) = answer(response).await;
+    assert_error(
+        status,
+        &refused,
+        StatusCode::TOO_MANY_REQUESTS,
+        "4 predictions in progress",
+    );
+    let patient = format!("/predict/{}", patient_ids(ws)[0]);
+    let (status, _) = app.get(&patient, Some(&greedy)).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "both prediction routes"
+    );
+    let (status, served) = app.post("/predict", body.clone(), Some(&other)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "another clinician is served: {served}"
+    );
+    drop(in_progress);
+    let (status, _) = app.post("/predict", body, Some(&greedy)).await;
+    assert_eq!(status, StatusCode::OK, "slots come back");
+    assert_eq!(app.state.admission.in_progress(), 0);
+    assert!(app
+        .metrics()
+        .await
+        .contains("predictions_total{outcome=\"overloaded\"} 2"));
 }
 
 async fn every_prediction_is_audited(database: Option<String>) {

@@ -1,0 +1,242 @@
+//! Serving a router with the limits a public socket needs, which `axum::serve` does not set:
+//! * a header-read timeout: a client must send a request's headers within it. hyper starts
+//!   the timer whenever the connection waits for a request, so it also closes idle
+//!   keep-alive connections and connections that never send anything (slowloris);
+//! * a cap on open connections: at the cap the server stops accepting until one closes, so
+//!   sockets, file descriptors and memory stay bounded;
+//! * graceful shutdown: no new connections, in-flight requests finish (bounded by `drain`).
+//!
+//! Request bodies and handlers are bounded by the request timeout of
+//! [`standard_layers`](crate::standard_layers).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+/// What one server allows its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// The most time to send a request's headers, counted from when the connection starts
+    /// waiting for a request (so also the idle keep-alive limit).
+    pub header_read_timeout: Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub drain: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            drain: Duration::from_secs(30),
+        }
+    }
+}
+
+/// clap flags for [`ServerLimits`], flattened into each service's arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
+    /// connection stays open.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub header_read_timeout_seconds: u64,
+    /// Open connections at most; further clients wait to be accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+}
+
+impl Default for ServerArgs {
+    fn default() -> Self {
+        let limits = ServerLimits::default();
+        Self {
+            header_read_timeout_seconds: limits.header_read_timeout.as_secs(),
+            max_connections: limits.max_connections,
+        }
+    }
+}
+
+impl ServerArgs {
+    pub fn limits(&self) -> ServerLimits {
+        ServerLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds.max(1)),
+            max_connections: self.max_connections.max(1),
+            ..ServerLimits::default()
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains. Handlers can read
+/// the peer address with `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            router
+                .clone()
+                .map_request(move |mut request: axum::http::Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request.map(axum::body::Body::new)
+                });
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, "connection closed: {e}");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "in-flight requests did not finish within {} s",
+            limits.drain.as_secs()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    async fn spawn(limits: ServerLimits) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let router = Router::new().route(
+            "/",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+        );
+        tokio::spawn(serve(listener, router, limits, std::future::pending()));
+        address
+    }
+
+    fn limits(header_read_timeout_ms: u64, max_connections: usize) -> ServerLimits {
+        ServerLimits {
+            header_read_timeout: Duration::from_millis(header_read_timeout_ms),
+            max_connections,
+            drain: Duration::from_secs(1),
+        }
+    }
+
+    /// Reads until the server closes the connection; returns what came and when it closed.
+    async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, Duration) {
+        let started = Instant::now();
+        let mut text = Vec::new();
+        let mut buffer = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(limit, stream.read(&mut buffer)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => text.extend_from_slice(&buffer[..n]),
+                Err(_) => panic!("the server kept the connection open for {limit:?}"),
+            }
+        }
+        (
+            String::from_utf8_lossy(&text).into_owned(),
+            started.elapsed(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_slow_header_is_cut_off() {
+        let address = spawn(limits(500, 16)).await;
+        let mut slow = TcpStream::connect(address).await.unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .unwrap();
+        let (_, closed_after) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+        assert!(closed_after < Duration::from_secs(3), "{closed_after:?}");
+    }
+
+    #[tokio::test]
+    async fn silent_and_idle_connections_are_closed() {
+        let address = spawn(limits(500, 16)).await;
+        let mut silent = TcpStream::connect(address).await.unwrap();
+        let (_, closed_after) = read_until_closed(&mut silent, Duration::from_secs(5)).await;
+        assert!(closed_after < Duration::from_secs(3));
+
+        let mut idle = TcpStream::connect(address).await.unwrap();
+        idle.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let (text, closed_after) = read_until_closed(&mut idle, Duration::from_secs(5)).await;
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(text.ends_with("127.0.0.1"), "handlers see the peer: {text}");
+        assert!(
+            closed_after < Duration::from_secs(3),
+            "idle keep-alive closed"
+        );
+    }
+
+    #[tokio::test]
+    async fn at_the_connection_cap_new_clients_wait() {
+        let address = spawn(limits(800, 2)).await;
+        let _a = TcpStream::connect(address).await.unwrap();
+        let _b = TcpStream::connect(address).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        let mut c = TcpStream::connect(address).await.unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let (text, _) = read_until_closed(&mut c, Duration::from_secs(5)).await;
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        // Served only once one of the two silent connections timed out.
+        assert!(
+            started.elapsed() >= Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

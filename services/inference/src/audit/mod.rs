@@ -1,0 +1,347 @@
+//! The prediction audit log in SQL: who asked about which patient, when, which model
+//! answered and what it said. Requests hand their record to a writer task ([`writer`]),
+//! which inserts in batches (one transaction each), so a prediction never waits for a disk
+//! sync. The database refusing a record sets that record aside with the reason; a database
+//! outage sends records to a local spill file ([`spill`]) that is written back once the
+//! database answers, and at the next start. A shutdown flush is bounded: what it cannot
+//! write in time is spilled. Nothing answered is ever lost.
+
+mod spill;
+mod writer;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus::{IntCounter, IntGauge, Registry};
+use serde::{Deserialize, Serialize};
+use sqlx::{AnyPool, Row};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use spill::SpillFile;
+pub use writer::is_transient;
+
+const QUEUE: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PredictionRecord {
+    pub id: String,
+    /// RFC 3339, UTC, microseconds.
+    pub at: String,
+    #[serde(skip)]
+    pub at_us: i64,
+    pub username: String,
+    pub role: String,
+    pub request_id: Option<String>,
+    /// None for raw-signal predictions (`POST /predict`).
+    pub patient_id: Option<u64>,
+    pub model_version: String,
+    pub recordings: usize,
+    pub seizure_probability: f64,
+    pub prediction: bool,
+    pub epileptic_recordings: Vec<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Pool(#[from] sql_pool::PoolError),
+    #[error("the audit writer has stopped")]
+    Stopped,
+    #[error("invalid cursor {0:?}")]
+    BadCursor(String),
+}
+
+pub(crate) enum Command {
+    Write(Box<PredictionRecord>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// How the log behaves when the database does not take records.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Where records go that the database cannot take in time (JSON lines, mode 0600).
+    pub spill_file: PathBuf,
+    /// A batch failing this long is spilled instead of holding up the queue.
+    pub spill_after: Duration,
+}
+
+impl AuditOptions {
+    pub fn new(spill_file: PathBuf) -> Self {
+        Self {
+            spill_file,
+            spill_after: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The writer's state, shared with the handles and exported as metrics.
+pub(crate) struct Shared {
+    backlog: IntGauge,
+    spill_pending: IntGauge,
+    spilled: IntCounter,
+    dead_lettered: IntCounter,
+    write_errors: IntCounter,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn new(registry: &Registry) -> Self {
+        let gauge = |name: &str, help: &str| {
+            let metric = IntGauge::new(name, help).expect("a valid metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("registered once");
+            metric
+        };
+        let counter = |name: &str, help: &str| {
+            let metric = IntCounter::new(name, help).expect("a valid metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("registered once");
+            metric
+        };
+        Self {
+            backlog: gauge(
+                "audit_backlog_records",
+                "Audit records queued for the database writer",
+            ),
+            spill_pending: gauge(
+                "audit_spill_pending_records",
+                "Audit records in the local spill file, waiting for the database",
+            ),
+            spilled: counter(
+                "audit_spilled_records_total",
+                "Audit records written to the local spill file (database outage or bounded shutdown)",
+            ),
+            dead_lettered: counter(
+                "audit_rejected_records_total",
+                "Audit records the database refused, kept in prediction_log_rejected",
+            ),
+            write_errors: counter(
+                "audit_write_errors_total",
+                "Failed attempts to write an audit batch",
+            ),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    fn set_error(&self, error: Option<String>) {
+        *self.last_error.lock().expect("error lock") = error;
+    }
+}
+
+/// The writer's health, as `/health/ready` reports it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditHealth {
+    /// The last write reached the database.
+    pub healthy: bool,
+    /// Records queued for the writer.
+    pub backlog: i64,
+    /// Records in the spill file, waiting for the database.
+    pub spill_pending: i64,
+    /// Records the database refused since the start (set aside with the reason).
+    pub rejected: u64,
+    pub last_error: Option<String>,
+}
+
+/// A handle to the log: cheap to clone.
+#[derive(Clone)]
+pub struct PredictionLog {
+    pool: AnyPool,
+    queue: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+    stop: Arc<watch::Sender<bool>>,
+    writer: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+/// One page of the log, newest first; `next` continues after its last record.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page {
+    pub records: Vec<PredictionRecord>,
+    pub next: Option<String>,
+}
+
+impl PredictionLog {
+    /// Opens (and migrates) the database, writes back what an earlier run spilled, and
+    /// starts the writer task. Its metrics go into `registry`.
+    pub async fn open(
+        database: &str,
+        options: AuditOptions,
+        registry: &Registry,
+    ) -> Result<Self, AuditError> {
+        let pool = sql_pool::connect(database, &sqlx::migrate!("./migrations")).await?;
+        let shared = Arc::new(Shared::new(registry));
+        let spill = SpillFile::new(options.spill_file.clone());
+        if let Ok((pending, _)) = spill.read() {
+            shared.spill_pending.set(pending.len() as i64);
+        }
+        if let Err(e) = writer::reingest(&pool, &spill, &shared).await {
+            tracing::warn!(
+                file = %spill.path().display(),
+                "cannot re-ingest the spilled audit records at start: {e}"
+            );
+        }
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let (stop, stop_receiver) = watch::channel(false);
+        let task = tokio::spawn(
+            writer::Writer {
+                pool: pool.clone(),
+                receiver,
+                shared: shared.clone(),
+                spill,
+                spill_after: options.spill_after,
+                stop: stop_receiver,
+            }
+            .run(),
+        );
+        Ok(Self {
+            pool,
+            queue,
+            shared,
+            stop: Arc::new(stop),
+            writer: Arc::new(tokio::sync::Mutex::new(Some(task))),
+        })
+    }
+
+    pub async fn ping(&self) -> bool {
+        sql_pool::ping(&self.pool).await
+    }
+
+    pub fn health(&self) -> AuditHealth {
+        let last_error = self.shared.last_error.lock().expect("error lock").clone();
+        AuditHealth {
+            healthy: last_error.is_none(),
+            backlog: self.shared.backlog.get(),
+            spill_pending: self.shared.spill_pending.get(),
+            rejected: self.shared.dead_lettered.get(),
+            last_error,
+        }
+    }
+
+    /// Queues a record (waits only when the queue is full, which a database outage does not
+    /// cause: the writer spills instead of waiting).
+    pub async fn record(&self, record: PredictionRecord) -> Result<(), AuditError> {
+        self.shared.backlog.inc();
+        self.queue
+            .send(Command::Write(Box::new(record)))
+            .await
+            .map_err(|_| {
+                self.shared.backlog.dec();
+                AuditError::Stopped
+            })
+    }
+
+    /// The shutdown flush, bounded by `grace`: whatever is not in the database by then goes
+    /// to the spill file, which the next start writes back.
+    pub async fn close(&self, grace: Duration) -> Result<(), AuditError> {
+        if tokio::time::timeout(grace, self.flush()).await.is_ok() {
+            return Ok(());
+        }
+        tracing::warn!(
+            grace_ms = grace.as_millis() as u64,
+            "the audit log could not be flushed in time; spilling what is left"
+        );
+        let _ = self.stop.send(true);
+        if let Some(task) = self.writer.lock().await.take() {
+            let _ = task.await;
+        }
+        Ok(())
+    }
+
+    /// Returns once every record queued before the call is in the database.
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        let (done, wait) = oneshot::channel();
+        self.queue
+            .send(Command::Flush(done))
+            .await
+            .map_err(|_| AuditError::Stopped)?;
+        wait.await.map_err(|_| AuditError::Stopped)
+    }
+
+    /// Up to `limit` records, newest first, after `cursor` (a previous page's `next`).
+    pub async fn page(&self, limit: usize, cursor: Option<&str>) -> Result<Page, AuditError> {
+        self.flush().await?;
+        let rows = match cursor {
+            None => {
+                sqlx::query(&format!("{SELECT} ORDER BY at_us DESC, id DESC LIMIT $1"))
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(cursor) => {
+                let (at_us, id) = parse_cursor(cursor)?;
+                sqlx::query(&format!(
+                    "{SELECT} WHERE at_us < $1 OR (at_us = $1 AND id < $2) \
+                     ORDER BY at_us DESC, id DESC LIMIT $3"
+                ))
+                .bind(at_us)
+                .bind(id)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let records = rows
+            .iter()
+            .map(record_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = (records.len() == limit)
+            .then(|| records.last().map(|r| format!("{}.{}", r.at_us, r.id)))
+            .flatten();
+        Ok(Page { records, next })
+    }
+}
+
+const SELECT: &str = "SELECT id, at_us, username, role, request_id, patient_id, model_version, \
+     recordings, seizure_probability, prediction, epileptic_recordings FROM prediction_log";
+
+fn parse_cursor(cursor: &str) -> Result<(i64, String), AuditError> {
+    let bad = || AuditError::BadCursor(cursor.to_owned());
+    let (at, id) = cursor.split_once('.').ok_or_else(bad)?;
+    let at_us = at.parse().map_err(|_| bad())?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    Ok((at_us, id.to_owned()))
+}
+
+fn record_from_row(row: &sqlx::any::AnyRow) -> Result<PredictionRecord, sqlx::Error> {
+    let at_us: i64 = row.try_get("at_us")?;
+    let indices: String = row.try_get("epileptic_recordings")?;
+    Ok(PredictionRecord {
+        id: row.try_get("id")?,
+        at: format_micros(at_us),
+        at_us,
+        username: row.try_get("username")?,
+        role: row.try_get("role")?,
+        request_id: row.try_get("request_id")?,
+        patient_id: row
+            .try_get::<Option<i64>, _>("patient_id")?
+            .map(|id| id as u64),
+        model_version: row.try_get("model_version")?,
+        recordings: row.try_get::<i64, _>("recordings")? as usize,
+        seizure_probability: row.try_get("seizure_probability")?,
+        prediction: row.try_get::<i64, _>("prediction")? != 0,
+        epileptic_recordings: serde_json::from_str(&indices).unwrap_or_default(),
+    })
+}
+
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
+}
+
+pub fn format_micros(at_us: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(at_us as i128 * 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
