@@ -11,7 +11,10 @@ use common::{login, Running};
 
 /// Runs schemathesis against `base`; returns its output, or panics with it.
 fn fuzz(st: &std::path::Path, base: &str, token: &str, examples: &str) -> String {
+    // schemathesis keeps a cache in its working directory: not in the source tree.
+    let scratch = tempfile::tempdir().unwrap();
     let output = Command::new(st)
+        .current_dir(scratch.path())
         .args(["run", &format!("{base}/openapi.json")])
         .args(["--url", base])
         .args(["-H", &format!("Authorization: Bearer {token}")])

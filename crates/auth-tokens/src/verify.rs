@@ -76,8 +76,12 @@ pub struct VerifierConfig {
 /// issues 15-minute tokens by default).
 pub const DEFAULT_MAX_LIFETIME_SECONDS: u64 = 3600;
 
-/// The largest key set or revocation list accepted from the network.
-const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+/// The largest key set accepted from the network.
+const MAX_KEY_SET_BYTES: usize = 256 * 1024;
+
+/// The largest revocation list accepted: about 400,000 revoked sessions. A list that grows
+/// past it (logins and logouts in a loop, say) fails loudly at every poll.
+const MAX_REVOCATION_LIST_BYTES: usize = 16 * 1024 * 1024;
 
 /// Verifies access tokens; share it across threads (`Arc<Verifier>`).
 pub struct Verifier {
@@ -185,11 +189,17 @@ impl<'a> ParsedToken<'a> {
                 "the header names critical extensions (crit), which are not supported".into(),
             ));
         }
-        if let Some(typ) = header.typ.as_deref() {
-            if !typ.eq_ignore_ascii_case("JWT") && !typ.eq_ignore_ascii_case("at+jwt") {
+        match header.typ.as_deref() {
+            Some(typ) if typ.eq_ignore_ascii_case("JWT") || typ.eq_ignore_ascii_case("at+jwt") => {}
+            Some(typ) => {
                 return Err(TokenError::Invalid(format!(
                     "token type {typ:?} is not an access token (JWT or at+jwt)"
-                )));
+                )))
+            }
+            None => {
+                return Err(TokenError::Invalid(
+                    "the header has no token type (typ); access tokens are typed".into(),
+                ))
             }
         }
         Ok(Self {
@@ -277,7 +287,7 @@ impl Verifier {
 
     /// Downloads a revocation list and applies it.
     pub async fn fetch_revocations(&self, url: &str) -> Result<usize, TokenError> {
-        let body = fetch_capped(&self.http, url).await?;
+        let body = fetch_capped(&self.http, url, MAX_REVOCATION_LIST_BYTES).await?;
         let revocations: Revocations = serde_json::from_slice(&body)
             .map_err(|e| TokenError::KeySet(format!("revocation list: {e}")))?;
         let count = revocations.len();
@@ -342,6 +352,11 @@ impl Verifier {
         let claims = self.check_times(claims)?;
         let max = self.config.max_lifetime_seconds;
         let now = crate::now_seconds();
+        if claims.iat > now.saturating_add(self.config.leeway_seconds) {
+            return Err(TokenError::Invalid(
+                "the token was issued in the future".into(),
+            ));
+        }
         if claims.exp.saturating_sub(claims.iat) > max
             || claims.exp > now.saturating_add(max + self.config.leeway_seconds)
         {
@@ -380,7 +395,7 @@ impl Verifier {
         let KeySource::Url(url) = &self.source else {
             return Ok(self.keys.read().expect("key lock").len());
         };
-        let body = fetch_capped(&self.http, url).await?;
+        let body = fetch_capped(&self.http, url, MAX_KEY_SET_BYTES).await?;
         let set: JwkSet =
             serde_json::from_slice(&body).map_err(|e| TokenError::KeySet(e.to_string()))?;
         let keys = verifying_keys(&set);
@@ -393,8 +408,12 @@ impl Verifier {
     }
 }
 
-/// GETs `url`, refusing a body over [`MAX_DOCUMENT_BYTES`] (announced or streamed).
-async fn fetch_capped(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, TokenError> {
+/// GETs `url`, refusing a body over `cap` bytes (announced or streamed).
+async fn fetch_capped(
+    http: &reqwest::Client,
+    url: &str,
+    cap: usize,
+) -> Result<Vec<u8>, TokenError> {
     let fail = |e: String| TokenError::KeySet(format!("{url}: {e}"));
     let mut response = http
         .get(url)
@@ -402,16 +421,13 @@ async fn fetch_capped(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, Toke
         .await
         .and_then(|r| r.error_for_status())
         .map_err(|e| fail(e.to_string()))?;
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
-    {
-        return Err(fail(format!("larger than {MAX_DOCUMENT_BYTES} bytes")));
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(fail(format!("larger than {cap} bytes")));
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| fail(e.to_string()))? {
-        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err(fail(format!("larger than {MAX_DOCUMENT_BYTES} bytes")));
+        if body.len() + chunk.len() > cap {
+            return Err(fail(format!("larger than {cap} bytes")));
         }
         body.extend_from_slice(&chunk);
     }

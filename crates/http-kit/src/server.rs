@@ -2,6 +2,8 @@
 //! * a header-read timeout: a client must send a request's headers within it. hyper starts
 //!   the timer whenever the connection waits for a request, so it also closes idle
 //!   keep-alive connections and connections that never send anything (slowloris);
+//! * a write timeout: a client that stops reading its answer (a slow reader holding a
+//!   connection slot) is cut off once a write has waited that long;
 //! * a cap on open connections: at the cap the server stops accepting until one closes, so
 //!   sockets, file descriptors and memory stay bounded;
 //! * graceful shutdown: no new connections, in-flight requests finish (bounded by `drain`).
@@ -29,6 +31,8 @@ pub struct ServerLimits {
     /// The most time to send a request's headers, counted from when the connection starts
     /// waiting for a request (so also the idle keep-alive limit).
     pub header_read_timeout: Duration,
+    /// The most time one write to the client may wait (a client not reading its answer).
+    pub write_timeout: Duration,
     /// Open connections at most.
     pub max_connections: usize,
     /// How long shutdown waits for in-flight requests.
@@ -39,6 +43,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
             max_connections: 1024,
             drain: Duration::from_secs(30),
         }
@@ -110,6 +115,9 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.write_timeout));
+        let stream = Box::pin(stream);
         let service =
             router
                 .clone()
@@ -165,6 +173,7 @@ mod tests {
     fn limits(header_read_timeout_ms: u64, max_connections: usize) -> ServerLimits {
         ServerLimits {
             header_read_timeout: Duration::from_millis(header_read_timeout_ms),
+            write_timeout: Duration::from_millis(header_read_timeout_ms),
             max_connections,
             drain: Duration::from_secs(1),
         }
@@ -217,6 +226,47 @@ mod tests {
             closed_after < Duration::from_secs(3),
             "idle keep-alive closed"
         );
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_cut_off() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        // An answer far larger than the socket buffers.
+        let big = "x".repeat(64 * 1024 * 1024);
+        let router = Router::new().route("/", get(move || async move { big.clone() }));
+        tokio::spawn(serve(
+            listener,
+            router,
+            limits(500, 16),
+            std::future::pending(),
+        ));
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut reader = socket.connect(address).await.unwrap();
+        reader
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        // Read a little, then stop reading: the server's writes stall and time out.
+        let mut first = [0u8; 1024];
+        let _ = reader.read(&mut first).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let started = Instant::now();
+        let mut total = 0usize;
+        let mut buffer = vec![0u8; 1 << 16];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), reader.read(&mut buffer)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => total += n,
+                Err(_) => panic!("the connection stayed open"),
+            }
+        }
+        assert!(
+            total < 64 * 1024 * 1024,
+            "the answer was cut off ({total} bytes read)"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     #[tokio::test]

@@ -1,12 +1,26 @@
 //! Text logs escape control characters, so a value from a client (a username with a newline
 //! and ESC, say) cannot forge a log line or drive the terminal. Each event reaches the writer
-//! as one buffer ending in `\n`; everything else below 0x20, and DEL, is written as `\n`,
-//! `\r`, `\t` or `\xNN`. The colour codes the formatter itself writes (ESC `[` digits and
-//! `;` then `m`) are kept.
+//! as one buffer ending in `\n`; everything else below 0x20, DEL and the C1 controls
+//! (U+0080..U+009F) are written as `\n`, `\r`, `\t`, `\xNN` or `\u{NN}`. Colour codes (ESC
+//! `[` digits and `;` then `m`) are kept only when the formatter writes colours itself (a
+//! terminal); otherwise every ESC is escaped.
 
 use std::io::Write;
 
-pub struct EscapingWriter<W: Write>(pub W);
+pub struct EscapingWriter<W: Write> {
+    inner: W,
+    keep_colours: bool,
+}
+
+impl<W: Write> EscapingWriter<W> {
+    /// `keep_colours`: the formatter writes ANSI colours (text logs on a terminal).
+    pub fn new(inner: W, keep_colours: bool) -> Self {
+        Self {
+            inner,
+            keep_colours,
+        }
+    }
+}
 
 /// Whether `rest` (after an ESC) is a colour code: `[`, digits and `;`, then `m`.
 fn colour_code_len(rest: &[u8]) -> Option<usize> {
@@ -21,7 +35,7 @@ fn colour_code_len(rest: &[u8]) -> Option<usize> {
 }
 
 /// `event` with its control characters escaped (the final newline kept).
-pub fn escape_event(event: &[u8]) -> Vec<u8> {
+pub fn escape_event(event: &[u8], keep_colours: bool) -> Vec<u8> {
     let (body, newline) = match event.strip_suffix(b"\n") {
         Some(body) => (body, true),
         None => (event, false),
@@ -30,12 +44,18 @@ pub fn escape_event(event: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < body.len() {
         let byte = body[i];
-        if byte == 0x1b {
+        if byte == 0x1b && keep_colours {
             if let Some(len) = colour_code_len(&body[i + 1..]) {
                 out.extend_from_slice(&body[i..=i + len]);
                 i += len + 1;
                 continue;
             }
+        }
+        // C1 controls, UTF-8 encoded: 0xC2 0x80..=0x9F.
+        if byte == 0xc2 && matches!(body.get(i + 1), Some(0x80..=0x9f)) {
+            out.extend_from_slice(format!("\\u{{{:02x}}}", body[i + 1]).as_bytes());
+            i += 2;
+            continue;
         }
         match byte {
             b'\n' => out.extend_from_slice(b"\\n"),
@@ -54,12 +74,13 @@ pub fn escape_event(event: &[u8]) -> Vec<u8> {
 
 impl<W: Write> Write for EscapingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write_all(&escape_event(buf))?;
+        self.inner
+            .write_all(&escape_event(buf, self.keep_colours))?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+        self.inner.flush()
     }
 }
 
@@ -70,7 +91,7 @@ mod tests {
     #[test]
     fn a_forged_line_stays_on_its_line() {
         let event = b"INFO login attempt username=mallory\n2026-12-01 INFO login succeeded username=admin\x1b[2J\n";
-        let escaped = String::from_utf8(escape_event(event)).unwrap();
+        let escaped = String::from_utf8(escape_event(event, true)).unwrap();
         assert_eq!(escaped.matches('\n').count(), 1, "{escaped}");
         assert!(escaped.ends_with('\n'));
         assert!(escaped.contains("mallory\\n2026-12-01"), "{escaped}");
@@ -80,8 +101,18 @@ mod tests {
     #[test]
     fn colour_codes_and_plain_text_pass_unchanged() {
         let event = "\x1b[32m INFO\x1b[0m request finished status=200 user=ünïcode\n".as_bytes();
-        assert_eq!(escape_event(event), event);
-        assert_eq!(escape_event(b"tab\there\x00\x7f"), b"tab\\there\\x00\\x7f");
+        assert_eq!(escape_event(event, true), event);
+        assert_eq!(
+            escape_event(b"tab\there\x00\x7f", true),
+            b"tab\\there\\x00\\x7f"
+        );
+        // Without colours, a client's own colour code (ESC[8m hides text) is escaped too,
+        // and so are C1 controls (U+009B is a one-byte CSI on some terminals).
+        let hidden = "user=\x1b[8msecret\u{9b}2J\n";
+        assert_eq!(
+            String::from_utf8(escape_event(hidden.as_bytes(), false)).unwrap(),
+            "user=\\x1b[8msecret\\u{9b}2J\n"
+        );
     }
 
     #[test]
@@ -102,7 +133,7 @@ mod tests {
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
-            .with_writer(move || EscapingWriter(writer.clone()))
+            .with_writer(move || EscapingWriter::new(writer.clone(), false))
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             let username =

@@ -31,12 +31,13 @@ pub struct LogArgs {
 /// Installs the global subscriber; later calls (e.g. from tests) are ignored.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let colours = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(colours);
     let _ = match format {
         LogFormat::Text => builder
-            .with_writer(|| EscapingWriter(std::io::stderr()))
+            .with_writer(move || EscapingWriter::new(std::io::stderr(), colours))
             .with_target(false)
             .try_init(),
         LogFormat::Json => builder

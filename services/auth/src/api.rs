@@ -18,6 +18,7 @@ use http_metrics::HttpMetrics;
 use prometheus::{IntCounter, IntCounterVec, Opts};
 use utoipa::OpenApi;
 
+use crate::client_address::client_address;
 use crate::passwords;
 use crate::store::{RefreshState, Store, StoreError, User};
 
@@ -31,6 +32,8 @@ pub struct Settings {
     /// After the second failure of a (username, address), the next attempt waits this many
     /// seconds, doubling with every further failure.
     pub backoff_base_seconds: u64,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub limits: http_kit::ServerLimits,
 }
 
@@ -366,16 +369,16 @@ pub async fn sync_revocations(state: &AppState) -> Result<auth_tokens::Revocatio
     Ok(revocations)
 }
 
-#[utoipa::path(post, path = "/login", request_body = Credentials, responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "throttled; see Retry-After")))]
+#[utoipa::path(post, path = "/login", request_body = Credentials, responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn login(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Json(credentials) = body?;
-    Ok(Json(
-        login_with(&state, credentials, &peer.ip().to_string()).await?,
-    ))
+    let client = client_address(peer.ip(), &headers, &state.settings.trusted_proxies);
+    Ok(Json(login_with(&state, credentials, &client).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -387,10 +390,11 @@ struct TokenForm {
 }
 
 /// The OAuth2 token endpoint: the password and refresh_token grants, form-encoded.
-#[utoipa::path(post, path = "/token", request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/token", request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn token(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Form(form) = form?;
@@ -402,9 +406,8 @@ async fn token(
                 ));
             };
             let credentials = Credentials { username, password };
-            Ok(Json(
-                login_with(&state, credentials, &peer.ip().to_string()).await?,
-            ))
+            let client = client_address(peer.ip(), &headers, &state.settings.trusted_proxies);
+            Ok(Json(login_with(&state, credentials, &client).await?))
         }
         "refresh_token" => {
             let Some(refresh_token) = form.refresh_token else {
@@ -464,7 +467,7 @@ async fn exchange(state: &AppState, refresh_token: &str) -> Result<TokenResponse
     }
 }
 
-#[utoipa::path(post, path = "/refresh", request_body = RefreshBody, responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/refresh", request_body = RefreshBody, responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn refresh(
     State(state): State<SharedState>,
     body: Result<Json<RefreshBody>, JsonRejection>,
@@ -473,7 +476,7 @@ async fn refresh(
     Ok(Json(exchange(&state, &body.refresh_token).await?))
 }
 
-#[utoipa::path(post, path = "/logout", request_body = RefreshBody, responses((status = 204), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/logout", request_body = RefreshBody, responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn logout(
     State(state): State<SharedState>,
     body: Result<Json<RefreshBody>, JsonRejection>,
@@ -564,7 +567,7 @@ pub async fn add_user(
     Ok(user)
 }
 
-#[utoipa::path(post, path = "/users", request_body = NewUser, responses((status = 201, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/users", request_body = NewUser, responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 async fn create_user(
     State(state): State<SharedState>,
     caller: Authenticated,
@@ -597,7 +600,7 @@ async fn list_users(
     Ok(Json(users.into_iter().map(UserView::from).collect()))
 }
 
-#[utoipa::path(delete, path = "/users/{username}", params(("username" = String, Path)), responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/users/{username}", params(("username" = String, Path)), responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_user(
     State(state): State<SharedState>,
     caller: Authenticated,

@@ -62,14 +62,23 @@ impl HashingLimiter {
         let running = match self.running.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
-                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                // Counted while waiting, uncounted on every way out, a client that goes
+                // away (the future dropped) included.
+                struct Waiting<'a>(&'a AtomicUsize);
+                impl Drop for Waiting<'_> {
+                    fn drop(&mut self) {
+                        self.0.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+                let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
+                let _waiting = Waiting(&self.waiting);
+                if queued >= self.queue {
                     return None;
                 }
-                let permit =
-                    tokio::time::timeout(self.max_wait, self.running.clone().acquire_owned()).await;
-                self.waiting.fetch_sub(1, Ordering::SeqCst);
-                permit.ok().and_then(Result::ok)?
+                tokio::time::timeout(self.max_wait, self.running.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)?
             }
         };
         let memory = self
@@ -109,5 +118,24 @@ mod tests {
         let _c = limiter.enter().await;
         assert!(limiter.enter().await.is_none());
         assert!(started.elapsed() >= Duration::from_millis(200));
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_goes_away_gives_its_queue_place_back() {
+        let limiter = Arc::new(HashingLimiter::new(1, 1, Duration::from_secs(30)));
+        let _running = limiter.enter().await.unwrap();
+        let gone = tokio::spawn({
+            let limiter = limiter.clone();
+            async move { limiter.enter().await.is_some() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(limiter.waiting.load(Ordering::SeqCst), 1);
+        gone.abort();
+        let _ = gone.await;
+        assert_eq!(
+            limiter.waiting.load(Ordering::SeqCst),
+            0,
+            "the place is free again"
+        );
     }
 }

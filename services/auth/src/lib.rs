@@ -3,6 +3,7 @@
 //! login throttling, and the admin / clinician roles.
 
 pub mod api;
+pub mod client_address;
 pub mod hashing;
 pub mod passwords;
 pub mod store;
@@ -72,6 +73,10 @@ pub struct AuthArgs {
     pub max_failures_per_address: i64,
     #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value_t = 900)]
     pub failure_window: u64,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (comma-separated IP
+    /// addresses); unset: the TCP peer is the client.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// From the second failure of a (username, address) on, the next attempt waits this many
     /// seconds, doubling with each further failure (0: no delay, only the window's limit).
     #[arg(long, env = "LOGIN_BACKOFF_SECONDS", default_value_t = 1)]
@@ -152,6 +157,7 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
             max_failures_per_address: args.max_failures_per_address,
             failure_window_seconds: args.failure_window,
             backoff_base_seconds: args.backoff_seconds,
+            trusted_proxies: args.trusted_proxies.clone(),
             limits: args.server.limits(),
         },
         decoy_hash,
@@ -204,7 +210,9 @@ pub async fn serve(
         }
     });
     let limits = state.settings.limits;
-    http_kit::serve(listener, api::router(state), limits, shutdown).await?;
+    // Credentials, forms and user records are small: a body over 16 KiB is not one of them.
+    let app = api::router(state).layer(axum::extract::DefaultBodyLimit::max(16 * 1024));
+    http_kit::serve(listener, app, limits, shutdown).await?;
     sync.abort();
     Ok(())
 }

@@ -122,6 +122,16 @@ impl Store {
         .await?;
         if deleted > 0 {
             revoke_access_in(&mut tx, "sub", username, now, access_expiry).await?;
+            // Every session too: a refresh in flight may sign a token a second after `now`,
+            // which the subject revocation (`iat <= now`) would not catch.
+            let families: Vec<String> =
+                sqlx::query_scalar("SELECT family FROM refresh_families WHERE username = $1")
+                    .bind(username)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for family in families {
+                revoke_access_in(&mut tx, "sid", &family, now, access_expiry).await?;
+            }
         }
         tx.commit().await?;
         Ok(deleted > 0)
@@ -341,11 +351,15 @@ impl Store {
 
     /// After a failed check: the subject waits `delay` seconds before its next attempt.
     pub async fn delay_next_attempt(&self, subject: &str, until: i64) -> Result<()> {
-        sqlx::query("UPDATE login_throttle SET blocked_until = $1 WHERE subject = $2")
-            .bind(until)
-            .bind(subject)
-            .execute(&self.pool)
-            .await?;
+        // The longest delay wins: a concurrent failure never shortens another's.
+        sqlx::query(
+            "UPDATE login_throttle SET blocked_until = \
+             CASE WHEN blocked_until < $1 THEN $1 ELSE blocked_until END WHERE subject = $2",
+        )
+        .bind(until)
+        .bind(subject)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -128,6 +128,14 @@ fn label(model: &LoadedModel, seizure: bool) -> String {
         .to_owned()
 }
 
+/// The largest absolute raw sample the served model accepts (its card's, or the override).
+fn input_bound(state: &AppState, model: &LoadedModel) -> f64 {
+    state
+        .settings
+        .max_abs_sample
+        .unwrap_or(model.card().input.max_abs_sample)
+}
+
 /// Recordings scored per forward pass; between passes, work whose request is gone stops.
 const RECORDINGS_PER_PASS: usize = 128;
 
@@ -300,7 +308,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 #[utoipa::path(get, path = "/predict/{patient_id}", params(("patient_id" = u64, Path, description = "the patient's id in the patient store")),
-    responses((status = 200, body = PredictionResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, body = PredictionResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn predict_patient(
     State(state): State<SharedState>,
@@ -326,6 +334,30 @@ async fn predict_patient(
             worker.metrics.outcome("unknown_patient");
             return Err(ApiError::not_found(format!("no patient {patient_id}")));
         };
+        // The store is ours, but a corrupted one must not give a confident answer either.
+        let bound = input_bound(&worker, &model);
+        if let Some(position) = recordings
+            .samples
+            .iter()
+            .position(|v| !v.is_finite() || f64::from(v.abs()) > bound)
+        {
+            tracing::error!(
+                patient_id,
+                recording = position / SAMPLES_PER_RECORDING,
+                sample = position % SAMPLES_PER_RECORDING,
+                "the patient store holds a non-physical value"
+            );
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "corrupt_patient_store",
+                format!(
+                    "patient {patient_id}'s recording {} holds a value outside the model's input \
+                     range at sample {}; no prediction is given",
+                    position / SAMPLES_PER_RECORDING,
+                    position % SAMPLES_PER_RECORDING
+                ),
+            ));
+        }
         score(
             &worker,
             &model,
@@ -345,11 +377,12 @@ async fn predict_patient(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SignalsBody {
     /// 1 to 1,000 recordings of 178 raw samples each.
+    #[serde(deserialize_with = "crate::signals::bounded_recordings")]
     recordings: Vec<Vec<f64>>,
 }
 
 #[utoipa::path(post, path = "/predict", request_body = SignalsBody,
-    responses((status = 200, body = PredictionResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, body = PredictionResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn predict_signals(
     State(state): State<SharedState>,
@@ -367,17 +400,11 @@ async fn predict_signals(
         return Err(invalid(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_many_recordings",
-            format!(
-                "{} recordings; at most {MAX_RECORDINGS} per request",
-                body.recordings.len()
-            ),
+            format!("more than {MAX_RECORDINGS} recordings; at most {MAX_RECORDINGS} per request"),
         )));
     }
     let model = serving_model(&state)?;
-    let bound = state
-        .settings
-        .max_abs_sample
-        .unwrap_or(model.card().input.max_abs_sample);
+    let bound = input_bound(&state, &model);
     seizure_model::predictor::check_recordings(&body.recordings, bound).map_err(|e| {
         invalid(match e {
             PredictError::Empty => {

@@ -8,6 +8,7 @@ pub mod api;
 pub mod audit;
 pub mod metrics;
 pub mod model;
+pub mod signals;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -27,6 +27,7 @@ pub fn args(database_url: String, signing_key_file: Option<PathBuf>) -> AuthArgs
         max_failures_per_address: 100,
         failure_window: 900,
         backoff_seconds: 0,
+        trusted_proxies: vec![],
         admin_username: Some(ADMIN.into()),
         admin_password: Some(ADMIN_PASSWORD.into()),
         admin_password_file: None,

@@ -178,11 +178,19 @@ impl PredictionLog {
         if let Ok((pending, _)) = spill.read() {
             shared.spill_pending.set(pending.len() as i64);
         }
-        if let Err(e) = writer::reingest(&pool, &spill, &shared).await {
-            tracing::warn!(
-                file = %spill.path().display(),
-                "cannot re-ingest the spilled audit records at start: {e}"
-            );
+        // What an earlier run spilled goes back now, pass by pass.
+        loop {
+            match writer::reingest(&pool, &spill, &shared).await {
+                Ok(true) => break,
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(
+                        file = %spill.path().display(),
+                        "cannot write the spilled audit records back at start: {e}"
+                    );
+                    break;
+                }
+            }
         }
         let (queue, receiver) = mpsc::channel(QUEUE);
         let (stop, stop_receiver) = watch::channel(false);
@@ -224,14 +232,16 @@ impl PredictionLog {
     /// Queues a record (waits only when the queue is full, which a database outage does not
     /// cause: the writer spills instead of waiting).
     pub async fn record(&self, record: PredictionRecord) -> Result<(), AuditError> {
-        self.shared.backlog.inc();
-        self.queue
-            .send(Command::Write(Box::new(record)))
+        // A slot first (cancel-safe: a request dropped while waiting leaves nothing behind),
+        // then the count and the record together.
+        let slot = self
+            .queue
+            .reserve()
             .await
-            .map_err(|_| {
-                self.shared.backlog.dec();
-                AuditError::Stopped
-            })
+            .map_err(|_| AuditError::Stopped)?;
+        self.shared.backlog.inc();
+        slot.send(Command::Write(Box::new(record)));
+        Ok(())
     }
 
     /// The shutdown flush, bounded by `grace`: whatever is not in the database by then goes

@@ -5,7 +5,7 @@
 //! written twice.
 
 use std::fs::OpenOptions;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -25,12 +25,33 @@ pub struct SpillFile {
     path: PathBuf,
 }
 
-/// A line of the file that is not a record, with its 1-based number.
+/// A line of the file that is not a record (a torn write, a disk error), with its 1-based
+/// number.
 #[derive(Debug)]
 pub struct BadLine {
     pub line: usize,
     pub reason: String,
-    pub text: String,
+    pub bytes: Vec<u8>,
+}
+
+fn private_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+fn lines_of(records: &[PredictionRecord]) -> std::io::Result<Vec<u8>> {
+    let mut text = Vec::new();
+    for record in records {
+        let line = Line {
+            at_us: record.at_us,
+            record: record.clone(),
+        };
+        serde_json::to_writer(&mut text, &line).map_err(std::io::Error::other)?;
+        text.push(b'\n');
+    }
+    Ok(text)
 }
 
 impl SpillFile {
@@ -47,28 +68,20 @@ impl SpillFile {
         if records.is_empty() {
             return Ok(());
         }
-        let mut text = String::new();
-        for record in records {
-            let line = Line {
-                at_us: record.at_us,
-                record: record.clone(),
-            };
-            text.push_str(&serde_json::to_string(&line).map_err(std::io::Error::other)?);
-            text.push('\n');
-        }
-        let mut options = OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&self.path)?;
-        file.write_all(text.as_bytes())?;
+        let text = lines_of(records)?;
+        let mut file = private_options()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        file.write_all(&text)?;
         file.sync_data()
     }
 
-    /// Every record in the file, and the lines that are not records.
+    /// Every record in the file, and the lines that are not records. Read as bytes: a line
+    /// that is not UTF-8 is one bad line, not an unreadable file.
     pub fn read(&self) -> std::io::Result<(Vec<PredictionRecord>, Vec<BadLine>)> {
-        let file = match std::fs::File::open(&self.path) {
-            Ok(file) => file,
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok((Vec::new(), Vec::new()))
             }
@@ -76,12 +89,11 @@ impl SpillFile {
         };
         let mut records = Vec::new();
         let mut bad = Vec::new();
-        for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line = line?;
-            if line.trim().is_empty() {
+        for (index, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match serde_json::from_str::<Line>(&line) {
+            match serde_json::from_slice::<Line>(line) {
                 Ok(Line { at_us, mut record }) => {
                     record.at_us = at_us;
                     records.push(record);
@@ -89,25 +101,102 @@ impl SpillFile {
                 Err(e) => bad.push(BadLine {
                     line: index + 1,
                     reason: e.to_string(),
-                    text: line,
+                    bytes: line.to_vec(),
                 }),
             }
         }
         Ok((records, bad))
     }
 
-    /// Removes the file once everything in it is in the database.
-    pub fn clear(&self) -> std::io::Result<()> {
-        match std::fs::remove_file(&self.path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+    /// Replaces the file's content with `records` (atomically: a synced temporary file
+    /// renamed over it), or removes it when there are none.
+    pub fn replace(&self, records: &[PredictionRecord]) -> std::io::Result<()> {
+        if records.is_empty() {
+            return match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
         }
+        let mut temporary = self.path.as_os_str().to_owned();
+        temporary.push(".tmp");
+        let temporary = PathBuf::from(temporary);
+        let mut file = private_options()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&temporary)?;
+        file.write_all(&lines_of(records)?)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &self.path)
     }
 
-    /// The spill file's companion for records no database table would take either.
+    /// Keeps lines that are not records in the companion file `<spill>.rejected` (mode
+    /// 0600), byte for byte, for a person to look at: they never block the write-back.
+    pub fn set_aside(&self, bad: &[BadLine]) -> std::io::Result<()> {
+        if bad.is_empty() {
+            return Ok(());
+        }
+        let mut file = private_options()
+            .create(true)
+            .append(true)
+            .open(self.rejected_path())?;
+        for line in bad {
+            file.write_all(&line.bytes)?;
+            file.write_all(b"\n")?;
+        }
+        file.sync_data()
+    }
+
+    /// The spill file's companion for lines that are not records.
     pub fn rejected_path(&self) -> PathBuf {
         let mut name = self.path.as_os_str().to_owned();
         name.push(".rejected");
         PathBuf::from(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: usize) -> PredictionRecord {
+        PredictionRecord {
+            id: format!("{i:032x}"),
+            at: String::new(),
+            at_us: 1_000 + i as i64,
+            username: "ada".into(),
+            role: "clinician".into(),
+            request_id: None,
+            patient_id: Some(i as u64),
+            model_version: "1".into(),
+            recordings: 23,
+            seizure_probability: 0.25,
+            prediction: false,
+            epileptic_recordings: vec![],
+        }
+    }
+
+    #[test]
+    fn torn_and_binary_lines_are_set_aside_and_the_rest_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill = SpillFile::new(dir.path().join("spill.jsonl"));
+        spill.append(&[record(1), record(2)]).unwrap();
+        let mut file = OpenOptions::new().append(true).open(spill.path()).unwrap();
+        file.write_all(b"{\"at_us\": 5, \"id\": \"torn\x00\xff\n")
+            .unwrap();
+        drop(file);
+        spill.append(&[record(3)]).unwrap();
+        let (records, bad) = spill.read().unwrap();
+        assert_eq!(records.len(), 3);
+        assert_eq!(records[2].at_us, 1_003, "the exact timestamp survives");
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 3);
+        spill.set_aside(&bad).unwrap();
+        let kept = std::fs::read(spill.rejected_path()).unwrap();
+        assert!(kept.starts_with(b"{\"at_us\": 5"));
+        spill.replace(&records[1..]).unwrap();
+        assert_eq!(spill.read().unwrap().0.len(), 2);
+        spill.replace(&[]).unwrap();
+        assert!(!spill.path().exists());
     }
 }

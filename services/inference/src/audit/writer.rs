@@ -21,30 +21,28 @@ const LONGEST_RETRY: Duration = Duration::from_secs(5);
 /// How often an idle writer tries to write spilled records back.
 const IDLE_RETRY: Duration = Duration::from_secs(1);
 
-/// Whether an error may go away by itself (retry), or is the database refusing this record.
+/// Whether an error may go away by itself (retry, spill), or is the database refusing this
+/// record for good (set aside). Only errors about the data itself are permanent: anything
+/// else (connections, locks, a read-only replica after failover, permissions being fixed)
+/// is retried, so no answered prediction ends up outside the log because of the server.
 pub fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(e) => {
             let code = e.code().map(|c| c.into_owned()).unwrap_or_default();
             if let Ok(sqlite) = code.parse::<u32>() {
-                // SQLite primary codes: IOERR 10, BUSY 5, LOCKED 6, FULL 13, CANTOPEN 14.
-                return matches!(sqlite % 256, 5 | 6 | 10 | 13 | 14);
+                // SQLite primary codes about the data: TOOBIG 18, CONSTRAINT 19, MISMATCH 20,
+                // RANGE 25.
+                return !matches!(sqlite % 256, 18 | 19 | 20 | 25);
             }
-            // PostgreSQL: connection exceptions (08), insufficient resources (53), operator
-            // intervention such as admin shutdown (57), serialization failure and deadlock.
-            code.starts_with("08")
-                || code.starts_with("53")
-                || code.starts_with("57")
-                || code == "40001"
-                || code == "40P01"
+            // PostgreSQL: class 22 (data exception) and 23 (integrity constraint violation).
+            !(code.starts_with("22") || code.starts_with("23"))
         }
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        _ => false,
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Encode(_)
+        | sqlx::Error::TypeNotFound { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. } => false,
+        _ => true,
     }
 }
 
@@ -230,11 +228,15 @@ impl Writer {
     /// time, and a failure schedules the next attempt.
     async fn write_back(&mut self, outage: &mut Option<Outage>) {
         let limit = (self.spill_after * 10).max(Duration::from_secs(5));
-        let result = tokio::time::timeout(limit, reingest(&self.pool, &self.spill, &self.shared))
-            .await
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {} s", limit.as_secs())));
+        let result = tokio::select! {
+            result = tokio::time::timeout(limit, reingest(&self.pool, &self.spill, &self.shared)) => {
+                result.unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {} s", limit.as_secs())))
+            }
+            // A shutdown does not wait for the write-back: the file stays for the next start.
+            _ = stop_requested(&mut self.stop) => return,
+        };
         match result {
-            Ok(()) => {
+            Ok(_) => {
                 outage.take();
                 self.shared.set_error(None);
             }
@@ -264,35 +266,42 @@ async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Re-ingests `spill` (every record inserted unless its id is already there), then removes it.
-pub async fn reingest(pool: &AnyPool, spill: &SpillFile, shared: &Shared) -> anyhow::Result<()> {
+/// Records written back per pass: the writer returns to its queue between passes, so a
+/// large spill file after a long outage never holds up new predictions.
+const WRITE_BACK_PASS: usize = 8 * BATCH;
+
+/// Writes back the first records of `spill` (inserts skip ids already present), then
+/// rewrites the file with the rest, or removes it. Lines that are not records go to the
+/// `.rejected` companion file. Returns whether the file is now empty.
+pub async fn reingest(pool: &AnyPool, spill: &SpillFile, shared: &Shared) -> anyhow::Result<bool> {
     let (records, bad) = spill.read()?;
-    if records.is_empty() && bad.is_empty() {
-        shared.spill_pending.set(0);
-        return Ok(());
+    if !bad.is_empty() {
+        spill.set_aside(&bad)?;
+        for line in &bad {
+            tracing::error!(
+                line = line.line,
+                file = %spill.rejected_path().display(),
+                "a spilled audit line is not a record ({}); kept byte for byte",
+                line.reason
+            );
+        }
     }
-    for chunk in records.chunks(BATCH) {
+    let pass = records.len().min(WRITE_BACK_PASS);
+    for chunk in records[..pass].chunks(BATCH) {
         insert_batch(pool, chunk, shared).await?;
     }
-    for line in &bad {
-        let id = format!("spill-line-{}-{}", line.line, auth_tokens::random_id());
-        reject(
-            pool,
-            &id,
-            0,
-            &format!("unreadable spill line: {}", line.reason),
-            &line.text,
-        )
-        .await?;
+    let rest = &records[pass..];
+    spill.replace(rest)?;
+    shared.spill_pending.set(rest.len() as i64);
+    if pass > 0 || !bad.is_empty() {
+        tracing::info!(
+            records = pass,
+            left = rest.len(),
+            unreadable = bad.len(),
+            "spilled audit records written back to the database"
+        );
     }
-    spill.clear()?;
-    shared.spill_pending.set(0);
-    tracing::info!(
-        records = records.len(),
-        unreadable = bad.len(),
-        "spilled audit records written to the database"
-    );
-    Ok(())
+    Ok(rest.is_empty())
 }
 
 /// Inserts the batch in one transaction. If the database refuses it for good, each record is
