@@ -21,11 +21,16 @@ COPY docker-bin/seizure-ops /out/seizure-ops
 
 FROM ${BINARIES} AS binaries
 
-FROM debian:bookworm-slim
+# Only the CA bundle (for HTTPS to S3 or MLflow), not the package with its OpenSSL
+# dependencies: 0.2 MB instead of 11 MB.
+FROM debian:bookworm-slim AS certificates
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
- && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
- && useradd --system --uid 10001 --user-group --home-dir /srv --no-create-home seizure \
+ && rm -rf /var/lib/apt/lists/*
+
+FROM debian:bookworm-slim
+COPY --from=certificates /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+RUN useradd --system --uid 10001 --user-group --home-dir /srv --no-create-home seizure \
  && mkdir -p /srv/work /srv/model /srv/keys \
  && chown -R seizure:seizure /srv
 COPY --from=binaries /out/seizure-ops /usr/local/bin/seizure-ops

@@ -147,11 +147,10 @@ mod tests {
     use axum::routing::get;
     use axum::Router;
 
-    #[tokio::test]
-    async fn requests_are_counted_by_route_template_not_raw_path() {
+    /// `router` (plus `/metrics`) behind the metrics layer on a random port: its base URL.
+    async fn serve(router: Router<HttpMetrics>) -> String {
         let metrics = HttpMetrics::new();
-        let app = Router::new()
-            .route("/patients/{id}", get(|| async { "ok" }))
+        let app = router
             .route("/metrics", get(HttpMetrics::handler))
             .with_state(metrics.clone())
             .layer(axum::middleware::from_fn_with_state(
@@ -161,6 +160,17 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        base
+    }
+
+    async fn scrape(client: &reqwest::Client, base: &str) -> String {
+        let response = client.get(format!("{base}/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_are_counted_by_route_template_not_raw_path() {
+        let base = serve(Router::new().route("/patients/{id}", get(|| async { "ok" }))).await;
         let client = reqwest::Client::new();
         for id in [17, 42] {
             client
@@ -174,14 +184,7 @@ mod tests {
             .send()
             .await
             .unwrap();
-        let text = client
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = scrape(&client, &base).await;
         assert!(
             text.contains(
                 r#"http_requests_total{method="GET",route="/patients/{id}",status="200"} 2"#
@@ -202,20 +205,9 @@ mod tests {
 
     #[tokio::test]
     async fn made_up_methods_share_one_label_and_metrics_stay_small() {
-        let metrics = HttpMetrics::new();
-        let app = Router::new()
-            .route("/metrics", get(HttpMetrics::handler))
-            .with_state(metrics.clone())
-            .layer(axum::middleware::from_fn_with_state(
-                metrics.clone(),
-                HttpMetrics::layer,
-            ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let base = serve(Router::new()).await;
         let client = reqwest::Client::new();
-        let before = client.get(format!("{base}/metrics")).send().await.unwrap();
-        let before = before.text().await.unwrap().len();
+        let before = scrape(&client, &base).await.len();
         for i in 0..200 {
             let method =
                 reqwest::Method::from_bytes(format!("X{i:03}{}", "Y".repeat(40)).as_bytes())
@@ -226,14 +218,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let text = client
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = scrape(&client, &base).await;
         assert!(text.contains(r#"method="other""#), "{text}");
         assert!(!text.contains("YYYY"), "no made-up method became a label");
         assert!(

@@ -91,6 +91,37 @@ impl TestApp {
         .await
     }
 
+    /// The body of `GET path` as text.
+    async fn text(&self, path: &str) -> String {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await;
+        response.unwrap().text().await.unwrap()
+    }
+
+    /// The raw answer to a login (headers included).
+    async fn login_response(&self, username: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/login", self.base))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A verifier as another service builds one: keys from this service's JWKS URL.
+    async fn remote_verifier(&self) -> auth_tokens::Verifier {
+        auth_tokens::Verifier::new(
+            auth_tokens::VerifierConfig {
+                issuer: "seizure-ops-auth".into(),
+                audience: "seizure-ops".into(),
+                leeway_seconds: 30,
+                max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
+            },
+            auth_tokens::KeySource::Url(format!("{}/.well-known/jwks.json", self.base)),
+        )
+        .await
+        .unwrap()
+    }
+
     async fn admin_token(&self) -> String {
         let (status, body) = self.login(ADMIN, ADMIN_PASSWORD).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -291,13 +322,7 @@ async fn repeated_failures_are_throttled_with_retry_after(app: TestApp) {
             StatusCode::UNAUTHORIZED
         );
     }
-    let response = app
-        .http
-        .post(format!("{}/login", app.base))
-        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let response = app.login_response(ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = response.headers()["retry-after"]
         .to_str()
@@ -313,17 +338,7 @@ async fn jwks_verifies_issued_tokens_and_health_answers(app: TestApp) {
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
     assert_eq!(jwks["keys"][0]["alg"], "RS256");
     assert_eq!(jwks["keys"][0]["kid"], app.key.kid());
-    let verifier = auth_tokens::Verifier::new(
-        auth_tokens::VerifierConfig {
-            issuer: "seizure-ops-auth".into(),
-            audience: "seizure-ops".into(),
-            leeway_seconds: 30,
-            max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
-        },
-        auth_tokens::KeySource::Url(format!("{}/.well-known/jwks.json", app.base)),
-    )
-    .await
-    .unwrap();
+    let verifier = app.remote_verifier().await;
     let claims = verifier.verify(&app.admin_token().await).await.unwrap();
     assert_eq!(claims.sub, ADMIN);
     assert_eq!(app.get("/health/live", None).await.0, StatusCode::OK);
@@ -339,15 +354,7 @@ async fn metrics_count_requests_logins_and_tokens(app: TestApp) {
     app.login(ADMIN, "wrong password!").await;
     app.admin_token().await;
     app.get("/users/someone", None).await;
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.text("/metrics").await;
     for line in [
         r#"auth_logins_total{outcome="invalid_credentials"} 1"#,
         r#"auth_logins_total{outcome="success"} 1"#,
@@ -472,15 +479,7 @@ async fn openapi_document_and_docs_page_cover_every_endpoint(app: TestApp) {
         !html.contains("https://"),
         "nothing from the internet: {html}"
     );
-    let initializer = app
-        .http
-        .get(format!("{}/docs/swagger-initializer.js", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let initializer = app.text("/docs/swagger-initializer.js").await;
     assert!(initializer.contains("/openapi.json"), "{initializer}");
     let bundle = app
         .http
@@ -584,13 +583,7 @@ async fn failures_add_a_progressive_delay() {
         StatusCode::UNAUTHORIZED
     );
     // After the second failure the next attempt must wait a second.
-    let response = app
-        .http
-        .post(format!("{}/login", app.base))
-        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let response = app.login_response(ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()["retry-after"], "1");
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
@@ -703,17 +696,7 @@ async fn logout_and_deletion_stop_access_tokens_before_they_expire(app: TestApp)
     );
 
     // Another service polling the list refuses the same tokens.
-    let verifier = auth_tokens::Verifier::new(
-        auth_tokens::VerifierConfig {
-            issuer: "seizure-ops-auth".into(),
-            audience: "seizure-ops".into(),
-            leeway_seconds: 30,
-            max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
-        },
-        auth_tokens::KeySource::Url(format!("{}/.well-known/jwks.json", app.base)),
-    )
-    .await
-    .unwrap();
+    let verifier = app.remote_verifier().await;
     assert!(
         verifier.verify(grace_access).await.is_ok(),
         "before polling"
@@ -758,13 +741,7 @@ async fn hostile_usernames_and_passwords_are_refused_before_use(app: TestApp) {
 }
 
 async fn token_answers_are_never_cached_and_never_sniffed(app: TestApp) {
-    let response = app
-        .http
-        .post(format!("{}/login", app.base))
-        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let response = app.login_response(ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers();
     assert_eq!(headers["cache-control"], "no-store");

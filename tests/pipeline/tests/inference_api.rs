@@ -261,36 +261,17 @@ async fn non_physical_values_are_refused_naming_the_recording_and_sample() {
     let token = app.token(Role::Clinician);
     let mut recordings = vec![vec![10.0; 178]; 2];
     // Finite as f64, infinite as the model's f32: once answered "non-seizure" with a null
-    // probability and then blocked the audit log.
-    recordings[1][42] = 1e39;
-    let (status, body) = app
-        .post(
-            "/predict",
-            json!({ "recordings": recordings }),
-            Some(&token),
-        )
-        .await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "recording 1 has a non-finite value at sample 42",
-    );
-    // Finite as f32 but no EEG: once answered a confident "seizure".
-    recordings[1][42] = 1e30;
-    let (status, body) = app
-        .post(
-            "/predict",
-            json!({ "recordings": recordings }),
-            Some(&token),
-        )
-        .await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "recording 1 sample 42",
-    );
+    // probability and then blocked the audit log. Finite as f32 but no EEG: once answered a
+    // confident "seizure".
+    for (value, reason) in [
+        (1e39, "recording 1 has a non-finite value at sample 42"),
+        (1e30, "recording 1 sample 42"),
+    ] {
+        recordings[1][42] = value;
+        let body = json!({ "recordings": recordings });
+        let (status, answer) = app.post("/predict", body, Some(&token)).await;
+        assert_error(status, &answer, StatusCode::UNPROCESSABLE_ENTITY, reason);
+    }
     // JSON numbers beyond f64 are a parse error, answered 400 in JSON.
     let response = app
         .http
