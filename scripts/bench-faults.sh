@@ -81,6 +81,7 @@ token=$(curl -sf -X POST "127.0.0.1:$auth_port/login" -H 'content-type: applicat
 patient=$(sed -n 2p patients/labels.csv | cut -d, -f1)
 ( sleep 15; "$root/scripts/postgres-server.sh" stop "$work/pg" > /dev/null; echo "   15 s: PostgreSQL stopped"
   sleep 30; "$root/scripts/postgres-server.sh" start "$work/pg" "$pg_port" > /dev/null; echo "   45 s: PostgreSQL started" ) &
+outage=$!
 python3 - "$inference_port" "$patient" "$token" > answered.txt <<'PY'
 import collections, sys, threading, time, urllib.request, urllib.error
 port, patient, token = sys.argv[1:]
@@ -105,8 +106,9 @@ for t in threads: t.join()
 print(outcomes.get(200, 0))
 print("answers:", dict(outcomes), file=sys.stderr)
 PY
-wait
+wait "$outage"
 answered=$(cat answered.txt)
+started=$SECONDS
 for _ in $(seq 120); do
   pending=$(curl -sf "127.0.0.1:$inference_port/health/ready" | python3 -c 'import json,sys; print(json.load(sys.stdin)["audit"]["spill_pending"])' || echo unknown)
   [[ "$pending" == 0 ]] && break
@@ -114,5 +116,5 @@ for _ in $(seq 120); do
 done
 rows=$(psql -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -tAc 'SELECT count(*) FROM prediction_log')
 spilled=$(curl -sf "127.0.0.1:$inference_port/metrics" | sed -n 's/^audit_spilled_records_total //p')
-echo "predictions answered: $answered; audit rows: $rows; spilled and written back: $spilled; lost: $((answered - rows))"
+echo "predictions answered: $answered; audit rows: $rows; spilled and written back: $spilled; lost: $((answered - rows)); spill file empty $((SECONDS - started)) s after the stream"
 ((answered == rows)) || { echo "bench-faults: audit records lost" >&2; exit 1; }

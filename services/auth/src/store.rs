@@ -124,11 +124,14 @@ impl Store {
             revoke_access_in(&mut tx, "sub", username, now, access_expiry).await?;
             // Every session too: a refresh in flight may sign a token a second after `now`,
             // which the subject revocation (`iat <= now`) would not catch.
-            let families: Vec<String> =
-                sqlx::query_scalar("SELECT family FROM refresh_families WHERE username = $1")
-                    .bind(username)
-                    .fetch_all(&mut *tx)
-                    .await?;
+            let families: Vec<String> = sqlx::query_scalar(
+                "SELECT family FROM refresh_families WHERE username = $1 \
+                     AND (revoked_at IS NULL OR revoked_at = $2)",
+            )
+            .bind(username)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
             for family in families {
                 revoke_access_in(&mut tx, "sid", &family, now, access_expiry).await?;
             }

@@ -395,7 +395,14 @@ async fn predict_signals(
         state.metrics.outcome("invalid_input");
         error
     };
-    let Json(body) = body.map_err(|e| invalid(e.into()))?;
+    let Json(body) = body.map_err(|e| {
+        invalid(match e {
+            // Well-formed JSON that is not a valid request (a recording too long, a string
+            // for a number): 422, like every other invalid recording.
+            JsonRejection::JsonDataError(e) => ApiError::unprocessable(e.body_text()),
+            other => other.into(),
+        })
+    })?;
     if body.recordings.len() > MAX_RECORDINGS {
         return Err(invalid(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -269,9 +269,23 @@ async fn non_physical_values_are_refused_naming_the_recording_and_sample() {
     ] {
         recordings[1][42] = value;
         let body = json!({ "recordings": recordings });
-        let (status, answer) = app.post("/predict", body, Some(&token)).await;
-        assert_error(status, &answer, StatusCode::UNPROCESSABLE_ENTITY, reason);
+        let (status, refused) = app.post("/predict", body, Some(&token)).await;
+        assert_error(status, &refused, StatusCode::UNPROCESSABLE_ENTITY, reason);
     }
+    // Too long a recording is refused as it is read, with the same 422 as too short a one.
+    let (status, refused) = app
+        .post(
+            "/predict",
+            json!({ "recordings": [vec![1.0; 500]] }),
+            Some(&token),
+        )
+        .await;
+    assert_error(
+        status,
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "recording 0 has more than 178 samples",
+    );
     // JSON numbers beyond f64 are a parse error, answered 400 in JSON.
     let response = app
         .http

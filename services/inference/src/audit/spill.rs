@@ -68,11 +68,22 @@ impl SpillFile {
         if records.is_empty() {
             return Ok(());
         }
-        let text = lines_of(records)?;
+        let mut text = lines_of(records)?;
         let mut file = private_options()
             .create(true)
             .append(true)
             .open(&self.path)?;
+        // After a torn write (a crash, a full disk) the file may end mid-line: start on a
+        // new line, so the torn one stays the only bad line.
+        let len = file.metadata()?.len();
+        if len > 0 {
+            let mut last = [0u8; 1];
+            let reader = std::fs::File::open(&self.path)?;
+            std::os::unix::fs::FileExt::read_exact_at(&reader, &mut last, len - 1)?;
+            if last[0] != b'\n' {
+                text.insert(0, b'\n');
+            }
+        }
         file.write_all(&text)?;
         file.sync_data()
     }
@@ -182,7 +193,8 @@ mod tests {
         let spill = SpillFile::new(dir.path().join("spill.jsonl"));
         spill.append(&[record(1), record(2)]).unwrap();
         let mut file = OpenOptions::new().append(true).open(spill.path()).unwrap();
-        file.write_all(b"{\"at_us\": 5, \"id\": \"torn\x00\xff\n")
+        // A torn write: binary, and no newline at its end.
+        file.write_all(b"{\"at_us\": 5, \"id\": \"torn\x00\xff")
             .unwrap();
         drop(file);
         spill.append(&[record(3)]).unwrap();

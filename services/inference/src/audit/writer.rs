@@ -276,7 +276,9 @@ const WRITE_BACK_PASS: usize = 8 * BATCH;
 pub async fn reingest(pool: &AnyPool, spill: &SpillFile, shared: &Shared) -> anyhow::Result<bool> {
     let (records, bad) = spill.read()?;
     if !bad.is_empty() {
+        // Set aside once: they leave the spill file before any insert can fail.
         spill.set_aside(&bad)?;
+        spill.replace(&records)?;
         for line in &bad {
             tracing::error!(
                 line = line.line,
