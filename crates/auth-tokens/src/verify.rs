@@ -272,6 +272,11 @@ impl Verifier {
         *self.revocations.write().expect("revocation lock") = revocations;
     }
 
+    /// The revocation list in force.
+    pub fn revocations(&self) -> Revocations {
+        self.revocations.read().expect("revocation lock").clone()
+    }
+
     fn check_revoked(&self, claims: Claims) -> Result<Claims, TokenError> {
         if self
             .revocations

@@ -119,6 +119,17 @@ impl HttpMetrics {
     }
 }
 
+/// Registers `metric` in `registry` and hands it back, for services' own metrics.
+pub fn register<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> M {
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("each metric is registered once");
+    metric
+}
+
 /// The methods that get their own label value; anything else (clients may send any token as
 /// a method) is `other`, so made-up methods cannot grow the label set.
 pub fn method_label(method: &axum::http::Method) -> &'static str {

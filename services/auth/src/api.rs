@@ -62,12 +62,8 @@ impl AuthMetrics {
         for outcome in ["success", "invalid_credentials", "throttled", "shed"] {
             logins.with_label_values(&[outcome]);
         }
-        http.registry()
-            .register(Box::new(logins.clone()))
-            .expect("registered once");
-        http.registry()
-            .register(Box::new(tokens_issued.clone()))
-            .expect("registered once");
+        http_metrics::register(http.registry(), logins.clone());
+        http_metrics::register(http.registry(), tokens_issued.clone());
         Self {
             http,
             logins,
@@ -638,11 +634,12 @@ async fn jwks(State(state): State<SharedState>) -> Json<serde_json::Value> {
     Json(state.jwks.to_json())
 }
 
-#[utoipa::path(get, path = "/.well-known/revocations.json", responses((status = 200, description = "access tokens revoked before their expiry: sessions (sid) and SHA-256 hashes of usernames with the time up to which their tokens are revoked"), (status = 503, body = ErrorBody)))]
-async fn revocations(
-    State(state): State<SharedState>,
-) -> Result<Json<auth_tokens::Revocations>, ApiError> {
-    Ok(Json(sync_revocations(&state).await?))
+/// The list this service's verifier enforces, read from memory: kept current by every
+/// revocation here and by the 5-second sync (other replicas), so an unauthenticated poll never
+/// touches the database.
+#[utoipa::path(get, path = "/.well-known/revocations.json", responses((status = 200, description = "access tokens revoked before their expiry: sessions (sid) and SHA-256 hashes of usernames with the time up to which their tokens are revoked")))]
+async fn revocations(State(state): State<SharedState>) -> Json<auth_tokens::Revocations> {
+    Json(state.verifier.revocations())
 }
 
 #[utoipa::path(get, path = "/health/ready", responses((status = 200), (status = 503, body = ErrorBody)))]

@@ -145,7 +145,7 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
     let decoy_hash = tokio::task::spawn_blocking(|| passwords::hash("not a real password"))
         .await
         .expect("hashing does not panic");
-    Ok(Arc::new(AppState {
+    let state = Arc::new(AppState {
         store,
         metrics: api::AuthMetrics::new(),
         issuer: Issuer::new(key, &args.issuer, &args.audience, args.access_token_ttl),
@@ -162,7 +162,10 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
         },
         decoy_hash,
         hashing: hashing::HashingLimiter::for_this_machine(),
-    }))
+    });
+    // Revocations already in force apply from the first request.
+    api::sync_revocations(&state).await?;
+    Ok(state)
 }
 
 async fn bootstrap_admin(store: &Store, args: &AuthArgs) -> anyhow::Result<()> {

@@ -69,24 +69,12 @@ impl InferenceMetrics {
             reloads.with_label_values(&[result]);
         }
         let registry = http.registry();
-        registry
-            .register(Box::new(predictions.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(prediction_seconds.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(recordings_scored.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(reloads.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(model_info.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(model_loaded.clone()))
-            .expect("registered once");
+        http_metrics::register(registry, predictions.clone());
+        http_metrics::register(registry, prediction_seconds.clone());
+        http_metrics::register(registry, recordings_scored.clone());
+        http_metrics::register(registry, reloads.clone());
+        http_metrics::register(registry, model_info.clone());
+        http_metrics::register(registry, model_loaded.clone());
         Self {
             http,
             predictions,

@@ -90,18 +90,13 @@ pub(crate) struct Shared {
 impl Shared {
     fn new(registry: &Registry) -> Self {
         let gauge = |name: &str, help: &str| {
-            let metric = IntGauge::new(name, help).expect("a valid metric");
-            registry
-                .register(Box::new(metric.clone()))
-                .expect("registered once");
-            metric
+            http_metrics::register(registry, IntGauge::new(name, help).expect("a valid metric"))
         };
         let counter = |name: &str, help: &str| {
-            let metric = IntCounter::new(name, help).expect("a valid metric");
-            registry
-                .register(Box::new(metric.clone()))
-                .expect("registered once");
-            metric
+            http_metrics::register(
+                registry,
+                IntCounter::new(name, help).expect("a valid metric"),
+            )
         };
         Self {
             backlog: gauge(
