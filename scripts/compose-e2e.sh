@@ -224,9 +224,39 @@ compose stop minio > /dev/null 2>&1
 reload_code=$(curl -s -o /tmp/seizure-ops-e2e-reload.json -w '%{http_code}' -X POST http://127.0.0.1:8002/reload-model -H "authorization: Bearer $token")
 [[ "$reload_code" == 200 ]] || { failing_service=inference; fail "reload of the unchanged release without the object store answered $reload_code: $(cat /tmp/seizure-ops-e2e-reload.json)"; }
 [[ "$(predict)" == 200 ]] || { failing_service=inference; fail "predictions stopped without the object store"; }
+# A reload that has to pull (the local copy is gone): 502 with a reason, the loaded model
+# keeps serving.
+compose exec -T inference rm -rf /srv/model/production
+reload_code=$(curl -s -o /tmp/seizure-ops-e2e-reload.json -w '%{http_code}' -X POST http://127.0.0.1:8002/reload-model -H "authorization: Bearer $token")
+[[ "$reload_code" == 502 ]] || { failing_service=inference; fail "a reload that must pull without the object store answered $reload_code: $(cat /tmp/seizure-ops-e2e-reload.json)"; }
+grep -q '"model_unavailable"' /tmp/seizure-ops-e2e-reload.json || fail "the 502 has no reason: $(cat /tmp/seizure-ops-e2e-reload.json)"
+[[ "$(predict)" == 200 ]] || { failing_service=inference; fail "the loaded model stopped serving after a failed reload"; }
+# A pipeline stage that pushes stops with a message naming the object store.
+if compose run --rm --no-deps preprocessing > /tmp/seizure-ops-e2e-stage.log 2>&1; then
+  failing_service=preprocessing; fail "preprocessing succeeded without the object store"
+fi
+grep -q 'cannot push /srv/work/data (DVC remote s3://seizure-ops/dvcstore)' /tmp/seizure-ops-e2e-stage.log \
+  || { failing_service=preprocessing; fail "preprocessing failed without naming the object store: $(tail -n 3 /tmp/seizure-ops-e2e-stage.log)"; }
+echo "preprocessing without the object store: $(grep -o 'error: cannot push[^:]*' /tmp/seizure-ops-e2e-stage.log | head -n 1)"
 compose start minio > /dev/null 2>&1
-rm -f /tmp/seizure-ops-e2e-reload.json
-echo "without the object store: reload of the unchanged release answered 200, predictions went on"
+deadline=$((SECONDS + 60))
+until [[ "$(curl -s -o /tmp/seizure-ops-e2e-reload.json -w '%{http_code}' -X POST http://127.0.0.1:8002/reload-model -H "authorization: Bearer $token")" == 200 ]]; do
+  ((SECONDS < deadline)) || { failing_service=inference; fail "reload after the object store came back: $(cat /tmp/seizure-ops-e2e-reload.json)"; }
+  sleep 2
+done
+echo "without the object store: reload of the unchanged release 200, a reload that must pull 502, predictions went on; after the restart the release was pulled again"
+
+step "fault: MLflow stopped"
+compose stop mlflow > /dev/null 2>&1
+[[ "$(predict)" == 200 ]] || { failing_service=inference; fail "predictions stopped without MLflow"; }
+if compose run --rm --no-deps -e EPOCHS=1 training > /tmp/seizure-ops-e2e-stage.log 2>&1; then
+  failing_service=training; fail "training succeeded without MLflow"
+fi
+grep -q 'error: cannot start a run in the mlflow tracker' /tmp/seizure-ops-e2e-stage.log \
+  || { failing_service=training; fail "training failed without naming MLflow: $(tail -n 3 /tmp/seizure-ops-e2e-stage.log)"; }
+echo "training without MLflow: $(grep -o 'error: cannot start a run[^:]*' /tmp/seizure-ops-e2e-stage.log | head -n 1)"
+compose start mlflow > /dev/null 2>&1
+rm -f /tmp/seizure-ops-e2e-reload.json /tmp/seizure-ops-e2e-stage.log
 
 step "docker-compose down -v"
 echo "compose-e2e: PASSED"

@@ -28,6 +28,15 @@ pub enum DvcError {
     OutsideRepo { path: PathBuf, root: PathBuf },
     #[error(transparent)]
     Remote(Box<RemoteError>),
+    /// The remote could not take or give a tracked directory (an object-store outage, bad
+    /// credentials): the stage stops here, its local output intact.
+    #[error("cannot {action} {} (DVC remote {remote}): {source}", path.display())]
+    Transfer {
+        action: &'static str,
+        path: PathBuf,
+        remote: String,
+        source: Box<RemoteError>,
+    },
 }
 
 impl From<RemoteError> for DvcError {
@@ -367,7 +376,12 @@ impl DvcArgs {
         let repo = DvcRepo::for_output(dir, self.dvc_root.as_deref())?;
         let pointer = repo.add_dir(dir)?;
         if let Some(remote) = self.remote.open_blocking()? {
-            remote.push_dir(dir)?;
+            remote.push_dir(dir).map_err(|source| DvcError::Transfer {
+                action: "push",
+                path: dir.to_owned(),
+                remote: remote.url(),
+                source: Box::new(source),
+            })?;
         }
         Ok(Some(pointer))
     }
@@ -376,7 +390,14 @@ impl DvcArgs {
     /// `<dir>.dvc` pointer names, pulling (verified) only what differs. Without one, a no-op.
     pub fn fetch(&self, dir: &Path) -> Result<(), DvcError> {
         if let Some(remote) = self.remote.open_blocking()? {
-            remote.sync_tracked(dir)?;
+            remote
+                .sync_tracked(dir)
+                .map_err(|source| DvcError::Transfer {
+                    action: "pull",
+                    path: dir.to_owned(),
+                    remote: remote.url(),
+                    source: Box::new(source),
+                })?;
         }
         Ok(())
     }

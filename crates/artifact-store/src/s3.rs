@@ -420,6 +420,11 @@ impl BlockingRemote {
         Ok(Self { remote, runtime })
     }
 
+    /// The remote's `s3://bucket/prefix`.
+    pub fn url(&self) -> String {
+        self.remote.url()
+    }
+
     pub fn push_dir(&self, dir: &Path) -> Result<PushOutcome> {
         self.runtime.block_on(self.remote.push_dir(dir))
     }

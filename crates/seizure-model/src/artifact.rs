@@ -53,6 +53,10 @@ pub struct ModelCard {
     pub label_names: Vec<String>,
     /// The DVC `.dir` hash of the processed data the model was trained on.
     pub training_data_md5: Option<String>,
+    /// Training and validation figures. A diverged run has NaN ones: JSON writes them as
+    /// `null`, which reads back as NaN (the card must stay readable for the promotion gate to
+    /// refuse it by name).
+    #[serde(deserialize_with = "metrics_allowing_null")]
     pub metrics: BTreeMap<String, f64>,
     pub burn_version: String,
     /// RFC 3339, UTC.
@@ -63,6 +67,17 @@ pub struct ModelCard {
     pub weights_file: String,
     /// md5 of the weights file, checked on every load.
     pub weights_md5: String,
+}
+
+fn metrics_allowing_null<'de, D>(deserializer: D) -> Result<BTreeMap<String, f64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw: BTreeMap<String, Option<f64>> = Deserialize::deserialize(deserializer)?;
+    Ok(raw
+        .into_iter()
+        .map(|(key, value)| (key, value.unwrap_or(f64::NAN)))
+        .collect())
 }
 
 impl ModelCard {

@@ -296,6 +296,25 @@ impl Predictor {
         &self.card
     }
 
+    /// The check every model passes before it may serve (at install and at every reload):
+    /// deterministic reference recordings (one seizure segment, one healthy) must score
+    /// finite probabilities in [0, 1]. A diverged model (NaN weights) fails it.
+    pub fn smoke_test(&self) -> Result<(), String> {
+        let mut samples = eeg_data::synthetic::reference_segment(1, 7);
+        samples.extend(eeg_data::synthetic::reference_segment(5, 11));
+        let probabilities = self.predict(&samples);
+        match probabilities
+            .iter()
+            .position(|p| !p.is_finite() || !(0.0..=1.0).contains(p))
+        {
+            Some(bad) => Err(format!(
+                "the smoke prediction gave {} for reference recording {bad}",
+                probabilities[bad]
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Seizure probability of each raw recording in `samples` (row-major, 178 per recording;
     /// validate untrusted input with [`check_recordings`] first).
     pub fn predict(&self, samples: &[f32]) -> Vec<f32> {

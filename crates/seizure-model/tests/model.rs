@@ -272,3 +272,18 @@ fn predictor_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Predictor>();
 }
+
+#[test]
+fn a_diverged_runs_nan_metrics_read_back_as_nan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, net) = network(&ModelConfig::default(), 3);
+    let mut diverged = card(ModelConfig::default());
+    diverged.metrics.insert("val_loss".into(), f64::NAN);
+    diverged.metrics.insert("val_accuracy".into(), 0.5);
+    artifact::save(dir.path(), &net, &diverged).unwrap();
+    let text = std::fs::read_to_string(dir.path().join(MODEL_CARD_FILE)).unwrap();
+    assert!(text.contains("\"val_loss\": null"), "{text}");
+    let card = Predictor::load(dir.path()).unwrap().card().clone();
+    assert!(card.metrics["val_loss"].is_nan());
+    assert_eq!(card.metrics["val_accuracy"], 0.5);
+}

@@ -92,17 +92,91 @@ pub enum PoolError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+fn pool_options() -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(5))
+}
+
 /// Connects to `configured` (a path or a URL) and runs `migrations`.
 pub async fn connect(configured: &str, migrations: &Migrator) -> Result<AnyPool, PoolError> {
     sqlx::any::install_default_drivers();
     restrict_sqlite_file(configured)?;
-    let pool = AnyPoolOptions::new()
-        .max_connections(8)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&database_url(configured))
-        .await?;
+    let pool = pool_options().connect(&database_url(configured)).await?;
     migrations.run(&pool).await?;
     Ok(pool)
+}
+
+impl PoolError {
+    /// The server did not answer (down, restarting, unreachable) as opposed to refusing us
+    /// (a wrong password, a broken migration): worth waiting for.
+    pub fn is_unreachable(&self) -> bool {
+        let error = match self {
+            PoolError::Connect(e) => e,
+            PoolError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => e,
+            _ => return false,
+        };
+        match error {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
+            // PostgreSQL class 57: starting up, shutting down, too many connections.
+            sqlx::Error::Database(e) => e.code().is_some_and(|c| c.starts_with("57")),
+            _ => false,
+        }
+    }
+}
+
+/// A pool whose migrations may still be due: a service whose database is down at start
+/// (a PostgreSQL restart, a compose start order) starts anyway, and the migrations run on
+/// the first use that reaches the server.
+pub struct MigratedPool {
+    pool: AnyPool,
+    migrator: &'static Migrator,
+    migrated: tokio::sync::OnceCell<()>,
+}
+
+impl MigratedPool {
+    /// Connects and migrates now; if a PostgreSQL server does not answer, returns a lazy
+    /// pool instead (SQLite, a refused login or a failed migration are errors now).
+    pub async fn open(configured: &str, migrator: &'static Migrator) -> Result<Self, PoolError> {
+        match connect(configured, migrator).await {
+            Ok(pool) => Ok(Self {
+                pool,
+                migrator,
+                migrated: tokio::sync::OnceCell::new_with(Some(())),
+            }),
+            Err(e) if e.is_unreachable() && database_url(configured).starts_with("postgres") => {
+                tracing::warn!(
+                    "the database does not answer ({e}); starting anyway, migrations run once it does"
+                );
+                Ok(Self {
+                    pool: pool_options().connect_lazy(&database_url(configured))?,
+                    migrator,
+                    migrated: tokio::sync::OnceCell::new(),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The pool, once the migrations have run (they run now if they have not yet).
+    pub async fn get(&self) -> Result<&AnyPool, sqlx::Error> {
+        self.migrated
+            .get_or_try_init(|| async {
+                self.migrator.run(&self.pool).await.map_err(|e| match e {
+                    sqlx::migrate::MigrateError::Execute(e) => e,
+                    other => sqlx::Error::Migrate(Box::new(other)),
+                })?;
+                tracing::info!("database migrations applied");
+                Ok::<(), sqlx::Error>(())
+            })
+            .await?;
+        Ok(&self.pool)
+    }
+
+    /// Whether the migrations have run.
+    pub fn is_migrated(&self) -> bool {
+        self.migrated.initialized()
+    }
 }
 
 /// The database answers.

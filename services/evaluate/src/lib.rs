@@ -7,23 +7,29 @@
 //! primary metric by more than the margin. `evaluate rollback` moves production back to the
 //! version before.
 
+pub mod intervals;
 pub mod metrics;
 pub mod plots;
+pub mod promotion;
 pub mod registry;
+pub mod scoring;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use artifact_store::atomic;
 use artifact_store::dvc;
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use eeg_data::processed::{ProcessedDataset, Split};
+use clap::{Args, Parser, Subcommand};
+use eeg_data::processed::ProcessedDataset;
 use seizure_model::Predictor;
 use serde::Serialize;
 use tracking::{Metric, RunStatus, Tracker, PRODUCTION_ALIAS};
 
-use crate::metrics::Metrics;
+pub use crate::promotion::{Decision, PrimaryMetric, PromotionPolicy, QualityFloor};
+use crate::promotion::{Force, Scored};
 use crate::registry::{AuditRecord, RegistryArgs};
+pub use crate::scoring::ModelEvaluation;
+use crate::scoring::{IntervalSettings, TestSet};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,42 +52,6 @@ pub enum Command {
     Rollback(RegistryArgs),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PrimaryMetric {
-    RocAuc,
-    PrAuc,
-    F1,
-    Accuracy,
-    Sensitivity,
-    PatientAccuracy,
-}
-
-impl PrimaryMetric {
-    fn name(self) -> &'static str {
-        match self {
-            PrimaryMetric::RocAuc => "roc_auc",
-            PrimaryMetric::PrAuc => "pr_auc",
-            PrimaryMetric::F1 => "f1",
-            PrimaryMetric::Accuracy => "accuracy",
-            PrimaryMetric::Sensitivity => "sensitivity",
-            PrimaryMetric::PatientAccuracy => "patient_accuracy",
-        }
-    }
-
-    fn of(self, evaluation: &ModelEvaluation) -> f64 {
-        let m = &evaluation.recordings;
-        match self {
-            PrimaryMetric::RocAuc => m.roc_auc,
-            PrimaryMetric::PrAuc => m.pr_auc,
-            PrimaryMetric::F1 => m.f1,
-            PrimaryMetric::Accuracy => m.accuracy,
-            PrimaryMetric::Sensitivity => m.sensitivity,
-            PrimaryMetric::PatientAccuracy => evaluation.patients.accuracy,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct EvaluateArgs {
     /// The candidate model artifact (written by training).
@@ -95,37 +65,21 @@ pub struct EvaluateArgs {
     pub reports: PathBuf,
     #[arg(long, env = "PRIMARY_METRIC", value_enum, default_value_t = PrimaryMetric::RocAuc)]
     pub primary_metric: PrimaryMetric,
-    /// The candidate must beat production's primary metric by more than this.
-    #[arg(long, env = "PROMOTION_MARGIN", default_value_t = 0.0)]
-    pub min_improvement: f64,
+    #[command(flatten)]
+    pub policy: PromotionPolicy,
     /// Probability at or above which a recording (or patient) counts as a seizure.
     #[arg(long, env = "DECISION_THRESHOLD", default_value_t = 0.5)]
     pub threshold: f64,
+    /// Promote even if the candidate is not shown better than production (never below the
+    /// quality floor, never a non-finite model). Needs --force-reason; recorded as forced,
+    /// with who (PROMOTED_BY) and why, in the audit log and the tracker.
+    #[arg(long, requires = "force_reason")]
+    pub force: bool,
+    /// Why the promotion is forced (required with --force).
+    #[arg(long, requires = "force")]
+    pub force_reason: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
-}
-
-/// One model's scores on the test split.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ModelEvaluation {
-    pub run_id: Option<String>,
-    pub version: Option<String>,
-    pub training_data_md5: Option<String>,
-    pub recordings: Metrics,
-    /// Each segment's recordings averaged into one patient-level probability.
-    pub patients: Metrics,
-    /// Best recording-level sensitivity at a specificity of at least 0.98.
-    pub sensitivity_at_specificity_98: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Decision {
-    pub promote: bool,
-    pub primary_metric: &'static str,
-    pub candidate_value: f64,
-    pub production_value: Option<f64>,
-    pub min_improvement: f64,
-    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -160,98 +114,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The test split's raw recordings, labels and segments.
-struct TestSet {
-    samples: Vec<f32>,
-    labels: Vec<bool>,
-    segments: Vec<u32>,
-}
-
-fn load_test_set(dataset: &ProcessedDataset) -> anyhow::Result<TestSet> {
-    let arrays = dataset.split(Split::Test)?;
-    let raw = dataset.raw(Split::Test)?;
-    if arrays.rows() == 0 {
-        bail!("{}: the test split is empty", dataset.dir.display());
-    }
-    Ok(TestSet {
-        samples: raw.iter().copied().collect(),
-        labels: arrays.y.iter().map(|&y| y == 1).collect(),
-        segments: arrays.segment.to_vec(),
-    })
-}
-
-/// Scores a model on the test set; returns its evaluation and the per-recording scores.
-fn score(
-    predictor: &Predictor,
-    test: &TestSet,
-    threshold: f64,
-    version: Option<String>,
-) -> (ModelEvaluation, Vec<f64>) {
-    let scores: Vec<f64> = predictor
-        .predict(&test.samples)
-        .into_iter()
-        .map(f64::from)
-        .collect();
-    let (_, patient_scores, patient_labels) =
-        metrics::per_group(&scores, &test.labels, &test.segments);
-    let card = predictor.card();
-    let evaluation = ModelEvaluation {
-        run_id: card.run_id.clone(),
-        version,
-        training_data_md5: card.training_data_md5.clone(),
-        recordings: metrics::compute(&scores, &test.labels, threshold),
-        patients: metrics::compute(&patient_scores, &patient_labels, threshold),
-        sensitivity_at_specificity_98: metrics::sensitivity_at_specificity(
-            &scores,
-            &test.labels,
-            0.98,
-        ),
-    };
-    (evaluation, scores)
-}
-
-pub fn decide(
-    metric: PrimaryMetric,
-    candidate: &ModelEvaluation,
-    production: Option<&ModelEvaluation>,
-    min_improvement: f64,
-) -> Decision {
-    let candidate_value = metric.of(candidate);
-    let production_value = production.map(|p| metric.of(p));
-    let (promote, reason) = match production_value {
-        _ if candidate_value.is_nan() => (
-            false,
-            format!(
-                "the candidate's {} is undefined on this test split",
-                metric.name()
-            ),
-        ),
-        None => (true, "there is no production model".to_owned()),
-        Some(current) if current.is_nan() || candidate_value > current + min_improvement => (
-            true,
-            format!(
-                "candidate {} {candidate_value:.6} beats production {current:.6} by more than {min_improvement}",
-                metric.name()
-            ),
-        ),
-        Some(current) => (
-            false,
-            format!(
-                "candidate {} {candidate_value:.6} does not beat production {current:.6} by more than {min_improvement}",
-                metric.name()
-            ),
-        ),
-    };
-    Decision {
-        promote,
-        primary_metric: metric.name(),
-        candidate_value,
-        production_value,
-        min_improvement,
-        reason,
-    }
-}
-
 /// The current production model: `production/` if installed, else the registry alias.
 fn load_production(
     args: &RegistryArgs,
@@ -282,6 +144,15 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<(Report, Option<AuditReco
     if !(0.0..=1.0).contains(&args.threshold) {
         bail!("--threshold must be between 0 and 1");
     }
+    args.policy.check()?;
+    let force = match (args.force, &args.force_reason) {
+        (true, Some(reason)) if !reason.trim().is_empty() => Some(Force {
+            by: registry::actor(),
+            reason: reason.trim().to_owned(),
+        }),
+        (true, _) => bail!("--force needs a non-empty --force-reason"),
+        _ => None,
+    };
     args.registry.dvc.fetch(&args.data)?;
     args.registry.dvc.fetch(&args.candidate)?;
     let candidate = Predictor::load(&args.candidate).with_context(|| {
@@ -305,17 +176,40 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<(Report, Option<AuditReco
             args.data.display()
         );
     }
-    let test = load_test_set(&dataset)?;
+    let test = TestSet::load(&dataset)?;
     let tracker = args.registry.tracking.open()?;
     let scratch = tempfile::tempdir()?;
     let production = load_production(&args.registry, tracker.as_ref(), scratch.path())?;
 
-    let (candidate_eval, candidate_scores) = score(&candidate, &test, args.threshold, None);
-    let production_eval = production
-        .as_ref()
-        .map(|(predictor, version)| score(predictor, &test, args.threshold, version.clone()).0);
+    let settings = IntervalSettings {
+        confidence: args.policy.confidence,
+        resamples: args.policy.resamples,
+        seed: args.policy.seed,
+        target_specificity: args.policy.floor.target_specificity,
+    };
+    let candidate_scores = scoring::scores(&candidate, &test);
+    let candidate_eval = scoring::evaluate(
+        &candidate,
+        &candidate_scores,
+        &test,
+        args.threshold,
+        None,
+        &settings,
+    );
+    let production_scored = production.as_ref().map(|(predictor, version)| {
+        let scores = scoring::scores(predictor, &test);
+        let evaluation = scoring::evaluate(
+            predictor,
+            &scores,
+            &test,
+            args.threshold,
+            version.clone(),
+            &settings,
+        );
+        (scores, evaluation, predictor.card().metrics.clone())
+    });
     let mut warnings = Vec::new();
-    if let Some(p) = &production_eval {
+    if let Some((_, p, _)) = &production_scored {
         if p.training_data_md5.as_deref() != Some(data_md5.as_str()) {
             warnings.push(format!(
                 "production was trained on data {}, not {data_md5}: its split may overlap this test split",
@@ -323,19 +217,40 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<(Report, Option<AuditReco
             ));
         }
     }
-    let decision = decide(
+    let decision = promotion::decide(
+        &args.policy,
         args.primary_metric,
-        &candidate_eval,
-        production_eval.as_ref(),
-        args.min_improvement,
+        &Scored {
+            evaluation: &candidate_eval,
+            scores: &candidate_scores,
+            card_metrics: &candidate.card().metrics,
+        },
+        production_scored
+            .as_ref()
+            .map(|(scores, evaluation, card_metrics)| Scored {
+                evaluation,
+                scores,
+                card_metrics,
+            })
+            .as_ref(),
+        &promotion::Split {
+            labels: &test.labels,
+            by_segment: &test.by_segment,
+        },
+        force.as_ref(),
     );
+    if decision.promote {
+        tracing::info!(reason = %decision.reason, "promotion decision: promote");
+    } else {
+        tracing::info!(reason = %decision.reason, "promotion decision: keep production");
+    }
     let report = Report {
         data_md5: data_md5.clone(),
         test_recordings: test.labels.len(),
         test_patients: candidate_eval.patients.count,
         threshold: args.threshold,
         candidate: candidate_eval,
-        production: production_eval,
+        production: production_scored.map(|(_, evaluation, _)| evaluation),
         decision,
         warnings,
     };
@@ -400,7 +315,7 @@ fn write_reports(
 }
 
 fn evaluation_metrics(prefix: &str, e: &ModelEvaluation) -> Vec<Metric> {
-    let (r, p) = (&e.recordings, &e.patients);
+    let (r, p, i) = (&e.recordings, &e.patients, &e.intervals);
     [
         ("accuracy", r.accuracy),
         ("sensitivity", r.sensitivity),
@@ -410,13 +325,27 @@ fn evaluation_metrics(prefix: &str, e: &ModelEvaluation) -> Vec<Metric> {
         ("roc_auc", r.roc_auc),
         ("pr_auc", r.pr_auc),
         (
-            "sensitivity_at_specificity_98",
-            e.sensitivity_at_specificity_98,
+            "sensitivity_at_target_specificity",
+            e.sensitivity_at_target_specificity,
         ),
         ("patient_accuracy", p.accuracy),
         ("patient_sensitivity", p.sensitivity),
         ("patient_specificity", p.specificity),
         ("patient_roc_auc", p.roc_auc),
+        ("roc_auc_ci_low", i.roc_auc.low),
+        ("roc_auc_ci_high", i.roc_auc.high),
+        ("pr_auc_ci_low", i.pr_auc.low),
+        ("pr_auc_ci_high", i.pr_auc.high),
+        (
+            "sensitivity_at_target_specificity_ci_low",
+            i.sensitivity_at_target_specificity.low,
+        ),
+        (
+            "sensitivity_at_target_specificity_ci_high",
+            i.sensitivity_at_target_specificity.high,
+        ),
+        ("patient_accuracy_ci_low", i.patient_accuracy.low),
+        ("patient_accuracy_ci_high", i.patient_accuracy.high),
     ]
     .into_iter()
     .map(|(key, value)| Metric::now(&format!("{prefix}{key}"), value, 0))
@@ -442,7 +371,21 @@ fn log_evaluation(
                 "min_improvement".to_owned(),
                 report.decision.min_improvement.to_string(),
             ),
+            (
+                "confidence".to_owned(),
+                report.candidate.intervals.confidence.to_string(),
+            ),
+            (
+                "target_specificity".to_owned(),
+                report.candidate.target_specificity.to_string(),
+            ),
         ];
+        for floor in &report.decision.floors {
+            params.push((
+                format!("floor {}", floor.metric).replace(['>', '='], ""),
+                floor.floor.to_string(),
+            ));
+        }
         if let Some(run_id) = &report.candidate.run_id {
             params.push(("candidate_run_id".into(), run_id.clone()));
         }
@@ -454,11 +397,26 @@ fn log_evaluation(
         if let Some(production) = &report.production {
             metrics.extend(evaluation_metrics("production_test_", production));
         }
+        if let Some(c) = &report.decision.comparison {
+            metrics.extend([
+                Metric::now("difference", c.difference, 0),
+                Metric::now("difference_ci_low", c.interval.low, 0),
+                Metric::now("difference_ci_high", c.interval.high, 0),
+                Metric::now("difference_lower_bound", c.lower_bound, 0),
+            ]);
+        }
         tracker.log_metrics(&run.run_id, &metrics)?;
         tracker.log_artifacts(&run.run_id, reports_dir, "evaluation")?;
         tracker.set_tags(
             &run.run_id,
-            &[("promoted".into(), report.decision.promote.to_string())],
+            &[
+                ("promoted".into(), report.decision.promote.to_string()),
+                ("decision".into(), report.decision.reason.clone()),
+                (
+                    "forced".into(),
+                    report.decision.forced.is_some().to_string(),
+                ),
+            ],
         )?;
         Ok(())
     })();
@@ -520,6 +478,8 @@ fn promote(
         candidate_value: Some(report.decision.candidate_value),
         production_value: report.decision.production_value,
         reason: report.decision.reason.clone(),
+        forced: report.decision.forced.is_some(),
+        force_reason: report.decision.forced.as_ref().map(|f| f.reason.clone()),
     };
     registry::append_audit(&registry.audit_log, &record)?;
     Ok(record)
@@ -527,24 +487,41 @@ fn promote(
 
 fn print_report(report: &Report, promoted: Option<&AuditRecord>) {
     let line = |name: &str, e: &ModelEvaluation| {
-        let (r, p) = (&e.recordings, &e.patients);
+        let (r, p, i) = (&e.recordings, &e.patients, &e.intervals);
+        let ci =
+            |interval: &intervals::Interval| format!("[{:.4}, {:.4}]", interval.low, interval.high);
         println!(
-            "{name:<11} roc_auc {:.4}  pr_auc {:.4}  accuracy {:.4}  sensitivity {:.4}  specificity {:.4}  \
-             sens@spec0.98 {:.4}  patients: accuracy {:.4} ({} of {})",
+            "{name}: roc_auc {:.4} {}  pr_auc {:.4} {}  sensitivity@specificity>={} {:.4} {}  \
+             patient accuracy {:.4} {} ({} of {})",
             r.roc_auc,
+            ci(&i.roc_auc),
             r.pr_auc,
-            r.accuracy,
-            r.sensitivity,
-            r.specificity,
-            e.sensitivity_at_specificity_98,
+            ci(&i.pr_auc),
+            e.target_specificity,
+            e.sensitivity_at_target_specificity,
+            ci(&i.sensitivity_at_target_specificity),
             p.accuracy,
+            ci(&i.patient_accuracy),
             p.confusion.true_positive + p.confusion.true_negative,
             p.count
         );
+        println!(
+            "{:width$}  at threshold {}: accuracy {:.4} {}  sensitivity {:.4}  specificity {:.4}",
+            "",
+            r.threshold,
+            r.accuracy,
+            ci(&i.accuracy),
+            r.sensitivity,
+            r.specificity,
+            width = name.len()
+        );
     };
     println!(
-        "test split of data {}: {} recordings, {} patients",
-        report.data_md5, report.test_recordings, report.test_patients
+        "test split of data {}: {} recordings, {} patients; intervals at {:.0}%",
+        report.data_md5,
+        report.test_recordings,
+        report.test_patients,
+        report.candidate.intervals.confidence * 100.0
     );
     line("candidate", &report.candidate);
     if let Some(production) = &report.production {
@@ -560,89 +537,23 @@ fn print_report(report: &Report, promoted: Option<&AuditRecord>) {
             production,
         );
     }
+    for floor in &report.decision.floors {
+        println!(
+            "floor: {} {:.4} >= {}: {}",
+            floor.metric,
+            floor.value,
+            floor.floor,
+            if floor.passed { "passed" } else { "FAILED" }
+        );
+    }
     for warning in &report.warnings {
         println!("warning: {warning}");
     }
     match promoted {
         Some(record) => println!(
-            "promoted {} version {} to production ({})",
+            "promoted {} version {} to production: {}",
             record.model_name, record.to_version, report.decision.reason
         ),
         None => println!("not promoted: {}; nothing changed", report.decision.reason),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metrics::Confusion;
-
-    fn evaluation(roc_auc: f64) -> ModelEvaluation {
-        let m = Metrics {
-            count: 10,
-            positives: 2,
-            threshold: 0.5,
-            accuracy: 0.9,
-            sensitivity: 1.0,
-            specificity: 0.875,
-            precision: 0.67,
-            f1: 0.8,
-            roc_auc,
-            pr_auc: 0.9,
-            confusion: Confusion::default(),
-        };
-        ModelEvaluation {
-            run_id: None,
-            version: None,
-            training_data_md5: None,
-            recordings: m.clone(),
-            patients: m,
-            sensitivity_at_specificity_98: 0.9,
-        }
-    }
-
-    #[test]
-    fn promotes_without_production_or_when_better_by_the_margin() {
-        let first = decide(PrimaryMetric::RocAuc, &evaluation(0.9), None, 0.0);
-        assert!(first.promote);
-        assert_eq!(first.reason, "there is no production model");
-        let better = decide(
-            PrimaryMetric::RocAuc,
-            &evaluation(0.99),
-            Some(&evaluation(0.98)),
-            0.005,
-        );
-        assert!(better.promote, "{}", better.reason);
-        let not_enough = decide(
-            PrimaryMetric::RocAuc,
-            &evaluation(0.99),
-            Some(&evaluation(0.988)),
-            0.005,
-        );
-        assert!(!not_enough.promote);
-        assert!(
-            not_enough.reason.contains("does not beat"),
-            "{}",
-            not_enough.reason
-        );
-        let equal = decide(
-            PrimaryMetric::RocAuc,
-            &evaluation(0.99),
-            Some(&evaluation(0.99)),
-            0.0,
-        );
-        assert!(!equal.promote, "a tie is not an improvement");
-        let undefined = decide(
-            PrimaryMetric::RocAuc,
-            &evaluation(f64::NAN),
-            Some(&evaluation(0.5)),
-            0.0,
-        );
-        assert!(!undefined.promote);
-        let diverged_first = decide(PrimaryMetric::RocAuc, &evaluation(f64::NAN), None, 0.0);
-        assert!(
-            !diverged_first.promote,
-            "a NaN model never becomes production"
-        );
     }
 }

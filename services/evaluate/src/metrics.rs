@@ -2,6 +2,9 @@
 //!
 //! ROC AUC is the Mann-Whitney statistic with ties counted half (the area under the ROC curve
 //! drawn through tied scores); PR AUC is average precision (sklearn's step-wise definition).
+//!
+//! Scores that are not all finite have no metrics: every score-derived value is NaN (a sort
+//! would otherwise rank NaN scores and report a finite, meaningless AUC for a diverged model).
 
 use std::collections::BTreeMap;
 
@@ -52,8 +55,16 @@ pub fn confusion(scores: &[f64], labels: &[bool], threshold: f64) -> Confusion {
     c
 }
 
+/// Every score is a number (not NaN, not infinite).
+pub fn all_finite(scores: &[f64]) -> bool {
+    scores.iter().all(|s| s.is_finite())
+}
+
 /// Area under the ROC curve; ties between a positive and a negative count one half.
 pub fn roc_auc(scores: &[f64], labels: &[bool]) -> f64 {
+    if !all_finite(scores) {
+        return f64::NAN;
+    }
     let positives = labels.iter().filter(|&&l| l).count();
     let negatives = labels.len() - positives;
     if positives == 0 || negatives == 0 {
@@ -121,6 +132,9 @@ pub fn pr_curve(scores: &[f64], labels: &[bool]) -> Vec<(f64, f64)> {
 
 /// Average precision: the sum over thresholds of (recall gain) x precision.
 pub fn average_precision(scores: &[f64], labels: &[bool]) -> f64 {
+    if !all_finite(scores) {
+        return f64::NAN;
+    }
     let curve = pr_curve(scores, labels);
     if curve.is_empty() || curve[0].0.is_nan() {
         return f64::NAN;
@@ -137,6 +151,9 @@ pub fn average_precision(scores: &[f64], labels: &[bool]) -> f64 {
 pub fn compute(scores: &[f64], labels: &[bool], threshold: f64) -> Metrics {
     assert_eq!(scores.len(), labels.len());
     let c = confusion(scores, labels, threshold);
+    // A NaN score is neither above nor below the threshold: no rate is defined.
+    let finite = all_finite(scores);
+    let ratio = |n, d| if finite { ratio(n, d) } else { f64::NAN };
     let precision = ratio(c.true_positive, c.true_positive + c.false_positive);
     let sensitivity = ratio(c.true_positive, c.true_positive + c.false_negative);
     Metrics {
@@ -156,6 +173,9 @@ pub fn compute(scores: &[f64], labels: &[bool], threshold: f64) -> Metrics {
 
 /// The best sensitivity reachable while keeping specificity at least `min_specificity`.
 pub fn sensitivity_at_specificity(scores: &[f64], labels: &[bool], min_specificity: f64) -> f64 {
+    if !all_finite(scores) || labels.iter().all(|&l| l) || !labels.contains(&true) {
+        return f64::NAN;
+    }
     roc_curve(scores, labels)
         .into_iter()
         .filter(|&(fpr, _)| 1.0 - fpr >= min_specificity)
@@ -270,6 +290,31 @@ mod tests {
             sensitivity_at_specificity(&scores, &labels, 0.6),
             1.0
         ));
+    }
+
+    #[test]
+    fn non_finite_scores_have_no_metrics() {
+        // What a diverged model gives: NaN everywhere. A sort would rank NaN and report 0.5.
+        let labels = [true, false, true, false];
+        let nan = [f64::NAN; 4];
+        let m = compute(&nan, &labels, 0.5);
+        for value in [
+            m.roc_auc,
+            m.pr_auc,
+            m.accuracy,
+            m.sensitivity,
+            m.specificity,
+            m.precision,
+            m.f1,
+        ] {
+            assert!(value.is_nan(), "{m:?}");
+        }
+        assert!(sensitivity_at_specificity(&nan, &labels, 0.98).is_nan());
+        // One infinite score among good ones is enough.
+        let one_bad = [0.9, 0.1, f64::INFINITY, 0.2];
+        assert!(roc_auc(&one_bad, &labels).is_nan());
+        assert!(average_precision(&one_bad, &labels).is_nan());
+        assert!(compute(&[0.9, 0.1, 0.8, 0.2], &labels, 0.5).roc_auc == 1.0);
     }
 
     #[test]

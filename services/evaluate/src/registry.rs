@@ -51,6 +51,12 @@ pub struct AuditRecord {
     pub candidate_value: Option<f64>,
     pub production_value: Option<f64>,
     pub reason: String,
+    /// A promotion by `--force` (the comparison with production did not support it): who
+    /// forced it is `actor`, why is `force_reason`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forced: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_reason: Option<String>,
 }
 
 pub use seizure_model::artifact::now_rfc3339;
@@ -134,7 +140,11 @@ pub fn install(
     };
     atomic::replace_dir(&args.production, |dir| -> anyhow::Result<()> {
         fill(dir)?;
-        Predictor::load(dir).context("the model to install does not load")?;
+        let predictor = Predictor::load(dir).context("the model to install does not load")?;
+        // The same check as inference's /reload-model: what cannot serve is never installed.
+        predictor
+            .smoke_test()
+            .map_err(|e| anyhow::anyhow!("the model to install fails its smoke test: {e}"))?;
         std::fs::write(dir.join(RELEASE_FILE), release.to_json())?;
         Ok(())
     })
@@ -190,6 +200,8 @@ pub fn rollback(args: &RegistryArgs) -> anyhow::Result<AuditRecord> {
         candidate_value: None,
         production_value: None,
         reason: "rollback requested".into(),
+        forced: false,
+        force_reason: None,
     };
     append_audit(&args.audit_log, &record)?;
     Ok(record)
@@ -213,6 +225,8 @@ mod tests {
             candidate_value: None,
             production_value: None,
             reason: String::new(),
+            forced: false,
+            force_reason: None,
         }
     }
 

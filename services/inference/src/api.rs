@@ -141,7 +141,22 @@ const RECORDINGS_PER_PASS: usize = 128;
 
 /// Admits prediction work for `user`, or answers 429 (this user has enough in progress) or
 /// 503 (the service has).
+/// Also 503 while answers could not be recorded (the audit database and its spill file both
+/// failing): no prediction goes unaudited.
 fn admit(state: &AppState, user: &str) -> Result<Ticket, ApiError> {
+    let audit = state.log.health();
+    if !audit.durable {
+        state.metrics.outcome("audit_unavailable");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            format!(
+                "predictions cannot be recorded (spill file: {}); none are answered until they can",
+                audit.spill_error.as_deref().unwrap_or("failing")
+            ),
+        )
+        .retry_after(5));
+    }
     state.admission.admit(user).map_err(|refusal| {
         state.metrics.outcome("overloaded");
         match refusal {
@@ -562,19 +577,24 @@ async fn ready(State(state): State<SharedState>) -> Response {
         )
         .into_response();
     };
+    // A database outage alone does not take the service out of rotation: answers are kept
+    // in the spill file meanwhile (`audit.healthy` false, status "degraded"). Only when the
+    // spill file fails too could an answer go unrecorded: then the service is not ready.
     let audit = state.log.health();
-    if !state.log.ping().await {
+    if !audit.durable {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
             format!(
-                "the prediction log database does not answer ({} audit records waiting in the spill file)",
-                audit.spill_pending
+                "answers cannot be recorded: the database fails ({}) and so does the spill file ({})",
+                audit.last_error.as_deref().unwrap_or("?"),
+                audit.spill_error.as_deref().unwrap_or("?")
             ),
         )
         .into_response();
     }
-    Json(json!({"status": "ready", "model_version": model.version, "audit": audit})).into_response()
+    let status = if audit.healthy { "ready" } else { "degraded" };
+    Json(json!({"status": status, "model_version": model.version, "audit": audit})).into_response()
 }
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]

@@ -8,14 +8,6 @@ use arc_swap::ArcSwapOption;
 use artifact_store::s3::{RemoteError, S3Remote};
 use seizure_model::{ModelCard, Predictor};
 
-/// Two synthetic segments (a seizure and a background one) every model must score with
-/// finite probabilities before it serves.
-fn reference_inputs() -> Vec<f32> {
-    let mut samples = eeg_data::synthetic::reference_segment(1, 7);
-    samples.extend(eeg_data::synthetic::reference_segment(5, 11));
-    samples
-}
-
 /// A model ready to serve, with where it came from.
 pub struct LoadedModel {
     pub predictor: Predictor,
@@ -113,17 +105,7 @@ fn validate(predictor: &Predictor) -> Result<(), LoadError> {
             eeg_data::SAMPLES_PER_RECORDING
         )));
     }
-    let probabilities = predictor.predict(&reference_inputs());
-    if let Some(bad) = probabilities
-        .iter()
-        .position(|p| !p.is_finite() || !(0.0..=1.0).contains(p))
-    {
-        return Err(LoadError::Invalid(format!(
-            "the smoke prediction gave {} for reference recording {bad}",
-            probabilities[bad]
-        )));
-    }
-    Ok(())
+    predictor.smoke_test().map_err(LoadError::Invalid)
 }
 
 /// The model being served, if any. Readers take a snapshot (`current`) and keep it for the

@@ -200,3 +200,78 @@ async fn a_bounded_shutdown_spills_and_the_next_start_writes_back() {
         .iter()
         .all(|r| r.username == "ada" && r.recordings == 23));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_starts_while_postgres_is_down_and_catches_up_when_it_answers() {
+    let Some(server) = test_support::OwnPostgres::start() else {
+        return;
+    };
+    // A server that has never seen the service: the migrations have not run.
+    tokio::task::block_in_place(|| server.pause());
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let log = PredictionLog::open(
+        &server.url(),
+        options(dir.path()),
+        &prometheus::Registry::new(),
+    )
+    .await
+    .expect("the log opens without its database");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let health = log.health();
+    assert!(!health.healthy && health.durable, "{health:?}");
+    for i in 0..40 {
+        log.record(record(i, 0.4)).await.unwrap();
+    }
+    log.flush().await.unwrap();
+    assert_eq!(log.health().spill_pending, 40, "{:?}", log.health());
+    tokio::task::block_in_place(|| server.resume());
+    // No new traffic: the writer's probe finds the server, migrates and writes back.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let health = log.health();
+        if health.healthy && health.spill_pending == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never caught up: {health:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(count(&server.url(), "prediction_log").await, 40);
+    assert_eq!(log.page(100, None).await.unwrap().records.len(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_database_and_the_spill_file_both_failing_the_log_is_not_durable() {
+    let Some(server) = test_support::OwnPostgres::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The spill "file" is a directory: every append fails.
+    let unwritable = AuditOptions {
+        spill_file: dir.path().to_owned(),
+        spill_after: Duration::from_millis(300),
+    };
+    let registry = prometheus::Registry::new();
+    let log = PredictionLog::open(&server.url(), unwritable, &registry)
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| server.pause());
+    log.record(record(0, 0.4)).await.unwrap();
+    log.flush().await.unwrap();
+    let health = log.health();
+    assert!(
+        !health.durable && health.spill_error.is_some(),
+        "{health:?}"
+    );
+    let metrics = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    assert!(metrics.contains("audit_lost_records_total 1"), "{metrics}");
+    // Once the database answers again, records are durable again.
+    tokio::task::block_in_place(|| server.resume());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !log.health().durable {
+        assert!(Instant::now() < deadline, "{:?}", log.health());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

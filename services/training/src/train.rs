@@ -171,8 +171,10 @@ pub fn train(
         on_epoch(&metrics);
         history.push(metrics);
         // The first epoch always counts, so a diverged run (NaN loss) still has a model; its
-        // NaN metrics then keep it from being promoted.
-        if best_epoch == 0 || val_loss < best_loss {
+        // NaN metrics then keep it from being promoted. A finite loss always replaces a
+        // non-finite best (NaN compares false with everything, so `<` alone would keep the
+        // diverged first epoch for good).
+        if best_epoch == 0 || improves(val_loss, best_loss) {
             (best, best_loss, best_epoch) = (snapshot, val_loss, epoch);
         } else if epoch - best_epoch >= config.patience {
             stopped_early = true;
@@ -187,9 +189,23 @@ pub fn train(
     }
 }
 
+/// Whether validation loss `candidate` is better than the best so far.
+fn improves(candidate: f64, best: f64) -> bool {
+    candidate.is_finite() && (!best.is_finite() || candidate < best)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_finite_epoch_replaces_a_diverged_one() {
+        assert!(improves(0.7, f64::NAN));
+        assert!(improves(0.7, f64::INFINITY));
+        assert!(!improves(f64::NAN, 0.7));
+        assert!(!improves(f64::NAN, f64::NAN));
+        assert!(improves(0.6, 0.7) && !improves(0.7, 0.7));
+    }
 
     #[test]
     fn loss_and_accuracy_match_hand_computed_values() {

@@ -12,6 +12,17 @@ use evaluate::{EvaluateArgs, PrimaryMetric};
 use tracking::TrackingArgs;
 use training::{train_model, TrainingArgs};
 
+/// A stage's arguments as its CLI parses them with no flags (clap defaults, and any
+/// environment fallbacks set).
+pub fn cli_defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    T::from_arg_matches(
+        &T::augment_args(clap::Command::new("stage"))
+            .no_binary_name(true)
+            .get_matches_from(Vec::<String>::new()),
+    )
+    .expect("the defaults parse")
+}
+
 /// A throw-away project directory with synthetic data prepared in `data/`, tracked in
 /// `tracking/` (or a real MLflow server).
 pub struct Workspace {
@@ -44,6 +55,15 @@ impl Workspace {
     }
 
     pub fn train(&self, epochs: usize, learning_rate: f64) -> training::TrainingOutcome {
+        self.train_seeded(epochs, learning_rate, 1)
+    }
+
+    pub fn train_seeded(
+        &self,
+        epochs: usize,
+        learning_rate: f64,
+        seed: u64,
+    ) -> training::TrainingOutcome {
         train_model(&TrainingArgs {
             data: self.path("data"),
             out: self.path("models"),
@@ -51,7 +71,7 @@ impl Workspace {
             batch_size: 32,
             learning_rate,
             patience: 3,
-            seed: 1,
+            seed,
             max_train_rows: Some(230),
             tracking: self.tracking.clone(),
             dvc: Default::default(),
@@ -69,18 +89,34 @@ impl Workspace {
         }
     }
 
-    pub fn evaluate(
-        &self,
-        min_improvement: f64,
-    ) -> (evaluate::Report, Option<registry::AuditRecord>) {
-        evaluate::evaluate(&EvaluateArgs {
+    /// `evaluate run` as the CLI runs it with no flags (the default floors, margin,
+    /// confidence), on this workspace.
+    pub fn evaluate_args(&self) -> EvaluateArgs {
+        let defaults: EvaluateArgs = cli_defaults();
+        EvaluateArgs {
             candidate: self.path("models"),
             data: self.path("data"),
             reports: self.path("reports"),
             primary_metric: PrimaryMetric::RocAuc,
-            min_improvement,
-            threshold: 0.5,
             registry: self.registry(),
+            ..defaults
+        }
+    }
+
+    /// Evaluates with the default policy.
+    pub fn evaluate(&self) -> (evaluate::Report, Option<registry::AuditRecord>) {
+        evaluate::evaluate(&self.evaluate_args()).unwrap()
+    }
+
+    /// Evaluates with `--force --force-reason <reason>`.
+    pub fn evaluate_forced(
+        &self,
+        reason: &str,
+    ) -> (evaluate::Report, Option<registry::AuditRecord>) {
+        evaluate::evaluate(&EvaluateArgs {
+            force: true,
+            force_reason: Some(reason.into()),
+            ..self.evaluate_args()
         })
         .unwrap()
     }
@@ -92,8 +128,12 @@ impl Workspace {
     pub fn promoted(epochs: usize) -> Self {
         let ws = Self::new(None);
         ws.train(epochs, 3e-3);
-        let (_, promotion) = ws.evaluate(0.0);
-        assert!(promotion.is_some(), "the first model is promoted");
+        let (report, promotion) = ws.evaluate();
+        assert!(
+            promotion.is_some(),
+            "the first model is promoted: {}",
+            report.decision.reason
+        );
         ws.pull_patients();
         ws
     }

@@ -321,7 +321,9 @@ async fn non_physical_values_are_refused_naming_the_recording_and_sample() {
     assert_eq!(page["records"].as_array().unwrap().len(), 1);
     let (status, ready) = app.get("/health/ready", None).await;
     assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["status"], "ready", "{ready}");
     assert_eq!(ready["audit"]["healthy"], true, "{ready}");
+    assert_eq!(ready["audit"]["durable"], true, "{ready}");
     assert_eq!(ready["audit"]["backlog"], 0, "{ready}");
 }
 
@@ -435,6 +437,49 @@ async fn every_prediction_is_audited_in_postgres() {
     every_prediction_is_audited(Some(database)).await;
 }
 
+/// PostgreSQL down when inference starts (a restart of the database, a compose start
+/// order): the service starts, serves and reports itself degraded, not out of rotation;
+/// once the database answers, the migrations run and every answer is in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inference_starts_and_serves_while_its_database_is_down() {
+    let Some(server) = test_support::OwnPostgres::start() else {
+        return;
+    };
+    tokio::task::block_in_place(|| server.pause());
+    let ws = shared_workspace();
+    let app = App::spawn(
+        &ws.path("production"),
+        &ws.path("patients/store"),
+        Some(server.url()),
+    )
+    .await;
+    let (status, ready) = app.get("/health/ready", None).await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["audit"]["healthy"], false, "{ready}");
+    assert_eq!(ready["audit"]["durable"], true, "{ready}");
+    let token = app.token(Role::Clinician);
+    let patient = format!("/predict/{}", patient_ids(ws)[0]);
+    for _ in 0..5 {
+        let (status, body) = app.get(&patient, Some(&token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    tokio::task::block_in_place(|| server.resume());
+    let admin = app.token(Role::Admin);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, ready) = app.get("/health/ready", None).await;
+        if ready["status"] == "ready" && ready["audit"]["spill_pending"] == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{ready}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let (status, page) = app.get("/logs", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["records"].as_array().unwrap().len(), 5, "{page}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_in_flight_requests_and_flushes_the_audit_log() {
     let ws = shared_workspace();
@@ -486,7 +531,7 @@ fn releases() -> Releases {
     let v1 = ws.path("release-v1");
     snapshot(&ws.path("production"), &v1);
     ws.train(2, 3e-3);
-    let (_, promotion) = ws.evaluate(-1.0);
+    let (_, promotion) = ws.evaluate_forced("a second release for the reload tests");
     assert_eq!(promotion.unwrap().to_version, "2");
     let v2 = ws.path("release-v2");
     snapshot(&ws.path("production"), &v2);

@@ -1,12 +1,12 @@
-//! Train a tiny model, evaluate and promote it, refuse a deliberately worse candidate, force a
-//! promotion and roll it back: against the local tracking store and a real MLflow server.
+//! Train a tiny model, evaluate and promote it, refuse really diverged candidates and one that
+//! is only retrained with another seed, force a promotion (recorded as forced) and roll it
+//! back: against the local tracking store and a real MLflow server.
 
 use std::path::Path;
 
 use artifact_store::dvc::{hash_dir, DvcPointer};
 use eeg_data::prepare::{prepare, PrepareOptions};
 use evaluate::registry;
-use evaluate::{EvaluateArgs, PrimaryMetric};
 use pipeline_tests::Workspace;
 use tracking::{Tracker, PRODUCTION_ALIAS};
 
@@ -50,7 +50,7 @@ fn exercise(tracking_uri: Option<String>) {
         hash_dir(&ws.path("models")).unwrap().md5
     );
 
-    let (report, promoted) = ws.evaluate(0.0);
+    let (report, promoted) = ws.evaluate();
     let first = promoted.expect("the first model is promoted");
     assert_eq!(first.to_version, "1");
     assert!(
@@ -75,31 +75,72 @@ fn exercise(tracking_uri: Option<String>) {
         production_v1.md5
     );
 
-    // 2. A deliberately worse candidate (a diverging learning rate of 100) is refused.
-    ws.train(1, 100.0);
-    let (report, promoted) = ws.evaluate(0.0);
+    // 2. Really diverged trainings are refused, whatever the margin or --force: a learning
+    //    rate of 1e4 saturates the network (constant scores: the floor refuses it), one of
+    //    3e38 overflows it to NaN (refused as non-finite).
+    let audit_len = || {
+        registry::read_audit(&ws.path("audit/promotions.jsonl"))
+            .unwrap()
+            .len()
+    };
+    for (learning_rate, words) in [(1e4, "below the floor"), (3e38, "NaN")] {
+        ws.train(1, learning_rate);
+        let (report, promoted) = ws.evaluate_forced("trying to force a diverged model");
+        assert!(
+            promoted.is_none(),
+            "lr {learning_rate}: {}",
+            report.decision.reason
+        );
+        assert!(
+            report.decision.reason.contains(words),
+            "lr {learning_rate}: {}",
+            report.decision.reason
+        );
+        assert_eq!(production_version(tracker.as_ref(), &model), "1");
+        assert_eq!(
+            hash_dir(&ws.path("production")).unwrap(),
+            production_v1,
+            "production untouched"
+        );
+        assert_eq!(audit_len(), 1);
+    }
+
+    // 3. The same recipe with another seed is not shown better at 95%: not promoted, and
+    //    the decision states the difference with its interval.
+    ws.train_seeded(1, 3e-3, 2);
+    let (report, promoted) = ws.evaluate();
     assert!(promoted.is_none(), "{}", report.decision.reason);
+    let comparison = report.decision.comparison.as_ref().unwrap();
+    assert!(comparison.interval.contains(comparison.difference));
     assert!(
-        report.decision.reason.contains("does not beat"),
+        report.decision.reason.contains("not shown better")
+            && report.decision.reason.contains("CI"),
         "{}",
         report.decision.reason
     );
     assert_eq!(production_version(tracker.as_ref(), &model), "1");
-    assert_eq!(
-        hash_dir(&ws.path("production")).unwrap(),
-        production_v1,
-        "production untouched"
-    );
-    assert_eq!(
-        registry::read_audit(&ws.path("audit/promotions.jsonl"))
-            .unwrap()
-            .len(),
-        1
-    );
 
-    // 3. A margin of -1 forces it through; rollback then restores version 1 byte for byte.
-    let (_, promoted) = ws.evaluate(-1.0);
-    assert_eq!(promoted.unwrap().from_version.as_deref(), Some("1"));
+    // 4. Forcing it through is recorded as forced, with who and why; rollback then restores
+    //    version 1 byte for byte.
+    let (_, promoted) = ws.evaluate_forced("clinical review of the new recipe");
+    let forced = promoted.unwrap();
+    assert_eq!(forced.from_version.as_deref(), Some("1"));
+    assert!(forced.forced);
+    assert_eq!(
+        forced.force_reason.as_deref(),
+        Some("clinical review of the new recipe")
+    );
+    assert!(forced.reason.starts_with("FORCED by "), "{}", forced.reason);
+    let recorded = &registry::read_audit(&ws.path("audit/promotions.jsonl")).unwrap()[1];
+    assert_eq!(
+        (
+            recorded.forced,
+            &recorded.force_reason,
+            &recorded.actor,
+            &recorded.reason
+        ),
+        (true, &forced.force_reason, &forced.actor, &forced.reason)
+    );
     assert_eq!(production_version(tracker.as_ref(), &model), "2");
     let rolled_back = registry::rollback(&ws.registry()).unwrap();
     assert_eq!(
@@ -132,20 +173,11 @@ fn exercise(tracking_uri: Option<String>) {
     // data.dvc, models.dvc and production.dvc all describe what is on disk.
     test_support::assert_dvc_status_clean(ws.dir.path());
 
-    // 4. A candidate is only ever scored on the data version it was trained on.
+    // 5. A candidate is only ever scored on the data version it was trained on.
     let mut other = PrepareOptions::new(ws.path("raw/eeg.csv"), ws.path("data"));
     other.split.seed = 99;
     prepare(&other).unwrap();
-    let err = evaluate::evaluate(&EvaluateArgs {
-        candidate: ws.path("models"),
-        data: ws.path("data"),
-        reports: ws.path("reports"),
-        primary_metric: PrimaryMetric::RocAuc,
-        min_improvement: 0.0,
-        threshold: 0.5,
-        registry: ws.registry(),
-    })
-    .unwrap_err();
+    let err = evaluate::evaluate(&ws.evaluate_args()).unwrap_err();
     assert!(format!("{err:#}").contains("evaluate a model on the data version it was trained on"));
 }
 

@@ -15,13 +15,17 @@ use std::time::Duration;
 
 use prometheus::{IntCounter, IntGauge, Registry};
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyPool, Row};
+use sql_pool::MigratedPool;
+use sqlx::migrate::Migrator;
+use sqlx::Row;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use spill::SpillFile;
 pub use writer::is_transient;
 
 const QUEUE: usize = 4096;
+
+static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PredictionRecord {
@@ -84,7 +88,10 @@ pub(crate) struct Shared {
     spilled: IntCounter,
     dead_lettered: IntCounter,
     write_errors: IntCounter,
+    lost: IntCounter,
     last_error: Mutex<Option<String>>,
+    /// Why the spill file last failed, while it is failing.
+    spill_error: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -119,12 +126,21 @@ impl Shared {
                 "audit_write_errors_total",
                 "Failed attempts to write an audit batch",
             ),
+            lost: counter(
+                "audit_lost_records_total",
+                "Audit records neither the database nor the spill file took (each logged in full)",
+            ),
             last_error: Mutex::new(None),
+            spill_error: Mutex::new(None),
         }
     }
 
     fn set_error(&self, error: Option<String>) {
         *self.last_error.lock().expect("error lock") = error;
+    }
+
+    fn set_spill_error(&self, error: Option<String>) {
+        *self.spill_error.lock().expect("error lock") = error;
     }
 }
 
@@ -133,6 +149,9 @@ impl Shared {
 pub struct AuditHealth {
     /// The last write reached the database.
     pub healthy: bool,
+    /// Every answered prediction is kept: in the database, or (during an outage) in the
+    /// spill file. False only when both fail: then predictions must stop.
+    pub durable: bool,
     /// Records queued for the writer.
     pub backlog: i64,
     /// Records in the spill file, waiting for the database.
@@ -140,12 +159,14 @@ pub struct AuditHealth {
     /// Records the database refused since the start (set aside with the reason).
     pub rejected: u64,
     pub last_error: Option<String>,
+    /// Why the spill file failed, while it fails.
+    pub spill_error: Option<String>,
 }
 
 /// A handle to the log: cheap to clone.
 #[derive(Clone)]
 pub struct PredictionLog {
-    pool: AnyPool,
+    db: Arc<MigratedPool>,
     queue: mpsc::Sender<Command>,
     shared: Arc<Shared>,
     stop: Arc<watch::Sender<bool>>,
@@ -161,21 +182,27 @@ pub struct Page {
 
 impl PredictionLog {
     /// Opens (and migrates) the database, writes back what an earlier run spilled, and
-    /// starts the writer task. Its metrics go into `registry`.
+    /// starts the writer task. Its metrics go into `registry`. A PostgreSQL server that does
+    /// not answer does not stop the start: records spill until it does (then the
+    /// migrations run and the spill file goes back).
     pub async fn open(
         database: &str,
         options: AuditOptions,
         registry: &Registry,
     ) -> Result<Self, AuditError> {
-        let pool = sql_pool::connect(database, &sqlx::migrate!("./migrations")).await?;
+        let db = Arc::new(MigratedPool::open(database, &MIGRATIONS).await?);
         let shared = Arc::new(Shared::new(registry));
+        if !db.is_migrated() {
+            shared.set_error(Some("the database did not answer at start".into()));
+        }
         let spill = SpillFile::new(options.spill_file.clone());
         if let Ok((pending, _)) = spill.read() {
             shared.spill_pending.set(pending.len() as i64);
         }
-        // What an earlier run spilled goes back now, pass by pass.
-        loop {
-            match writer::reingest(&pool, &spill, &shared).await {
+        // What an earlier run spilled goes back now, pass by pass (with the database down,
+        // the writer does it once it answers).
+        while db.is_migrated() {
+            match writer::reingest(&db, &spill, &shared).await {
                 Ok(true) => break,
                 Ok(false) => continue,
                 Err(e) => {
@@ -191,7 +218,7 @@ impl PredictionLog {
         let (stop, stop_receiver) = watch::channel(false);
         let task = tokio::spawn(
             writer::Writer {
-                pool: pool.clone(),
+                db: db.clone(),
                 receiver,
                 shared: shared.clone(),
                 spill,
@@ -201,7 +228,7 @@ impl PredictionLog {
             .run(),
         );
         Ok(Self {
-            pool,
+            db,
             queue,
             shared,
             stop: Arc::new(stop),
@@ -209,14 +236,13 @@ impl PredictionLog {
         })
     }
 
-    pub async fn ping(&self) -> bool {
-        sql_pool::ping(&self.pool).await
-    }
-
     pub fn health(&self) -> AuditHealth {
         let last_error = self.shared.last_error.lock().expect("error lock").clone();
+        let spill_error = self.shared.spill_error.lock().expect("error lock").clone();
         AuditHealth {
             healthy: last_error.is_none(),
+            durable: last_error.is_none() || spill_error.is_none(),
+            spill_error,
             backlog: self.shared.backlog.get(),
             spill_pending: self.shared.spill_pending.get(),
             rejected: self.shared.dead_lettered.get(),
@@ -269,11 +295,12 @@ impl PredictionLog {
     /// Up to `limit` records, newest first, after `cursor` (a previous page's `next`).
     pub async fn page(&self, limit: usize, cursor: Option<&str>) -> Result<Page, AuditError> {
         self.flush().await?;
+        let pool = self.db.get().await?;
         let rows = match cursor {
             None => {
                 sqlx::query(&format!("{SELECT} ORDER BY at_us DESC, id DESC LIMIT $1"))
                     .bind(limit as i64)
-                    .fetch_all(&self.pool)
+                    .fetch_all(pool)
                     .await?
             }
             Some(cursor) => {
@@ -285,7 +312,7 @@ impl PredictionLog {
                 .bind(at_us)
                 .bind(id)
                 .bind(limit as i64)
-                .fetch_all(&self.pool)
+                .fetch_all(pool)
                 .await?
             }
         };

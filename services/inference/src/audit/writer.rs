@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sql_pool::MigratedPool;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, watch};
 
@@ -47,7 +48,7 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
 }
 
 pub struct Writer {
-    pub pool: AnyPool,
+    pub db: Arc<MigratedPool>,
     pub receiver: mpsc::Receiver<Command>,
     pub shared: Arc<Shared>,
     pub spill: SpillFile,
@@ -87,16 +88,20 @@ impl Writer {
                 taken
             } else {
                 let waiting_spill = self.shared.spill_pending.get() > 0;
+                let failing = self.shared.last_error.lock().expect("error lock").is_some();
                 tokio::select! {
                     n = self.receiver.recv_many(&mut commands, BATCH) => n,
                     _ = stop_requested(&mut self.stop) => continue,
                     // With nothing new to write, spilled records still go back once the
-                    // database answers.
-                    _ = tokio::time::sleep_until(write_back_at), if waiting_spill => {
+                    // database answers, and a failing database is probed, so the health
+                    // report recovers without traffic.
+                    _ = tokio::time::sleep_until(write_back_at), if waiting_spill || failing => {
                         write_back_at = tokio::time::Instant::now() + IDLE_RETRY;
                         let due = outage.as_ref().is_none_or(|o| Instant::now() >= o.next_attempt);
-                        if due {
+                        if due && waiting_spill {
                             self.write_back(&mut outage).await;
+                        } else if due {
+                            self.probe(&mut outage).await;
                         }
                         continue;
                     }
@@ -147,7 +152,7 @@ impl Writer {
         let mut delay = outage.as_ref().map_or(FIRST_RETRY, |o| o.delay);
         loop {
             let result = tokio::select! {
-                result = insert_batch(&self.pool, &records, &self.shared) => Some(result),
+                result = insert_batch(&self.db, &records, &self.shared) => Some(result),
                 _ = tokio::time::sleep_until(deadline) => None,
                 _ = stop_requested(&mut self.stop) => {
                     self.spill_records(&records);
@@ -196,12 +201,43 @@ impl Writer {
         }
     }
 
+    /// Checks whether the database answers again (running the migrations if they are due).
+    async fn probe(&mut self, outage: &mut Option<Outage>) {
+        let limit = self.spill_after.max(Duration::from_secs(1));
+        let db = self.db.clone();
+        let answer = tokio::time::timeout(limit, async move {
+            let pool = db.get().await?;
+            sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+        })
+        .await;
+        match answer {
+            Ok(Ok(())) => {
+                outage.take();
+                self.shared.set_error(None);
+                tracing::info!("the prediction audit database answers again");
+            }
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no answer within {} ms", limit.as_millis()),
+                };
+                self.shared.set_error(Some(error));
+                let delay = outage.as_ref().map_or(FIRST_RETRY, |o| o.delay);
+                *outage = Some(Outage {
+                    next_attempt: Instant::now() + delay,
+                    delay: (delay * 2).min(LONGEST_RETRY),
+                });
+            }
+        }
+    }
+
     fn spill_records(&self, records: &[PredictionRecord]) {
         if records.is_empty() {
             return;
         }
         match self.spill.append(records) {
             Ok(()) => {
+                self.shared.set_spill_error(None);
                 self.shared.spilled.inc_by(records.len() as u64);
                 self.shared.spill_pending.add(records.len() as i64);
                 tracing::warn!(
@@ -212,6 +248,8 @@ impl Writer {
             }
             // The last resort failed too: say exactly what is lost, record by record.
             Err(e) => {
+                self.shared.set_spill_error(Some(e.to_string()));
+                self.shared.lost.inc_by(records.len() as u64);
                 for record in records {
                     tracing::error!(
                         id = %record.id,
@@ -229,7 +267,7 @@ impl Writer {
     async fn write_back(&mut self, outage: &mut Option<Outage>) {
         let limit = (self.spill_after * 10).max(Duration::from_secs(5));
         let result = tokio::select! {
-            result = tokio::time::timeout(limit, reingest(&self.pool, &self.spill, &self.shared)) => {
+            result = tokio::time::timeout(limit, reingest(&self.db, &self.spill, &self.shared)) => {
                 result.unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {} s", limit.as_secs())))
             }
             // A shutdown does not wait for the write-back: the file stays for the next start.
@@ -273,7 +311,11 @@ const WRITE_BACK_PASS: usize = 8 * BATCH;
 /// Writes back the first records of `spill` (inserts skip ids already present), then
 /// rewrites the file with the rest, or removes it. Lines that are not records go to the
 /// `.rejected` companion file. Returns whether the file is now empty.
-pub async fn reingest(pool: &AnyPool, spill: &SpillFile, shared: &Shared) -> anyhow::Result<bool> {
+pub async fn reingest(
+    db: &MigratedPool,
+    spill: &SpillFile,
+    shared: &Shared,
+) -> anyhow::Result<bool> {
     let (records, bad) = spill.read()?;
     if !bad.is_empty() {
         // Set aside once: they leave the spill file before any insert can fail.
@@ -290,7 +332,7 @@ pub async fn reingest(pool: &AnyPool, spill: &SpillFile, shared: &Shared) -> any
     }
     let pass = records.len().min(WRITE_BACK_PASS);
     for chunk in records[..pass].chunks(BATCH) {
-        insert_batch(pool, chunk, shared).await?;
+        insert_batch(db, chunk, shared).await?;
     }
     let rest = &records[pass..];
     spill.replace(rest)?;
@@ -306,13 +348,15 @@ pub async fn reingest(pool: &AnyPool, spill: &SpillFile, shared: &Shared) -> any
     Ok(rest.is_empty())
 }
 
-/// Inserts the batch in one transaction. If the database refuses it for good, each record is
-/// tried alone and the refused ones are set aside with the reason.
+/// Inserts the batch in one transaction (after the migrations, if the database was down at
+/// start). If the database refuses it for good, each record is tried alone and the refused
+/// ones are set aside with the reason.
 async fn insert_batch(
-    pool: &AnyPool,
+    db: &MigratedPool,
     records: &[PredictionRecord],
     shared: &Shared,
 ) -> Result<(), sqlx::Error> {
+    let pool = db.get().await?;
     match insert_all(pool, records).await {
         Ok(()) => Ok(()),
         Err(e) if is_transient(&e) => Err(e),
