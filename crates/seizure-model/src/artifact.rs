@@ -64,6 +64,13 @@ pub struct ModelCard {
     pub git_commit: Option<String>,
     /// The tracked training run that produced the model.
     pub run_id: Option<String>,
+    /// The decision threshold chosen on validation (absent in cards older than the rule:
+    /// they are served at [`crate::threshold::FALLBACK_THRESHOLD`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_threshold: Option<crate::threshold::DecisionThreshold>,
+    /// Temperature scaling of the logits, if training fitted one (`--temperature-scaling`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature_scaling: Option<crate::temperature::TemperatureScaling>,
     pub weights_file: String,
     /// md5 of the weights file, checked on every load.
     pub weights_md5: String,
@@ -81,6 +88,17 @@ where
 }
 
 impl ModelCard {
+    /// The threshold this model is served and evaluated at, unless overridden.
+    pub fn threshold(&self) -> (f64, crate::threshold::ThresholdSource) {
+        match &self.decision_threshold {
+            Some(chosen) => (chosen.value, crate::threshold::ThresholdSource::ModelCard),
+            None => (
+                crate::threshold::FALLBACK_THRESHOLD,
+                crate::threshold::ThresholdSource::Fallback,
+            ),
+        }
+    }
+
     /// A card for a network about to be saved (`weights_md5` is filled in by [`save`]).
     pub fn new(architecture: ModelConfig, normalisation: Normalisation) -> Self {
         Self {
@@ -103,6 +121,8 @@ impl ModelCard {
             created_at: now_rfc3339(),
             git_commit: None,
             run_id: None,
+            decision_threshold: None,
+            temperature_scaling: None,
             weights_file: WEIGHTS_FILE.into(),
             weights_md5: String::new(),
         }

@@ -5,15 +5,20 @@
 //! * [`artifact`]: a model on disk (weights + `model.json` card), schema-checked on load.
 //! * [`predictor`]: a fast, thread-safe, burn-free forward pass for serving and evaluation.
 //! * [`release`]: the installed production release (`release.json` beside the artifact).
+//! * [`threshold`]: the one decision threshold, chosen on validation, kept in the card.
+//! * [`temperature`]: optional temperature scaling of the probabilities, fitted on validation.
 
 pub mod artifact;
 pub mod config;
 pub mod network;
 pub mod predictor;
 pub mod release;
+pub mod temperature;
+pub mod threshold;
 
 pub use artifact::{ArtifactError, ModelCard};
 pub use config::ModelConfig;
 pub use network::SeizureNet;
 pub use predictor::{patient_probability, PredictError, Predictor};
 pub use release::{installed_release, Release, ReleaseError, RELEASE_FILE};
+pub use threshold::{DecisionThreshold, ThresholdSource};

@@ -328,9 +328,9 @@ impl Predictor {
         self.predict_normalised(&inputs, batch)
     }
 
-    /// Seizure probability of each already normalised input, `[batch, timesteps, features]`
-    /// row-major (the layout of the processed dataset's `S_x.npy`).
-    pub fn predict_normalised(&self, inputs: &[f32], batch: usize) -> Vec<f32> {
+    /// The seizure logit minus the other logit of each already normalised input (before any
+    /// temperature scaling): what temperature scaling is fitted on.
+    pub fn logit_differences_normalised(&self, inputs: &[f32], batch: usize) -> Vec<f32> {
         let (steps, features) = (self.layout.timesteps, self.layout.features);
         assert_eq!(inputs.len(), batch * steps * features);
         if batch == 0 {
@@ -350,9 +350,21 @@ impl Predictor {
         let mut hidden = affine(batch, &last, &self.dense, &self.dense_bias);
         hidden.iter_mut().for_each(|v| *v = tanh(*v));
         let logits = affine(batch, &hidden, &self.output, &self.output_bias);
-        logits
-            .chunks_exact(2)
-            .map(|l| 1.0 / (1.0 + (l[0] - l[1]).exp()))
+        logits.chunks_exact(2).map(|l| l[1] - l[0]).collect()
+    }
+
+    /// Seizure probability of each already normalised input, `[batch, timesteps, features]`
+    /// row-major (the layout of the processed dataset's `S_x.npy`), after the card's
+    /// temperature scaling if any.
+    pub fn predict_normalised(&self, inputs: &[f32], batch: usize) -> Vec<f32> {
+        let inverse_temperature = self
+            .card
+            .temperature_scaling
+            .as_ref()
+            .map_or(1.0, |t| (1.0 / t.temperature) as f32);
+        self.logit_differences_normalised(inputs, batch)
+            .into_iter()
+            .map(|z| 1.0 / (1.0 + (-z * inverse_temperature).exp()))
             .collect()
     }
 }

@@ -7,6 +7,7 @@
 //! primary metric by more than the margin. `evaluate rollback` moves production back to the
 //! version before.
 
+pub mod calibration;
 pub mod intervals;
 pub mod metrics;
 pub mod plots;
@@ -67,9 +68,10 @@ pub struct EvaluateArgs {
     pub primary_metric: PrimaryMetric,
     #[command(flatten)]
     pub policy: PromotionPolicy,
-    /// Probability at or above which a recording (or patient) counts as a seizure.
-    #[arg(long, env = "DECISION_THRESHOLD", default_value_t = 0.5)]
-    pub threshold: f64,
+    /// Overrides the decision threshold of the model cards (each model is otherwise scored at
+    /// the threshold training chose for it on validation, the one inference serves with).
+    #[arg(long, env = "DECISION_THRESHOLD")]
+    pub threshold: Option<f64>,
     /// Promote even if the candidate is not shown better than production (never below the
     /// quality floor, never a non-finite model). Needs --force-reason; recorded as forced,
     /// with who (PROMOTED_BY) and why, in the audit log and the tracker.
@@ -87,7 +89,9 @@ pub struct Report {
     pub data_md5: String,
     pub test_recordings: usize,
     pub test_patients: usize,
+    /// The candidate's decision threshold (the one inference would serve it with).
     pub threshold: f64,
+    pub threshold_source: &'static str,
     pub candidate: ModelEvaluation,
     pub production: Option<ModelEvaluation>,
     pub decision: Decision,
@@ -141,7 +145,7 @@ fn load_production(
 /// Evaluates the candidate and promotes it if it is better. Returns the report and, when the
 /// candidate was promoted, the audit record.
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<(Report, Option<AuditRecord>)> {
-    if !(0.0..=1.0).contains(&args.threshold) {
+    if args.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
         bail!("--threshold must be between 0 and 1");
     }
     args.policy.check()?;
@@ -248,7 +252,8 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<(Report, Option<AuditReco
         data_md5: data_md5.clone(),
         test_recordings: test.labels.len(),
         test_patients: candidate_eval.patients.count,
-        threshold: args.threshold,
+        threshold: candidate_eval.recordings.threshold,
+        threshold_source: candidate_eval.threshold_source,
         candidate: candidate_eval,
         production: production_scored.map(|(_, evaluation, _)| evaluation),
         decision,
@@ -302,6 +307,21 @@ fn write_reports(
                 &format!("AP {:.4}", m.pr_auc),
             ),
         )?;
+        let calibration = &report.candidate.calibration;
+        std::fs::write(
+            staging.join("reliability.svg"),
+            plots::curve(
+                "Reliability diagram (test recordings)",
+                "mean predicted probability",
+                "observed seizure rate",
+                &calibration.points(),
+                true,
+                &format!(
+                    "Brier {:.4}, ECE {:.4}",
+                    calibration.brier, calibration.expected_calibration_error
+                ),
+            ),
+        )?;
         std::fs::write(
             staging.join("confusion.svg"),
             plots::confusion_matrix(
@@ -332,6 +352,11 @@ fn evaluation_metrics(prefix: &str, e: &ModelEvaluation) -> Vec<Metric> {
         ("patient_sensitivity", p.sensitivity),
         ("patient_specificity", p.specificity),
         ("patient_roc_auc", p.roc_auc),
+        ("brier", e.calibration.brier),
+        (
+            "expected_calibration_error",
+            e.calibration.expected_calibration_error,
+        ),
         ("roc_auc_ci_low", i.roc_auc.low),
         ("roc_auc_ci_high", i.roc_auc.high),
         ("pr_auc_ci_low", i.pr_auc.low),
@@ -363,6 +388,10 @@ fn log_evaluation(
         let mut params = vec![
             ("data_md5".to_owned(), report.data_md5.clone()),
             ("threshold".to_owned(), report.threshold.to_string()),
+            (
+                "threshold_source".to_owned(),
+                report.threshold_source.to_owned(),
+            ),
             (
                 "primary_metric".to_owned(),
                 report.decision.primary_metric.to_owned(),
@@ -506,13 +535,21 @@ fn print_report(report: &Report, promoted: Option<&AuditRecord>) {
             p.count
         );
         println!(
-            "{:width$}  at threshold {}: accuracy {:.4} {}  sensitivity {:.4}  specificity {:.4}",
+            "{:width$}  at threshold {:.6} ({}): accuracy {:.4} {}  sensitivity {:.4}  specificity {:.4}",
             "",
             r.threshold,
+            e.threshold_source,
             r.accuracy,
             ci(&i.accuracy),
             r.sensitivity,
             r.specificity,
+            width = name.len()
+        );
+        println!(
+            "{:width$}  calibration: Brier {:.4}, expected calibration error {:.4}",
+            "",
+            e.calibration.brier,
+            e.calibration.expected_calibration_error,
             width = name.len()
         );
     };

@@ -387,6 +387,7 @@ mod tests {
             run_id: None,
             version: None,
             training_data_md5: None,
+            threshold_source: "override",
             recordings: metrics::compute(scores, labels, 0.5),
             patients: metrics::compute(&ps, &pl, 0.5),
             target_specificity: settings.target_specificity,
@@ -403,6 +404,7 @@ mod tests {
                 patient_sensitivity: nan,
                 patient_specificity: nan,
             },
+            calibration: crate::calibration::of(scores, labels),
             non_finite_scores: scores.iter().filter(|s| !s.is_finite()).count(),
         }
     }

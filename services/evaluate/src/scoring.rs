@@ -2,9 +2,10 @@
 //! figure with its 95% interval.
 
 use eeg_data::processed::{ProcessedDataset, Split};
-use seizure_model::Predictor;
+use seizure_model::{Predictor, ThresholdSource};
 use serde::Serialize;
 
+use crate::calibration::{self, Calibration};
 use crate::intervals::{self, Interval, Segments};
 use crate::metrics::{self, Metrics};
 
@@ -64,6 +65,8 @@ pub struct ModelEvaluation {
     pub run_id: Option<String>,
     pub version: Option<String>,
     pub training_data_md5: Option<String>,
+    /// Where `recordings.threshold` comes from: `model_card`, `override` or `fallback`.
+    pub threshold_source: &'static str,
     pub recordings: Metrics,
     /// Each segment's recordings averaged into one patient-level probability.
     pub patients: Metrics,
@@ -71,6 +74,8 @@ pub struct ModelEvaluation {
     /// Best recording-level sensitivity at a specificity of at least `target_specificity`.
     pub sensitivity_at_target_specificity: f64,
     pub intervals: QualityIntervals,
+    /// Of the recording probabilities: Brier score, expected calibration error, reliability.
+    pub calibration: Calibration,
     /// Test recordings whose score is NaN or infinite (a diverged model).
     pub non_finite_scores: usize,
 }
@@ -84,18 +89,23 @@ pub fn scores(predictor: &Predictor, test: &TestSet) -> Vec<f64> {
         .collect()
 }
 
-/// Evaluates `scores` (one per test recording) at `threshold`.
+/// Evaluates `scores` (one per test recording) at the model card's threshold, or at
+/// `threshold_override`.
 pub fn evaluate(
     predictor: &Predictor,
     scores: &[f64],
     test: &TestSet,
-    threshold: f64,
+    threshold_override: Option<f64>,
     version: Option<String>,
     settings: &IntervalSettings,
 ) -> ModelEvaluation {
     let (_, patient_scores, patient_labels) =
         metrics::per_group(scores, &test.labels, &test.segments);
     let card = predictor.card();
+    let (threshold, source) = match threshold_override {
+        Some(value) => (value, ThresholdSource::Override),
+        None => card.threshold(),
+    };
     let recordings = metrics::compute(scores, &test.labels, threshold);
     let patients = metrics::compute(&patient_scores, &patient_labels, threshold);
     let intervals = intervals_of(scores, test, threshold, &patients, settings);
@@ -103,6 +113,7 @@ pub fn evaluate(
         run_id: card.run_id.clone(),
         version,
         training_data_md5: card.training_data_md5.clone(),
+        threshold_source: source.as_str(),
         sensitivity_at_target_specificity: metrics::sensitivity_at_specificity(
             scores,
             &test.labels,
@@ -112,6 +123,7 @@ pub fn evaluate(
         recordings,
         patients,
         intervals,
+        calibration: calibration::of(scores, &test.labels),
         non_finite_scores: scores.iter().filter(|s| !s.is_finite()).count(),
     }
 }

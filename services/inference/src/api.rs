@@ -28,6 +28,7 @@ use crate::admission::{Refusal, Ticket};
 use crate::audit::{now_micros, Page, PredictionLog, PredictionRecord};
 use crate::metrics::InferenceMetrics;
 use crate::model::{LoadError, LoadedModel, ModelSlot, ReleaseSource};
+use seizure_model::ThresholdSource;
 
 /// The most recordings one `POST /predict` may carry.
 pub const MAX_RECORDINGS: usize = 1000;
@@ -36,8 +37,8 @@ const PREDICTING_ROLES: [Role; 2] = [Role::Clinician, Role::Admin];
 pub struct Settings {
     pub release: ReleaseSource,
     pub patient_store_dir: PathBuf,
-    /// A recording, and a patient, is predicted epileptic at or above this probability.
-    pub threshold: f64,
+    /// Overrides the model card's decision threshold, if set.
+    pub threshold: Option<f64>,
     /// Who answers, e.g. `inference@host`.
     pub instance: String,
     pub request_timeout: std::time::Duration,
@@ -115,6 +116,9 @@ pub struct PredictionResponse {
     /// `seizure` when `seizure_probability >= threshold`, else `non-seizure`.
     pub prediction: String,
     pub threshold: f64,
+    /// `model_card` (chosen on validation by training, as evaluated), `override`
+    /// (`PREDICTION_THRESHOLD`) or `fallback` (0.5, a card older than the rule).
+    pub threshold_source: String,
     /// Indices of the recordings at or above the threshold.
     pub epileptic_recordings: Vec<usize>,
     pub per_recording: Vec<RecordingScore>,
@@ -224,7 +228,7 @@ fn score(
         .metrics
         .recordings_scored
         .inc_by(probabilities.len() as u64);
-    let threshold = state.settings.threshold;
+    let (threshold, source) = threshold_of(state, model);
     let as_f64: Vec<f64> = probabilities.iter().map(|&p| f64::from(p)).collect();
     let seizure_probability = seizure_model::patient_probability(&as_f64);
     let per_recording: Vec<RecordingScore> = as_f64
@@ -244,6 +248,7 @@ fn score(
         seizure_probability,
         prediction: label(model, seizure_probability >= threshold),
         threshold,
+        threshold_source: source.as_str().to_owned(),
         epileptic_recordings: per_recording
             .iter()
             .filter(|r| r.probability >= threshold)
@@ -252,6 +257,14 @@ fn score(
         per_recording,
         processed_by: state.settings.instance.clone(),
     })
+}
+
+/// The threshold in force for `model`: the override, or the one in its card.
+fn threshold_of(state: &AppState, model: &LoadedModel) -> (f64, ThresholdSource) {
+    match state.settings.threshold {
+        Some(value) => (value, ThresholdSource::Override),
+        None => model.card().threshold(),
+    }
 }
 
 fn serving_model(state: &AppState) -> Result<Arc<LoadedModel>, ApiError> {
@@ -532,7 +545,8 @@ async fn model_info(State(state): State<SharedState>) -> Result<Json<serde_json:
         "created_at": card.created_at,
         "loaded_at": model.loaded_at,
         "source": model.source,
-        "threshold": state.settings.threshold,
+        "threshold": threshold_of(&state, &model).0,
+        "threshold_source": threshold_of(&state, &model).1.as_str(),
     })))
 }
 

@@ -77,9 +77,10 @@ pub struct InferenceArgs {
     pub issuer: String,
     #[arg(long, env = "JWT_AUDIENCE", default_value = auth_tokens::DEFAULT_AUDIENCE)]
     pub audience: String,
-    /// Recordings and patients are predicted epileptic at or above this probability.
-    #[arg(long, env = "PREDICTION_THRESHOLD", default_value_t = 0.5)]
-    pub threshold: f64,
+    /// Overrides the served model's decision threshold (the one training chose on validation
+    /// and stored in its card). Every answer says which is in force (`threshold_source`).
+    #[arg(long, env = "PREDICTION_THRESHOLD")]
+    pub threshold: Option<f64>,
     /// Requests running longer are answered 503.
     #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 10)]
     pub request_timeout_seconds: u64,
@@ -178,7 +179,7 @@ fn instance_name() -> String {
 /// Connects, loads what there is to load, and builds the shared state. A missing model or
 /// patient store does not stop the service: it starts not ready and says why.
 pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> {
-    if !(0.0..=1.0).contains(&args.threshold) {
+    if args.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
         bail!("PREDICTION_THRESHOLD must be between 0 and 1");
     }
     if let Some(bound) = args.max_abs_sample {

@@ -55,6 +55,14 @@ pub struct TrainingArgs {
     /// Seed of the initialisation, dropout and batch order.
     #[arg(long, env = "TRAIN_SEED", default_value_t = 42)]
     pub seed: u64,
+    /// The decision threshold is the lowest one reaching this specificity on the validation
+    /// split; it is stored in the model card and used by evaluation and inference.
+    #[arg(long, env = "THRESHOLD_SPECIFICITY", default_value_t = seizure_model::threshold::DEFAULT_TARGET_SPECIFICITY)]
+    pub threshold_specificity: f64,
+    /// Fit temperature scaling on the validation split (calibrated probabilities; the ranking
+    /// and ROC AUC are unchanged). Stored in the model card and applied wherever it is used.
+    #[arg(long, env = "TEMPERATURE_SCALING", default_value_t = false, action = clap::ArgAction::Set)]
+    pub temperature_scaling: bool,
     /// Train on at most this many training rows (a quick smoke run); all by default.
     #[arg(long, env = "MAX_TRAIN_ROWS")]
     pub max_train_rows: Option<usize>,
@@ -79,6 +87,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         outcome.card.metrics["val_loss"],
         outcome.card.metrics["val_accuracy"],
     );
+    if let Some(t) = &outcome.card.temperature_scaling {
+        println!(
+            "temperature scaling: T {:.3}, validation NLL {:.4} -> {:.4}",
+            t.temperature, t.validation_nll_before, t.validation_nll_after
+        );
+    }
+    match &outcome.card.decision_threshold {
+        Some(t) => println!(
+            "decision threshold {:.6} ({}: validation specificity {:.4}, sensitivity {:.4})",
+            t.value, t.rule, t.validation_specificity, t.validation_sensitivity
+        ),
+        None => println!("no decision threshold: the validation scores are not finite (diverged)"),
+    }
     if let Some(last) = last {
         println!(
             "speed: {:.0} samples/s, {:.2} s/epoch (last epoch)",
@@ -113,6 +134,9 @@ pub fn train_model(args: &TrainingArgs) -> anyhow::Result<TrainingOutcome> {
     }
     if !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
         bail!("--learning-rate must be a positive number");
+    }
+    if !(args.threshold_specificity > 0.0 && args.threshold_specificity <= 1.0) {
+        bail!("--threshold-specificity must lie in (0, 1]");
     }
     args.dvc.fetch(&args.data)?;
     let dataset = ProcessedDataset::open(&args.data)
@@ -167,6 +191,52 @@ pub fn train_model(args: &TrainingArgs) -> anyhow::Result<TrainingOutcome> {
             }
         });
         fill_metrics(&mut card, &outcome);
+        if args.temperature_scaling {
+            card.temperature_scaling = fit_temperature(&card, &outcome, &validation);
+            match &card.temperature_scaling {
+                Some(t) => {
+                    tracing::info!(
+                        temperature = t.temperature,
+                        nll_before = t.validation_nll_before,
+                        nll_after = t.validation_nll_after,
+                        "temperature scaling fitted on validation"
+                    );
+                    tracker.log_metrics(
+                        &run.run_id,
+                        &[
+                            Metric::now("temperature", t.temperature, 0),
+                            Metric::now("val_nll_calibrated", t.validation_nll_after, 0),
+                        ],
+                    )?;
+                }
+                None => tracing::warn!("no temperature: the validation logits are not finite"),
+            }
+        }
+        // After any temperature scaling: the threshold applies to the served probabilities.
+        card.decision_threshold =
+            choose_threshold(&card, &outcome, &validation, args.threshold_specificity);
+        match &card.decision_threshold {
+            Some(chosen) => tracker.log_metrics(
+                &run.run_id,
+                &[
+                    Metric::now("decision_threshold", chosen.value, 0),
+                    Metric::now(
+                        "val_specificity_at_threshold",
+                        chosen.validation_specificity,
+                        0,
+                    ),
+                    Metric::now(
+                        "val_sensitivity_at_threshold",
+                        chosen.validation_sensitivity,
+                        0,
+                    ),
+                ],
+            )?,
+            None => tracing::warn!(
+                "no decision threshold: the validation scores are not all finite (the training \
+                 diverged); evaluation will refuse this model"
+            ),
+        }
         let saved = atomic::replace_dir(&args.out, |dir| {
             artifact::save(dir, &outcome.network, &card)
         })
@@ -200,6 +270,41 @@ pub fn train_model(args: &TrainingArgs) -> anyhow::Result<TrainingOutcome> {
         tracing::warn!("cannot close run {}: {e}", run.run_id);
     }
     result
+}
+
+fn validation_inputs(validation: &SplitArrays) -> &[f32] {
+    validation
+        .x
+        .as_slice()
+        .expect("arrays read from .npy are contiguous")
+}
+
+/// Temperature scaling ([`seizure_model::temperature`]) on the best network's validation logits.
+fn fit_temperature(
+    card: &ModelCard,
+    outcome: &TrainOutcome,
+    validation: &SplitArrays,
+) -> Option<seizure_model::temperature::TemperatureScaling> {
+    let logits = seizure_model::Predictor::from_network(card.clone(), &outcome.network)
+        .logit_differences_normalised(validation_inputs(validation), validation.rows());
+    let labels: Vec<bool> = validation.y.iter().map(|&y| y == 1).collect();
+    seizure_model::temperature::fit(&logits, &labels)
+}
+
+/// The threshold rule ([`seizure_model::threshold`]) on the best network's validation scores.
+fn choose_threshold(
+    card: &ModelCard,
+    outcome: &TrainOutcome,
+    validation: &SplitArrays,
+    target_specificity: f64,
+) -> Option<seizure_model::DecisionThreshold> {
+    let scores: Vec<f64> = seizure_model::Predictor::from_network(card.clone(), &outcome.network)
+        .predict_normalised(validation_inputs(validation), validation.rows())
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    let labels: Vec<bool> = validation.y.iter().map(|&y| y == 1).collect();
+    seizure_model::threshold::choose(&scores, &labels, target_specificity)
 }
 
 fn train_with_progress(

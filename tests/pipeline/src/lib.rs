@@ -55,7 +55,7 @@ impl Workspace {
     }
 
     pub fn train(&self, epochs: usize, learning_rate: f64) -> training::TrainingOutcome {
-        self.train_seeded(epochs, learning_rate, 1)
+        self.train_with(epochs, learning_rate, |_| {})
     }
 
     pub fn train_seeded(
@@ -64,19 +64,32 @@ impl Workspace {
         learning_rate: f64,
         seed: u64,
     ) -> training::TrainingOutcome {
-        train_model(&TrainingArgs {
+        self.train_with(epochs, learning_rate, |args| args.seed = seed)
+    }
+
+    /// Trains with the workspace's tiny settings, changed by `edit`.
+    pub fn train_with(
+        &self,
+        epochs: usize,
+        learning_rate: f64,
+        edit: impl FnOnce(&mut TrainingArgs),
+    ) -> training::TrainingOutcome {
+        let mut args = TrainingArgs {
             data: self.path("data"),
             out: self.path("models"),
             epochs,
             batch_size: 32,
             learning_rate,
             patience: 3,
-            seed,
+            seed: 1,
             max_train_rows: Some(230),
+            threshold_specificity: 0.98,
+            temperature_scaling: false,
             tracking: self.tracking.clone(),
             dvc: Default::default(),
-        })
-        .unwrap()
+        };
+        edit(&mut args);
+        train_model(&args).unwrap()
     }
 
     pub fn registry(&self) -> RegistryArgs {

@@ -22,6 +22,16 @@ pub struct App {
 
 impl App {
     pub async fn spawn(production: &Path, patients: &Path, database: Option<String>) -> Self {
+        Self::spawn_with(production, patients, database, |_| {}).await
+    }
+
+    /// As [`App::spawn`], with `edit` applied to the service's arguments first.
+    pub async fn spawn_with(
+        production: &Path,
+        patients: &Path,
+        database: Option<String>,
+        edit: impl FnOnce(&mut inference::InferenceArgs),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key = SigningKey::generate(SigningAlgorithm::RS256).unwrap();
         let public = dir.path().join("auth-public.json");
@@ -41,7 +51,7 @@ impl App {
             revocation_poll_seconds: 5,
             issuer: "seizure-ops-auth".into(),
             audience: "seizure-ops".into(),
-            threshold: 0.5,
+            threshold: None,
             request_timeout_seconds: 10,
             max_body_bytes: 8 * 1024 * 1024,
             max_abs_sample: None,
@@ -51,6 +61,8 @@ impl App {
             max_predictions_in_progress: 64,
             server: Default::default(),
         };
+        let mut args = args;
+        edit(&mut args);
         let state = inference::build_state(&args).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -31,7 +31,16 @@ async fn a_patient_prediction_carries_every_field() {
     assert_eq!(body["patient_id"], patient);
     assert_eq!(body["model_version"], "1");
     assert_eq!(body["recordings"], 23);
-    assert_eq!(body["threshold"], 0.5);
+    // One threshold: the one training chose on validation, which evaluation scored with.
+    let card = seizure_model::artifact::read_card(&ws.path("production")).unwrap();
+    let threshold = card.decision_threshold.as_ref().unwrap().value;
+    assert_eq!(body["threshold"], threshold);
+    assert_eq!(body["threshold_source"], "model_card");
+    let evaluated: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path("reports/metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(evaluated["threshold"], threshold);
+    assert_eq!(evaluated["candidate"]["patients"]["threshold"], threshold);
     assert!(body["processed_by"]
         .as_str()
         .unwrap()
@@ -46,7 +55,7 @@ async fn a_patient_prediction_carries_every_field() {
     let mean = probabilities.iter().sum::<f64>() / 23.0;
     let reported = body["seizure_probability"].as_f64().unwrap();
     assert!((reported - mean).abs() < 1e-9, "{reported} vs mean {mean}");
-    let expected_label = if mean >= 0.5 {
+    let expected_label = if mean >= threshold {
         "seizure"
     } else {
         "non-seizure"
@@ -59,7 +68,7 @@ async fn a_patient_prediction_carries_every_field() {
         .map(|v| v.as_u64().unwrap())
         .collect();
     let expected: Vec<u64> = (0..23u64)
-        .filter(|&i| probabilities[i as usize] >= 0.5)
+        .filter(|&i| probabilities[i as usize] >= threshold)
         .collect();
     assert_eq!(flagged, expected);
     for (i, record) in per_recording.iter().enumerate() {
@@ -181,6 +190,37 @@ async fn without_a_model_the_service_is_up_but_not_ready() {
     assert_eq!(body["new_version"], "1");
     let (status, body) = app.get("/health/ready", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn an_explicit_threshold_override_is_reported_in_every_answer() {
+    let ws = shared_workspace();
+    let app = App::spawn_with(
+        &ws.path("production"),
+        &ws.path("patients/store"),
+        None,
+        |args| args.threshold = Some(0.999),
+    )
+    .await;
+    let token = app.token(Role::Clinician);
+    let patient = patient_ids(ws)[0];
+    let (status, body) = app.get(&format!("/predict/{patient}"), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["threshold"], 0.999);
+    assert_eq!(body["threshold_source"], "override");
+    let flagged = body["per_recording"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["probability"].as_f64().unwrap() >= 0.999)
+        .count();
+    assert_eq!(
+        body["epileptic_recordings"].as_array().unwrap().len(),
+        flagged
+    );
+    let (_, info) = app.get("/model-info", None).await;
+    assert_eq!(info["threshold"], 0.999);
+    assert_eq!(info["threshold_source"], "override");
 }
 
 #[tokio::test]
