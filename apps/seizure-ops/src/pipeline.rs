@@ -71,6 +71,9 @@ pub fn run_pipeline(
             args: patient_pull::PatientPullArgs {
                 data: home.path("data"),
                 out: home.path("patients"),
+                // Rebuilt only for a production model trained on this data (held-out
+                // patients it has never seen); otherwise left as it is, with the reason.
+                production: Some(home.path("production")),
                 dvc: DvcArgs::default(),
             },
             log: log.clone(),

@@ -43,7 +43,31 @@ pub struct StoreIndex {
     pub samples_per_recording: usize,
     /// The DVC hash of the processed data the store was built from.
     pub source_data_md5: Option<String>,
+    /// The split of that data the patients come from (`patient_pool`: segments held out of
+    /// training, validation and test) and the split's seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_split: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
     pub patients: Vec<PatientEntry>,
+}
+
+/// Where a store's patients come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreSource {
+    pub data_md5: Option<String>,
+    pub split: Option<String>,
+    pub split_seed: Option<u64>,
+}
+
+impl StoreSource {
+    /// Only the data version is known.
+    pub fn data(md5: &str) -> Self {
+        Self {
+            data_md5: Some(md5.to_owned()),
+            ..Self::default()
+        }
+    }
 }
 
 /// A patient to be written: its recordings' raw samples, row-major.
@@ -89,7 +113,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 pub fn write_store(
     dir: &Path,
     samples_per_recording: usize,
-    source_data_md5: Option<String>,
+    source: &StoreSource,
     patients: &[NewPatient],
 ) -> Result<StoreIndex, StoreError> {
     let mut entries = Vec::with_capacity(patients.len());
@@ -135,13 +159,40 @@ pub fn write_store(
     let index = StoreIndex {
         format_version: FORMAT_VERSION,
         samples_per_recording,
-        source_data_md5,
+        source_data_md5: source.data_md5.clone(),
+        source_split: source.split.clone(),
+        split_seed: source.split_seed,
         patients: entries,
     };
     let path = dir.join(INDEX_FILE);
     let text = serde_json::to_string_pretty(&index).expect("the index serialises") + "\n";
     std::fs::write(&path, text).map_err(io_error(&path))?;
     Ok(index)
+}
+
+/// Whether a store built from processed data `store_data_md5` may serve a model trained on
+/// `model_training_md5`. Its patients are the data's held-out pool, disjoint from that data's
+/// training split by construction; from any other data version (another split seed, another
+/// CSV) they may be segments the model was trained on, and its answers would be flattering
+/// and wrong. An unknown version on either side is refused too.
+pub fn check_disjoint(
+    store_data_md5: Option<&str>,
+    model_training_md5: Option<&str>,
+) -> Result<(), String> {
+    match (store_data_md5, model_training_md5) {
+        (Some(store), Some(model)) if store == model => Ok(()),
+        (Some(store), Some(model)) => Err(format!(
+            "the patient store was built from data {store} but the model was trained on data \
+             {model}: its patients may be segments the model was trained on (rebuild the store \
+             with patient-pull together with the promotion of a model trained on that data)"
+        )),
+        (None, _) => Err(
+            "the patient store does not record the data it was built from: \
+             rebuild it with patient-pull"
+                .into(),
+        ),
+        (_, None) => Err("the model card does not record its training data".into()),
+    }
 }
 
 /// An open store. Cheap to share across threads: reads are positioned and take `&self`.
@@ -342,7 +393,7 @@ mod tests {
             patient(3, 4, -50.0),
             patient(12, 1, 0.5),
         ];
-        write_store(dir.path(), 3, Some("abc.dir".into()), &patients).unwrap();
+        write_store(dir.path(), 3, &StoreSource::data("abc.dir"), &patients).unwrap();
         let store = PatientStore::open(dir.path()).unwrap();
         assert_eq!(store.len(), 3);
         assert_eq!(store.patient_ids(), [3, 7, 12]);
@@ -359,10 +410,28 @@ mod tests {
     #[test]
     fn recordings_file_is_plain_npy() {
         let dir = tempfile::tempdir().unwrap();
-        write_store(dir.path(), 3, None, &[patient(1, 2, 1.0)]).unwrap();
+        write_store(
+            dir.path(),
+            3,
+            &StoreSource::default(),
+            &[patient(1, 2, 1.0)],
+        )
+        .unwrap();
         let array: Array2<f32> = ndarray_npy::read_npy(dir.path().join(RECORDINGS_FILE)).unwrap();
         assert_eq!(array.shape(), [2, 3]);
         assert_eq!(array[[1, 2]], 6.0);
+    }
+
+    #[test]
+    fn a_store_serves_only_a_model_trained_on_its_data_version() {
+        assert!(check_disjoint(Some("a.dir"), Some("a.dir")).is_ok());
+        let other = check_disjoint(Some("a.dir"), Some("b.dir")).unwrap_err();
+        assert!(
+            other.contains("b.dir") && other.contains("may be segments"),
+            "{other}"
+        );
+        assert!(check_disjoint(None, Some("a.dir")).is_err());
+        assert!(check_disjoint(Some("a.dir"), None).is_err());
     }
 
     #[test]
@@ -371,19 +440,25 @@ mod tests {
         let err = write_store(
             dir.path(),
             3,
-            None,
+            &StoreSource::default(),
             &[patient(1, 1, 0.0), patient(1, 1, 0.0)],
         );
         assert!(matches!(err, Err(StoreError::Invalid(_))));
         let mut bad = patient(2, 2, 0.0);
         bad.samples.pop();
-        assert!(write_store(dir.path(), 3, None, &[bad]).is_err());
+        assert!(write_store(dir.path(), 3, &StoreSource::default(), &[bad]).is_err());
     }
 
     #[test]
     fn truncated_recordings_are_detected_on_open() {
         let dir = tempfile::tempdir().unwrap();
-        write_store(dir.path(), 3, None, &[patient(1, 2, 1.0)]).unwrap();
+        write_store(
+            dir.path(),
+            3,
+            &StoreSource::default(),
+            &[patient(1, 2, 1.0)],
+        )
+        .unwrap();
         let path = dir.path().join(RECORDINGS_FILE);
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
@@ -396,7 +471,13 @@ mod tests {
         bytes: &[u8],
     ) -> (tempfile::TempDir, Result<PatientStore, StoreError>) {
         let dir = tempfile::tempdir().unwrap();
-        write_store(dir.path(), 3, None, &[patient(1, 2, 0.0)]).unwrap();
+        write_store(
+            dir.path(),
+            3,
+            &StoreSource::default(),
+            &[patient(1, 2, 0.0)],
+        )
+        .unwrap();
         std::fs::write(dir.path().join(RECORDINGS_FILE), bytes).unwrap();
         let opened = PatientStore::open(dir.path());
         (dir, opened)

@@ -278,6 +278,21 @@ fn serving_model(state: &AppState) -> Result<Arc<LoadedModel>, ApiError> {
     })
 }
 
+/// The patient store for `model`: refused (503) when its patients may be segments the
+/// model was trained on (built from another data version than the model's training data).
+fn patient_store_for(state: &AppState, model: &LoadedModel) -> Result<Arc<PatientStore>, ApiError> {
+    let store = patient_store(state)?;
+    patient_store::check_disjoint(
+        store.source_data_md5(),
+        model.card().training_data_md5.as_deref(),
+    )
+    .map_err(|reason| {
+        state.metrics.outcome("store_mismatch");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_mismatch", reason)
+    })?;
+    Ok(store)
+}
+
 /// The patient store, opened on first use if it was missing at start.
 fn patient_store(state: &AppState) -> Result<Arc<PatientStore>, ApiError> {
     if let Some(store) = state.patients.load_full() {
@@ -352,7 +367,7 @@ async fn predict_patient(
         ))
     })?;
     let model = serving_model(&state)?;
-    let store = patient_store(&state)?;
+    let store = patient_store_for(&state, &model)?;
     let ticket = admit(&state, &claims.sub)?;
     let cancel = ticket.cancellation();
     let worker = state.clone();
@@ -606,6 +621,16 @@ async fn ready(State(state): State<SharedState>) -> Response {
             ),
         )
         .into_response();
+    }
+    // A store that may hold the model's training segments must not answer patients.
+    if let Some(store) = state.patients.load_full() {
+        if let Err(reason) = patient_store::check_disjoint(
+            store.source_data_md5(),
+            model.card().training_data_md5.as_deref(),
+        ) {
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason)
+                .into_response();
+        }
     }
     let status = if audit.healthy { "ready" } else { "degraded" };
     Json(json!({"status": status, "model_version": model.version, "audit": audit})).into_response()

@@ -18,7 +18,7 @@ use artifact_store::dvc::{DvcArgs, DvcPointer};
 use clap::{Args, Parser};
 use eeg_data::processed::{ProcessedDataset, Split};
 use patient_store::labels::{self, PatientLabel};
-use patient_store::{NewPatient, StoreIndex};
+use patient_store::{NewPatient, StoreIndex, StoreSource};
 
 /// Sub-directory of the output that inference reads.
 pub const STORE_DIR: &str = "store";
@@ -44,12 +44,23 @@ pub struct PatientPullArgs {
     /// Output directory (replaced atomically; tracked by `<out>.dvc`).
     #[arg(long, env = "PATIENTS_DIR", default_value = "patients")]
     pub out: PathBuf,
+    /// The production model the store is for: the store is rebuilt only if that model was
+    /// trained on this data (its held-out patients are then unseen by it); otherwise it is
+    /// left as it is and the reason printed. Unset: always rebuilt.
+    #[arg(long, env = "PRODUCTION_DIR")]
+    pub production: Option<PathBuf>,
     #[command(flatten)]
     pub dvc: DvcArgs,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let outcome = pull_patients(&cli.args)?;
+    let outcome = match pull_patients(&cli.args)? {
+        Pulled::Built(outcome) => outcome,
+        Pulled::Kept(reason) => {
+            println!("patient store not rebuilt: {reason}");
+            return Ok(());
+        }
+    };
     let ids: Vec<String> = outcome
         .index
         .patients
@@ -81,7 +92,26 @@ pub struct Outcome {
     pub pointer: Option<DvcPointer>,
 }
 
-pub fn pull_patients(args: &PatientPullArgs) -> anyhow::Result<Outcome> {
+/// What a pull did.
+#[derive(Debug, Clone)]
+pub enum Pulled {
+    Built(Outcome),
+    /// The store was left as it is (see `--production`), for this reason.
+    Kept(String),
+}
+
+impl Pulled {
+    /// The new store, or a panic naming why none was built (tests and callers that did not
+    /// pass `--production`).
+    pub fn built(self) -> Outcome {
+        match self {
+            Pulled::Built(outcome) => outcome,
+            Pulled::Kept(reason) => panic!("the patient store was not rebuilt: {reason}"),
+        }
+    }
+}
+
+pub fn pull_patients(args: &PatientPullArgs) -> anyhow::Result<Pulled> {
     args.dvc.fetch(&args.data)?;
     let dataset = ProcessedDataset::open(&args.data)
         .with_context(|| format!("cannot open the processed dataset {}", args.data.display()))?;
@@ -92,22 +122,51 @@ pub fn pull_patients(args: &PatientPullArgs) -> anyhow::Result<Outcome> {
             args.data.display()
         );
     }
-    let source_data_md5 = data_version(&args.data);
+    let source = StoreSource {
+        data_md5: Some(data_version(&args.data)?),
+        split: Some("patient_pool".into()),
+        split_seed: Some(dataset.manifest.seed),
+    };
+    if let Some(production) = &args.production {
+        if let Some(reason) = production_mismatch(production, &source)? {
+            return Ok(Pulled::Kept(reason));
+        }
+    }
     let samples = dataset.manifest.samples_per_recording;
     let index = atomic::replace_dir(&args.out, |dir| -> anyhow::Result<StoreIndex> {
         let store = dir.join(STORE_DIR);
         std::fs::create_dir(&store)?;
-        let index = patient_store::write_store(&store, samples, source_data_md5, &patients)?;
+        let index = patient_store::write_store(&store, samples, &source, &patients)?;
         labels::write_labels(&dir.join(labels::LABELS_FILE), &labels)?;
         Ok(index)
     })
     .with_context(|| format!("cannot write {}", args.out.display()))?;
     let pointer = args.dvc.track(&args.out)?;
-    Ok(Outcome {
+    Ok(Pulled::Built(Outcome {
         index,
         labels,
         pointer,
-    })
+    }))
+}
+
+/// Why the store must not be rebuilt for the model in `production` (none installed, or trained
+/// on other data), or None when it may.
+fn production_mismatch(production: &Path, source: &StoreSource) -> anyhow::Result<Option<String>> {
+    if !production
+        .join(seizure_model::artifact::MODEL_CARD_FILE)
+        .is_file()
+    {
+        return Ok(Some(format!(
+            "there is no production model in {} (the store is built together with a promotion)",
+            production.display()
+        )));
+    }
+    let card = seizure_model::artifact::read_card(production)?;
+    Ok(patient_store::check_disjoint(
+        source.data_md5.as_deref(),
+        card.training_data_md5.as_deref(),
+    )
+    .err())
 }
 
 /// Groups the pool's rows into patients, recordings in chunk order, ordered by patient id.
@@ -143,10 +202,8 @@ pub fn patients_from_pool(
     Ok((patients, labels))
 }
 
-/// The DVC hash of the processed data, from its `.dvc` pointer when there is one.
-fn data_version(data: &Path) -> Option<String> {
-    let name = data.file_name()?.to_str()?;
-    DvcPointer::read(&data.with_file_name(format!("{name}.dvc")))
-        .ok()
-        .map(|p| p.md5)
+/// The DVC hash of the processed data: from its `.dvc` pointer when it describes the data,
+/// else computed (the same hash training records in the model card).
+fn data_version(data: &Path) -> anyhow::Result<String> {
+    Ok(artifact_store::dvc::hash_dir(data)?.md5)
 }

@@ -64,7 +64,13 @@ mod patient_store_files {
                 samples: (0..2 * 178).map(|i| i as f32).collect(),
             })
             .collect();
-        write_store(dir.path(), 178, Some("abc.dir".into()), &patients).unwrap();
+        write_store(
+            dir.path(),
+            178,
+            &patient_store::StoreSource::data("abc.dir"),
+            &patients,
+        )
+        .unwrap();
         (
             std::fs::read(dir.path().join(patient_store::RECORDINGS_FILE)).unwrap(),
             std::fs::read(dir.path().join(patient_store::INDEX_FILE)).unwrap(),

@@ -155,8 +155,10 @@ impl Workspace {
         patient_pull::pull_patients(&patient_pull::PatientPullArgs {
             data: self.path("data"),
             out: self.path("patients"),
+            production: None,
             dvc: Default::default(),
         })
         .unwrap()
+        .built()
     }
 }

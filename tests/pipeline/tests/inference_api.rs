@@ -192,6 +192,73 @@ async fn without_a_model_the_service_is_up_but_not_ready() {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// Split hygiene: a patient store built from another data version (here: another split
+/// seed, whose held-out pool overlaps this model's training segments) never answers, and
+/// patient-pull does not rebuild the store for a production model trained on other data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_store_from_another_split_is_refused() {
+    let ws = shared_workspace();
+    let dir = tempfile::tempdir().unwrap();
+    let mut other =
+        eeg_data::prepare::PrepareOptions::new(ws.path("raw/eeg.csv"), dir.path().join("data"));
+    other.split.seed = 99;
+    eeg_data::prepare::prepare(&other).unwrap();
+    let pull = |production: Option<PathBuf>| {
+        patient_pull::pull_patients(&patient_pull::PatientPullArgs {
+            data: dir.path().join("data"),
+            out: dir.path().join("patients"),
+            production,
+            dvc: Default::default(),
+        })
+        .unwrap()
+    };
+    // For the production model (trained on the seed-42 data) nothing is built.
+    match pull(Some(ws.path("production"))) {
+        patient_pull::Pulled::Kept(reason) => {
+            assert!(
+                reason.contains("may be segments the model was trained on"),
+                "{reason}"
+            )
+        }
+        patient_pull::Pulled::Built(_) => panic!("a store for a model trained on other data"),
+    }
+    assert!(!dir.path().join("patients").exists());
+    // Built anyway (no --production), it is refused by inference.
+    pull(None).built();
+    let app = App::spawn(
+        &ws.path("production"),
+        &dir.path().join("patients/store"),
+        None,
+    )
+    .await;
+    let (status, body) = app.get("/health/ready", None).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "may be segments",
+    );
+    let token = app.token(Role::Clinician);
+    let store = patient_store::PatientStore::open(&dir.path().join("patients/store")).unwrap();
+    let (status, body) = app
+        .get(
+            &format!("/predict/{}", store.patient_ids()[0]),
+            Some(&token),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "was trained on data",
+    );
+    assert_eq!(body["error"], "store_mismatch");
+    // Raw signals do not involve the store: still answered.
+    let signals = json!({ "recordings": vec![vec![10.0; 178]; 2] });
+    let (status, _) = app.post("/predict", signals, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn an_explicit_threshold_override_is_reported_in_every_answer() {
     let ws = shared_workspace();
