@@ -6,6 +6,7 @@
 //! subcommands (`preprocessing`, `training`, `evaluate`, `patient-pull`) are the services' own
 //! command lines, which `dvc.yaml` calls.
 
+pub mod cv;
 mod ops;
 mod pipeline;
 mod serve;
@@ -32,6 +33,9 @@ pub struct Cli {
 pub enum Command {
     /// preprocessing -> training -> evaluate/promote -> patient-pull, stopping at the first failure.
     Pipeline(PipelineCommand),
+    /// k-fold cross-validation of the training recipe: one training per fold, mean and sd of
+    /// every test figure (nothing is promoted); `cv/cv.json` and a parent tracked run.
+    Cv(CvCommand),
     /// The auth and inference APIs on two local ports, until Ctrl-C.
     Serve(ServeCommand),
     /// `pipeline`, then `serve`.
@@ -79,6 +83,18 @@ pub struct PipelineCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct CvCommand {
+    #[command(flatten)]
+    pub home: Home,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub cv: cv::CvArgs,
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct ServeCommand {
     #[command(flatten)]
     pub home: Home,
@@ -104,6 +120,7 @@ impl Cli {
     pub fn log_format(&self) -> telemetry::LogFormat {
         match &self.command {
             Command::Pipeline(c) => c.log.log_format,
+            Command::Cv(c) => c.log.log_format,
             Command::Serve(c) => c.log.log_format,
             Command::Up(c) => c.log.log_format,
             Command::Preprocessing(c) => c.log.log_format,
@@ -128,6 +145,7 @@ pub fn from_env<T: clap::Args + clap::FromArgMatches>() -> anyhow::Result<T> {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Pipeline(c) => run_pipeline(&c.home, &c.pipeline, &c.log),
+        Command::Cv(c) => cv::run_cv(&c.home, &c.pipeline, &c.cv).map(|_| ()),
         Command::Serve(c) => serve(&c.home, &c.serve),
         Command::Up(c) => {
             run_pipeline(&c.home, &c.pipeline, &c.log)?;

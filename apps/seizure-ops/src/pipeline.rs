@@ -102,7 +102,7 @@ fn stage(
 }
 
 /// The real data set if it is there; otherwise the synthetic one, announced loudly.
-fn raw_csv(home: &Home, args: &PipelineArgs) -> anyhow::Result<PathBuf> {
+pub(crate) fn raw_csv(home: &Home, args: &PipelineArgs) -> anyhow::Result<PathBuf> {
     if let Some(path) = &args.raw_csv {
         if !path.is_file() {
             bail!(
@@ -141,7 +141,7 @@ fn announce_synthetic(missing: &Path, synthetic: &Path) {
     );
 }
 
-fn tracking(home: &Home) -> TrackingArgs {
+pub(crate) fn tracking(home: &Home) -> TrackingArgs {
     TrackingArgs {
         tracking_uri: None,
         tracking_dir: home.path("tracking"),

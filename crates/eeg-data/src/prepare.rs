@@ -111,6 +111,9 @@ pub struct SplitOptions {
     pub layout: InputLayout,
     pub balance: Balance,
     pub seed: u64,
+    /// Cross-validation: the test split is this fold; the other segments are shared among
+    /// train, validation and the patient pool in their fractions' proportions.
+    pub fold: Option<processed::Fold>,
 }
 
 impl Default for SplitOptions {
@@ -120,6 +123,7 @@ impl Default for SplitOptions {
             layout: InputLayout::default(),
             balance: Balance::default(),
             seed: DEFAULT_SEED,
+            fold: None,
         }
     }
 }
@@ -142,7 +146,10 @@ pub fn build_outputs(
     options: &SplitOptions,
 ) -> (Manifest, Outputs) {
     let segments = split::group_segments(data);
-    let assignment = split::assign_splits(&segments, &options.fractions, options.seed);
+    let assignment = match options.fold {
+        None => split::assign_splits(&segments, &options.fractions, options.seed),
+        Some(fold) => split::assign_fold(&segments, &options.fractions, fold, options.seed),
+    };
     let mut rows_of: BTreeMap<Split, Vec<usize>> =
         Split::ALL.iter().map(|&s| (s, vec![])).collect();
     let mut segment_index = vec![0u32; data.rows.len()];
@@ -198,6 +205,7 @@ pub fn build_outputs(
         normalisation,
         label_names: LABEL_NAMES.map(String::from),
         segments: segments.into_iter().map(|s| s.name).collect(),
+        fold: options.fold,
         splits: summaries,
     };
     (manifest, Outputs { splits, raw })
@@ -282,6 +290,7 @@ mod tests {
             layout: InputLayout::default(),
             balance,
             seed,
+            fold: None,
         }
     }
 

@@ -84,6 +84,16 @@ pub struct Manifest {
     /// Segment names; `S_segment.npy` holds indices into this list.
     pub segments: Vec<String>,
     pub splits: BTreeMap<Split, SplitSummary>,
+    /// For cross-validation: the test split is this fold of the segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<Fold>,
+}
+
+/// Fold `index` (0-based) of `count` segment-wise, class-stratified folds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fold {
+    pub index: usize,
+    pub count: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

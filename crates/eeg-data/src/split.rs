@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use crate::binary_label;
-use crate::processed::{Balance, Fractions, Split};
+use crate::processed::{Balance, Fold, Fractions, Split};
 use crate::random::Rng;
 use crate::uci::UciData;
 
@@ -125,6 +125,56 @@ pub fn assign_splits(segments: &[Segment], fractions: &Fractions, seed: u64) -> 
     assignment
 }
 
+/// Assigns segments for cross-validation fold `fold`: within each class, segments are shuffled
+/// (seeded) and dealt into `fold.count` folds in turn, so every fold holds about the same
+/// number of each class; fold `fold.index` is the test split, and the rest are shared among
+/// train, validation and the patient pool in proportion to their fractions. Over the folds,
+/// every segment is tested exactly once.
+pub fn assign_fold(
+    segments: &[Segment],
+    fractions: &Fractions,
+    fold: Fold,
+    seed: u64,
+) -> Vec<Split> {
+    let scale = 1.0 - fractions.test;
+    let rest = Fractions {
+        train: fractions.train / scale,
+        validation: fractions.validation / scale,
+        test: 0.0,
+        patient_pool: fractions.patient_pool / scale,
+    };
+    let mut rng = Rng::new(seed);
+    let mut assignment = vec![Split::Train; segments.len()];
+    let mut classes: Vec<u8> = segments.iter().map(|s| s.class).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    // Continue dealing across classes, so small classes do not all start at fold 0.
+    let mut dealt = 0usize;
+    for class in classes {
+        let mut members: Vec<usize> = (0..segments.len())
+            .filter(|&i| segments[i].class == class)
+            .collect();
+        rng.shuffle(&mut members);
+        let mut others = Vec::new();
+        for i in members {
+            if dealt % fold.count == fold.index {
+                assignment[i] = Split::Test;
+            } else {
+                others.push(i);
+            }
+            dealt += 1;
+        }
+        let counts = allocate(others.len(), &rest);
+        let mut others = others.into_iter();
+        for (split, count) in Split::ALL.into_iter().zip(counts) {
+            for i in others.by_ref().take(count) {
+                assignment[i] = split;
+            }
+        }
+    }
+    assignment
+}
+
 /// The training rows after balancing, in a seeded random order, and the loss weight per
 /// binary label.
 pub fn balance_training_rows(
@@ -180,6 +230,43 @@ mod tests {
             segments_per_class,
         });
         uci::parse(Path::new("synthetic.csv"), &bytes, BadRows::Fail).unwrap()
+    }
+
+    #[test]
+    fn every_segment_is_tested_in_exactly_one_fold() {
+        let data = synthetic(3, 20);
+        let segments = group_segments(&data);
+        let f = Fractions::default();
+        let mut tested = vec![0usize; segments.len()];
+        for index in 0..5 {
+            let fold = Fold { index, count: 5 };
+            let assignment = assign_fold(&segments, &f, fold, 11);
+            let test: Vec<usize> = (0..segments.len())
+                .filter(|&i| assignment[i] == Split::Test)
+                .collect();
+            // 100 segments, 20 per class: 20 per fold, 4 of each class.
+            assert_eq!(test.len(), 20);
+            for class in 1..=5u8 {
+                assert_eq!(
+                    test.iter().filter(|&&i| segments[i].class == class).count(),
+                    4
+                );
+            }
+            // The rest keep the pipeline's proportions: 60 : 10 : 10 of 80.
+            let count = |split| assignment.iter().filter(|&&s| s == split).count();
+            assert_eq!(
+                (
+                    count(Split::Train),
+                    count(Split::Validation),
+                    count(Split::PatientPool)
+                ),
+                (60, 10, 10)
+            );
+            for i in test {
+                tested[i] += 1;
+            }
+        }
+        assert!(tested.iter().all(|&n| n == 1), "{tested:?}");
     }
 
     #[test]

@@ -82,6 +82,7 @@ fn write_dataset(dir: &Path) {
         label_names: eeg_data::LABEL_NAMES.map(String::from),
         segments,
         splits: summaries,
+        fold: None,
     };
     processed::write_manifest(dir, &manifest).unwrap();
 }

@@ -143,22 +143,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The split these arguments ask for.
+pub fn split_options(args: &PreprocessArgs) -> anyhow::Result<SplitOptions> {
+    Ok(SplitOptions {
+        fractions: Fractions {
+            train: args.train,
+            validation: args.validation,
+            test: args.test,
+            patient_pool: args.patient_pool,
+        },
+        layout: InputLayout::new(args.timesteps, args.features)?,
+        balance: args.balance.into(),
+        seed: args.seed,
+        fold: None,
+    })
+}
+
 /// Runs preprocessing with these options, reporting skipped rows and the balance choice.
 pub fn preprocess(args: &PreprocessArgs) -> anyhow::Result<Prepared> {
     let options = PrepareOptions {
         input: args.input.clone(),
         out: args.out.clone(),
-        split: SplitOptions {
-            fractions: Fractions {
-                train: args.train,
-                validation: args.validation,
-                test: args.test,
-                patient_pool: args.patient_pool,
-            },
-            layout: InputLayout::new(args.timesteps, args.features)?,
-            balance: args.balance.into(),
-            seed: args.seed,
-        },
+        split: split_options(args)?,
         bad_rows: if args.skip_bad_rows {
             BadRows::Skip
         } else {
