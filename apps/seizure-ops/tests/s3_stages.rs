@@ -2,6 +2,8 @@
 //! started by scripts/test.sh), as the compose services do: each stage runs in its own
 //! directory holding nothing but the `.dvc` pointers of its inputs; inference pulls production.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -31,6 +33,7 @@ impl Stages {
                 .env("AWS_DEFAULT_REGION", "us-east-1")
                 .env("TRACKING_DIR", self.tracking.path())
                 .env("RUST_LOG", "info")
+                .env("MIN_SENSITIVITY", common::TINY_MODEL_MIN_SENSITIVITY)
                 .env_remove("MLFLOW_TRACKING_URI"),
         );
         String::from_utf8_lossy(&output.stderr).into_owned()

@@ -122,7 +122,14 @@ mod tests {
         assert!((chosen.validation_specificity - 0.98).abs() < 1e-12);
         // Positives at or above 0.49: 0.50 .. 0.90 = 9 of 10.
         assert!((chosen.validation_sensitivity - 0.9).abs() < 1e-12);
-        // Any lower candidate misses the target.
+        // The next lower candidate (0.48) misses the target: 48 of 50 negatives below it.
+        let below = scores
+            .iter()
+            .zip(&labels)
+            .filter(|(&s, &l)| !l && s < 0.48)
+            .count();
+        assert!((below as f64 / 50.0) < 0.98);
+        // A stricter target needs a higher threshold.
         let lower = choose(&scores, &labels, 0.99).unwrap();
         assert!(lower.value > chosen.value);
         assert_eq!(lower.validation_specificity, 1.0);

@@ -240,6 +240,7 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<(Report, Option<AuditReco
         &promotion::Split {
             labels: &test.labels,
             by_segment: &test.by_segment,
+            data_md5: &data_md5,
         },
         force.as_ref(),
     );
@@ -369,8 +370,14 @@ fn evaluation_metrics(prefix: &str, e: &ModelEvaluation) -> Vec<Metric> {
             "sensitivity_at_target_specificity_ci_high",
             i.sensitivity_at_target_specificity.high,
         ),
+        ("accuracy_ci_low", i.accuracy.low),
+        ("accuracy_ci_high", i.accuracy.high),
         ("patient_accuracy_ci_low", i.patient_accuracy.low),
         ("patient_accuracy_ci_high", i.patient_accuracy.high),
+        ("patient_sensitivity_ci_low", i.patient_sensitivity.low),
+        ("patient_sensitivity_ci_high", i.patient_sensitivity.high),
+        ("patient_specificity_ci_low", i.patient_specificity.low),
+        ("patient_specificity_ci_high", i.patient_specificity.high),
     ]
     .into_iter()
     .map(|(key, value)| Metric::now(&format!("{prefix}{key}"), value, 0))

@@ -4,11 +4,14 @@
 //! 1. **Finite**: every test score, every metric in the model card (training and validation
 //!    losses) and every headline metric is a number. Nothing overrides this.
 //! 2. **Quality floor**: ROC AUC and sensitivity at the target specificity at or above
-//!    absolute minimums, first promotion included. Nothing overrides this either.
+//!    absolute minimums, first promotion included, and a usable decision threshold in the
+//!    card (chosen on validation, at most 1). Nothing overrides this either.
 //! 3. **Better than production**: on the same frozen test split, the candidate's primary metric
 //!    minus production's, resampled over segments (paired bootstrap: both models scored on
 //!    the same draw), must have its one-sided lower confidence bound above the margin
-//!    (>= 0). `--force` with a reason overrides only this step, and is recorded as forced.
+//!    (>= 0). A production model trained on other data cannot be compared fairly (its
+//!    training segments may be in this test split): it is replaced only by `--force`.
+//!    `--force` with a reason overrides only this step, and is recorded as forced.
 
 use std::collections::BTreeMap;
 
@@ -191,6 +194,8 @@ pub struct Decision {
 pub struct Split<'a> {
     pub labels: &'a [bool],
     pub by_segment: &'a Segments,
+    /// The processed data version the split belongs to.
+    pub data_md5: &'a str,
 }
 
 pub fn decide(
@@ -226,6 +231,10 @@ pub fn decide(
         );
         return decision;
     }
+    if let Some(problem) = unusable_threshold(candidate.evaluation) {
+        decision.reason = problem;
+        return decision;
+    }
     let Some(production) = production else {
         decision.promote = true;
         decision.reason =
@@ -239,6 +248,32 @@ pub fn decide(
             "production's {} is undefined on this test split; the candidate clears every floor",
             metric.name()
         );
+        return decision;
+    }
+    // Production trained on other data may have trained on segments of this test split:
+    // its score here is flattering and no comparison is fair. Only an explicit, recorded
+    // decision replaces it.
+    let production_data = production.evaluation.training_data_md5.as_deref();
+    if production_data != Some(split.data_md5) {
+        let why = format!(
+            "production was trained on data {}, not {} (this test split's): its training \
+             segments may be in this test split, so no fair comparison is possible",
+            production_data.unwrap_or("(unknown)"),
+            split.data_md5
+        );
+        match force {
+            Some(force) => {
+                decision.promote = true;
+                decision.forced = Some(force.clone());
+                decision.reason = format!("FORCED by {} ({}): {why}", force.by, force.reason);
+            }
+            None => {
+                decision.reason = format!(
+                    "{why}; the candidate clears every floor: promote it with --force \
+                     --force-reason if it should replace production"
+                );
+            }
+        }
         return decision;
     }
     let comparison = compare(policy, metric, candidate, production, split);
@@ -308,6 +343,27 @@ fn non_finite(candidate: &Scored, metric: PrimaryMetric) -> Option<String> {
     .into_iter()
     .find(|(_, v)| !v.is_finite())
     .map(|(name, value)| format!("the candidate's {name} on the test split is {value}"))
+}
+
+/// Why the threshold the candidate would be served at is unusable, if it is: a card without
+/// a chosen threshold (it predates the rule, or its validation scores were not finite), or one
+/// above every probability (it would never say seizure).
+fn unusable_threshold(e: &ModelEvaluation) -> Option<String> {
+    let threshold = e.recordings.threshold;
+    if e.threshold_source == "fallback" {
+        return Some(
+            "the candidate's model card has no decision threshold (training chooses one on \
+             validation): retrain it"
+                .into(),
+        );
+    }
+    if !(0.0..=1.0).contains(&threshold) {
+        return Some(format!(
+            "the candidate's decision threshold {threshold} is above every probability: it \
+             would never answer seizure"
+        ));
+    }
+    None
 }
 
 pub fn floor_checks(floor: &QualityFloor, e: &ModelEvaluation) -> Vec<FloorCheck> {
@@ -386,7 +442,7 @@ mod tests {
         ModelEvaluation {
             run_id: None,
             version: None,
-            training_data_md5: None,
+            training_data_md5: Some("data.dir".into()),
             threshold_source: "override",
             recordings: metrics::compute(scores, labels, 0.5),
             patients: metrics::compute(&ps, &pl, 0.5),
@@ -472,6 +528,7 @@ mod tests {
             &Split {
                 labels: &labels,
                 by_segment: &by_segment,
+                data_md5: "data.dir",
             },
             force,
         )
@@ -542,6 +599,71 @@ mod tests {
         assert!(d.promote);
         assert_eq!(d.forced.as_ref(), Some(&force));
         assert!(d.reason.starts_with("FORCED by ada@ward"), "{}", d.reason);
+    }
+
+    #[test]
+    fn production_from_other_data_is_replaced_only_by_force() {
+        let (labels, segments) = split();
+        let by_segment = Segments::of(&segments);
+        let empty = BTreeMap::new();
+        let good = scores(&labels, 3.0, 5);
+        let ce = evaluation_of(&good, &labels, &segments);
+        let mut pe = evaluation_of(&scores(&labels, 1.0, 6), &labels, &segments);
+        pe.training_data_md5 = Some("other.dir".into());
+        let split = Split {
+            labels: &labels,
+            by_segment: &by_segment,
+            data_md5: "data.dir",
+        };
+        let scored = |e| Scored {
+            evaluation: e,
+            scores: &good,
+            card_metrics: &empty,
+        };
+        let d = decide(
+            &policy(),
+            PrimaryMetric::RocAuc,
+            &scored(&ce),
+            Some(&scored(&pe)),
+            &split,
+            None,
+        );
+        assert!(!d.promote);
+        assert!(
+            d.reason.contains("no fair comparison") && d.reason.contains("--force"),
+            "{}",
+            d.reason
+        );
+        let force = Force {
+            by: "ada".into(),
+            reason: "new data version".into(),
+        };
+        let d = decide(
+            &policy(),
+            PrimaryMetric::RocAuc,
+            &scored(&ce),
+            Some(&scored(&pe)),
+            &split,
+            Some(&force),
+        );
+        assert!(d.promote && d.forced.is_some(), "{}", d.reason);
+    }
+
+    #[test]
+    fn a_threshold_that_never_says_seizure_is_refused() {
+        let (labels, segments) = split();
+        let mut e = evaluation_of(&scores(&labels, 3.0, 5), &labels, &segments);
+        e.recordings.threshold = 1.000_000_1;
+        assert!(unusable_threshold(&e)
+            .unwrap()
+            .contains("never answer seizure"));
+        e.recordings.threshold = 0.7;
+        e.threshold_source = "fallback";
+        assert!(unusable_threshold(&e)
+            .unwrap()
+            .contains("no decision threshold"));
+        e.threshold_source = "model_card";
+        assert!(unusable_threshold(&e).is_none());
     }
 
     #[test]

@@ -622,18 +622,30 @@ async fn ready(State(state): State<SharedState>) -> Response {
         )
         .into_response();
     }
-    // A store that may hold the model's training segments must not answer patients.
-    if let Some(store) = state.patients.load_full() {
-        if let Err(reason) = patient_store::check_disjoint(
+    // A store that may hold the model's training segments does not answer patients (503
+    // `store_mismatch`), but raw-signal predictions still work: degraded, not out of rotation.
+    let patients = match state.patients.load_full() {
+        None => json!({"available": false, "reason": "no patient store is open"}),
+        Some(store) => match patient_store::check_disjoint(
             store.source_data_md5(),
             model.card().training_data_md5.as_deref(),
         ) {
-            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason)
-                .into_response();
-        }
-    }
-    let status = if audit.healthy { "ready" } else { "degraded" };
-    Json(json!({"status": status, "model_version": model.version, "audit": audit})).into_response()
+            Ok(()) => json!({"available": true, "patients": store.len()}),
+            Err(reason) => json!({"available": false, "reason": reason}),
+        },
+    };
+    let status = if audit.healthy && patients["available"] == true {
+        "ready"
+    } else {
+        "degraded"
+    };
+    Json(json!({
+        "status": status,
+        "model_version": model.version,
+        "audit": audit,
+        "patients": patients,
+    }))
+    .into_response()
 }
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]

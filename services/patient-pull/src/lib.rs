@@ -129,6 +129,16 @@ pub fn pull_patients(args: &PatientPullArgs) -> anyhow::Result<Pulled> {
     };
     if let Some(production) = &args.production {
         if let Some(reason) = production_mismatch(production, &source)? {
+            // Keeping nothing is not a success: there would be no store at all (and a
+            // `dvc repro` would miss its output), so say why instead.
+            if !args
+                .out
+                .join(STORE_DIR)
+                .join(patient_store::INDEX_FILE)
+                .is_file()
+            {
+                bail!("{reason}; there is no patient store to keep, so none is written");
+            }
             return Ok(Pulled::Kept(reason));
         }
     }
@@ -202,8 +212,8 @@ pub fn patients_from_pool(
     Ok((patients, labels))
 }
 
-/// The DVC hash of the processed data: from its `.dvc` pointer when it describes the data,
-/// else computed (the same hash training records in the model card).
+/// The DVC hash of the processed data, computed as training computes the one it records in
+/// the model card.
 fn data_version(data: &Path) -> anyhow::Result<String> {
     Ok(artifact_store::dvc::hash_dir(data)?.md5)
 }

@@ -203,40 +203,60 @@ async fn a_patient_store_from_another_split_is_refused() {
         eeg_data::prepare::PrepareOptions::new(ws.path("raw/eeg.csv"), dir.path().join("data"));
     other.split.seed = 99;
     eeg_data::prepare::prepare(&other).unwrap();
-    let pull = |production: Option<PathBuf>| {
-        patient_pull::pull_patients(&patient_pull::PatientPullArgs {
-            data: dir.path().join("data"),
-            out: dir.path().join("patients"),
-            production,
-            dvc: Default::default(),
-        })
-        .unwrap()
-    };
-    // For the production model (trained on the seed-42 data) nothing is built.
-    match pull(Some(ws.path("production"))) {
+    // For the production model (trained on the seed-42 data) nothing is built: with no store
+    // to keep, that is an error naming why.
+    let err = patient_pull::pull_patients(&patient_pull::PatientPullArgs {
+        data: dir.path().join("data"),
+        out: dir.path().join("patients"),
+        production: Some(ws.path("production")),
+        dvc: Default::default(),
+    })
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("may be segments the model was trained on"),
+        "{err:#}"
+    );
+    assert!(!dir.path().join("patients").exists());
+    // Built anyway (no --production), it is refused by inference.
+    patient_pull::pull_patients(&patient_pull::PatientPullArgs {
+        data: dir.path().join("data"),
+        out: dir.path().join("patients"),
+        production: None,
+        dvc: Default::default(),
+    })
+    .unwrap()
+    .built();
+    // Kept, once a store exists.
+    match patient_pull::pull_patients(&patient_pull::PatientPullArgs {
+        data: dir.path().join("data"),
+        out: dir.path().join("patients"),
+        production: Some(ws.path("production")),
+        dvc: Default::default(),
+    })
+    .unwrap()
+    {
         patient_pull::Pulled::Kept(reason) => {
-            assert!(
-                reason.contains("may be segments the model was trained on"),
-                "{reason}"
-            )
+            assert!(reason.contains("may be segments"), "{reason}")
         }
         patient_pull::Pulled::Built(_) => panic!("a store for a model trained on other data"),
     }
-    assert!(!dir.path().join("patients").exists());
-    // Built anyway (no --production), it is refused by inference.
-    pull(None).built();
     let app = App::spawn(
         &ws.path("production"),
         &dir.path().join("patients/store"),
         None,
     )
     .await;
+    // Degraded, not out of rotation: raw signals still work.
     let (status, body) = app.get("/health/ready", None).await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "may be segments",
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["patients"]["available"], false, "{body}");
+    assert!(
+        body["patients"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("may be segments"),
+        "{body}"
     );
     let token = app.token(Role::Clinician);
     let store = patient_store::PatientStore::open(&dir.path().join("patients/store")).unwrap();
@@ -585,6 +605,67 @@ async fn inference_starts_and_serves_while_its_database_is_down() {
     let (status, page) = app.get("/logs", Some(&admin)).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["records"].as_array().unwrap().len(), 5, "{page}");
+}
+
+/// Neither the database nor the spill file can keep a record: predictions are refused (503
+/// `audit_unavailable`) and readiness is 503; once the spill file's directory exists again,
+/// predictions are admitted (degraded) without waiting for the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_prediction_is_answered_while_no_record_can_be_kept() {
+    let Some(server) = test_support::OwnPostgres::start() else {
+        return;
+    };
+    tokio::task::block_in_place(|| server.pause());
+    let ws = shared_workspace();
+    let spill_dir = tempfile::tempdir().unwrap();
+    let missing = spill_dir.path().join("not-yet");
+    let spill_file = missing.join("predictions.spill.jsonl");
+    let app = App::spawn_with(
+        &ws.path("production"),
+        &ws.path("patients/store"),
+        Some(server.url()),
+        |args| args.audit_spill_file = spill_file.clone(),
+    )
+    .await;
+    let (status, body) = app.get("/health/ready", None).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "cannot be recorded",
+    );
+    let token = app.token(Role::Clinician);
+    let patient = format!("/predict/{}", patient_ids(ws)[0]);
+    let (status, body) = app.get(&patient, Some(&token)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "cannot be recorded",
+    );
+    assert_eq!(body["error"], "audit_unavailable");
+    // The disk is fixed: admitted again, records spilled, the database still down.
+    std::fs::create_dir(&missing).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, body) = app.get("/health/ready", None).await;
+        if status == StatusCode::OK {
+            assert_eq!(body["status"], "degraded", "{body}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let (status, body) = app.get(&patient, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !spill_file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the answer was not spilled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

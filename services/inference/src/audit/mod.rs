@@ -89,9 +89,15 @@ pub(crate) struct Shared {
     dead_lettered: IntCounter,
     write_errors: IntCounter,
     lost: IntCounter,
-    last_error: Mutex<Option<String>>,
-    /// Why the spill file last failed, while it is failing.
-    spill_error: Mutex<Option<String>>,
+    /// Why the database, and why the spill file, last failed (while they fail), under one
+    /// lock so a health report never mixes two moments.
+    errors: Mutex<Errors>,
+}
+
+#[derive(Default, Clone)]
+struct Errors {
+    database: Option<String>,
+    spill: Option<String>,
 }
 
 impl Shared {
@@ -130,17 +136,24 @@ impl Shared {
                 "audit_lost_records_total",
                 "Audit records neither the database nor the spill file took (each logged in full)",
             ),
-            last_error: Mutex::new(None),
-            spill_error: Mutex::new(None),
+            errors: Mutex::new(Errors::default()),
         }
     }
 
     fn set_error(&self, error: Option<String>) {
-        *self.last_error.lock().expect("error lock") = error;
+        self.errors.lock().expect("error lock").database = error;
     }
 
     fn set_spill_error(&self, error: Option<String>) {
-        *self.spill_error.lock().expect("error lock") = error;
+        self.errors.lock().expect("error lock").spill = error;
+    }
+
+    fn database_failing(&self) -> bool {
+        self.errors.lock().expect("error lock").database.is_some()
+    }
+
+    fn spill_failing(&self) -> bool {
+        self.errors.lock().expect("error lock").spill.is_some()
     }
 }
 
@@ -196,6 +209,11 @@ impl PredictionLog {
             shared.set_error(Some("the database did not answer at start".into()));
         }
         let spill = SpillFile::new(options.spill_file.clone());
+        // Known before the first record needs it: can the last resort take records?
+        if let Err(e) = spill.check_writable() {
+            tracing::error!(file = %spill.path().display(), "the audit spill file is not writable: {e}");
+            shared.set_spill_error(Some(e.to_string()));
+        }
         if let Ok((pending, _)) = spill.read() {
             shared.spill_pending.set(pending.len() as i64);
         }
@@ -237,8 +255,10 @@ impl PredictionLog {
     }
 
     pub fn health(&self) -> AuditHealth {
-        let last_error = self.shared.last_error.lock().expect("error lock").clone();
-        let spill_error = self.shared.spill_error.lock().expect("error lock").clone();
+        let Errors {
+            database: last_error,
+            spill: spill_error,
+        } = self.shared.errors.lock().expect("error lock").clone();
         AuditHealth {
             healthy: last_error.is_none(),
             durable: last_error.is_none() || spill_error.is_none(),

@@ -88,6 +88,22 @@ impl SpillFile {
         file.sync_data()
     }
 
+    /// Whether records could be appended now: opens the file for appending (creating it,
+    /// mode 0600, if missing) and syncs it, writing nothing. A file created here is removed
+    /// again, so an empty spill file never lingers.
+    pub fn check_writable(&self) -> std::io::Result<()> {
+        let existed = self.path.exists();
+        let file = private_options()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        file.sync_data()?;
+        if !existed && file.metadata()?.len() == 0 {
+            std::fs::remove_file(&self.path)?;
+        }
+        Ok(())
+    }
+
     /// Every record in the file, and the lines that are not records. Read as bytes: a line
     /// that is not UTF-8 is one bad line, not an unreadable file.
     pub fn read(&self) -> std::io::Result<(Vec<PredictionRecord>, Vec<BadLine>)> {

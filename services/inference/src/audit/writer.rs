@@ -88,7 +88,7 @@ impl Writer {
                 taken
             } else {
                 let waiting_spill = self.shared.spill_pending.get() > 0;
-                let failing = self.shared.last_error.lock().expect("error lock").is_some();
+                let failing = self.shared.database_failing() || self.shared.spill_failing();
                 tokio::select! {
                     n = self.receiver.recv_many(&mut commands, BATCH) => n,
                     _ = stop_requested(&mut self.stop) => continue,
@@ -98,9 +98,14 @@ impl Writer {
                     _ = tokio::time::sleep_until(write_back_at), if waiting_spill || failing => {
                         write_back_at = tokio::time::Instant::now() + IDLE_RETRY;
                         let due = outage.as_ref().is_none_or(|o| Instant::now() >= o.next_attempt);
+                        // A failing spill file is retried whatever the database does: once
+                        // the disk is fixed, predictions are admitted again.
+                        if self.shared.spill_failing() {
+                            self.probe_spill();
+                        }
                         if due && waiting_spill {
                             self.write_back(&mut outage).await;
-                        } else if due {
+                        } else if due && self.shared.database_failing() {
                             self.probe(&mut outage).await;
                         }
                         continue;
@@ -228,6 +233,17 @@ impl Writer {
                     delay: (delay * 2).min(LONGEST_RETRY),
                 });
             }
+        }
+    }
+
+    /// Checks whether the spill file takes records again.
+    fn probe_spill(&self) {
+        match self.spill.check_writable() {
+            Ok(()) => {
+                self.shared.set_spill_error(None);
+                tracing::info!(file = %self.spill.path().display(), "the audit spill file is writable again");
+            }
+            Err(e) => self.shared.set_spill_error(Some(e.to_string())),
         }
     }
 
