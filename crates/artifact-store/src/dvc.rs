@@ -607,9 +607,21 @@ mod tests {
 
     #[test]
     fn entries_sort_by_whole_relpath_in_code_point_order() {
-        let mut names = ["a/b c.txt", "a.txt", "a-b/x", "Zed/y", ".hidden"];
-        names.sort();
-        assert_eq!(names, [".hidden", "Zed/y", "a-b/x", "a.txt", "a/b c.txt"]);
+        // Created in an order unlike the expected one; `list_files` (what hash_dir and the
+        // manifest use) must give DVC's order: whole relpaths, by code point ("a.txt" before
+        // "a/b c.txt" because '.' < '/'; uppercase before lowercase), not a directory walk's.
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a/b c.txt", "Zed/y", "a.txt", "a-b/x", ".hidden"] {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, name).unwrap();
+        }
+        let listed: Vec<String> = list_files(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(relpath, _)| relpath)
+            .collect();
+        assert_eq!(listed, [".hidden", "Zed/y", "a-b/x", "a.txt", "a/b c.txt"]);
     }
 
     #[test]

@@ -216,7 +216,6 @@ pub fn balance_training_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{InputLayout, Normalisation};
     use crate::random::Rng;
     use crate::synthetic::{csv_bytes, SynthConfig};
     use crate::uci::{self, BadRows};
@@ -386,8 +385,18 @@ mod tests {
             let train_rows: Vec<usize> = segments.iter().zip(&assignment)
                 .filter(|(_, &s)| s == Split::Train)
                 .flat_map(|(s, _)| s.rows.iter().copied()).collect();
-            let fit = |data: &UciData| Normalisation::fit(
-                train_rows.iter().map(|&r| data.row_samples(r)), InputLayout::default());
+            // Through the real path (build_outputs fits the normalisation the manifest keeps):
+            // this fails if it ever fits on validation, test or pool rows.
+            let options = crate::prepare::SplitOptions { seed, ..Default::default() };
+            let source = crate::processed::SourceInfo {
+                file_name: "synthetic.csv".into(),
+                md5: "0".repeat(32),
+                rows: data.rows.len(),
+                skipped_lines: vec![],
+            };
+            let fit = |data: &UciData| {
+                crate::prepare::build_outputs(data, source.clone(), &options).0.normalisation
+            };
             let before = fit(&data);
             // Rescaling every non-training row must not move the statistics.
             let train: HashSet<usize> = train_rows.iter().copied().collect();
