@@ -11,17 +11,11 @@ use eeg_data::processed::{ProcessedDataset, Split};
 #[test]
 fn three_fold_cross_validation_tests_every_segment_once() {
     let home = tempfile::tempdir().unwrap();
-    let output = test_support::run_ok(seizure_ops(home.path()).args([
-        "cv",
-        "--folds",
-        "3",
-        "--epochs",
-        "1",
-        "--max-train-rows",
-        "230",
-        "--synthetic-segments-per-class",
-        "10",
-    ]));
+    let output = test_support::run_ok(
+        seizure_ops(home.path())
+            .args(["cv", "--folds", "3"])
+            .args(common::QUICK),
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("3-fold cross-validation"), "{stdout}");
     assert!(stdout.contains("roc_auc"), "{stdout}");

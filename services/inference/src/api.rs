@@ -148,15 +148,13 @@ const RECORDINGS_PER_PASS: usize = 128;
 /// Also 503 while answers could not be recorded (the audit database and its spill file both
 /// failing): no prediction goes unaudited.
 fn admit(state: &AppState, user: &str) -> Result<Ticket, ApiError> {
-    let audit = state.log.health();
-    if !audit.durable {
+    if let Some(spill_error) = state.log.not_durable() {
         state.metrics.outcome("audit_unavailable");
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "audit_unavailable",
             format!(
-                "predictions cannot be recorded (spill file: {}); none are answered until they can",
-                audit.spill_error.as_deref().unwrap_or("failing")
+                "predictions cannot be recorded (spill file: {spill_error}); none are answered until they can"
             ),
         )
         .retry_after(5));

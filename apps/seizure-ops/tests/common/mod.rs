@@ -31,7 +31,8 @@ pub fn seizure_ops(home: &Path) -> Command {
 /// themselves are tested in tests/pipeline/tests/promotion.rs and evaluate's unit tests.
 pub const TINY_MODEL_MIN_SENSITIVITY: &str = "0.5";
 
-const QUICK: [&str; 6] = [
+/// One epoch on 230 rows of a small synthetic set: the quick runs' settings.
+pub const QUICK: [&str; 6] = [
     "--epochs",
     "1",
     "--max-train-rows",

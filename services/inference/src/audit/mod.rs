@@ -100,6 +100,13 @@ struct Errors {
     spill: Option<String>,
 }
 
+impl Errors {
+    /// A record would be kept somewhere: the database or, failing that, the spill file.
+    fn durable(&self) -> bool {
+        self.database.is_none() || self.spill.is_none()
+    }
+}
+
 impl Shared {
     fn new(registry: &Registry) -> Self {
         let gauge = |name: &str, help: &str| {
@@ -254,14 +261,24 @@ impl PredictionLog {
         })
     }
 
+    /// Why an answer could not be recorded now (the database and the spill file both
+    /// failing: the spill file's error), or None. One lock and no copies when all is well:
+    /// every prediction asks.
+    pub fn not_durable(&self) -> Option<String> {
+        let errors = self.shared.errors.lock().expect("error lock");
+        (!errors.durable()).then(|| errors.spill.clone().unwrap_or_default())
+    }
+
     pub fn health(&self) -> AuditHealth {
+        let errors = self.shared.errors.lock().expect("error lock").clone();
+        let durable = errors.durable();
         let Errors {
             database: last_error,
             spill: spill_error,
-        } = self.shared.errors.lock().expect("error lock").clone();
+        } = errors;
         AuditHealth {
             healthy: last_error.is_none(),
-            durable: last_error.is_none() || spill_error.is_none(),
+            durable,
             spill_error,
             backlog: self.shared.backlog.get(),
             spill_pending: self.shared.spill_pending.get(),
