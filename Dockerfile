@@ -12,7 +12,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p seizure-ops \
+    cargo build --release --locked -p seizure-ops --features fleet \
  && mkdir -p /out \
  && strip -o /out/seizure-ops target/release/seizure-ops
 

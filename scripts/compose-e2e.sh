@@ -80,7 +80,7 @@ if [[ "${COMPOSE_E2E_OFFICIAL:-0}" != 1 ]]; then
   ci_image prometheus prometheus.Dockerfile
   # No Rust image can be pulled here: the binary is built on the host (same Debian release).
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/seizure-ops/target}
-  cargo build --release --locked -p seizure-ops
+  cargo build --release --locked -p seizure-ops --features fleet
   mkdir -p docker-bin
   strip -o docker-bin/seizure-ops "$CARGO_TARGET_DIR/release/seizure-ops"
   DOCKER_BUILDKIT=1 "${docker_build[@]}" -q --build-arg BINARIES=prebuilt -t seizure-ops:latest . > /dev/null

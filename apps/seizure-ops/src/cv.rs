@@ -12,7 +12,6 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use artifact_store::dvc::DvcArgs;
 use clap::Args;
 use eeg_data::prepare::{prepare, PrepareOptions, SplitOptions};
 use eeg_data::processed::{Fold, ProcessedDataset};
@@ -20,6 +19,7 @@ use evaluate::scoring::{self, IntervalSettings, ModelEvaluation, TestSet};
 use evaluate::PromotionPolicy;
 use seizure_model::Predictor;
 use serde::Serialize;
+use stage_kit::DvcArgs;
 use tracking::{Metric, RunStatus};
 
 use crate::pipeline::{raw_csv, tracking, PipelineArgs};
@@ -217,7 +217,6 @@ fn run_fold(
         fold: Some(fold),
         ..preprocessing::split_options(&preprocess)?
     };
-    options.dvc = no_dvc.clone();
     prepare(&options).with_context(|| format!("fold {}: preprocessing", fold.index + 1))?;
     let training = training::train_model(&training::TrainingArgs {
         data: dir.join("data"),

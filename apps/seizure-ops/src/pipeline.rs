@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use artifact_store::dvc::DvcArgs;
 use clap::Args;
-use tracking::TrackingArgs;
+use stage_kit::{DvcArgs, TrackingArgs};
 
 use crate::Home;
 

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use artifact_store::s3::{Credentials, S3Remote};
+use dvc_remote::{Credentials, S3Remote};
 use inference::model::ReleaseSource;
 use test_support::{run_ok, s3_server, unique_prefix};
 
@@ -99,7 +99,7 @@ async fn stages_and_inference_exchange_artifacts_only_through_s3() {
     let remote = S3Remote::new(&url, Some(&endpoint), "us-east-1", credentials).unwrap();
     let source = ReleaseSource {
         dir: serving.path().join("production"),
-        remote: Some((remote, serving.path().join("production.dvc"))),
+        remote: Some((remote.into(), serving.path().join("production.dvc"))),
     };
     let model = source.fetch_and_load().await.unwrap();
     assert_eq!(model.version, "1");

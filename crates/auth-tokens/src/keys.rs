@@ -231,10 +231,25 @@ impl SigningKey {
     }
 }
 
-/// Derived from the public key, so it is stable across restarts and the same wherever the
-/// public key is loaded from.
-fn key_id(public_key: &[u8]) -> String {
-    artifact_store::dvc::bytes_md5(public_key)[..16].to_owned()
+/// The key id: the RFC 7638 JWK thumbprint (SHA-256 of the key's required members, in
+/// lexicographic order, without whitespace; base64url). Derived from the public key alone, so
+/// it is stable across restarts, the same wherever the key is loaded from, and what any JOSE
+/// library computes for the same key.
+fn thumbprint(canonical_members: &str) -> String {
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        canonical_members.as_bytes(),
+    ))
+}
+
+/// RFC 7638 section 3.2 for an RSA key; `n` and `e` are already base64url (no escaping needed).
+fn rsa_thumbprint(n: &str, e: &str) -> String {
+    thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#))
+}
+
+/// RFC 8037 section 2 for an Ed25519 key (`x` base64url).
+fn ed25519_thumbprint(x: &str) -> String {
+    thumbprint(&format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#))
 }
 
 fn public_jwk(kid: String, algorithm: KeyAlgorithm, parameters: AlgorithmParameters) -> Jwk {
@@ -250,27 +265,28 @@ fn public_jwk(kid: String, algorithm: KeyAlgorithm, parameters: AlgorithmParamet
 }
 
 fn rsa_public_jwk(public: &aws_lc_rs::rsa::PublicKey) -> Jwk {
-    let n = public.modulus().big_endian_without_leading_zero();
-    let e = public.exponent().big_endian_without_leading_zero();
+    let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+    let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
     public_jwk(
-        key_id(public.as_ref()),
+        rsa_thumbprint(&n, &e),
         KeyAlgorithm::RS256,
         AlgorithmParameters::RSA(RSAKeyParameters {
             key_type: RSAKeyType::RSA,
-            n: URL_SAFE_NO_PAD.encode(n),
-            e: URL_SAFE_NO_PAD.encode(e),
+            n,
+            e,
         }),
     )
 }
 
 fn ed25519_public_jwk(public: &[u8]) -> Jwk {
+    let x = URL_SAFE_NO_PAD.encode(public);
     public_jwk(
-        key_id(public),
+        ed25519_thumbprint(&x),
         KeyAlgorithm::EdDSA,
         AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
             key_type: OctetKeyPairType::OctetKeyPair,
             curve: EllipticCurve::Ed25519,
-            x: URL_SAFE_NO_PAD.encode(public),
+            x,
         }),
     )
 }
@@ -353,5 +369,45 @@ impl Jwks {
             return Ok(Self(set));
         }
         Self::from_public_pem(&text).map_err(in_file(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7638 section 3.1's worked example.
+    #[test]
+    fn rsa_key_ids_are_rfc_7638_thumbprints() {
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        assert_eq!(
+            rsa_thumbprint(n, "AQAB"),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    /// RFC 8037 appendix A.3's worked example.
+    #[test]
+    fn ed25519_key_ids_are_rfc_8037_thumbprints() {
+        assert_eq!(
+            ed25519_thumbprint("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    /// The kid a generated key carries is the thumbprint of the JWK it publishes.
+    #[test]
+    fn a_keys_kid_is_the_thumbprint_of_its_published_jwk() {
+        for algorithm in [SigningAlgorithm::EdDSA, SigningAlgorithm::RS256] {
+            let key = SigningKey::generate(algorithm).unwrap();
+            let jwk = key.public_jwk();
+            let expected = match &jwk.algorithm {
+                AlgorithmParameters::RSA(rsa) => rsa_thumbprint(&rsa.n, &rsa.e),
+                AlgorithmParameters::OctetKeyPair(okp) => ed25519_thumbprint(&okp.x),
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(key.kid(), expected);
+            assert_eq!(jwk.common.key_id.as_deref(), Some(expected.as_str()));
+        }
     }
 }

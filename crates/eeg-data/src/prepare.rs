@@ -2,13 +2,15 @@
 //!
 //! Rows are grouped by segment and split (see [`crate::split`]), the training split is balanced,
 //! the normalisation is fitted on the training rows only, and every split is written as `.npy`
-//! arrays plus `manifest.json` (see [`crate::processed`]), atomically, and recorded for DVC.
+//! arrays plus `manifest.json` (see [`crate::processed`]), atomically.
+//! Recording the output for DVC and pushing it to a remote is the preprocessing service's
+//! job, not the data crate's.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use artifact_store::atomic;
-use artifact_store::dvc::{self, DvcArgs, DvcError, DvcPointer};
+use artifact_store::dvc;
 use ndarray::{Array1, Array2, Array3};
 
 use crate::layout::{InputLayout, Normalisation};
@@ -28,19 +30,16 @@ pub struct PrepareOptions {
     pub out: PathBuf,
     pub split: SplitOptions,
     pub bad_rows: BadRows,
-    /// Whether and where the output is recorded for DVC (`<out>.dvc` and the cache).
-    pub dvc: DvcArgs,
 }
 
 impl PrepareOptions {
-    /// The defaults: the reference split, layout and balancing, bad rows fail, DVC on.
+    /// The defaults: the reference split, layout and balancing, bad rows fail.
     pub fn new(input: PathBuf, out: PathBuf) -> Self {
         Self {
             input,
             out,
             split: SplitOptions::default(),
             bad_rows: BadRows::Fail,
-            dvc: DvcArgs::default(),
         }
     }
 }
@@ -58,15 +57,12 @@ pub enum PrepareError {
     Uci(#[from] UciError),
     #[error("cannot write {}: {message}", path.display())]
     Write { path: PathBuf, message: String },
-    #[error(transparent)]
-    Dvc(#[from] DvcError),
 }
 
 /// What a preprocessing run produced.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub manifest: Manifest,
-    pub pointer: Option<DvcPointer>,
     /// Rows left out under [`BadRows::Skip`].
     pub skipped: Vec<RowError>,
 }
@@ -96,10 +92,8 @@ pub fn prepare(options: &PrepareOptions) -> Result<Prepared, PrepareError> {
             message: e.to_string(),
         },
     )?;
-    let pointer = options.dvc.track(&options.out)?;
     Ok(Prepared {
         manifest,
-        pointer,
         skipped: data.skipped,
     })
 }

@@ -92,6 +92,20 @@ pub enum PoolError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// A `postgres://` URL in a build without the PostgreSQL driver (the lean embedded build)
+/// says how to get one, rather than sqlx's bare "no driver found".
+fn refuse_missing_driver(configured: &str) -> Result<(), PoolError> {
+    let postgres = configured.starts_with("postgres://") || configured.starts_with("postgresql://");
+    if postgres && !cfg!(feature = "postgres") {
+        return Err(PoolError::Url(
+            "this build has no PostgreSQL driver: build with `--features fleet` (the Docker \
+             image and CI do), or give a SQLite file path"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 fn pool_options() -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(8)
@@ -101,6 +115,7 @@ fn pool_options() -> AnyPoolOptions {
 /// Connects to `configured` (a path or a URL) and runs `migrations`.
 pub async fn connect(configured: &str, migrations: &Migrator) -> Result<AnyPool, PoolError> {
     sqlx::any::install_default_drivers();
+    refuse_missing_driver(configured)?;
     restrict_sqlite_file(configured)?;
     let pool = pool_options().connect(&database_url(configured)).await?;
     migrations.run(&pool).await?;
@@ -187,6 +202,21 @@ pub async fn ping(pool: &AnyPool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lean embedded build has SQLite only: a PostgreSQL URL says how to get the driver.
+    #[cfg(not(feature = "postgres"))]
+    #[test]
+    fn a_postgres_url_without_the_driver_says_how_to_get_it() {
+        let error = refuse_missing_driver("postgres://seizure@db/auth").unwrap_err();
+        assert!(error.to_string().contains("--features fleet"), "{error}");
+        refuse_missing_driver("auth.db").unwrap();
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn with_the_driver_a_postgres_url_goes_through() {
+        refuse_missing_driver("postgres://seizure@db/auth").unwrap();
+    }
 
     #[test]
     fn a_password_file_completes_the_url() {

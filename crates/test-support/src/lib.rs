@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod http;
+
 /// True under CI, where a missing tool or data file is a failure rather than a skip.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
@@ -112,6 +114,16 @@ pub fn real_data_csv() -> Option<PathBuf> {
             workspace_root().join("../shared/data/epileptic_seizure_recognition.csv")
         });
     path.is_file().then_some(path)
+}
+
+/// The real data set for a test that needs it, or `None` after a visible [`skip`] (a failure
+/// under CI, where `scripts/fetch-real-data.sh` or `../shared/data` provides it).
+pub fn require_real_data() -> Option<PathBuf> {
+    let csv = real_data_csv();
+    if csv.is_none() {
+        skip("the real UCI CSV is not in ../shared/data (or SEIZURE_OPS_REAL_CSV)");
+    }
+    csv
 }
 
 /// Asserts that the real `dvc status` sees every output under `root` as up to date (skips

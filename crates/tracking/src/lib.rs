@@ -163,29 +163,6 @@ pub(crate) fn files_under(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     artifact_store::dvc::list_files(dir).map_err(|e| TrackingError::Invalid(e.to_string()))
 }
 
-/// Where runs are recorded, as every binary's command line takes it.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TrackingArgs {
-    /// MLflow tracking server; unset means the local tracking store.
-    #[arg(long, env = "MLFLOW_TRACKING_URI")]
-    pub tracking_uri: Option<String>,
-    /// The local tracking store's directory (used without an MLflow URI).
-    #[arg(long, env = "TRACKING_DIR", default_value = "tracking")]
-    pub tracking_dir: PathBuf,
-    #[arg(
-        long,
-        env = "MLFLOW_EXPERIMENT_NAME",
-        default_value = "seizure-detection"
-    )]
-    pub experiment: String,
-}
-
-impl TrackingArgs {
-    pub fn open(&self) -> Result<Box<dyn Tracker>> {
-        from_config(self.tracking_uri.as_deref(), &self.tracking_dir)
-    }
-}
-
 /// Picks the store from configuration: MLflow when a tracking URI is given, else local.
 pub fn from_config(tracking_uri: Option<&str>, local_dir: &Path) -> Result<Box<dyn Tracker>> {
     match tracking_uri.filter(|u| !u.trim().is_empty()) {

@@ -6,14 +6,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
+use test_support::http::JsonClient;
 
 mod common;
 
 use common::{ADMIN, ADMIN_PASSWORD};
 
 struct TestApp {
-    base: String,
-    http: Client,
+    api: JsonClient,
     /// The service's signing key, so tests can forge tokens with it.
     key: SigningKey,
     _dir: tempfile::TempDir,
@@ -44,44 +44,22 @@ async fn spawn_app_with(
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(auth::serve(listener, state, std::future::pending()));
     TestApp {
-        base,
-        http: Client::new(),
+        api: JsonClient::new(base),
         key,
         _dir: dir,
     }
 }
 
+/// The shared JSON helpers (`get`, `post`, `delete`, `text`) on this app's address.
+impl std::ops::Deref for TestApp {
+    type Target = JsonClient;
+
+    fn deref(&self) -> &JsonClient {
+        &self.api
+    }
+}
+
 impl TestApp {
-    async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self.http.get(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn delete(&self, path: &str, token: &str) -> StatusCode {
-        self.http
-            .delete(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    }
-
     async fn login(&self, username: &str, password: &str) -> (StatusCode, Value) {
         self.post(
             "/login",
@@ -89,12 +67,6 @@ impl TestApp {
             None,
         )
         .await
-    }
-
-    /// The body of `GET path` as text.
-    async fn text(&self, path: &str) -> String {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await;
-        response.unwrap().text().await.unwrap()
     }
 
     /// The raw answer to a login (headers included).

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use artifact_store::atomic;
-use artifact_store::dvc::{DvcArgs, DvcPointer};
+use artifact_store::dvc::DvcPointer;
 use seizure_model::Predictor;
 use serde::{Deserialize, Serialize};
-use tracking::{ModelVersion, Tracker, TrackingArgs, PRODUCTION_ALIAS};
+use stage_kit::{DvcArgs, TrackingArgs};
+use tracking::{ModelVersion, Tracker, PRODUCTION_ALIAS};
 
 /// Describes the registry version installed in `production/`, next to the artifact's files.
 pub use seizure_model::release::{Release, RELEASE_FILE};

@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use arc_swap::ArcSwapOption;
-use artifact_store::s3::RemoteArgs;
 use auth_tokens::{Jwks, KeySource, Verifier, VerifierConfig};
 use clap::{Args, Parser};
+use stage_kit::RemoteArgs;
 
 pub use api::{AppState, Settings};
 

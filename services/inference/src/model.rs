@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use artifact_store::s3::{RemoteError, S3Remote};
 use seizure_model::{ModelCard, Predictor};
+use stage_kit::Remote;
 
 /// A model ready to serve, with where it came from.
 pub struct LoadedModel {
@@ -36,26 +36,24 @@ pub enum LoadError {
     Invalid(String),
 }
 
-/// Where the production release comes from besides `dir` itself: an S3 DVC remote and the
+/// Where the production release comes from besides `dir` itself: a DVC remote and the
 /// `.dvc` pointer naming the version to pull.
 pub struct ReleaseSource {
     pub dir: PathBuf,
-    pub remote: Option<(S3Remote, PathBuf)>,
+    pub remote: Option<(Remote, PathBuf)>,
 }
 
 impl ReleaseSource {
     /// Pulls the release the pointer names (when there is a remote), then loads it.
     pub async fn fetch_and_load(&self) -> Result<LoadedModel, LoadError> {
         if let Some((remote, pointer)) = &self.remote {
-            remote
-                .sync_pointer(pointer, &self.dir)
-                .await
-                .map_err(|e| match e {
-                    RemoteError::Corrupted { .. } | RemoteError::BadManifest { .. } => {
-                        LoadError::Invalid(e.to_string())
-                    }
-                    _ => LoadError::Unavailable(e.to_string()),
-                })?;
+            remote.sync_pointer(pointer, &self.dir).await.map_err(|e| {
+                if e.is_integrity() {
+                    LoadError::Invalid(e.to_string())
+                } else {
+                    LoadError::Unavailable(e.to_string())
+                }
+            })?;
         }
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || load_release(&dir))

@@ -14,11 +14,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use artifact_store::atomic;
-use artifact_store::dvc::{DvcArgs, DvcPointer};
+use artifact_store::dvc::DvcPointer;
 use clap::{Args, Parser};
 use eeg_data::processed::{ProcessedDataset, Split};
 use patient_store::labels::{self, PatientLabel};
 use patient_store::{NewPatient, StoreIndex, StoreSource};
+use stage_kit::DvcArgs;
 
 /// Sub-directory of the output that inference reads.
 pub const STORE_DIR: &str = "store";

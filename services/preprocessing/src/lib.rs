@@ -10,13 +10,14 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use artifact_store::atomic;
-use artifact_store::dvc::DvcArgs;
+use artifact_store::dvc::DvcPointer;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use eeg_data::layout::InputLayout;
 use eeg_data::prepare::{prepare, PrepareOptions, Prepared, SplitOptions, DEFAULT_SEED};
 use eeg_data::processed::{Balance, Fractions};
 use eeg_data::synthetic::{self, SynthConfig};
 use eeg_data::uci::{BadRows, RowError};
+use stage_kit::DvcArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -159,8 +160,9 @@ pub fn split_options(args: &PreprocessArgs) -> anyhow::Result<SplitOptions> {
     })
 }
 
-/// Runs preprocessing with these options, reporting skipped rows and the balance choice.
-pub fn preprocess(args: &PreprocessArgs) -> anyhow::Result<Prepared> {
+/// Runs preprocessing with these options, reporting skipped rows and the balance choice, and
+/// records the output for DVC (pushing it when a remote is configured).
+pub fn preprocess(args: &PreprocessArgs) -> anyhow::Result<Preprocessed> {
     let options = PrepareOptions {
         input: args.input.clone(),
         out: args.out.clone(),
@@ -170,9 +172,9 @@ pub fn preprocess(args: &PreprocessArgs) -> anyhow::Result<Prepared> {
         } else {
             BadRows::Fail
         },
-        dvc: args.dvc.clone(),
     };
     let prepared = prepare(&options)?;
+    let pointer = args.dvc.track(&args.out)?;
     report_skipped(&prepared.skipped);
     let manifest = &prepared.manifest;
     tracing::info!(
@@ -182,7 +184,14 @@ pub fn preprocess(args: &PreprocessArgs) -> anyhow::Result<Prepared> {
         std = manifest.normalisation.std,
         "training split balanced; normalisation fitted on the training split only"
     );
-    Ok(prepared)
+    Ok(Preprocessed { prepared, pointer })
+}
+
+/// What a preprocessing run wrote, and its DVC pointer unless tracking was turned off.
+#[derive(Debug, Clone)]
+pub struct Preprocessed {
+    pub prepared: Prepared,
+    pub pointer: Option<DvcPointer>,
 }
 
 fn report_skipped(skipped: &[RowError]) {
@@ -201,8 +210,8 @@ fn report_skipped(skipped: &[RowError]) {
     );
 }
 
-fn print_summary(args: &PreprocessArgs, outcome: &Prepared) {
-    let manifest = &outcome.manifest;
+fn print_summary(args: &PreprocessArgs, outcome: &Preprocessed) {
+    let manifest = &outcome.prepared.manifest;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,

@@ -8,15 +8,14 @@ use preprocessing::{preprocess, PreprocessArgs};
 
 #[test]
 fn real_data_set_splits_by_segment_with_expected_counts() {
-    let Some(csv) = test_support::real_data_csv() else {
-        test_support::skip("the real UCI CSV is not in ../shared/data");
+    let Some(csv) = test_support::require_real_data() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     // The defaults: seed 42, fractions 0.6/0.1/0.2/0.1, layout 22 x 8, undersampling.
     let args = PreprocessArgs::new(csv, dir.path().join("data"));
     let outcome = preprocess(&args).unwrap();
-    let manifest = &outcome.manifest;
+    let manifest = &outcome.prepared.manifest;
     assert_eq!(manifest.source.rows, 11_500);
     assert_eq!(manifest.source.md5, "6fd90d64def591ae3c8de83bc8dc7348");
     assert_eq!(manifest.segments.len(), 500);

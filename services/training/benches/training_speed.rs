@@ -19,8 +19,7 @@ fn training_epoch(c: &mut Criterion) {
         std::fs::write(&path, synthetic::csv_bytes(&SynthConfig::default())).unwrap();
         path
     });
-    let mut options = PrepareOptions::new(csv, scratch.path().join("data"));
-    options.dvc.no_dvc = true;
+    let options = PrepareOptions::new(csv, scratch.path().join("data"));
     prepare(&options).unwrap();
     let dataset = ProcessedDataset::open(&options.out).unwrap();
     let train_split = dataset.split(Split::Train).unwrap();

@@ -13,12 +13,13 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 use artifact_store::atomic;
-use artifact_store::dvc::{self, DvcArgs, DvcPointer};
+use artifact_store::dvc::{self, DvcPointer};
 use clap::{Args, Parser};
 use eeg_data::processed::{ProcessedDataset, Split, SplitArrays};
 use indicatif::{ProgressBar, ProgressStyle};
 use seizure_model::{artifact, ModelCard, ModelConfig};
-use tracking::{Metric, RunStatus, TrackingArgs};
+use stage_kit::{DvcArgs, TrackingArgs};
+use tracking::{Metric, RunStatus};
 
 use crate::train::{EpochMetrics, TrainConfig, TrainOutcome};
 

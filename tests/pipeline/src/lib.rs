@@ -9,7 +9,7 @@ use eeg_data::prepare::{prepare, PrepareOptions};
 use eeg_data::synthetic::{self, SynthConfig};
 use evaluate::registry::{self, RegistryArgs};
 use evaluate::{EvaluateArgs, PrimaryMetric};
-use tracking::TrackingArgs;
+use stage_kit::TrackingArgs;
 use training::{train_model, TrainingArgs};
 
 /// A stage's arguments as its CLI parses them with no flags (clap defaults, and any

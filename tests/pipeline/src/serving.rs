@@ -5,19 +5,26 @@ use std::path::Path;
 use std::sync::Arc;
 
 use auth_tokens::{Issuer, Jwks, Role, SigningAlgorithm, SigningKey};
-use reqwest::{Client, StatusCode};
-use serde_json::Value;
+use test_support::http::JsonClient;
 
 use crate::Workspace;
 
 pub struct App {
-    pub base: String,
-    pub http: Client,
+    pub api: JsonClient,
     pub issuer: Issuer,
     pub state: Arc<inference::AppState>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
     _dir: tempfile::TempDir,
+}
+
+/// The shared JSON helpers (`get`, `post`, `text`) on the service's address.
+impl std::ops::Deref for App {
+    type Target = JsonClient;
+
+    fn deref(&self) -> &JsonClient {
+        &self.api
+    }
 }
 
 impl App {
@@ -77,8 +84,7 @@ impl App {
             },
         ));
         Self {
-            base,
-            http: Client::new(),
+            api: JsonClient::new(base),
             issuer: Issuer::new(key, "seizure-ops-auth", "seizure-ops", 900),
             state,
             shutdown,
@@ -101,47 +107,12 @@ impl App {
         self.issuer.issue("ada", role).unwrap().0
     }
 
-    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self.http.get(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        answer(request.send().await.unwrap()).await
-    }
-
-    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        answer(request.send().await.unwrap()).await
-    }
-
     pub async fn metrics(&self) -> String {
-        self.http
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        self.text("/metrics").await
     }
 }
 
-pub async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
-}
-
-pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, words: &str) {
-    assert_eq!(status, expected, "{body}");
-    assert!(body["error"].is_string(), "{body}");
-    let message = body["message"].as_str().unwrap_or_default();
-    assert!(message.contains(words), "{message:?} should say {words:?}");
-}
+pub use test_support::http::{answer, assert_error};
 
 /// The ids in the store: the patient pool's segments, numbered among all segments.
 pub fn patient_ids(ws: &Workspace) -> Vec<u64> {

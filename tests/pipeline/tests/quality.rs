@@ -9,13 +9,12 @@
 use eeg_data::prepare::{prepare, PrepareOptions};
 use evaluate::registry::RegistryArgs;
 use evaluate::EvaluateArgs;
-use tracking::TrackingArgs;
+use stage_kit::TrackingArgs;
 use training::{train_model, TrainingArgs};
 
 #[test]
 fn default_pipeline_meets_the_quality_targets_on_real_data() {
-    let Some(csv) = test_support::real_data_csv() else {
-        test_support::skip("the real UCI CSV is not in ../shared/data");
+    let Some(csv) = test_support::require_real_data() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use artifact_store::dvc::{self, DvcPointer, DvcRepo};
-use artifact_store::s3::{parse_url, RemoteError, S3Remote};
 use aws_sdk_s3::config::Credentials;
+use dvc_remote::{parse_url, RemoteError, S3Remote};
 use test_support::{run_ok, s3_server, unique_prefix};
 
 struct Bucket {

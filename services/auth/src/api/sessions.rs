@@ -1,143 +1,23 @@
-//! HTTP endpoints. Every error is JSON `{error, message}`.
+//! Sessions: logins (throttled, audited), the OAuth2 token endpoint, refresh-token rotation
+//! with reuse detection, logout, `/me`, and what other services fetch to verify tokens.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use auth_tokens::{now_seconds, random_id, Issuer, Jwks, Role, Verifier};
+use auth_tokens::{now_seconds, random_id, Role};
 use axum::extract::rejection::{FormRejection, JsonRejection};
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use http_kit::{ApiError, Authenticated, BearerAuth, ErrorBody, VerifierState};
-use http_metrics::HttpMetrics;
-use prometheus::{IntCounter, IntCounterVec, Opts};
-use utoipa::OpenApi;
+use http_kit::{ApiError, Authenticated, ErrorBody};
 
+use super::users::{invalid_username, valid_username};
+use super::{AppState, SharedState};
 use crate::client_address::client_address;
 use crate::passwords;
-use crate::store::{RefreshState, Store, StoreError, User};
-
-pub struct Settings {
-    pub refresh_lifetime_seconds: u64,
-    /// Failed logins allowed per (username, client address) within the window.
-    pub max_failures: i64,
-    /// Failed logins allowed per client address, whatever the usernames (password spraying).
-    pub max_failures_per_address: i64,
-    pub failure_window_seconds: u64,
-    /// After the second failure of a (username, address), the next attempt waits this many
-    /// seconds, doubling with every further failure.
-    pub backoff_base_seconds: u64,
-    /// Proxies whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-    pub limits: http_kit::ServerLimits,
-}
-
-/// The service's Prometheus metrics, beside the shared HTTP ones.
-#[derive(Clone)]
-pub struct AuthMetrics {
-    pub http: HttpMetrics,
-    /// Login attempts by outcome: success, invalid_credentials, throttled.
-    pub logins: IntCounterVec,
-    pub tokens_issued: IntCounter,
-}
-
-impl AuthMetrics {
-    pub fn new() -> Self {
-        let http = HttpMetrics::new();
-        let logins = IntCounterVec::new(
-            Opts::new("auth_logins_total", "Login attempts by outcome"),
-            &["outcome"],
-        )
-        .expect("a valid metric");
-        let tokens_issued = IntCounter::new(
-            "auth_tokens_issued_total",
-            "Access tokens issued (logins and refreshes)",
-        )
-        .expect("a valid metric");
-        for outcome in ["success", "invalid_credentials", "throttled", "shed"] {
-            logins.with_label_values(&[outcome]);
-        }
-        http_metrics::register(http.registry(), logins.clone());
-        http_metrics::register(http.registry(), tokens_issued.clone());
-        Self {
-            http,
-            logins,
-            tokens_issued,
-        }
-    }
-}
-
-impl Default for AuthMetrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-pub struct AppState {
-    pub store: Store,
-    pub metrics: AuthMetrics,
-    pub issuer: Issuer,
-    pub verifier: Verifier,
-    pub jwks: Jwks,
-    pub settings: Settings,
-    /// Checked against for unknown users, so they cost the same time as wrong passwords.
-    pub decoy_hash: String,
-    pub hashing: crate::hashing::HashingLimiter,
-}
-
-type SharedState = Arc<AppState>;
-
-/// Logins take tens of milliseconds (argon2); anything near this is stuck.
-const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-pub fn router(state: SharedState) -> Router {
-    let http_metrics = state.metrics.http.clone();
-    let router = Router::new()
-        .route("/login", post(login))
-        .route("/token", post(token))
-        .route("/refresh", post(refresh))
-        .route("/logout", post(logout))
-        .route("/me", get(me))
-        .route("/users", post(create_user).get(list_users))
-        .route("/users/{username}", delete(delete_user))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/.well-known/revocations.json", get(revocations))
-        .route("/health/live", get(http_kit::live))
-        .route("/health/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .merge(http_kit::docs(ApiDoc::openapi()))
-        .fallback(http_kit::not_found)
-        .with_state(state);
-    http_kit::standard_layers(router, REQUEST_TIMEOUT).layer(axum::middleware::from_fn_with_state(
-        http_metrics,
-        HttpMetrics::layer,
-    ))
-}
-
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::UserExists(user) => Self::new(
-                StatusCode::CONFLICT,
-                "user_exists",
-                format!("user {user} already exists"),
-            ),
-            other => {
-                tracing::error!("storage failure: {other}");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal storage error",
-                )
-            }
-        }
-    }
-}
+use crate::store::{RefreshState, StoreError};
 
 fn bad_credentials() -> ApiError {
     ApiError::new(
@@ -147,14 +27,8 @@ fn bad_credentials() -> ApiError {
     )
 }
 
-impl VerifierState for AppState {
-    fn verifier(&self) -> &Verifier {
-        &self.verifier
-    }
-}
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct TokenResponse {
+pub(super) struct TokenResponse {
     access_token: String,
     token_type: &'static str,
     expires_in: u64,
@@ -162,7 +36,7 @@ struct TokenResponse {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-struct Credentials {
+pub(super) struct Credentials {
     username: String,
     password: String,
 }
@@ -346,7 +220,7 @@ async fn login_with(
 }
 
 /// When a revocation made now can be forgotten: every access token it covers has expired.
-fn access_expiry(state: &AppState, now: i64) -> i64 {
+pub(super) fn access_expiry(state: &AppState, now: i64) -> i64 {
     now + state.issuer.lifetime_seconds() as i64 + 60
 }
 
@@ -366,7 +240,7 @@ pub async fn sync_revocations(state: &AppState) -> Result<auth_tokens::Revocatio
 }
 
 #[utoipa::path(post, path = "/login", request_body = Credentials, responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn login(
+pub(super) async fn login(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: axum::http::HeaderMap,
@@ -378,7 +252,7 @@ async fn login(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-struct TokenForm {
+pub(super) struct TokenForm {
     grant_type: String,
     username: Option<String>,
     password: Option<String>,
@@ -387,7 +261,7 @@ struct TokenForm {
 
 /// The OAuth2 token endpoint: the password and refresh_token grants, form-encoded.
 #[utoipa::path(post, path = "/token", request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn token(
+pub(super) async fn token(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: axum::http::HeaderMap,
@@ -422,7 +296,7 @@ async fn token(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-struct RefreshBody {
+pub(super) struct RefreshBody {
     refresh_token: String,
 }
 
@@ -464,7 +338,7 @@ async fn exchange(state: &AppState, refresh_token: &str) -> Result<TokenResponse
 }
 
 #[utoipa::path(post, path = "/refresh", request_body = RefreshBody, responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
-async fn refresh(
+pub(super) async fn refresh(
     State(state): State<SharedState>,
     body: Result<Json<RefreshBody>, JsonRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
@@ -473,7 +347,7 @@ async fn refresh(
 }
 
 #[utoipa::path(post, path = "/logout", request_body = RefreshBody, responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
-async fn logout(
+pub(super) async fn logout(
     State(state): State<SharedState>,
     body: Result<Json<RefreshBody>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
@@ -496,141 +370,12 @@ async fn logout(
 }
 
 #[utoipa::path(get, path = "/me", responses((status = 200, description = "username, role, expires_at"), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-async fn me(Authenticated(claims): Authenticated) -> Json<serde_json::Value> {
+pub(super) async fn me(Authenticated(claims): Authenticated) -> Json<serde_json::Value> {
     Json(json!({"username": claims.sub, "role": claims.role, "expires_at": claims.exp}))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-struct NewUser {
-    username: String,
-    password: String,
-    /// `admin` or `clinician`.
-    #[schema(value_type = String)]
-    role: Role,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct UserView {
-    username: String,
-    #[schema(value_type = String)]
-    role: Role,
-    created_at: i64,
-}
-
-impl From<User> for UserView {
-    fn from(user: User) -> Self {
-        Self {
-            username: user.username,
-            role: user.role,
-            created_at: user.created_at,
-        }
-    }
-}
-
-fn invalid_username() -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_username",
-        "usernames have 1 to 64 letters, digits or . _ - @",
-    )
-}
-
-fn valid_username(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
-}
-
-/// Creates a user (already validated), hashing the password off the async threads.
-pub async fn add_user(
-    store: &Store,
-    username: &str,
-    password: &str,
-    role: Role,
-) -> Result<User, StoreError> {
-    let password = password.to_owned();
-    let password_hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
-        .await
-        .expect("hashing does not panic");
-    let user = User {
-        username: username.to_owned(),
-        password_hash,
-        role,
-        created_at: now_seconds() as i64,
-    };
-    store.create_user(&user).await?;
-    Ok(user)
-}
-
-#[utoipa::path(post, path = "/users", request_body = NewUser, responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn create_user(
-    State(state): State<SharedState>,
-    caller: Authenticated,
-    body: Result<Json<NewUser>, JsonRejection>,
-) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    caller.require_admin()?;
-    let Json(new) = body?;
-    if !valid_username(&new.username) {
-        return Err(invalid_username());
-    }
-    if let Some(violation) = passwords::policy_violation(&new.password) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "weak_password",
-            violation,
-        ));
-    }
-    let user = add_user(&state.store, &new.username, &new.password, new.role).await?;
-    tracing::info!(by = %caller.0.sub, username = %user.username, role = user.role.as_str(), "user created");
-    Ok((StatusCode::CREATED, Json(user.into())))
-}
-
-#[utoipa::path(get, path = "/users", responses((status = 200, body = [UserView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-async fn list_users(
-    State(state): State<SharedState>,
-    caller: Authenticated,
-) -> Result<Json<Vec<UserView>>, ApiError> {
-    caller.require_admin()?;
-    let users = state.store.users().await?;
-    Ok(Json(users.into_iter().map(UserView::from).collect()))
-}
-
-#[utoipa::path(delete, path = "/users/{username}", params(("username" = String, Path)), responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn delete_user(
-    State(state): State<SharedState>,
-    caller: Authenticated,
-    Path(username): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    caller.require_admin()?;
-    if !valid_username(&username) {
-        return Err(invalid_username());
-    }
-    let now = now_seconds() as i64;
-    if state
-        .store
-        .delete_user(&username, now, access_expiry(&state, now))
-        .await?
-    {
-        sync_revocations(&state).await?;
-        tracing::info!(by = %caller.0.sub, username, "user deleted");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no user {username}"),
-        ))
-    }
-}
-
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
-async fn metrics(State(state): State<SharedState>) -> Response {
-    state.metrics.http.render().into_response()
-}
-
 #[utoipa::path(get, path = "/.well-known/jwks.json", responses((status = 200, description = "the public signing keys (JWKS)")))]
-async fn jwks(State(state): State<SharedState>) -> Json<serde_json::Value> {
+pub(super) async fn jwks(State(state): State<SharedState>) -> Json<serde_json::Value> {
     Json(state.jwks.to_json())
 }
 
@@ -638,30 +383,8 @@ async fn jwks(State(state): State<SharedState>) -> Json<serde_json::Value> {
 /// revocation here and by the 5-second sync (other replicas), so an unauthenticated poll never
 /// touches the database.
 #[utoipa::path(get, path = "/.well-known/revocations.json", responses((status = 200, description = "access tokens revoked before their expiry: sessions (sid) and SHA-256 hashes of usernames with the time up to which their tokens are revoked")))]
-async fn revocations(State(state): State<SharedState>) -> Json<auth_tokens::Revocations> {
+pub(super) async fn revocations(
+    State(state): State<SharedState>,
+) -> Json<auth_tokens::Revocations> {
     Json(state.verifier.revocations())
 }
-
-#[utoipa::path(get, path = "/health/ready", responses((status = 200), (status = 503, body = ErrorBody)))]
-async fn ready(State(state): State<SharedState>) -> Response {
-    if state.store.ping().await {
-        Json(json!({"status": "ready"})).into_response()
-    } else {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "the database does not answer",
-        )
-        .into_response()
-    }
-}
-
-/// The OpenAPI document, generated from the handlers above.
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    info(title = "seizure-ops auth", description = "Users, roles and access tokens"),
-    paths(login, token, refresh, logout, me, create_user, list_users, delete_user, jwks, revocations, ready, metrics),
-    components(schemas(Credentials, TokenForm, TokenResponse, RefreshBody, NewUser, UserView, ErrorBody)),
-    modifiers(&BearerAuth)
-)]
-pub struct ApiDoc;

@@ -20,8 +20,8 @@ pub use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::atomic;
-use crate::dvc::{self, is_md5, DirHash, DvcError, DvcPointer};
+use artifact_store::atomic;
+use artifact_store::dvc::{self, is_md5, DirHash, DvcError, DvcPointer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -69,36 +69,6 @@ pub enum RemoteError {
 }
 
 type Result<T> = std::result::Result<T, RemoteError>;
-
-/// Where artifacts are exchanged, as every binary takes it.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct RemoteArgs {
-    /// The DVC remote artifacts are exchanged through, e.g. `s3://seizure-ops/dvcstore`.
-    /// Unset: local files only.
-    #[arg(long, env = "DVC_REMOTE_URL")]
-    pub remote_url: Option<String>,
-    /// The S3 endpoint, for MinIO or another S3-compatible server (path-style addressing).
-    /// Unset: AWS.
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
-    pub s3_endpoint: Option<String>,
-}
-
-impl RemoteArgs {
-    /// The configured remote, or `None` when artifacts stay local.
-    pub fn open(&self) -> Result<Option<S3Remote>> {
-        self.remote_url
-            .as_deref()
-            .map(|url| S3Remote::from_env(url, self.s3_endpoint.as_deref()))
-            .transpose()
-    }
-
-    /// [`RemoteArgs::open`] for synchronous callers.
-    pub fn open_blocking(&self) -> Result<Option<BlockingRemote>> {
-        self.open()?
-            .map(|remote| BlockingRemote::new(remote).map_err(RemoteError::Runtime))
-            .transpose()
-    }
-}
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -317,10 +287,7 @@ impl S3Remote {
         let (mut uploaded, mut skipped) = (0, 0);
         for entry in &hash.entries {
             let path = dir.join(&entry.relpath);
-            let bytes = std::fs::read(&path).map_err(|source| DvcError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let bytes = fs_err::read(&path).map_err(DvcError::Io)?;
             if self.put_once(&self.key(&entry.md5), bytes).await? {
                 uploaded += 1;
             } else {
@@ -368,7 +335,7 @@ impl S3Remote {
         let count = files.len();
         atomic::replace_dir(dest, |staging| -> std::io::Result<()> {
             for (relpath, bytes) in &files {
-                let path = crate::paths::contained_join(staging, relpath)
+                let path = artifact_store::paths::contained_join(staging, relpath)
                     .map_err(std::io::Error::other)?;
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
