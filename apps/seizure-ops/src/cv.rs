@@ -126,7 +126,7 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
         seed: policy.seed,
         target_specificity: policy.floor.target_specificity,
     };
-    let tracking_args = tracking(home);
+    let tracking_args = tracking(home)?;
     let tracker = tracking_args.open()?;
     let parent = tracker
         .create_run(
@@ -140,7 +140,13 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
             &[
                 ("folds".into(), args.folds.to_string()),
                 ("source_csv".into(), csv.display().to_string()),
-                ("epochs".into(), pipeline.epochs.to_string()),
+                (
+                    "epochs".into(),
+                    pipeline
+                        .training(home, PathBuf::new(), PathBuf::new())?
+                        .epochs
+                        .to_string(),
+                ),
             ],
         )?;
         let mut fold_results = Vec::with_capacity(args.folds);
@@ -219,16 +225,11 @@ fn run_fold(
     };
     prepare(&options).with_context(|| format!("fold {}: preprocessing", fold.index + 1))?;
     let training = training::train_model(&training::TrainingArgs {
-        data: dir.join("data"),
-        out: dir.join("models"),
-        epochs: pipeline.epochs,
-        max_train_rows: pipeline.max_train_rows,
-        tracking: tracking(home),
         dvc: no_dvc,
-        ..crate::from_env()?
+        ..pipeline.training(home, dir.join("data"), dir.join("models"))?
     })
     .with_context(|| format!("fold {}: training", fold.index + 1))?;
-    let tracker = tracking(home).open()?;
+    let tracker = tracking(home)?.open()?;
     let predictor = Predictor::load(&dir.join("models"))?;
     let dataset = ProcessedDataset::open(&dir.join("data"))?;
     let test = TestSet::load(&dataset)?;

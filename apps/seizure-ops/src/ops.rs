@@ -1,11 +1,11 @@
 //! Small operational commands for containers: key generation and health checks.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use artifact_store::atomic;
-use auth_tokens::{Jwks, SigningAlgorithm, SigningKey};
+use auth_tokens::Jwks;
 use clap::Args;
 
 #[derive(Debug, Clone, Args)]
@@ -26,21 +26,9 @@ pub struct HealthcheckArgs {
     pub timeout_seconds: u64,
 }
 
-/// The signing key at `path`, created (RS256, owner-only) if there is none.
-pub fn load_or_create_key(path: &Path) -> anyhow::Result<SigningKey> {
-    if path.is_file() {
-        return Ok(SigningKey::from_pem_file(path)?);
-    }
-    let key = SigningKey::generate(SigningAlgorithm::RS256)?;
-    atomic::write_private_file(path, key.to_pem().as_bytes())
-        .with_context(|| format!("cannot write the signing key {}", path.display()))?;
-    tracing::info!(path = %path.display(), kid = key.kid(), "created the token signing key");
-    Ok(key)
-}
-
 pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
     let existed = args.out.is_file();
-    let key = load_or_create_key(&args.out)?;
+    let key = auth::load_or_create_signing_key(&args.out)?;
     let jwks = args
         .jwks
         .clone()

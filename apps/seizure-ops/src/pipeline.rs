@@ -21,15 +21,39 @@ pub struct PipelineArgs {
     /// the synthetic data set. A path given here must exist.
     #[arg(long, env = "RAW_CSV")]
     pub raw_csv: Option<PathBuf>,
-    /// Maximum training epochs (early stopping usually ends sooner).
-    #[arg(long, env = "EPOCHS", default_value_t = 60)]
-    pub epochs: usize,
+    /// Maximum training epochs (early stopping usually ends sooner). Unset: the training
+    /// service's own default.
+    #[arg(long, env = "EPOCHS")]
+    pub epochs: Option<usize>,
     /// Train on at most this many rows (a quick smoke run); all by default.
     #[arg(long, env = "MAX_TRAIN_ROWS")]
     pub max_train_rows: Option<usize>,
-    /// Size of the synthetic data set, when it is used (the real file has 100 per class).
-    #[arg(long, default_value_t = 100)]
-    pub synthetic_segments_per_class: usize,
+    /// Size of the synthetic data set, when it is used. Unset: the preprocessing service's
+    /// own default (the real file's 100 per class).
+    #[arg(long)]
+    pub synthetic_segments_per_class: Option<usize>,
+}
+
+impl PipelineArgs {
+    /// The training stage's arguments: the training service's own defaults (and environment),
+    /// with this pipeline's paths inside `home` and its overrides. No default is copied here.
+    pub(crate) fn training(
+        &self,
+        home: &Home,
+        data: PathBuf,
+        out: PathBuf,
+    ) -> anyhow::Result<training::TrainingArgs> {
+        let defaults: training::TrainingArgs = crate::from_env()?;
+        Ok(training::TrainingArgs {
+            data,
+            out,
+            epochs: self.epochs.unwrap_or(defaults.epochs),
+            max_train_rows: self.max_train_rows.or(defaults.max_train_rows),
+            tracking: tracking(home)?,
+            dvc: DvcArgs::default(),
+            ..defaults
+        })
+    }
 }
 
 const STAGES: usize = 4;
@@ -55,7 +79,7 @@ pub fn run_pipeline(
     })?;
     stage(2, "training", || {
         training::run(training::Cli {
-            args: training_args(home, args)?,
+            args: args.training(home, home.path("data"), home.path("models"))?,
             log: log.clone(),
         })
     })?;
@@ -117,10 +141,13 @@ pub(crate) fn raw_csv(home: &Home, args: &PipelineArgs) -> anyhow::Result<PathBu
     }
     let synthetic = home.path(SYNTHETIC_CSV);
     announce_synthetic(&default, &synthetic);
+    let defaults: preprocessing::SynthArgs = crate::from_env()?;
     preprocessing::write_synthetic(&preprocessing::SynthArgs {
         out: synthetic.clone(),
-        seed: 42,
-        segments_per_class: args.synthetic_segments_per_class,
+        segments_per_class: args
+            .synthetic_segments_per_class
+            .unwrap_or(defaults.segments_per_class),
+        ..defaults
     })?;
     Ok(synthetic)
 }
@@ -140,27 +167,18 @@ fn announce_synthetic(missing: &Path, synthetic: &Path) {
     );
 }
 
-pub(crate) fn tracking(home: &Home) -> TrackingArgs {
-    TrackingArgs {
+/// The local tracking store inside `home` (the embedded defaults use no MLflow server); the
+/// experiment name is the tracking flags' own default (or MLFLOW_EXPERIMENT_NAME).
+pub(crate) fn tracking(home: &Home) -> anyhow::Result<TrackingArgs> {
+    Ok(TrackingArgs {
         tracking_uri: None,
         tracking_dir: home.path("tracking"),
-        experiment: "seizure-detection".into(),
-    }
-}
-
-fn training_args(home: &Home, args: &PipelineArgs) -> anyhow::Result<training::TrainingArgs> {
-    Ok(training::TrainingArgs {
-        data: home.path("data"),
-        out: home.path("models"),
-        epochs: args.epochs,
-        max_train_rows: args.max_train_rows,
-        tracking: tracking(home),
-        dvc: DvcArgs::default(),
         ..crate::from_env()?
     })
 }
 
 fn evaluate_args(home: &Home) -> anyhow::Result<evaluate::EvaluateArgs> {
+    let defaults: evaluate::EvaluateArgs = crate::from_env()?;
     Ok(evaluate::EvaluateArgs {
         candidate: home.path("models"),
         data: home.path("data"),
@@ -168,10 +186,10 @@ fn evaluate_args(home: &Home) -> anyhow::Result<evaluate::EvaluateArgs> {
         registry: evaluate::registry::RegistryArgs {
             production: home.path("production"),
             audit_log: home.path("audit/promotions.jsonl"),
-            model_name: "seizure-lstm".into(),
-            tracking: tracking(home),
+            tracking: tracking(home)?,
             dvc: DvcArgs::default(),
+            ..defaults.registry
         },
-        ..crate::from_env()?
+        ..defaults
     })
 }

@@ -45,7 +45,7 @@ pub fn serve(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
 
 async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
     let key_file = home.path(SIGNING_KEY_FILE);
-    let key = crate::ops::load_or_create_key(&key_file)?;
+    let key = auth::load_or_create_signing_key(&key_file)?;
     let public_keys = home.path(PUBLIC_KEYS_FILE);
     atomic::write_file(
         &public_keys,
@@ -53,18 +53,21 @@ async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
     )
     .with_context(|| format!("cannot write {}", public_keys.display()))?;
 
-    let auth_database = home.path("auth.db").display().to_string();
-    let admin = admin_password(&auth_database, args).await?;
     let auth_args = auth::AuthArgs {
         listen: args.auth_listen,
-        database_url: auth_database,
+        database_url: home.path("auth.db").display().to_string(),
         signing_key_file: Some(key_file),
         admin_username: Some(args.admin_username.clone()),
+        admin_password: None,
+        ..crate::from_env()?
+    };
+    let admin = admin_password(&auth_args, args).await?;
+    let auth_args = auth::AuthArgs {
         admin_password: match &admin {
             AdminPassword::Generated(p) | AdminPassword::FromEnvironment(p) => Some(p.clone()),
             AdminPassword::Existing => None,
         },
-        ..crate::from_env()?
+        ..auth_args
     };
     let inference_args = inference::InferenceArgs {
         listen: args.inference_listen,
@@ -129,11 +132,13 @@ async fn bind(address: SocketAddr, service: &str) -> anyhow::Result<TcpListener>
         .with_context(|| format!("{service}: cannot listen on {address} (is it already running?)"))
 }
 
-async fn admin_password(database: &str, args: &ServeArgs) -> anyhow::Result<AdminPassword> {
-    let store = auth::store::Store::connect(database)
-        .await
-        .with_context(|| format!("cannot open the user database {database}"))?;
-    if store.user(&args.admin_username).await?.is_some() {
+/// The first admin's password: none when the auth service already has the admin, else the
+/// one from ADMIN_PASSWORD or a generated one (shown once).
+async fn admin_password(
+    auth_args: &auth::AuthArgs,
+    args: &ServeArgs,
+) -> anyhow::Result<AdminPassword> {
+    if !auth::first_admin_missing(auth_args).await? {
         return Ok(AdminPassword::Existing);
     }
     Ok(match &args.admin_password {

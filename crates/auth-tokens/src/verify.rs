@@ -158,13 +158,25 @@ struct ParsedToken<'a> {
     signature: &'a str,
 }
 
+/// The header members this verifier understands; any other (`jku`, `jwk`, `x5u`, `x5c`, `cty`,
+/// ...) refuses the token: keys come only from the published set, and nothing else in a
+/// header is needed to verify an access token.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Header {
     alg: Option<String>,
     kid: Option<String>,
     typ: Option<String>,
     /// Extensions the token says must be understood; this verifier understands none.
     crit: Option<serde_json::Value>,
+}
+
+/// Whether `bytes` are a JSON object, fully validated: UTF-8, escapes (no lone surrogates) and
+/// nesting (serde_json's limit of 128) even in members the derived structs would skip, and an
+/// object, not an array (which a derived struct also accepts). The structs are then read from
+/// the same bytes, which refuses repeated members (a `Value` keeps the last one silently).
+fn is_strict_json_object(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|value| value.is_object())
 }
 
 impl<'a> ParsedToken<'a> {
@@ -176,6 +188,7 @@ impl<'a> ParsedToken<'a> {
         let header: Header = URL_SAFE_NO_PAD
             .decode(header)
             .ok()
+            .filter(|bytes| is_strict_json_object(bytes))
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or(TokenError::Malformed)?;
         let algorithm = match header.alg.as_deref() {
@@ -352,6 +365,11 @@ impl Verifier {
         let payload = URL_SAFE_NO_PAD
             .decode(parsed.payload)
             .map_err(|_| TokenError::Malformed)?;
+        if !is_strict_json_object(&payload) {
+            return Err(TokenError::Invalid(
+                "claims: not a well-formed JSON object".into(),
+            ));
+        }
         let claims: Claims = serde_json::from_slice(&payload)
             .map_err(|e| TokenError::Invalid(format!("claims: {e}")))?;
         let claims = self.check_times(claims)?;

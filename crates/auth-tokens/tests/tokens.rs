@@ -384,12 +384,23 @@ async fn critical_extensions_and_foreign_token_types_are_rejected(alg: SigningAl
     let critical = sign_with_header(
         &key,
         alg,
-        header(serde_json::json!({"typ": "JWT", "crit": ["exp"], "exp": 1})),
+        header(serde_json::json!({"typ": "JWT", "crit": ["exp"]})),
         &good,
     );
     assert!(
         matches!(verifier.verify(&critical).await, Err(TokenError::Invalid(m)) if m.contains("crit"))
     );
+    // The extension's own member is refused before that: only alg, kid, typ, crit are read.
+    let extended = sign_with_header(
+        &key,
+        alg,
+        header(serde_json::json!({"typ": "JWT", "crit": ["exp"], "exp": 1})),
+        &good,
+    );
+    assert!(matches!(
+        verifier.verify(&extended).await,
+        Err(TokenError::Malformed)
+    ));
     let untyped = sign_with_header(&key, alg, header(serde_json::json!({})), &good);
     assert!(
         matches!(verifier.verify(&untyped).await, Err(TokenError::Invalid(m)) if m.contains("typ"))

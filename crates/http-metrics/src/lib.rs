@@ -51,12 +51,8 @@ impl HttpMetrics {
             &["method", "route"],
         )
         .expect("a valid metric");
-        registry
-            .register(Box::new(requests.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(duration.clone()))
-            .expect("registered once");
+        let requests = register(&registry, requests);
+        let duration = register(&registry, duration);
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(

@@ -13,13 +13,13 @@
 pub mod labels;
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufWriter, Read};
-use std::os::unix::fs::FileExt;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
+use fs_err as fs;
+use fs_err::os::unix::fs::FileExt;
 use ndarray::Array2;
-use ndarray_npy::WriteNpyExt;
+use ndarray_npy::{WriteNpyError, WriteNpyExt};
 use serde::{Deserialize, Serialize};
 
 pub const RECORDINGS_FILE: &str = "recordings.npy";
@@ -91,22 +91,14 @@ pub struct PatientRecordings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// Reading or writing a file failed. Files are opened with `fs-err`, so the message names
+    /// the file.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     #[error("{}: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },
     #[error("invalid store content: {0}")]
     Invalid(String),
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// Writes a store into the (empty) directory `dir`.
@@ -149,12 +141,14 @@ pub fn write_store(
     let recordings = Array2::from_shape_vec((next_row, samples_per_recording), samples)
         .expect("sample count checked per patient");
     let path = dir.join(RECORDINGS_FILE);
-    let file = File::create(&path).map_err(io_error(&path))?;
     recordings
-        .write_npy(BufWriter::new(file))
-        .map_err(|e| StoreError::Corrupt {
-            path: path.clone(),
-            message: e.to_string(),
+        .write_npy(BufWriter::new(fs::File::create(&path)?))
+        .map_err(|e| match e {
+            WriteNpyError::Io(e) => StoreError::Io(e),
+            e => StoreError::Corrupt {
+                path: path.clone(),
+                message: e.to_string(),
+            },
         })?;
     let index = StoreIndex {
         format_version: FORMAT_VERSION,
@@ -166,7 +160,7 @@ pub fn write_store(
     };
     let path = dir.join(INDEX_FILE);
     let text = serde_json::to_string_pretty(&index).expect("the index serialises") + "\n";
-    std::fs::write(&path, text).map_err(io_error(&path))?;
+    fs::write(path, text)?;
     Ok(index)
 }
 
@@ -198,8 +192,8 @@ pub fn check_disjoint(
 /// An open store. Cheap to share across threads: reads are positioned and take `&self`.
 #[derive(Debug)]
 pub struct PatientStore {
-    recordings: File,
-    recordings_path: PathBuf,
+    /// `recordings.npy` (an `fs-err` file: its errors name the path).
+    recordings: fs::File,
     /// Byte offset of the first sample in `recordings.npy`.
     data_offset: u64,
     samples_per_recording: usize,
@@ -210,7 +204,7 @@ pub struct PatientStore {
 impl PatientStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let index_path = dir.join(INDEX_FILE);
-        let text = std::fs::read_to_string(&index_path).map_err(io_error(&index_path))?;
+        let text = fs::read_to_string(&index_path)?;
         let corrupt = |message: String| StoreError::Corrupt {
             path: index_path.clone(),
             message,
@@ -222,9 +216,8 @@ impl PatientStore {
                 index.format_version
             )));
         }
-        let recordings_path = dir.join(RECORDINGS_FILE);
-        let mut recordings = File::open(&recordings_path).map_err(io_error(&recordings_path))?;
-        let (data_offset, rows, columns) = read_npy_header(&mut recordings, &recordings_path)?;
+        let recordings = fs::File::open(dir.join(RECORDINGS_FILE))?;
+        let (data_offset, rows, columns) = read_npy_header(&recordings)?;
         if columns != index.samples_per_recording {
             return Err(corrupt(format!(
                 "{RECORDINGS_FILE} has {columns} samples per recording, the index says {}",
@@ -250,7 +243,6 @@ impl PatientStore {
         }
         Ok(Self {
             recordings,
-            recordings_path,
             data_offset,
             samples_per_recording: index.samples_per_recording,
             by_id,
@@ -265,12 +257,10 @@ impl PatientStore {
         };
         let row_bytes = (self.samples_per_recording * 4) as u64;
         let mut bytes = vec![0u8; entry.chunks.len() * self.samples_per_recording * 4];
-        self.recordings
-            .read_exact_at(
-                &mut bytes,
-                self.data_offset + entry.first_row as u64 * row_bytes,
-            )
-            .map_err(io_error(&self.recordings_path))?;
+        self.recordings.read_exact_at(
+            &mut bytes,
+            self.data_offset + entry.first_row as u64 * row_bytes,
+        )?;
         let samples = bytes
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -309,13 +299,26 @@ impl PatientStore {
 
 /// Parses a `.npy` header for a C-order little-endian float32 matrix.
 /// Returns (data offset, rows, columns).
-fn read_npy_header(file: &mut File, path: &Path) -> Result<(u64, usize, usize), StoreError> {
+///
+/// Hand-written on purpose; `ndarray-npy` (0.10) cannot do this job safely:
+/// * its readers take whole arrays: `ReadNpyExt::read_npy` reads the entire file into memory and
+///   `ViewNpyExt::view_npy` needs the entire file as one byte slice (a memory map, i.e. `unsafe`,
+///   which this workspace denies), while [`PatientStore::get`] reads one patient's rows with a
+///   positioned read, so memory does not grow with the store;
+/// * its header parser, `npy::header::Header::from_reader`, allocates `HEADER_LEN` bytes as the
+///   file states it (up to 4 GiB in a version 2 or 3 header) before reading them, without
+///   comparing it with the file's length, and `read_npy` allocates the whole array from the
+///   header's shape before reading any data. A corrupted or hostile `recordings.npy` would then
+///   make the inference service allocate gigabytes. Here the header length and the shape's byte
+///   count are both checked against the file's length before anything is allocated (see
+///   `hostile_npy_headers_are_refused_before_anything_is_allocated`).
+fn read_npy_header(file: &fs::File) -> Result<(u64, usize, usize), StoreError> {
     let corrupt = |message: &str| StoreError::Corrupt {
-        path: path.to_owned(),
+        path: file.path().to_owned(),
         message: message.to_owned(),
     };
     let mut preamble = [0u8; 12];
-    file.read_exact(&mut preamble).map_err(io_error(path))?;
+    file.read_exact_at(&mut preamble, 0)?;
     if &preamble[..6] != b"\x93NUMPY" {
         return Err(corrupt("not a .npy file"));
     }
@@ -328,7 +331,7 @@ fn read_npy_header(file: &mut File, path: &Path) -> Result<(u64, usize, usize), 
         _ => return Err(corrupt("unsupported .npy version")),
     };
     // Sizes come from the file: check them against the file before allocating anything.
-    let actual_len = file.metadata().map_err(io_error(path))?.len();
+    let actual_len = file.metadata()?.len();
     const MAX_HEADER: usize = 64 * 1024;
     if header_len > MAX_HEADER || (header_start + header_len) as u64 > actual_len {
         return Err(corrupt(&format!(
@@ -336,8 +339,7 @@ fn read_npy_header(file: &mut File, path: &Path) -> Result<(u64, usize, usize), 
         )));
     }
     let mut header = vec![0u8; header_len];
-    file.read_exact_at(&mut header, header_start as u64)
-        .map_err(io_error(path))?;
+    file.read_exact_at(&mut header, header_start as u64)?;
     let header = String::from_utf8_lossy(&header);
     if !header.contains("'descr': '<f4'") || !header.contains("'fortran_order': False") {
         return Err(corrupt("expected a C-order little-endian float32 array"));
@@ -503,6 +505,14 @@ mod tests {
         let (_dir, opened) = store_with_recordings(&overflow);
         let error = opened.err().unwrap().to_string();
         assert!(error.contains("overflows"), "{error}");
+
+        // A version 1 header under the 64 KiB limit but longer than the file.
+        let mut past_the_end = b"\x93NUMPY\x01\x00".to_vec();
+        past_the_end.extend_from_slice(&60_000u16.to_le_bytes());
+        past_the_end.extend_from_slice(b"{'descr': '<f4', ");
+        let (_dir, opened) = store_with_recordings(&past_the_end);
+        let error = opened.err().unwrap().to_string();
+        assert!(error.contains("the header claims 60000 bytes"), "{error}");
 
         for junk in [
             &b""[..],

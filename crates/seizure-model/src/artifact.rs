@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use artifact_store::dvc::file_md5;
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::prelude::Device;
+use burn::tensor::Tensor;
 use eeg_data::layout::{InputLayout, Normalisation};
 use eeg_data::SAMPLES_PER_RECORDING;
 use serde::{Deserialize, Serialize};
@@ -160,6 +161,19 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError + '_ {
     }
 }
 
+/// burn gives every parameter a random id, and the weights file records the ids: numbered in
+/// the module's visiting order instead, the file is a function of the weights alone, so the
+/// same data, seed and thread count give the same bytes (and weights md5) in any process.
+struct NumberedParamIds(u64);
+
+impl ModuleMapper for NumberedParamIds {
+    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        self.0 += 1;
+        param.id = ParamId::from(self.0);
+        param
+    }
+}
+
 /// Writes `network` and its card into the existing directory `dir`; returns the saved card.
 pub fn save(
     dir: &Path,
@@ -169,6 +183,7 @@ pub fn save(
     let weights = dir.join(WEIGHTS_FILE);
     network
         .valid()
+        .map(&mut NumberedParamIds(0))
         .save_file(&weights)
         .map_err(|e| ArtifactError::Weights {
             path: weights.clone(),

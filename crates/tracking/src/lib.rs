@@ -13,6 +13,8 @@ pub mod mlflow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use fs_err as fs;
+
 /// The registry alias that marks the model in production.
 pub const PRODUCTION_ALIAS: &str = "production";
 
@@ -27,8 +29,12 @@ pub enum TrackingError {
     },
     #[error("MLflow {endpoint}: {message}")]
     Transport { endpoint: String, message: String },
-    #[error("{}: {source}", path.display())]
-    Io {
+    /// A file operation through `fs-err`, whose message names the path.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// An atomic write: `artifact_store::atomic` errors do not name the file, so this does.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -39,13 +45,6 @@ pub enum TrackingError {
 }
 
 pub type Result<T, E = TrackingError> = std::result::Result<T, E>;
-
-pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrackingError + '_ {
-    move |source| TrackingError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
 
 /// One metric value at a step.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,9 +152,9 @@ pub(crate) fn write_under(dest: &Path, relpath: &str, bytes: &[u8]) -> Result<()
     let path = artifact_store::paths::contained_join(dest, relpath)
         .map_err(|e| TrackingError::Invalid(e.to_string()))?;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+        fs::create_dir_all(parent)?;
     }
-    std::fs::write(&path, bytes).map_err(io_error(&path))
+    Ok(fs::write(&path, bytes)?)
 }
 
 /// Every regular file under `dir`, as (path relative to `dir` with `/`, full path), sorted.

@@ -17,12 +17,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use artifact_store::atomic;
+use fs_err as fs;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
-    files_under, io_error, now_ms, write_under, Metric, ModelVersion, Result, RunInfo, RunStatus,
-    Tracker, TrackingError,
+    files_under, now_ms, write_under, Metric, ModelVersion, Result, RunInfo, RunStatus, Tracker,
+    TrackingError,
 };
 
 #[derive(Debug, Clone)]
@@ -68,30 +69,38 @@ fn check_name(kind: &str, name: &str) -> Result<()> {
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+    let text = fs::read_to_string(path)?;
     serde_json::from_str(&text)
         .map_err(|e| TrackingError::Invalid(format!("{}: {e}", path.display())))
 }
 
+/// Writes `bytes` to `path` atomically; the error names the file (`atomic`'s do not).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    atomic::write_file(path, bytes).map_err(|source| TrackingError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("records serialise") + "\n";
-    atomic::write_file(path, text.as_bytes()).map_err(io_error(path))
+    write_atomic(path, text.as_bytes())
 }
 
 fn append_line(path: &Path, line: &str) -> Result<()> {
-    let mut text = match std::fs::read_to_string(path) {
+    let mut text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(io_error(path)(e)),
+        Err(e) => return Err(e.into()),
     };
     text.push_str(line);
     text.push('\n');
-    atomic::write_file(path, text.as_bytes()).map_err(io_error(path))
+    write_atomic(path, text.as_bytes())
 }
 
 impl LocalTracker {
     pub fn open(root: &Path) -> Result<Self> {
-        std::fs::create_dir_all(root).map_err(io_error(root))?;
+        fs::create_dir_all(root)?;
         Ok(Self {
             root: root.to_owned(),
         })
@@ -161,7 +170,7 @@ impl Tracker for LocalTracker {
                 .unwrap_or_default()
                 .to_owned()
         } else {
-            let existing = std::fs::read_dir(self.root.join("experiments"))
+            let existing = fs::read_dir(self.root.join("experiments"))
                 .map(|d| d.count())
                 .unwrap_or(0);
             let id = (existing + 1).to_string();
@@ -223,12 +232,12 @@ impl Tracker for LocalTracker {
         }
         for (key, points) in by_key {
             let path = dir.join(format!("{key}.csv"));
-            let mut text = match std::fs::read_to_string(&path) {
+            let mut text = match fs::read_to_string(&path) {
                 Ok(text) => text,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     "step,timestamp_ms,value\n".into()
                 }
-                Err(e) => return Err(io_error(&path)(e)),
+                Err(e) => return Err(e.into()),
             };
             for point in points {
                 text.push_str(&format!(
@@ -236,7 +245,7 @@ impl Tracker for LocalTracker {
                     point.step, point.timestamp_ms, point.value
                 ));
             }
-            atomic::write_file(&path, text.as_bytes()).map_err(io_error(&path))?;
+            write_atomic(&path, text.as_bytes())?;
         }
         Ok(())
     }
@@ -250,9 +259,8 @@ impl Tracker for LocalTracker {
     fn log_artifacts(&self, run_id: &str, local_dir: &Path, artifact_path: &str) -> Result<()> {
         let target = self.run_dir(run_id)?.join("artifacts").join(artifact_path);
         for (relpath, path) in files_under(local_dir)? {
-            let bytes = std::fs::read(&path).map_err(io_error(&path))?;
-            let dest = target.join(relpath);
-            atomic::write_file(&dest, &bytes).map_err(io_error(&dest))?;
+            let bytes = fs::read(&path)?;
+            write_atomic(&target.join(relpath), &bytes)?;
         }
         Ok(())
     }
@@ -279,10 +287,10 @@ impl Tracker for LocalTracker {
             .run_dir(run_id)?
             .join("metrics")
             .join(format!("{key}.csv"));
-        let text = match std::fs::read_to_string(&path) {
+        let text = match fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => return Err(io_error(&path)(e)),
+            Err(e) => return Err(e.into()),
         };
         let bad =
             |line: &str| TrackingError::Invalid(format!("{}: bad line {line:?}", path.display()));
@@ -321,7 +329,7 @@ impl Tracker for LocalTracker {
     ) -> Result<ModelVersion> {
         self.run_dir(run_id)?;
         let versions = self.model_dir(model)?.join("versions");
-        let existing = std::fs::read_dir(&versions).map(|d| d.count()).unwrap_or(0);
+        let existing = fs::read_dir(&versions).map(|d| d.count()).unwrap_or(0);
         let record = VersionRecord {
             version: (existing + 1).to_string(),
             run_id: run_id.to_owned(),
@@ -390,7 +398,7 @@ impl Tracker for LocalTracker {
             )));
         }
         for (relpath, path) in files {
-            let bytes = std::fs::read(&path).map_err(io_error(&path))?;
+            let bytes = fs::read(&path)?;
             write_under(dest, &relpath, &bytes)?;
         }
         Ok(())

@@ -12,17 +12,20 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use backon::{BlockingRetryable, ExponentialBuilder};
+use fs_err as fs;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{json, Value};
 
 use crate::{
-    files_under, io_error, now_ms, write_under, Metric, ModelVersion, Result, RunInfo, RunStatus,
-    Tracker, TrackingError,
+    files_under, now_ms, write_under, Metric, ModelVersion, Result, RunInfo, RunStatus, Tracker,
+    TrackingError,
 };
 
 const API: &str = "/api/2.0/mlflow";
 const ARTIFACTS: &str = "/api/2.0/mlflow-artifacts/artifacts";
-const ATTEMPTS: u32 = 4;
+/// Tries of an idempotent call, the first included.
+const ATTEMPTS: usize = 4;
 /// MLflow's limits per log-batch request.
 const MAX_METRICS_PER_BATCH: usize = 1000;
 const MAX_PARAMS_PER_BATCH: usize = 100;
@@ -32,6 +35,7 @@ const MAX_PARAMS_PER_BATCH: usize = 100;
 pub struct MlflowClient {
     base: String,
     http: Client,
+    /// Delay before the first retry, doubled before each further one (tests shorten it).
     backoff: Duration,
 }
 
@@ -59,48 +63,43 @@ impl MlflowClient {
         &self.base
     }
 
-    /// Sends a request, retrying it if `idempotent`; returns the successful response.
+    /// Sends a request, retrying it on transient errors if `idempotent`; returns the successful
+    /// response, or the last error.
     fn send(
         &self,
         endpoint: &str,
         idempotent: bool,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response> {
-        let attempts = if idempotent { ATTEMPTS } else { 1 };
-        let mut delay = self.backoff;
-        let mut last_error = None;
-        for attempt in 1..=attempts {
-            match build().send() {
-                Ok(response) if response.status().is_success() => return Ok(response),
-                Ok(response) => {
-                    let status = response.status();
-                    let error = api_error(endpoint, response);
-                    let transient = status.is_server_error() || status.as_u16() == 429;
-                    if !transient || attempt == attempts {
-                        return Err(error);
-                    }
-                    last_error = Some(error);
-                }
-                Err(e) => {
-                    let error = TrackingError::Transport {
-                        endpoint: endpoint.to_owned(),
-                        message: e.to_string(),
-                    };
-                    if attempt == attempts {
-                        return Err(error);
-                    }
-                    last_error = Some(error);
-                }
+        let once = || -> Result<Response> {
+            let response = build().send().map_err(|e| TrackingError::Transport {
+                endpoint: endpoint.to_owned(),
+                message: e.to_string(),
+            })?;
+            if response.status().is_success() {
+                Ok(response)
+            } else {
+                Err(api_error(endpoint, response))
             }
-            tracing::warn!(
-                endpoint,
-                attempt,
-                "MLflow call failed, retrying in {delay:?}"
-            );
-            std::thread::sleep(delay);
-            delay *= 2;
-        }
-        Err(last_error.expect("at least one attempt was made"))
+        };
+        let retries = if idempotent { ATTEMPTS - 1 } else { 0 };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.backoff)
+            .with_factor(2.0)
+            .with_max_times(retries);
+        let mut attempt = 0u32;
+        once.retry(backoff)
+            .when(is_transient)
+            .notify(|error: &TrackingError, delay: Duration| {
+                attempt += 1;
+                tracing::warn!(
+                    endpoint,
+                    attempt,
+                    %error,
+                    "MLflow call failed, retrying in {delay:?}"
+                );
+            })
+            .call()
     }
 
     fn get(&self, endpoint: &str, query: &[(&str, &str)]) -> Result<Value> {
@@ -198,6 +197,15 @@ fn str_field(value: &Value, name: &str) -> Result<String> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| TrackingError::Invalid(format!("MLflow answer lacks `{name}`: {value}")))
+}
+
+/// Worth retrying: the server was not reached, throttled (429) or failed (5xx).
+fn is_transient(error: &TrackingError) -> bool {
+    match error {
+        TrackingError::Transport { .. } => true,
+        TrackingError::Api { status, .. } => *status == 429 || (500..600).contains(status),
+        _ => false,
+    }
 }
 
 fn is_code(error: &TrackingError, code: &str) -> bool {
@@ -386,7 +394,7 @@ impl Tracker for MlflowTracker {
     fn log_artifacts(&self, run_id: &str, local_dir: &Path, artifact_path: &str) -> Result<()> {
         let root = self.run_artifact_root(run_id)?;
         for (relpath, path) in files_under(local_dir)? {
-            let bytes = std::fs::read(&path).map_err(io_error(&path))?;
+            let bytes = fs::read(&path)?;
             let target = [root.as_str(), artifact_path, relpath.as_str()]
                 .iter()
                 .filter(|p| !p.is_empty())
@@ -563,6 +571,26 @@ mod tests {
     fn only_http_urls_are_accepted() {
         assert!(MlflowClient::new("localhost:5000").is_err());
         assert!(MlflowClient::new("http://127.0.0.1:5000/").is_ok());
+    }
+
+    #[test]
+    fn only_transport_errors_429_and_5xx_are_retried() {
+        let api = |status| TrackingError::Api {
+            endpoint: "x".into(),
+            status,
+            error_code: "E".into(),
+            message: String::new(),
+        };
+        assert!(is_transient(&TrackingError::Transport {
+            endpoint: "x".into(),
+            message: "refused".into(),
+        }));
+        assert!(is_transient(&api(429)));
+        assert!(is_transient(&api(500)));
+        assert!(is_transient(&api(503)));
+        assert!(!is_transient(&api(400)));
+        assert!(!is_transient(&api(404)));
+        assert!(!is_transient(&TrackingError::NotFound("run".into())));
     }
 
     #[test]

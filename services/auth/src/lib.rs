@@ -113,6 +113,39 @@ fn signing_key(args: &AuthArgs) -> anyhow::Result<SigningKey> {
     }
 }
 
+/// The signing key at `path`, created (RS256, a private file written atomically) if there is
+/// none: the key policy of `seizure-ops up` and `seizure-ops keygen` alike.
+pub fn load_or_create_signing_key(path: &std::path::Path) -> anyhow::Result<SigningKey> {
+    if path.is_file() {
+        return Ok(SigningKey::from_pem_file(path)?);
+    }
+    let key = SigningKey::generate(SigningAlgorithm::RS256)?;
+    artifact_store::atomic::write_private_file(path, key.to_pem().as_bytes())
+        .with_context(|| format!("cannot write the signing key {}", path.display()))?;
+    tracing::info!(path = %path.display(), kid = key.kid(), "created the token signing key");
+    Ok(key)
+}
+
+/// Whether the first admin these arguments name is still to be created (the database is
+/// opened and migrated; nothing is written).
+pub async fn first_admin_missing(args: &AuthArgs) -> anyhow::Result<bool> {
+    let Some(username) = &args.admin_username else {
+        return Ok(false);
+    };
+    let store = open_store(args).await?;
+    Ok(store.user(username).await?.is_none())
+}
+
+async fn open_store(args: &AuthArgs) -> anyhow::Result<Store> {
+    let database = match &args.database_password_file {
+        Some(file) => sql_pool::with_password_file(&args.database_url, file)?,
+        None => args.database_url.clone(),
+    };
+    Store::connect(&database)
+        .await
+        .with_context(|| format!("cannot open the database {}", args.database_url))
+}
+
 /// Connects, migrates, creates the first admin if configured, and builds the shared state.
 pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
     let key = signing_key(args)?;
@@ -134,13 +167,7 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
         KeySource::Static(jwks.clone()),
     )
     .await?;
-    let database = match &args.database_password_file {
-        Some(file) => sql_pool::with_password_file(&args.database_url, file)?,
-        None => args.database_url.clone(),
-    };
-    let store = Store::connect(&database)
-        .await
-        .with_context(|| format!("cannot open the database {}", args.database_url))?;
+    let store = open_store(args).await?;
     bootstrap_admin(&store, args).await?;
     let decoy_hash = tokio::task::spawn_blocking(|| passwords::hash("not a real password"))
         .await
