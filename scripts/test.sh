@@ -40,6 +40,9 @@ cargo test --workspace --features seizure-ops/fleet "$@" || status=$?
 # postgres:// URL with an error that says how to get them: checked without the fleet feature.
 if (($# == 0)); then
   cargo test -p stage-kit -p sql-pool || status=$?
+else
+  echo "lean-build refusals (cargo test -p stage-kit -p sql-pool): not run with extra arguments" \
+    >> "$SEIZURE_OPS_SKIP_LOG"
 fi
 skipped=$(wc -l < "$SEIZURE_OPS_SKIP_LOG")
 if ((skipped > 0)); then

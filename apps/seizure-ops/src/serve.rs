@@ -7,6 +7,7 @@ use anyhow::Context;
 use artifact_store::atomic;
 use auth_tokens::Jwks;
 use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -27,16 +28,8 @@ pub struct ServeArgs {
     #[arg(long, env = "ADMIN_USERNAME", default_value = "admin")]
     pub admin_username: String,
     /// The admin's password when it is created; unset: a random one, printed once.
-    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
-    pub admin_password: Option<String>,
-}
-
-/// What the admin's password is, as far as this run knows.
-enum AdminPassword {
-    Generated(String),
-    FromEnvironment(String),
-    /// The admin existed before this run; its password is not ours to print.
-    Existing,
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, value_parser = auth::secret)]
+    pub admin_password: Option<SecretString>,
 }
 
 pub fn serve(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
@@ -53,22 +46,18 @@ async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
     )
     .with_context(|| format!("cannot write {}", public_keys.display()))?;
 
-    let auth_args = auth::AuthArgs {
+    let mut auth_args = auth::AuthArgs {
         listen: args.auth_listen,
         database_url: home.path("auth.db").display().to_string(),
         signing_key_file: Some(key_file),
         admin_username: Some(args.admin_username.clone()),
-        admin_password: None,
         ..crate::from_env()?
     };
-    let admin = admin_password(&auth_args, args).await?;
-    let auth_args = auth::AuthArgs {
-        admin_password: match &admin {
-            AdminPassword::Generated(p) | AdminPassword::FromEnvironment(p) => Some(p.clone()),
-            AdminPassword::Existing => None,
-        },
-        ..auth_args
-    };
+    if let Some(password) = &args.admin_password {
+        auth_args.admin_password = Some(password.clone());
+        auth_args.admin_password_file = None;
+    }
+    let admin = auth::prepare_first_admin(&mut auth_args).await?;
     let inference_args = inference::InferenceArgs {
         listen: args.inference_listen,
         production_dir: home.path("production"),
@@ -132,39 +121,28 @@ async fn bind(address: SocketAddr, service: &str) -> anyhow::Result<TcpListener>
         .with_context(|| format!("{service}: cannot listen on {address} (is it already running?)"))
 }
 
-/// The first admin's password: none when the auth service already has the admin, else the
-/// one from ADMIN_PASSWORD or a generated one (shown once).
-async fn admin_password(
-    auth_args: &auth::AuthArgs,
-    args: &ServeArgs,
-) -> anyhow::Result<AdminPassword> {
-    if !auth::first_admin_missing(auth_args).await? {
-        return Ok(AdminPassword::Existing);
-    }
-    Ok(match &args.admin_password {
-        Some(password) => AdminPassword::FromEnvironment(password.clone()),
-        None => AdminPassword::Generated(auth_tokens::random_id()),
-    })
-}
-
 fn print_welcome(
     auth: SocketAddr,
     inference: SocketAddr,
     username: &str,
-    admin: &AdminPassword,
+    admin: &auth::FirstAdmin,
     patient: Option<u64>,
 ) {
     let password = match admin {
-        AdminPassword::Generated(p) => {
+        auth::FirstAdmin::Generated(p) => {
+            let p = p.expose_secret();
             println!("\ncreated admin user {username:?} with password {p} (shown only this once)");
-            p.as_str()
+            p
         }
         // A password the user chose stays out of the terminal (and any log of it).
-        AdminPassword::FromEnvironment(_) => {
-            println!("\ncreated admin user {username:?} with the password from ADMIN_PASSWORD");
+        auth::FirstAdmin::Configured => {
+            println!(
+                "\ncreated admin user {username:?} with the configured password \
+                 (ADMIN_PASSWORD or ADMIN_PASSWORD_FILE)"
+            );
             "YOUR-ADMIN-PASSWORD"
         }
-        AdminPassword::Existing => "YOUR-ADMIN-PASSWORD",
+        auth::FirstAdmin::Exists | auth::FirstAdmin::NotConfigured => "YOUR-ADMIN-PASSWORD",
     };
     let login_body = serde_json::json!({ "username": username, "password": password }).to_string();
     let patient = patient.map_or("1".to_owned(), |id| id.to_string());

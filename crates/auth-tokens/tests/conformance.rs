@@ -25,6 +25,9 @@
 //! signed with jsonwebtoken's signer (`jsonwebtoken::crypto::sign`, aws-lc), which can also
 //! produce the algorithms the fleet never uses (RS384, PS256, HS256...).
 
+mod common;
+
+use common::{jwt_algorithm, other_algorithm};
 use std::collections::HashSet;
 
 use auth_tokens::{
@@ -287,20 +290,6 @@ fn encoding_key(key: &SigningKey) -> EncodingKey {
     match key.algorithm() {
         SigningAlgorithm::RS256 => EncodingKey::from_rsa_pem(key.to_pem().as_bytes()).unwrap(),
         SigningAlgorithm::EdDSA => EncodingKey::from_ed_pem(key.to_pem().as_bytes()).unwrap(),
-    }
-}
-
-fn jwt_algorithm(alg: SigningAlgorithm) -> Algorithm {
-    match alg {
-        SigningAlgorithm::RS256 => Algorithm::RS256,
-        SigningAlgorithm::EdDSA => Algorithm::EdDSA,
-    }
-}
-
-fn other_algorithm(alg: SigningAlgorithm) -> SigningAlgorithm {
-    match alg {
-        SigningAlgorithm::RS256 => SigningAlgorithm::EdDSA,
-        SigningAlgorithm::EdDSA => SigningAlgorithm::RS256,
     }
 }
 

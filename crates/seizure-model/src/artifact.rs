@@ -132,11 +132,9 @@ impl ModelCard {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// Reading or writing a file (fs-err: the message names the path).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     #[error("{}: invalid model card: {source}", path.display())]
     Card {
         path: PathBuf,
@@ -152,13 +150,6 @@ pub enum ArtifactError {
         expected: String,
         actual: String,
     },
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError + '_ {
-    move |source| ArtifactError::Io {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// burn gives every parameter a random id, and the weights file records the ids: numbered in
@@ -197,14 +188,14 @@ pub fn save(
     })?;
     let path = dir.join(MODEL_CARD_FILE);
     let text = serde_json::to_string_pretty(&card).expect("the card serialises") + "\n";
-    std::fs::write(&path, text).map_err(io_error(&path))?;
+    fs_err::write(&path, text)?;
     Ok(card)
 }
 
 /// Reads and checks the model card of the artifact in `dir`.
 pub fn read_card(dir: &Path) -> Result<ModelCard, ArtifactError> {
     let path = dir.join(MODEL_CARD_FILE);
-    let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
+    let text = fs_err::read_to_string(&path)?;
     let card: ModelCard =
         serde_json::from_str(&text).map_err(|source| ArtifactError::Card { path, source })?;
     check_schema(dir, &card)?;

@@ -25,7 +25,7 @@ mod imp {
     pub enum Error {
         #[error(
             "DVC remote {0} is configured, but this build has no S3 support: \
-             build with `--features s3` (the Docker image and CI do), or unset DVC_REMOTE_URL"
+             build with `--features fleet` (the Docker image and CI do), or unset DVC_REMOTE_URL"
         )]
         NoS3Support(String),
     }

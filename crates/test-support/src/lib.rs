@@ -116,6 +116,17 @@ pub fn real_data_csv() -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// This process's resident set size in KiB (Linux `/proc/self/status`), for memory tests.
+pub fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
 /// The real data set for a test that needs it, or `None` after a visible [`skip`] (a failure
 /// under CI, where `scripts/fetch-real-data.sh` or `../shared/data` provides it).
 pub fn require_real_data() -> Option<PathBuf> {

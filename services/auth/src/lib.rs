@@ -17,6 +17,7 @@ use auth_tokens::{
     Issuer, Jwks, KeySource, Role, SigningAlgorithm, SigningKey, Verifier, VerifierConfig,
 };
 use clap::{Args, Parser};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::api::{AppState, Settings};
 use crate::store::Store;
@@ -84,8 +85,9 @@ pub struct AuthArgs {
     /// The first admin, created on start if missing (with ADMIN_PASSWORD).
     #[arg(long, env = "ADMIN_USERNAME")]
     pub admin_username: Option<String>,
-    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
-    pub admin_password: Option<String>,
+    /// The first admin's password (a secret: never printed, `Debug` shows it redacted).
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub admin_password: Option<SecretString>,
     /// Or a file holding the first admin's password (a Docker secret).
     #[arg(long, env = "ADMIN_PASSWORD_FILE", conflicts_with = "admin_password")]
     pub admin_password_file: Option<PathBuf>,
@@ -113,6 +115,11 @@ fn signing_key(args: &AuthArgs) -> anyhow::Result<SigningKey> {
     }
 }
 
+/// A secret from the command line or the environment, kept out of `Debug` output.
+pub fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text))
+}
+
 /// The signing key at `path`, created (RS256, a private file written atomically) if there is
 /// none: the key policy of `seizure-ops up` and `seizure-ops keygen` alike.
 pub fn load_or_create_signing_key(path: &std::path::Path) -> anyhow::Result<SigningKey> {
@@ -126,14 +133,36 @@ pub fn load_or_create_signing_key(path: &std::path::Path) -> anyhow::Result<Sign
     Ok(key)
 }
 
-/// Whether the first admin these arguments name is still to be created (the database is
-/// opened and migrated; nothing is written).
-pub async fn first_admin_missing(args: &AuthArgs) -> anyhow::Result<bool> {
+/// The first admin, as this start of the service will have it.
+#[derive(Debug)]
+pub enum FirstAdmin {
+    /// No first admin is configured (no ADMIN_USERNAME).
+    NotConfigured,
+    /// Already in the database: its password is not this process's to know.
+    Exists,
+    /// To be created with the configured ADMIN_PASSWORD or ADMIN_PASSWORD_FILE.
+    Configured,
+    /// To be created with this random password (none was configured), for the operator to
+    /// be shown once.
+    Generated(SecretString),
+}
+
+/// Decides the first admin's password before the service starts (the database is opened and
+/// migrated; nothing is written): when the admin is missing and no password is configured, a
+/// random one goes into `args`, and into the answer to show the operator.
+pub async fn prepare_first_admin(args: &mut AuthArgs) -> anyhow::Result<FirstAdmin> {
     let Some(username) = &args.admin_username else {
-        return Ok(false);
+        return Ok(FirstAdmin::NotConfigured);
     };
-    let store = open_store(args).await?;
-    Ok(store.user(username).await?.is_none())
+    if open_store(args).await?.user(username).await?.is_some() {
+        return Ok(FirstAdmin::Exists);
+    }
+    if args.admin_password.is_some() || args.admin_password_file.is_some() {
+        return Ok(FirstAdmin::Configured);
+    }
+    let password = SecretString::from(auth_tokens::random_id());
+    args.admin_password = Some(password.clone());
+    Ok(FirstAdmin::Generated(password))
 }
 
 async fn open_store(args: &AuthArgs) -> anyhow::Result<Store> {
@@ -197,12 +226,11 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
 
 async fn bootstrap_admin(store: &Store, args: &AuthArgs) -> anyhow::Result<()> {
     let from_file = match &args.admin_password_file {
-        Some(path) => Some(
+        Some(path) => Some(SecretString::from(
             std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read ADMIN_PASSWORD_FILE {}", path.display()))?
-                .trim_end_matches(['\r', '\n'])
-                .to_owned(),
-        ),
+                .trim_end_matches(['\r', '\n']),
+        )),
         None => None,
     };
     let (Some(username), Some(password)) = (
@@ -211,6 +239,7 @@ async fn bootstrap_admin(store: &Store, args: &AuthArgs) -> anyhow::Result<()> {
     ) else {
         return Ok(());
     };
+    let password = password.expose_secret();
     if store.user(username).await?.is_some() {
         return Ok(());
     }

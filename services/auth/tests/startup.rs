@@ -72,3 +72,28 @@ async fn previous_keys_stay_published_for_rotation() {
         .0;
     assert!(state.verifier.verify(&old_token).await.is_ok());
 }
+
+/// The configuration is logged and printed in errors as `Debug`: the admin password is not.
+#[test]
+fn the_admin_password_never_shows_in_debug_output() {
+    use clap::Parser;
+    let parsed = auth::Cli::try_parse_from([
+        "auth",
+        "--admin-username",
+        "admin",
+        "--admin-password",
+        "sekrit-Password-42",
+    ])
+    .unwrap();
+    let shown = format!(
+        "{:?} {:?}",
+        parsed.args,
+        common::args("auth.db".into(), None)
+    );
+    assert!(!shown.contains("sekrit-Password-42"), "{shown}");
+    assert!(!shown.contains(common::ADMIN_PASSWORD), "{shown}");
+    assert!(
+        shown.contains("admin_password"),
+        "the field is there, redacted: {shown}"
+    );
+}

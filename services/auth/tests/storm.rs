@@ -8,15 +8,6 @@ mod common;
 use auth_tokens::{SigningAlgorithm, SigningKey};
 use reqwest::StatusCode;
 
-fn resident_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_concurrent_wrong_logins_keep_memory_bounded() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,7 +32,7 @@ async fn five_hundred_concurrent_wrong_logins_keep_memory_bounded() {
         .send()
         .await
         .unwrap();
-    let before = resident_kib();
+    let before = test_support::resident_kib();
     let storm: Vec<_> = (0..500)
         .map(|i| {
             let client = client.clone();
@@ -65,7 +56,7 @@ async fn five_hundred_concurrent_wrong_logins_keep_memory_bounded() {
             other => panic!("unexpected {other}"),
         }
     }
-    let after = resident_kib();
+    let after = test_support::resident_kib();
     let grown_mib = after.saturating_sub(before) / 1024;
     println!("500 wrong logins: {checked} checked, {shed} shed (503); RSS {before} -> {after} KiB");
     assert_eq!(checked + shed, 500);

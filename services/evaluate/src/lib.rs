@@ -9,26 +9,29 @@
 
 pub mod calibration;
 pub mod intervals;
+mod logged;
 pub mod metrics;
 pub mod plots;
 pub mod promotion;
 pub mod registry;
+mod report;
 pub mod scoring;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use artifact_store::atomic;
 use artifact_store::dvc;
 use clap::{Args, Parser, Subcommand};
 use eeg_data::processed::ProcessedDataset;
 use seizure_model::Predictor;
 use serde::Serialize;
-use tracking::{Metric, RunStatus, Tracker, PRODUCTION_ALIAS};
+use tracking::{Tracker, PRODUCTION_ALIAS};
 
+use crate::logged::log_evaluation;
 pub use crate::promotion::{Decision, PrimaryMetric, PromotionPolicy, QualityFloor};
 use crate::promotion::{Force, Scored};
 use crate::registry::{AuditRecord, RegistryArgs};
+use crate::report::{print_report, write_reports};
 pub use crate::scoring::ModelEvaluation;
 use crate::scoring::{IntervalSettings, TestSet};
 
@@ -275,196 +278,6 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<(Report, Option<AuditReco
     Ok((report, promoted))
 }
 
-/// metrics.json and the candidate's ROC, PR and confusion-matrix plots.
-fn write_reports(
-    dir: &Path,
-    report: &Report,
-    scores: &[f64],
-    labels: &[bool],
-) -> anyhow::Result<()> {
-    let m = &report.candidate.recordings;
-    atomic::replace_dir(dir, |staging| -> anyhow::Result<()> {
-        let json = serde_json::to_string_pretty(report)? + "\n";
-        std::fs::write(staging.join("metrics.json"), json)?;
-        std::fs::write(
-            staging.join("roc.svg"),
-            plots::curve(
-                "ROC curve (test recordings)",
-                "false positive rate",
-                "true positive rate",
-                &metrics::roc_curve(scores, labels),
-                true,
-                &format!("AUC {:.4}", m.roc_auc),
-            ),
-        )?;
-        std::fs::write(
-            staging.join("pr.svg"),
-            plots::curve(
-                "Precision-recall curve (test recordings)",
-                "recall",
-                "precision",
-                &metrics::pr_curve(scores, labels),
-                false,
-                &format!("AP {:.4}", m.pr_auc),
-            ),
-        )?;
-        let calibration = &report.candidate.calibration;
-        std::fs::write(
-            staging.join("reliability.svg"),
-            plots::curve(
-                "Reliability diagram (test recordings)",
-                "mean predicted probability",
-                "observed seizure rate",
-                &calibration.points(),
-                true,
-                &format!(
-                    "Brier {:.4}, ECE {:.4}",
-                    calibration.brier, calibration.expected_calibration_error
-                ),
-            ),
-        )?;
-        std::fs::write(
-            staging.join("confusion.svg"),
-            plots::confusion_matrix(
-                &format!("Confusion matrix (threshold {})", report.threshold),
-                &m.confusion,
-            ),
-        )?;
-        Ok(())
-    })
-    .with_context(|| format!("cannot write {}", dir.display()))
-}
-
-fn evaluation_metrics(prefix: &str, e: &ModelEvaluation) -> Vec<Metric> {
-    let (r, p, i) = (&e.recordings, &e.patients, &e.intervals);
-    [
-        ("accuracy", r.accuracy),
-        ("sensitivity", r.sensitivity),
-        ("specificity", r.specificity),
-        ("precision", r.precision),
-        ("f1", r.f1),
-        ("roc_auc", r.roc_auc),
-        ("pr_auc", r.pr_auc),
-        (
-            "sensitivity_at_target_specificity",
-            e.sensitivity_at_target_specificity,
-        ),
-        ("patient_accuracy", p.accuracy),
-        ("patient_sensitivity", p.sensitivity),
-        ("patient_specificity", p.specificity),
-        ("patient_roc_auc", p.roc_auc),
-        ("brier", e.calibration.brier),
-        (
-            "expected_calibration_error",
-            e.calibration.expected_calibration_error,
-        ),
-        ("roc_auc_ci_low", i.roc_auc.low),
-        ("roc_auc_ci_high", i.roc_auc.high),
-        ("pr_auc_ci_low", i.pr_auc.low),
-        ("pr_auc_ci_high", i.pr_auc.high),
-        (
-            "sensitivity_at_target_specificity_ci_low",
-            i.sensitivity_at_target_specificity.low,
-        ),
-        (
-            "sensitivity_at_target_specificity_ci_high",
-            i.sensitivity_at_target_specificity.high,
-        ),
-        ("accuracy_ci_low", i.accuracy.low),
-        ("accuracy_ci_high", i.accuracy.high),
-        ("patient_accuracy_ci_low", i.patient_accuracy.low),
-        ("patient_accuracy_ci_high", i.patient_accuracy.high),
-        ("patient_sensitivity_ci_low", i.patient_sensitivity.low),
-        ("patient_sensitivity_ci_high", i.patient_sensitivity.high),
-        ("patient_specificity_ci_low", i.patient_specificity.low),
-        ("patient_specificity_ci_high", i.patient_specificity.high),
-    ]
-    .into_iter()
-    .map(|(key, value)| Metric::now(&format!("{prefix}{key}"), value, 0))
-    .collect()
-}
-
-fn log_evaluation(
-    tracker: &dyn Tracker,
-    experiment: &str,
-    report: &Report,
-    reports_dir: &Path,
-) -> anyhow::Result<()> {
-    let run = tracker.create_run(experiment, "evaluation")?;
-    let result = (|| -> anyhow::Result<()> {
-        let mut params = vec![
-            ("data_md5".to_owned(), report.data_md5.clone()),
-            ("threshold".to_owned(), report.threshold.to_string()),
-            (
-                "threshold_source".to_owned(),
-                report.threshold_source.to_owned(),
-            ),
-            (
-                "primary_metric".to_owned(),
-                report.decision.primary_metric.to_owned(),
-            ),
-            (
-                "min_improvement".to_owned(),
-                report.decision.min_improvement.to_string(),
-            ),
-            (
-                "confidence".to_owned(),
-                report.candidate.intervals.confidence.to_string(),
-            ),
-            (
-                "target_specificity".to_owned(),
-                report.candidate.target_specificity.to_string(),
-            ),
-        ];
-        for floor in &report.decision.floors {
-            params.push((
-                format!("floor {}", floor.metric).replace(['>', '='], ""),
-                floor.floor.to_string(),
-            ));
-        }
-        if let Some(run_id) = &report.candidate.run_id {
-            params.push(("candidate_run_id".into(), run_id.clone()));
-        }
-        if let Some(version) = report.production.as_ref().and_then(|p| p.version.clone()) {
-            params.push(("production_version".into(), version));
-        }
-        tracker.log_params(&run.run_id, &params)?;
-        let mut metrics = evaluation_metrics("test_", &report.candidate);
-        if let Some(production) = &report.production {
-            metrics.extend(evaluation_metrics("production_test_", production));
-        }
-        if let Some(c) = &report.decision.comparison {
-            metrics.extend([
-                Metric::now("difference", c.difference, 0),
-                Metric::now("difference_ci_low", c.interval.low, 0),
-                Metric::now("difference_ci_high", c.interval.high, 0),
-                Metric::now("difference_lower_bound", c.lower_bound, 0),
-            ]);
-        }
-        tracker.log_metrics(&run.run_id, &metrics)?;
-        tracker.log_artifacts(&run.run_id, reports_dir, "evaluation")?;
-        tracker.set_tags(
-            &run.run_id,
-            &[
-                ("promoted".into(), report.decision.promote.to_string()),
-                ("decision".into(), report.decision.reason.clone()),
-                (
-                    "forced".into(),
-                    report.decision.forced.is_some().to_string(),
-                ),
-            ],
-        )?;
-        Ok(())
-    })();
-    let status = if result.is_ok() {
-        RunStatus::Finished
-    } else {
-        RunStatus::Failed
-    };
-    tracker.finish_run(&run.run_id, status)?;
-    result
-}
-
 fn promote(
     args: &EvaluateArgs,
     tracker: &dyn Tracker,
@@ -519,85 +332,4 @@ fn promote(
     };
     registry::append_audit(&registry.audit_log, &record)?;
     Ok(record)
-}
-
-fn print_report(report: &Report, promoted: Option<&AuditRecord>) {
-    let line = |name: &str, e: &ModelEvaluation| {
-        let (r, p, i) = (&e.recordings, &e.patients, &e.intervals);
-        let ci =
-            |interval: &intervals::Interval| format!("[{:.4}, {:.4}]", interval.low, interval.high);
-        println!(
-            "{name}: roc_auc {:.4} {}  pr_auc {:.4} {}  sensitivity@specificity>={} {:.4} {}  \
-             patient accuracy {:.4} {} ({} of {})",
-            r.roc_auc,
-            ci(&i.roc_auc),
-            r.pr_auc,
-            ci(&i.pr_auc),
-            e.target_specificity,
-            e.sensitivity_at_target_specificity,
-            ci(&i.sensitivity_at_target_specificity),
-            p.accuracy,
-            ci(&i.patient_accuracy),
-            p.confusion.true_positive + p.confusion.true_negative,
-            p.count
-        );
-        println!(
-            "{:width$}  at threshold {:.6} ({}): accuracy {:.4} {}  sensitivity {:.4}  specificity {:.4}",
-            "",
-            r.threshold,
-            e.threshold_source,
-            r.accuracy,
-            ci(&i.accuracy),
-            r.sensitivity,
-            r.specificity,
-            width = name.len()
-        );
-        println!(
-            "{:width$}  calibration: Brier {:.4}, expected calibration error {:.4}",
-            "",
-            e.calibration.brier,
-            e.calibration.expected_calibration_error,
-            width = name.len()
-        );
-    };
-    println!(
-        "test split of data {}: {} recordings, {} patients; intervals at {:.0}%",
-        report.data_md5,
-        report.test_recordings,
-        report.test_patients,
-        report.candidate.intervals.confidence * 100.0
-    );
-    line("candidate", &report.candidate);
-    if let Some(production) = &report.production {
-        line(
-            &format!(
-                "production{}",
-                production
-                    .version
-                    .as_deref()
-                    .map(|v| format!(" v{v}"))
-                    .unwrap_or_default()
-            ),
-            production,
-        );
-    }
-    for floor in &report.decision.floors {
-        println!(
-            "floor: {} {:.4} >= {}: {}",
-            floor.metric,
-            floor.value,
-            floor.floor,
-            if floor.passed { "passed" } else { "FAILED" }
-        );
-    }
-    for warning in &report.warnings {
-        println!("warning: {warning}");
-    }
-    match promoted {
-        Some(record) => println!(
-            "promoted {} version {} to production: {}",
-            record.model_name, record.to_version, report.decision.reason
-        ),
-        None => println!("not promoted: {}; nothing changed", report.decision.reason),
-    }
 }

@@ -13,7 +13,8 @@ fn missing_candidate_is_a_clear_error() {
     assert_eq!(code, Some(1));
     assert_eq!(
         stderr,
-        "error: cannot load the candidate model nothing: nothing/model.json: No such file or directory (os error 2)"
+        "error: cannot load the candidate model nothing: failed to open file `nothing/model.json`: \
+         No such file or directory (os error 2)"
     );
     assert!(!dir.path().join("production").exists());
 }

@@ -7,16 +7,6 @@ use serde_json::json;
 
 use auth_tokens::Role;
 
-fn resident_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_does_not_grow_across_100_reloads() {
     let ws = tokio::task::spawn_blocking(|| Workspace::promoted(1))
@@ -36,11 +26,11 @@ async fn memory_does_not_grow_across_100_reloads() {
     for _ in 0..20 {
         reload_and_predict().await;
     }
-    let before = resident_kib();
+    let before = test_support::resident_kib();
     for _ in 0..100 {
         reload_and_predict().await;
     }
-    let after = resident_kib();
+    let after = test_support::resident_kib();
     eprintln!("RSS across 100 reloads: {before} KiB -> {after} KiB");
     assert!(
         after <= before + 8 * 1024,
