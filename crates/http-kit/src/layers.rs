@@ -181,7 +181,8 @@ mod tests {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     "late"
                 }),
-            );
+            )
+            .fallback(crate::not_found);
         standard_layers(router, Duration::from_millis(100))
     }
 
@@ -258,5 +259,24 @@ mod tests {
             .to_str()
             .unwrap()
             .contains("default-src 'none'"));
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_get_an_id_and_the_security_headers_too() {
+        let (status, echoed, body, response) = call("/nope", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(is_sane_request_id(echoed.as_bytes()), "{echoed:?}");
+        assert!(body.contains("not_found"), "{body}");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    }
+
+    #[test]
+    fn only_short_plain_ids_are_sane() {
+        assert!(is_sane_request_id(b"abc-DEF_123"));
+        let long = [b'x'; 65];
+        let ids: [&[u8]; 5] = [b"", b"a b", b"caf\xc3\xa9", b"a\nb", &long];
+        for id in ids {
+            assert!(!is_sane_request_id(id), "{id:?}");
+        }
     }
 }

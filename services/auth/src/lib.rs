@@ -244,7 +244,7 @@ async fn bootstrap_admin(store: &Store, args: &AuthArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(violation) = passwords::policy_violation(password) {
-        bail!("ADMIN_PASSWORD is refused: {violation}");
+        bail!("the first admin's password (ADMIN_PASSWORD or ADMIN_PASSWORD_FILE) is refused: {violation}");
     }
     api::add_user(store, username, password, Role::Admin).await?;
     tracing::info!(username, "created the first admin");

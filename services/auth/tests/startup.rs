@@ -37,7 +37,9 @@ async fn first_admin_is_created_once_and_weak_admin_passwords_are_refused() {
     weak.admin_password = Some("short".into());
     let err = auth::build_state(&weak).await.err().unwrap();
     assert!(
-        format!("{err:#}").contains("ADMIN_PASSWORD is refused"),
+        format!("{err:#}").contains(
+            "the first admin's password (ADMIN_PASSWORD or ADMIN_PASSWORD_FILE) is refused"
+        ),
         "{err:#}"
     );
 }
