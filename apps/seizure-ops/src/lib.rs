@@ -10,6 +10,7 @@ pub mod cv;
 mod ops;
 mod pipeline;
 mod serve;
+pub mod tune;
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,10 @@ pub enum Command {
     /// k-fold cross-validation of the training recipe: one training per fold, mean and sd of
     /// every test figure (nothing is promoted); `cv/cv.json` and a parent tracked run.
     Cv(CvCommand),
+    /// Hyper-parameter search (random search with median pruning) over architecture, layout,
+    /// hidden sizes, dropout, learning rate, batch size and augmentation; trials are child runs
+    /// of one parent run, scored on validation only; `tune/tune.json`, `tune/best-params.yaml`.
+    Tune(TuneCommand),
     /// The auth and inference APIs on two local ports, until Ctrl-C.
     Serve(ServeCommand),
     /// `pipeline`, then `serve`.
@@ -95,6 +100,18 @@ pub struct CvCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct TuneCommand {
+    #[command(flatten)]
+    pub home: Home,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub tune: tune::TuneArgs,
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct ServeCommand {
     #[command(flatten)]
     pub home: Home,
@@ -121,6 +138,7 @@ impl Cli {
         match &self.command {
             Command::Pipeline(c) => c.log.log_format,
             Command::Cv(c) => c.log.log_format,
+            Command::Tune(c) => c.log.log_format,
             Command::Serve(c) => c.log.log_format,
             Command::Up(c) => c.log.log_format,
             Command::Preprocessing(c) => c.log.log_format,
@@ -146,6 +164,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Pipeline(c) => run_pipeline(&c.home, &c.pipeline, &c.log),
         Command::Cv(c) => cv::run_cv(&c.home, &c.pipeline, &c.cv).map(|_| ()),
+        Command::Tune(c) => tune::run_tune(&c.home, &c.pipeline, &c.tune).map(|_| ()),
         Command::Serve(c) => serve(&c.home, &c.serve),
         Command::Up(c) => {
             run_pipeline(&c.home, &c.pipeline, &c.log)?;

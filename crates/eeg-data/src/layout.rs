@@ -55,22 +55,60 @@ impl InputLayout {
     }
 }
 
-/// Mean and standard deviation of the samples, fitted on the training split only.
+/// What is subtracted from a window before scaling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Centring {
+    /// One mean for every window, fitted on the training split: a constant baseline shift
+    /// moves every input (the original behaviour, and what cards without the field mean).
+    Global,
+    /// Each window's own mean: the input, and so the answer, does not depend on a constant
+    /// baseline offset (which carries no clinical information in data band-passed from
+    /// 0.53 Hz). The scale is the standard deviation of centred training windows.
+    PerWindow,
+}
+
+impl Centring {
+    /// Cards and manifests written before centring was recorded used the global mean.
+    fn legacy() -> Self {
+        Centring::Global
+    }
+}
+
+/// How raw samples become model inputs: centred, then divided by a standard deviation fitted
+/// on the training split only.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Normalisation {
+    #[serde(default = "Centring::legacy")]
+    pub centring: Centring,
+    /// The global mean (0 under [`Centring::PerWindow`], where each window brings its own).
     pub mean: f64,
     pub std: f64,
 }
 
+/// Mean of the first `used` samples, in f64 (exact enough for any f32 input).
+fn window_mean(window: &[f32]) -> f64 {
+    window.iter().map(|&v| f64::from(v)).sum::<f64>() / window.len().max(1) as f64
+}
+
 impl Normalisation {
     /// Fits on the samples each recording contributes under `layout`.
-    /// `recordings` yields raw 178-sample recordings.
-    pub fn fit<'a>(recordings: impl IntoIterator<Item = &'a [f32]>, layout: InputLayout) -> Self {
+    /// `recordings` yields raw recordings of at least `layout.samples_used()` samples.
+    pub fn fit<'a>(
+        recordings: impl IntoIterator<Item = &'a [f32]>,
+        layout: InputLayout,
+        centring: Centring,
+    ) -> Self {
         let used = layout.samples_used();
         let (mut count, mut sum, mut sum_sq) = (0usize, 0f64, 0f64);
         for recording in recordings {
-            for &v in &recording[..used] {
-                let v = f64::from(v);
+            let window = &recording[..used];
+            let offset = match centring {
+                Centring::Global => 0.0,
+                Centring::PerWindow => window_mean(window),
+            };
+            for &v in window {
+                let v = f64::from(v) - offset;
                 sum += v;
                 sum_sq += v * v;
             }
@@ -78,24 +116,39 @@ impl Normalisation {
         }
         if count == 0 {
             return Self {
+                centring,
                 mean: 0.0,
                 std: 1.0,
             };
         }
-        let mean = sum / count as f64;
+        let mean = match centring {
+            Centring::Global => sum / count as f64,
+            // Centred windows have mean zero by construction.
+            Centring::PerWindow => 0.0,
+        };
         let variance = (sum_sq / count as f64 - mean * mean).max(0.0);
         // A constant signal would divide by zero; leave its scale alone instead.
         let std = if variance > 0.0 { variance.sqrt() } else { 1.0 };
-        Self { mean, std }
+        Self {
+            centring,
+            mean,
+            std,
+        }
     }
 
-    /// Appends the normalised model input of one raw recording to `out`.
+    /// Appends the normalised model input of one raw recording (or window of a continuous
+    /// signal, at least `layout.samples_used()` long) to `out`.
     pub fn append_input(&self, recording: &[f32], layout: InputLayout, out: &mut Vec<f32>) {
-        let (mean, inv_std) = (self.mean as f32, (1.0 / self.std) as f32);
+        let window = &recording[..layout.samples_used()];
+        let centre = match self.centring {
+            Centring::Global => self.mean,
+            Centring::PerWindow => window_mean(window),
+        };
+        let inv_std = 1.0 / self.std;
         out.extend(
-            recording[..layout.samples_used()]
+            window
                 .iter()
-                .map(|&v| (v - mean) * inv_std),
+                .map(|&v| ((f64::from(v) - centre) * inv_std) as f32),
         );
     }
 }
@@ -123,7 +176,11 @@ mod tests {
         // The trimmed tail must not move the statistics.
         a[177] = 1e6;
         b[176] = -1e6;
-        let norm = Normalisation::fit([a.as_slice(), b.as_slice()], InputLayout::default());
+        let norm = Normalisation::fit(
+            [a.as_slice(), b.as_slice()],
+            InputLayout::default(),
+            Centring::Global,
+        );
         assert_eq!(norm.mean, 2.0);
         assert_eq!(norm.std, 1.0);
         let mut out = Vec::new();
@@ -134,7 +191,52 @@ mod tests {
     #[test]
     fn constant_signal_keeps_unit_scale() {
         let a = vec![5.0f32; SAMPLES_PER_RECORDING];
-        let norm = Normalisation::fit([a.as_slice()], InputLayout::default());
+        let norm = Normalisation::fit([a.as_slice()], InputLayout::default(), Centring::Global);
         assert_eq!((norm.mean, norm.std), (5.0, 1.0));
+    }
+
+    #[test]
+    fn per_window_centring_ignores_a_constant_baseline() {
+        let layout = InputLayout::default();
+        let wave: Vec<f32> = (0..SAMPLES_PER_RECORDING)
+            .map(|i| 100.0 * (i as f32 * 0.3).sin() + 40.0)
+            .collect();
+        let norm = Normalisation::fit([wave.as_slice()], layout, Centring::PerWindow);
+        assert_eq!(norm.mean, 0.0);
+        let mut reference = Vec::new();
+        norm.append_input(&wave, layout, &mut reference);
+        let centred_mean = reference.iter().map(|&v| f64::from(v)).sum::<f64>() / 176.0;
+        assert!(centred_mean.abs() < 1e-6, "{centred_mean}");
+        for shift in [-5_000.0f32, -300.0, 0.5, 300.0, 5_000.0] {
+            let shifted: Vec<f32> = wave.iter().map(|&v| v + shift).collect();
+            let mut out = Vec::new();
+            norm.append_input(&shifted, layout, &mut out);
+            let worst = out
+                .iter()
+                .zip(&reference)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            // f32 rounding of the shifted samples themselves is all that is left.
+            assert!(worst < 1e-4, "shift {shift}: {worst}");
+        }
+        // Under the global mean the same shift moves every input by shift / std.
+        let global = Normalisation::fit([wave.as_slice()], layout, Centring::Global);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        global.append_input(&wave, layout, &mut a);
+        global.append_input(
+            &wave.iter().map(|&v| v + 300.0).collect::<Vec<_>>(),
+            layout,
+            &mut b,
+        );
+        assert!((b[0] - a[0] - (300.0 / global.std) as f32).abs() < 1e-3);
+    }
+
+    #[test]
+    fn cards_without_centring_read_as_global() {
+        let old: Normalisation = serde_json::from_str(r#"{"mean": 1.5, "std": 2.0}"#).unwrap();
+        assert_eq!(old.centring, Centring::Global);
+        let new: Normalisation =
+            serde_json::from_str(r#"{"centring": "per-window", "mean": 0.0, "std": 2.0}"#).unwrap();
+        assert_eq!(new.centring, Centring::PerWindow);
     }
 }

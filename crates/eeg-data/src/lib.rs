@@ -6,10 +6,12 @@
 //!   normalisation fitted on the training split.
 //! * [`processed`]: the on-disk format that preprocessing writes and training, evaluation and
 //!   patient-pull read (`.npy` tensors plus `manifest.json`).
+//! * [`offsets`]: windows of the continuous signals at other offsets than the chunks'.
 //! * [`split`] and [`prepare`]: leakage-free splitting, balancing and normalisation, and the
 //!   whole preprocessing run that writes that format.
 
 pub mod layout;
+pub mod offsets;
 pub mod prepare;
 pub mod processed;
 pub mod random;

@@ -13,13 +13,14 @@ use artifact_store::atomic;
 use artifact_store::dvc;
 use ndarray::{Array1, Array2, Array3};
 
-use crate::layout::{InputLayout, Normalisation};
+use crate::layout::{Centring, InputLayout, Normalisation};
 use crate::processed::{
-    self, Balance, DatasetError, Fractions, Manifest, SourceInfo, Split, SplitArrays, SplitSummary,
+    self, Balance, DatasetError, Fractions, Manifest, Signals, SourceInfo, Split, SplitArrays,
+    SplitSummary,
 };
 use crate::split::{self, FractionsError};
 use crate::uci::{self, BadRows, RowError, UciData, UciError};
-use crate::{binary_label, LABEL_NAMES, SAMPLES_PER_RECORDING};
+use crate::{binary_label, CHUNKS_PER_SEGMENT, LABEL_NAMES, SAMPLES_PER_RECORDING};
 
 /// Everything about one preprocessing run.
 #[derive(Debug, Clone)]
@@ -104,6 +105,8 @@ pub struct SplitOptions {
     pub fractions: Fractions,
     pub layout: InputLayout,
     pub balance: Balance,
+    /// What each window is centred on before scaling.
+    pub centring: Centring,
     pub seed: u64,
     /// Cross-validation: the test split is this fold; the other segments are shared among
     /// train, validation and the patient pool in their fractions' proportions.
@@ -116,6 +119,7 @@ impl Default for SplitOptions {
             fractions: Fractions::default(),
             layout: InputLayout::default(),
             balance: Balance::default(),
+            centring: Centring::PerWindow,
             seed: DEFAULT_SEED,
             fold: None,
         }
@@ -131,6 +135,8 @@ pub struct Outputs {
     pub splits: BTreeMap<Split, SplitArrays>,
     /// Raw samples of the [`processed::RAW_SPLITS`].
     pub raw: BTreeMap<Split, Array2<f32>>,
+    /// Whole segments of the [`processed::SIGNAL_SPLITS`].
+    pub signals: BTreeMap<Split, Signals>,
 }
 
 /// Splits, balances and normalises validated data. Pure: no I/O.
@@ -146,9 +152,12 @@ pub fn build_outputs(
     };
     let mut rows_of: BTreeMap<Split, Vec<usize>> =
         Split::ALL.iter().map(|&s| (s, vec![])).collect();
+    let mut segments_of: BTreeMap<Split, Vec<usize>> =
+        Split::ALL.iter().map(|&s| (s, vec![])).collect();
     let mut segment_index = vec![0u32; data.rows.len()];
     for (index, (segment, split)) in segments.iter().zip(&assignment).enumerate() {
         rows_of.get_mut(split).unwrap().extend(&segment.rows);
+        segments_of.get_mut(split).unwrap().push(index);
         for &row in &segment.rows {
             segment_index[row] = index as u32;
         }
@@ -165,12 +174,19 @@ pub fn build_outputs(
     let normalisation = Normalisation::fit(
         rows_of[&Split::Train].iter().map(|&r| data.row_samples(r)),
         options.layout,
+        options.centring,
     );
+    let signals: BTreeMap<Split, Signals> = processed::SIGNAL_SPLITS
+        .iter()
+        .map(|&split| (split, signals_of(data, &segments, &segments_of[&split])))
+        .collect();
     let mut splits = BTreeMap::new();
     let mut summaries = BTreeMap::new();
     for (&split, rows) in &rows_of {
         let arrays = split_arrays(data, rows, &segment_index, options.layout, &normalisation);
-        summaries.insert(split, summarise(&arrays, rows, data));
+        let mut summary = summarise(&arrays, rows, data);
+        summary.signals = signals.get(&split).map_or(0, Signals::len);
+        summaries.insert(split, summary);
         splits.insert(split, arrays);
     }
     let raw = processed::RAW_SPLITS
@@ -202,7 +218,40 @@ pub fn build_outputs(
         fold: options.fold,
         splits: summaries,
     };
-    (manifest, Outputs { splits, raw })
+    (
+        manifest,
+        Outputs {
+            splits,
+            raw,
+            signals,
+        },
+    )
+}
+
+/// The continuous signals of the whole segments among `indices` (into `segments`). A segment
+/// missing a chunk (a row skipped as bad) has no continuous signal and is left out.
+fn signals_of(data: &UciData, segments: &[split::Segment], indices: &[usize]) -> Signals {
+    let whole: Vec<usize> = indices
+        .iter()
+        .copied()
+        .filter(|&i| segments[i].rows.len() == CHUNKS_PER_SEGMENT)
+        .collect();
+    let mut samples = Vec::with_capacity(whole.len() * processed::SIGNAL_SAMPLES);
+    for &i in &whole {
+        // Rows are in chunk order, and ids are unique, so 23 rows are chunks 1..=23.
+        for &row in &segments[i].rows {
+            samples.extend_from_slice(data.row_samples(row));
+        }
+    }
+    Signals {
+        samples: Array2::from_shape_vec((whole.len(), processed::SIGNAL_SAMPLES), samples)
+            .expect("each whole segment has 23 chunks of 178 samples"),
+        segment: whole.iter().map(|&i| i as u32).collect(),
+        y: whole
+            .iter()
+            .map(|&i| binary_label(segments[i].class))
+            .collect(),
+    }
 }
 
 fn split_arrays(
@@ -247,6 +296,7 @@ fn summarise(arrays: &SplitArrays, rows: &[usize], data: &UciData) -> SplitSumma
         x_shape: [shape[0], shape[1], shape[2]],
         label_counts,
         class_counts,
+        signals: 0,
     }
 }
 
@@ -256,6 +306,9 @@ fn write_outputs(dir: &Path, manifest: &Manifest, outputs: &Outputs) -> Result<(
     }
     for (&split, raw) in &outputs.raw {
         processed::write_raw(dir, split, raw)?;
+    }
+    for (&split, signals) in &outputs.signals {
+        processed::write_signals(dir, split, signals)?;
     }
     processed::write_manifest(dir, manifest)?;
     Ok(())
@@ -283,6 +336,7 @@ mod tests {
             fractions: Fractions::default(),
             layout: InputLayout::default(),
             balance,
+            centring: Centring::Global,
             seed,
             fold: None,
         }
@@ -349,6 +403,62 @@ mod tests {
             let (again, _) = build_outputs(&changed, source(), &options(seed, Balance::Weight));
             prop_assert_eq!(manifest.normalisation, again.normalisation);
         }
+    }
+
+    #[test]
+    fn signals_are_whole_segments_in_chunk_order() {
+        let data = synthetic(5);
+        let (manifest, outputs) = build_outputs(&data, source(), &options(5, Balance::Undersample));
+        for split in processed::SIGNAL_SPLITS {
+            let signals = &outputs.signals[&split];
+            let arrays = &outputs.splits[&split];
+            assert_eq!(manifest.splits[&split].signals, signals.len());
+            // Every segment of the split has its signal (none was skipped), including training
+            // segments whose rows undersampling dropped.
+            let mut segments: Vec<u32> = arrays.segment.to_vec();
+            segments.sort_unstable();
+            segments.dedup();
+            assert!(signals.len() >= segments.len());
+            for (row, &segment) in signals.segment.iter().enumerate() {
+                let name = &manifest.segments[segment as usize];
+                let mut chunks: Vec<(u8, &[f32])> = data
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| &r.segment == name)
+                    .map(|(i, r)| (r.chunk, data.row_samples(i)))
+                    .collect();
+                chunks.sort_by_key(|c| c.0);
+                let joined: Vec<f32> = chunks.iter().flat_map(|c| c.1.iter().copied()).collect();
+                assert_eq!(signals.samples.row(row).to_vec(), joined, "{name}");
+                let class = data.rows.iter().find(|r| &r.segment == name).unwrap().class;
+                assert_eq!(signals.y[row], crate::binary_label(class));
+            }
+        }
+        let train_segments = manifest.splits[&Split::Train].segments;
+        assert!(outputs.signals[&Split::Train].len() >= train_segments);
+        assert!(!outputs.signals.contains_key(&Split::PatientPool));
+    }
+
+    #[test]
+    fn a_segment_missing_a_chunk_has_no_signal() {
+        let mut data = synthetic(6);
+        let (_, before) = build_outputs(&data, source(), &options(6, Balance::None));
+        // Drop one row (as --skip-bad-rows would) of the first test segment.
+        let victim = before.signals[&Split::Test].segment[0];
+        let segments = split::group_segments(&data);
+        let name = segments[victim as usize].name.clone();
+        let drop = data.rows.iter().position(|r| r.segment == name).unwrap();
+        data.rows.remove(drop);
+        data.samples
+            .drain(drop * SAMPLES_PER_RECORDING..(drop + 1) * SAMPLES_PER_RECORDING);
+        let (manifest, after) = build_outputs(&data, source(), &options(6, Balance::None));
+        let names: Vec<&String> = after
+            .signals
+            .values()
+            .flat_map(|s| s.segment.iter().map(|&i| &manifest.segments[i as usize]))
+            .collect();
+        assert!(!names.contains(&&name));
     }
 
     #[test]

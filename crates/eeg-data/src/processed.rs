@@ -8,8 +8,11 @@
 //! * `S_chunk.npy`: uint8 `[n]`, the one-second chunk index 1..=23.
 //!
 //! plus `test_raw.npy` and `patient_pool_raw.npy` (float32 `[n, 178]`: the raw samples that
-//! evaluation scores and patient-pull serves) and `manifest.json`. The directory's content is a pure function of the input file and the options,
-//! so the DVC hash of an unchanged run does not change.
+//! evaluation scores and patient-pull serves), for `train`, `validation` and `test` the whole
+//! segments as continuous signals (see [`Signals`]: `S_signal.npy`, float32 `[m, 4094]`,
+//! `S_signal_segment.npy`, uint32 `[m]`, `S_signal_y.npy`, uint8 `[m]`), and `manifest.json`.
+//! The directory's content is a pure function of the input file and the options, so the DVC
+//! hash of an unchanged run does not change.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -26,6 +29,11 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const FORMAT_VERSION: u32 = 1;
 /// The splits whose raw samples are kept too: evaluation and inference score from raw.
 pub const RAW_SPLITS: [Split; 2] = [Split::Test, Split::PatientPool];
+/// The splits whose whole segments are kept as continuous signals: training draws windows
+/// at random offsets from them, evaluation scores test windows at other offsets.
+pub const SIGNAL_SPLITS: [Split; 3] = [Split::Train, Split::Validation, Split::Test];
+/// Samples in a segment's continuous signal: 23 chunks of 178 (23.6 s at 173.61 Hz).
+pub const SIGNAL_SAMPLES: usize = crate::CHUNKS_PER_SEGMENT * crate::SAMPLES_PER_RECORDING;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -145,6 +153,45 @@ pub struct SplitSummary {
     pub label_counts: [usize; 2],
     /// Rows per UCI class, keyed "1".."5".
     pub class_counts: BTreeMap<String, usize>,
+    /// Segments kept whole as continuous signals (zero outside [`SIGNAL_SPLITS`], and for
+    /// segments with a chunk left out as a bad row).
+    #[serde(default)]
+    pub signals: usize,
+}
+
+/// Whole segments of a split as continuous signals: each segment's 23 one-second chunks
+/// joined in chunk order, raw (not normalised). Under undersampling the training split
+/// keeps every chunk here, whatever rows `S_x.npy` kept: the balance is in which rows are
+/// drawn, the signals are where windows are cut from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signals {
+    /// `[segments, SIGNAL_SAMPLES]`.
+    pub samples: Array2<f32>,
+    /// Index into `manifest.segments`.
+    pub segment: Array1<u32>,
+    /// Binary label of each segment.
+    pub y: Array1<u8>,
+}
+
+impl Signals {
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+
+    /// The signal row of each segment index (`None` for segments without a whole signal).
+    pub fn row_of_segment(&self, segments: usize) -> Vec<Option<usize>> {
+        let mut rows = vec![None; segments];
+        for (row, &segment) in self.segment.iter().enumerate() {
+            if let Some(slot) = rows.get_mut(segment as usize) {
+                *slot = Some(row);
+            }
+        }
+        rows
+    }
 }
 
 /// The arrays of one split, row-aligned.
@@ -220,6 +267,13 @@ pub fn write_split(dir: &Path, split: Split, arrays: &SplitArrays) -> Result<(),
 /// Writes the raw samples of a split (one of [`RAW_SPLITS`]).
 pub fn write_raw(dir: &Path, split: Split, raw: &Array2<f32>) -> Result<(), DatasetError> {
     write_array(&array_path(dir, split, "raw"), raw)
+}
+
+/// Writes the continuous signals of a split (one of [`SIGNAL_SPLITS`]).
+pub fn write_signals(dir: &Path, split: Split, signals: &Signals) -> Result<(), DatasetError> {
+    write_array(&array_path(dir, split, "signal"), &signals.samples)?;
+    write_array(&array_path(dir, split, "signal_segment"), &signals.segment)?;
+    write_array(&array_path(dir, split, "signal_y"), &signals.y)
 }
 
 pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), DatasetError> {
@@ -328,6 +382,50 @@ impl ProcessedDataset {
             });
         }
         Ok(raw)
+    }
+
+    /// The continuous signals of a split in [`SIGNAL_SPLITS`], checked against the manifest.
+    pub fn signals(&self, split: Split) -> Result<Signals, DatasetError> {
+        let path = array_path(&self.dir, split, "signal");
+        if !path.exists() {
+            return Err(DatasetError::Mismatch {
+                path,
+                message: format!(
+                    "the dataset keeps no continuous signals of the {} split (written by an \
+                     older preprocessing: run preprocessing again)",
+                    split.name()
+                ),
+            });
+        }
+        let signals = Signals {
+            samples: read_array(&path)?,
+            segment: read_array(&array_path(&self.dir, split, "signal_segment"))?,
+            y: read_array(&array_path(&self.dir, split, "signal_y"))?,
+        };
+        let rows = self.summary(split)?.signals;
+        let mismatch = |message: String| DatasetError::Mismatch {
+            path: path.clone(),
+            message,
+        };
+        if signals.samples.shape() != [rows, SIGNAL_SAMPLES] {
+            return Err(mismatch(format!(
+                "shape {:?} does not match the manifest's [{rows}, {SIGNAL_SAMPLES}]",
+                signals.samples.shape()
+            )));
+        }
+        if signals.segment.len() != rows || signals.y.len() != rows {
+            return Err(mismatch(format!(
+                "the segment and label arrays do not both have {rows} rows"
+            )));
+        }
+        if let Some(&bad) = signals
+            .segment
+            .iter()
+            .find(|&&s| s as usize >= self.manifest.segments.len())
+        {
+            return Err(mismatch(format!("segment index {bad} is out of range")));
+        }
+        Ok(signals)
     }
 
     pub fn summary(&self, split: Split) -> Result<&SplitSummary, DatasetError> {

@@ -5,7 +5,7 @@
 
 use burn::prelude::Device;
 use criterion::{criterion_group, criterion_main, Criterion};
-use eeg_data::layout::{InputLayout, Normalisation};
+use eeg_data::layout::{Centring, InputLayout, Normalisation};
 use eeg_data::random::Rng;
 use eeg_data::SAMPLES_PER_RECORDING;
 use seizure_model::{ModelCard, ModelConfig, Predictor, SeizureNet};
@@ -18,7 +18,8 @@ fn predictor(layout: InputLayout) -> Predictor {
     let card = ModelCard::new(
         config,
         Normalisation {
-            mean: -4.5,
+            centring: Centring::PerWindow,
+            mean: 0.0,
             std: 244.7,
         },
     );

@@ -231,6 +231,9 @@ fn check_schema(dir: &Path, card: &ModelCard) -> Result<(), ArtifactError> {
     if card.architecture.layout != layout {
         return fail("the architecture's layout differs from the input schema's".into());
     }
+    if let Err(message) = card.architecture.front_end.sequence_shape(layout) {
+        return fail(message);
+    }
     if card.architecture.classes != 2 || card.label_names.len() != 2 {
         return fail("it is not a two-class (non-seizure, seizure) classifier".into());
     }

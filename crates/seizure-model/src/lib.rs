@@ -17,7 +17,7 @@ pub mod temperature;
 pub mod threshold;
 
 pub use artifact::{ArtifactError, ModelCard};
-pub use config::ModelConfig;
+pub use config::{FrontEnd, ModelConfig};
 pub use network::SeizureNet;
 pub use predictor::{patient_probability, PredictError, Predictor};
 pub use release::{installed_release, Release, ReleaseError, RELEASE_FILE};

@@ -11,7 +11,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 
-use crate::config::ModelConfig;
+use crate::config::{FrontEnd, ModelConfig};
 
 /// A single-layer LSTM with all four gates in one matrix.
 #[derive(Module, Debug)]
@@ -110,9 +110,62 @@ impl FusedLstm {
     }
 }
 
+/// A 1D convolution over the window's samples (one input channel) with a ReLU, computed as
+/// one matmul over its frames: `kernel` consecutive samples every `stride` samples.
+#[derive(Module, Debug)]
+pub struct ConvFrontEnd {
+    /// `[kernel, channels]`.
+    pub weights: Param<Tensor<2>>,
+    /// `[channels]`.
+    pub bias: Param<Tensor<1>>,
+    pub stride: usize,
+}
+
+impl ConvFrontEnd {
+    pub fn new(channels: usize, kernel: usize, stride: usize, device: &Device) -> Self {
+        // He-uniform for a ReLU layer, as Keras users would pick; zero bias.
+        let bound = (6.0 / kernel as f64).sqrt();
+        Self {
+            weights: Initializer::Uniform {
+                min: -bound,
+                max: bound,
+            }
+            .init([kernel, channels], device),
+            bias: Initializer::Zeros.init([channels], device),
+            stride,
+        }
+    }
+
+    pub fn kernel(&self) -> usize {
+        self.weights.dims()[0]
+    }
+
+    /// `[B, T, F]` (read as `B` windows of `T * F` samples) to `[B, steps, channels]`.
+    pub fn forward(&self, input: Tensor<3>) -> Tensor<3> {
+        let [batch, steps, features] = input.dims();
+        let samples = steps * features;
+        let (kernel, stride) = (self.kernel(), self.stride);
+        let flat = input.reshape([batch, samples]);
+        let frames: Vec<Tensor<2>> = (0..=(samples - kernel) / stride)
+            .map(|step| {
+                flat.clone()
+                    .slice(s![.., step * stride..step * stride + kernel])
+            })
+            .collect();
+        let out_steps = frames.len();
+        let channels = self.weights.dims()[1];
+        let frames = Tensor::stack::<3>(frames, 1).reshape([batch * out_steps, kernel]);
+        let features = frames
+            .matmul(self.weights.val())
+            .add(self.bias.val().unsqueeze::<2>());
+        burn::tensor::activation::relu(features).reshape([batch, out_steps, channels])
+    }
+}
+
 /// The seizure classifier.
 #[derive(Module, Debug)]
 pub struct SeizureNet {
+    pub front_end: Option<ConvFrontEnd>,
     pub lstm1: FusedLstm,
     pub lstm2: FusedLstm,
     pub dropout: Dropout,
@@ -134,9 +187,23 @@ fn dense(input: usize, output: usize, device: &Device) -> Linear {
 }
 
 impl SeizureNet {
+    /// The network `config` describes. `config` must have passed
+    /// [`FrontEnd::sequence_shape`] for its layout (artifact loading checks it).
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        let (front_end, lstm_input) = match config.front_end {
+            FrontEnd::Frames => (None, config.layout.features),
+            FrontEnd::Conv {
+                channels,
+                kernel,
+                stride,
+            } => (
+                Some(ConvFrontEnd::new(channels, kernel, stride, device)),
+                channels,
+            ),
+        };
         Self {
-            lstm1: FusedLstm::new(config.layout.features, config.lstm1_hidden, device),
+            front_end,
+            lstm1: FusedLstm::new(lstm_input, config.lstm1_hidden, device),
             lstm2: FusedLstm::new(config.lstm1_hidden, config.lstm2_hidden, device),
             dropout: DropoutConfig::new(config.dropout).init(),
             dense: dense(config.lstm2_hidden, config.dense_hidden, device),
@@ -146,6 +213,10 @@ impl SeizureNet {
 
     /// `[B, timesteps, features]` normalised inputs to `[B, classes]` logits.
     pub fn forward(&self, input: Tensor<3>) -> Tensor<2> {
+        let input = match &self.front_end {
+            Some(conv) => conv.forward(input),
+            None => input,
+        };
         let sequence = self.dropout.forward(self.lstm1.forward_sequence(input));
         let last = self.dropout.forward(self.lstm2.forward_last(sequence));
         self.output.forward(tanh(self.dense.forward(last)))

@@ -14,7 +14,7 @@ use eeg_data::layout::{InputLayout, Normalisation};
 use eeg_data::SAMPLES_PER_RECORDING;
 
 use crate::artifact::{self, ArtifactError, ModelCard};
-use crate::network::{FusedLstm, SeizureNet};
+use crate::network::{ConvFrontEnd, FusedLstm, SeizureNet};
 
 /// A dense matrix, row-major.
 #[derive(Debug, Clone)]
@@ -176,6 +176,41 @@ impl Cell {
     }
 }
 
+/// The convolutional front end: frames of `kernel` samples every `stride`, one matmul, ReLU.
+#[derive(Debug, Clone)]
+struct Conv {
+    weights: Matrix,
+    bias: Vec<f32>,
+    stride: usize,
+}
+
+impl Conv {
+    fn from_burn(conv: &ConvFrontEnd) -> Self {
+        Self {
+            weights: matrix(&conv.weights),
+            bias: vector(&conv.bias),
+            stride: conv.stride,
+        }
+    }
+
+    /// `batch` windows of `samples` samples each to a time-major sequence
+    /// `[steps, batch, channels]`; returns it with `steps`.
+    fn run(&self, inputs: &[f32], batch: usize, samples: usize) -> (Vec<f32>, usize) {
+        let kernel = self.weights.rows;
+        let steps = (samples - kernel) / self.stride + 1;
+        let mut frames = Vec::with_capacity(steps * batch * kernel);
+        for step in 0..steps {
+            for b in 0..batch {
+                let start = b * samples + step * self.stride;
+                frames.extend_from_slice(&inputs[start..start + kernel]);
+            }
+        }
+        let mut out = affine(steps * batch, &frames, &self.weights, &self.bias);
+        out.iter_mut().for_each(|v| *v = v.max(0.0));
+        (out, steps)
+    }
+}
+
 /// A patient's seizure probability from its recordings' probabilities: their mean. The same
 /// rule scores patients in evaluation (per-patient metrics) and in serving, so the reported
 /// per-patient accuracy is the accuracy of what inference answers. The mean is robust to one
@@ -255,6 +290,7 @@ pub struct Predictor {
     card: ModelCard,
     layout: InputLayout,
     normalisation: Normalisation,
+    front_end: Option<Conv>,
     lstm1: Cell,
     lstm2: Cell,
     dense: Matrix,
@@ -282,6 +318,7 @@ impl Predictor {
         Self {
             layout: card.input.layout,
             normalisation: card.normalisation,
+            front_end: network.front_end.as_ref().map(Conv::from_burn),
             lstm1: Cell::from_burn(&network.lstm1),
             lstm2: Cell::from_burn(&network.lstm2),
             dense: matrix(&network.dense.weight),
@@ -337,14 +374,21 @@ impl Predictor {
             return Vec::new();
         }
         // Time-major, so each step's rows are contiguous.
-        let mut time_major = vec![0f32; inputs.len()];
-        for b in 0..batch {
-            for t in 0..steps {
-                let from = (b * steps + t) * features;
-                let to = (t * batch + b) * features;
-                time_major[to..to + features].copy_from_slice(&inputs[from..from + features]);
+        let (time_major, steps) = match &self.front_end {
+            Some(conv) => conv.run(inputs, batch, steps * features),
+            None => {
+                let mut time_major = vec![0f32; inputs.len()];
+                for b in 0..batch {
+                    for t in 0..steps {
+                        let from = (b * steps + t) * features;
+                        let to = (t * batch + b) * features;
+                        time_major[to..to + features]
+                            .copy_from_slice(&inputs[from..from + features]);
+                    }
+                }
+                (time_major, steps)
             }
-        }
+        };
         let sequence = self.lstm1.run(&time_major, steps, batch, true);
         let last = self.lstm2.run(&sequence, steps, batch, false);
         let mut hidden = affine(batch, &last, &self.dense, &self.dense_bias);

@@ -4,12 +4,12 @@ use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
-use eeg_data::layout::{InputLayout, Normalisation};
+use eeg_data::layout::{Centring, InputLayout, Normalisation};
 use eeg_data::random::Rng;
 use eeg_data::SAMPLES_PER_RECORDING;
 use seizure_model::artifact::{self, ArtifactError, MODEL_CARD_FILE, WEIGHTS_FILE};
 use seizure_model::predictor::{check_recordings, PredictError};
-use seizure_model::{ModelCard, ModelConfig, Predictor, SeizureNet};
+use seizure_model::{FrontEnd, ModelCard, ModelConfig, Predictor, SeizureNet};
 
 fn network(config: &ModelConfig, seed: u64) -> (Device, SeizureNet) {
     let device = Device::flex();
@@ -53,6 +53,7 @@ fn card(config: ModelConfig) -> ModelCard {
     ModelCard::new(
         config,
         Normalisation {
+            centring: Centring::Global,
             mean: -4.5,
             std: 244.7,
         },
@@ -61,8 +62,26 @@ fn card(config: ModelConfig) -> ModelCard {
 
 #[test]
 fn serving_forward_pass_matches_burn_to_1e_5() {
-    for layout in [InputLayout::default(), InputLayout::new(89, 2).unwrap()] {
-        let config = ModelConfig::with_layout(layout);
+    let conv = |layout| ModelConfig {
+        front_end: FrontEnd::CONV,
+        ..ModelConfig::with_layout(layout)
+    };
+    let odd_conv = |layout| ModelConfig {
+        // A stride that leaves samples over at the end.
+        front_end: FrontEnd::Conv {
+            channels: 5,
+            kernel: 7,
+            stride: 5,
+        },
+        ..ModelConfig::with_layout(layout)
+    };
+    for config in [
+        ModelConfig::with_layout(InputLayout::default()),
+        ModelConfig::with_layout(InputLayout::new(89, 2).unwrap()),
+        conv(InputLayout::default()),
+        odd_conv(InputLayout::new(89, 2).unwrap()),
+    ] {
+        let layout = config.layout;
         let (device, net) = network(&config, 3);
         let net = net.valid();
         let inputs = random_inputs(23, layout.samples_used(), 9, 1.5);
@@ -70,7 +89,7 @@ fn serving_forward_pass_matches_burn_to_1e_5() {
         let predictor = Predictor::from_network(card(config), &net);
         let got = predictor.predict_normalised(&inputs, 23);
         let diff = max_abs_diff(&expected, &got);
-        assert!(diff < 1e-5, "layout {layout:?}: max diff {diff}");
+        assert!(diff < 1e-5, "{config:?}: max diff {diff}");
         // The probabilities are not all the same (the comparison is not vacuous).
         let spread = got.iter().cloned().fold(f32::MIN, f32::max)
             - got.iter().cloned().fold(f32::MAX, f32::min);
@@ -80,10 +99,24 @@ fn serving_forward_pass_matches_burn_to_1e_5() {
 
 #[test]
 fn artifact_round_trip_keeps_card_and_predictions() {
+    for front_end in [FrontEnd::Frames, FrontEnd::CONV] {
+        round_trip(front_end);
+    }
+}
+
+fn round_trip(front_end: FrontEnd) {
     let dir = tempfile::tempdir().unwrap();
-    let config = ModelConfig::default();
+    let config = ModelConfig {
+        front_end,
+        ..ModelConfig::default()
+    };
     let (device, net) = network(&config, 5);
     let mut card = card(config);
+    card.normalisation = Normalisation {
+        centring: Centring::PerWindow,
+        mean: 0.0,
+        std: 160.0,
+    };
     card.training_data_md5 = Some("39b7d4c818813db4bae27de0e504d7f1.dir".into());
     card.metrics.insert("roc_auc".into(), 0.99);
     let saved = artifact::save(dir.path(), &net, &card).unwrap();
@@ -146,6 +179,26 @@ fn mismatching_artifacts_are_refused_with_a_clear_error() {
 
     // An architecture that does not match the stored weights.
     let dir = saved(|v| v["architecture"]["lstm1_hidden"] = 32.into());
+    let err = Predictor::load(dir.path()).unwrap_err();
+    assert!(matches!(err, ArtifactError::Weights { .. }), "{err}");
+
+    // A convolution that does not fit the window is a schema error, named.
+    let dir = saved(|v| {
+        v["architecture"]["front_end"] =
+            serde_json::json!({"kind": "conv", "channels": 4, "kernel": 500, "stride": 1})
+    });
+    let err = Predictor::load(dir.path()).unwrap_err();
+    assert!(matches!(err, ArtifactError::Schema { .. }), "{err}");
+    assert!(
+        err.to_string().contains("does not fit 176 samples"),
+        "{err}"
+    );
+
+    // A card naming a front end the weights do not have never serves random filters.
+    let dir = saved(|v| {
+        v["architecture"]["front_end"] =
+            serde_json::json!({"kind": "conv", "channels": 32, "kernel": 16, "stride": 8})
+    });
     let err = Predictor::load(dir.path()).unwrap_err();
     assert!(matches!(err, ArtifactError::Weights { .. }), "{err}");
 

@@ -15,6 +15,7 @@ pub mod plots;
 pub mod promotion;
 pub mod registry;
 mod report;
+pub mod robustness;
 pub mod scoring;
 
 use std::path::{Path, PathBuf};
@@ -98,6 +99,8 @@ pub struct Report {
     pub candidate: ModelEvaluation,
     pub production: Option<ModelEvaluation>,
     pub decision: Decision,
+    /// The candidate on test windows at other offsets and under other recording conditions.
+    pub robustness: robustness::Robustness,
     pub warnings: Vec<String>,
 }
 
@@ -252,6 +255,26 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<(Report, Option<AuditReco
     } else {
         tracing::info!(reason = %decision.reason, "promotion decision: keep production");
     }
+    let offsets = match robustness::offset_windows(&dataset) {
+        Ok(windows) => Some(windows),
+        Err(e) => {
+            warnings.push(format!("no quality at other offsets: {e:#}"));
+            None
+        }
+    };
+    let robustness = robustness::evaluate(
+        &candidate,
+        &robustness::RobustnessInputs {
+            samples: &test.samples,
+            labels: &test.labels,
+            segments: &test.segments,
+            aligned_scores: &candidate_scores,
+            offsets: offsets.as_ref(),
+        },
+        candidate_eval.recordings.threshold,
+        settings.target_specificity,
+        settings.seed,
+    );
     let report = Report {
         data_md5: data_md5.clone(),
         test_recordings: test.labels.len(),
@@ -261,6 +284,7 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<(Report, Option<AuditReco
         candidate: candidate_eval,
         production: production_scored.map(|(_, evaluation, _)| evaluation),
         decision,
+        robustness,
         warnings,
     };
     write_reports(&args.reports, &report, &candidate_scores, &test.labels)?;

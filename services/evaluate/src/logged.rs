@@ -105,6 +105,26 @@ pub(crate) fn log_evaluation(
         if let Some(production) = &report.production {
             metrics.extend(evaluation_metrics("production_test_", production));
         }
+        let robustness = &report.robustness;
+        for quality in robustness.offsets.iter().chain(&robustness.perturbations) {
+            metrics.extend([
+                Metric::now(
+                    &format!("test_{}_roc_auc", quality.name),
+                    quality.roc_auc,
+                    0,
+                ),
+                Metric::now(
+                    &format!("test_{}_sensitivity_at_target_specificity", quality.name),
+                    quality.sensitivity_at_target_specificity,
+                    0,
+                ),
+                Metric::now(
+                    &format!("test_{}_patient_accuracy", quality.name),
+                    quality.patient_accuracy,
+                    0,
+                ),
+            ]);
+        }
         if let Some(c) = &report.decision.comparison {
             metrics.extend([
                 Metric::now("difference", c.difference, 0),

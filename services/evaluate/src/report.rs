@@ -130,6 +130,26 @@ pub(crate) fn print_report(report: &Report, promoted: Option<&AuditRecord>) {
             production,
         );
     }
+    let robustness = &report.robustness;
+    println!(
+        "robustness (candidate, test split, threshold {:.6}): roc_auc  sens@spec>={}  accuracy  \
+         patients",
+        robustness.threshold, robustness.target_specificity
+    );
+    for q in std::iter::once(&robustness.aligned)
+        .chain(&robustness.offsets)
+        .chain(&robustness.perturbations)
+    {
+        println!(
+            "  {:<24} {:.4}  {:.4}  {:.4}  {:.4}  ({} windows)",
+            q.name,
+            q.roc_auc,
+            q.sensitivity_at_target_specificity,
+            q.accuracy,
+            q.patient_accuracy,
+            q.recordings
+        );
+    }
     for floor in &report.decision.floors {
         println!(
             "floor: {} {:.4} >= {}: {}",

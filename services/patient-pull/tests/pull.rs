@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use artifact_store::dvc::{DvcPointer, DvcRepo};
-use eeg_data::layout::{InputLayout, Normalisation};
+use eeg_data::layout::{Centring, InputLayout, Normalisation};
 use eeg_data::processed::{
     self, Balance, Fractions, Manifest, SourceInfo, Split, SplitArrays, SplitSummary,
 };
@@ -55,6 +55,7 @@ fn write_dataset(dir: &Path) {
                 x_shape: [rows.len(), layout.timesteps, layout.features],
                 label_counts: [0, 0],
                 class_counts: BTreeMap::new(),
+                signals: 0,
             },
         );
     }
@@ -76,6 +77,7 @@ fn write_dataset(dir: &Path) {
         balance: Balance::Undersample,
         class_weights: [1.0, 1.0],
         normalisation: Normalisation {
+            centring: Centring::Global,
             mean: 0.0,
             std: 1.0,
         },

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use artifact_store::atomic;
 use artifact_store::dvc::DvcPointer;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use eeg_data::layout::InputLayout;
+use eeg_data::layout::{Centring, InputLayout};
 use eeg_data::prepare::{prepare, PrepareOptions, Prepared, SplitOptions, DEFAULT_SEED};
 use eeg_data::processed::{Balance, Fractions};
 use eeg_data::synthetic::{self, SynthConfig};
@@ -57,6 +57,24 @@ impl From<BalanceArg> for Balance {
     }
 }
 
+/// What is subtracted from each window before scaling (see [`Centring`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CentringArg {
+    /// One mean fitted on the training split (a baseline shift moves the answer).
+    Global,
+    /// Each window's own mean (the answer ignores a constant baseline offset).
+    PerWindow,
+}
+
+impl From<CentringArg> for Centring {
+    fn from(arg: CentringArg) -> Self {
+        match arg {
+            CentringArg::Global => Centring::Global,
+            CentringArg::PerWindow => Centring::PerWindow,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct PreprocessArgs {
     /// The UCI "Epileptic Seizure Recognition" CSV.
@@ -93,6 +111,9 @@ pub struct PreprocessArgs {
     /// How the training split is balanced between seizure and non-seizure.
     #[arg(long, env = "CLASS_BALANCE", value_enum, default_value_t = BalanceArg::Undersample)]
     pub balance: BalanceArg,
+    /// What each window is centred on before scaling.
+    #[arg(long, env = "INPUT_CENTRING", value_enum, default_value_t = CentringArg::PerWindow)]
+    pub centring: CentringArg,
     /// Leave out invalid rows (reporting them) instead of stopping at the first.
     #[arg(long, env = "SKIP_BAD_ROWS")]
     pub skip_bad_rows: bool,
@@ -115,6 +136,7 @@ impl PreprocessArgs {
             timesteps: layout.timesteps,
             features: layout.features,
             balance: BalanceArg::Undersample,
+            centring: CentringArg::PerWindow,
             skip_bad_rows: false,
             dvc: DvcArgs::default(),
         }
@@ -155,6 +177,7 @@ pub fn split_options(args: &PreprocessArgs) -> anyhow::Result<SplitOptions> {
         },
         layout: InputLayout::new(args.timesteps, args.features)?,
         balance: args.balance.into(),
+        centring: args.centring.into(),
         seed: args.seed,
         fold: None,
     })
@@ -179,6 +202,7 @@ pub fn preprocess(args: &PreprocessArgs) -> anyhow::Result<Preprocessed> {
     let manifest = &prepared.manifest;
     tracing::info!(
         balance = ?manifest.balance,
+        centring = ?manifest.normalisation.centring,
         class_weights = ?manifest.class_weights,
         mean = manifest.normalisation.mean,
         std = manifest.normalisation.std,

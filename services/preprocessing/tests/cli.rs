@@ -76,7 +76,9 @@ fn synthetic_run_writes_a_complete_leakage_free_dataset() {
     let pointer = DvcPointer::read(&dir.path().join("data.dvc")).unwrap();
     let hash = hash_dir(&dir.path().join("data")).unwrap();
     assert_eq!(pointer.md5, hash.md5);
-    assert_eq!(pointer.nfiles, Some(23));
+    // 23 window files plus three continuous-signal files for each of
+    // train, validation and test.
+    assert_eq!(pointer.nfiles, Some(32));
     assert!(dir.path().join(".dvc/config").is_file());
 }
 

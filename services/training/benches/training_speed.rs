@@ -10,6 +10,7 @@ use eeg_data::processed::{ProcessedDataset, Split};
 use eeg_data::synthetic::{self, SynthConfig};
 use seizure_model::{ModelCard, ModelConfig};
 use training::train::{train, TrainConfig};
+use training::windows::{Augmentation, TrainingWindows, Windows};
 
 fn training_epoch(c: &mut Criterion) {
     let scratch = tempfile::tempdir().unwrap();
@@ -35,12 +36,31 @@ fn training_epoch(c: &mut Criterion) {
         class_weights: manifest.class_weights,
     };
     let card = ModelCard::new(config.model, manifest.normalisation);
+    let signals = dataset.signals(Split::Train).unwrap();
+    let windows = TrainingWindows::new(
+        &train_split,
+        Some(&signals),
+        manifest.segments.len(),
+        manifest.normalisation,
+        Windows::Random,
+        Augmentation::NONE,
+    )
+    .unwrap();
 
     let mut group = c.benchmark_group("training");
     group.sample_size(10);
     group.throughput(Throughput::Elements(train_split.rows() as u64));
     group.bench_function("epoch_22x8_batch32", |b| {
-        b.iter(|| train(&train_split, &validation, &config, &card, || {}, |_| {}))
+        b.iter(|| {
+            train(
+                &windows,
+                &validation,
+                &config,
+                &card,
+                || {},
+                |_| std::ops::ControlFlow::Continue(()),
+            )
+        })
     });
     group.finish();
 }

@@ -1,6 +1,7 @@
 //! The training loop: Adam on mini-batches, seeded shuffling, validation after every epoch,
 //! early stopping on validation loss with the best weights restored.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -9,6 +10,8 @@ use burn::prelude::*;
 use eeg_data::processed::SplitArrays;
 use eeg_data::random::Rng;
 use seizure_model::{ModelCard, ModelConfig, Predictor, SeizureNet};
+
+use crate::windows::TrainingWindows;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
@@ -41,13 +44,14 @@ pub struct TrainOutcome {
     pub best_epoch: usize,
     pub history: Vec<EpochMetrics>,
     pub stopped_early: bool,
+    /// Stopped by the `on_epoch` callback.
+    pub pruned: bool,
 }
 
-/// Rows of a split as flat model inputs plus labels.
+/// The validation rows as flat model inputs plus labels.
 struct Rows<'a> {
     x: &'a [f32],
     y: Vec<i64>,
-    row_len: usize,
 }
 
 impl<'a> Rows<'a> {
@@ -56,24 +60,14 @@ impl<'a> Rows<'a> {
             .x
             .as_slice()
             .expect("arrays read from .npy are contiguous");
-        let shape = split.x.shape();
         Self {
             x,
             y: split.y.iter().map(|&v| i64::from(v)).collect(),
-            row_len: shape[1] * shape[2],
         }
     }
 
     fn len(&self) -> usize {
         self.y.len()
-    }
-
-    fn gather(&self, indices: &[usize]) -> (Vec<f32>, Vec<i64>) {
-        let mut x = Vec::with_capacity(indices.len() * self.row_len);
-        for &i in indices {
-            x.extend_from_slice(&self.x[i * self.row_len..(i + 1) * self.row_len]);
-        }
-        (x, indices.iter().map(|&i| self.y[i]).collect())
     }
 }
 
@@ -98,15 +92,16 @@ fn loss_and_accuracy(probabilities: &[f32], labels: &[i64], weights: [f64; 2]) -
     )
 }
 
-/// Trains on `train`, validating on `validation`. `card` supplies the layout and normalisation
-/// for validation scoring; `on_batch` and `on_epoch` report progress.
+/// Trains on windows of `train`, validating on `validation`. `card` supplies the layout and
+/// normalisation for validation scoring; `on_batch` and `on_epoch` report progress, and
+/// `on_epoch` may stop the run (`ControlFlow::Break`: a tuner pruning a hopeless trial).
 pub fn train(
-    train: &SplitArrays,
+    train: &TrainingWindows,
     validation: &SplitArrays,
     config: &TrainConfig,
     card: &ModelCard,
     mut on_batch: impl FnMut(),
-    mut on_epoch: impl FnMut(&EpochMetrics),
+    mut on_epoch: impl FnMut(&EpochMetrics) -> ControlFlow<()>,
 ) -> TrainOutcome {
     let base = Device::flex();
     base.seed(config.seed);
@@ -119,20 +114,22 @@ pub fn train(
         .init(&device);
     let layout = config.model.layout;
 
-    let train_rows = Rows::of(train);
     let val_rows = Rows::of(validation);
     let mut rng = Rng::new(config.seed ^ 0x7EA1_5EED);
-    let mut order: Vec<usize> = (0..train_rows.len()).collect();
+    // Offsets and augmentation draw from their own stream, so the batch order of a seed is
+    // the same whichever windows are cut.
+    let mut window_rng = Rng::new(config.seed ^ 0x0FF5_E75E);
+    let mut order: Vec<usize> = (0..train.len()).collect();
     let mut history = Vec::new();
     let (mut best, mut best_loss, mut best_epoch) = (model.valid(), f64::INFINITY, 0);
-    let mut stopped_early = false;
+    let (mut stopped_early, mut pruned) = (false, false);
 
     for epoch in 1..=config.epochs {
         let started = Instant::now();
         rng.shuffle(&mut order);
         let (mut loss_sum, mut correct) = (0.0, 0usize);
         for batch in order.chunks(config.batch_size.max(1)) {
-            let (x, y) = train_rows.gather(batch);
+            let (x, y) = train.gather(batch, &mut window_rng);
             let inputs = Tensor::<3>::from_data(
                 TensorData::new(x, [batch.len(), layout.timesteps, layout.features]),
                 &device,
@@ -161,14 +158,14 @@ pub fn train(
             loss_and_accuracy(&probabilities, &val_rows.y, config.class_weights);
         let metrics = EpochMetrics {
             epoch,
-            train_loss: loss_sum / train_rows.len().max(1) as f64,
-            train_accuracy: correct as f64 / train_rows.len().max(1) as f64,
+            train_loss: loss_sum / train.len().max(1) as f64,
+            train_accuracy: correct as f64 / train.len().max(1) as f64,
             val_loss,
             val_accuracy,
             seconds,
-            samples_per_second: train_rows.len() as f64 / seconds.max(1e-9),
+            samples_per_second: train.len() as f64 / seconds.max(1e-9),
         };
-        on_epoch(&metrics);
+        let control = on_epoch(&metrics);
         history.push(metrics);
         // The first epoch always counts, so a diverged run (NaN loss) still has a model; its
         // NaN metrics then keep it from being promoted. A finite loss always replaces a
@@ -180,12 +177,17 @@ pub fn train(
             stopped_early = true;
             break;
         }
+        if control.is_break() {
+            pruned = true;
+            break;
+        }
     }
     TrainOutcome {
         network: best,
         best_epoch,
         history,
         stopped_early,
+        pruned,
     }
 }
 

@@ -85,6 +85,13 @@ impl Workspace {
             max_train_rows: Some(230),
             threshold_specificity: 0.98,
             temperature_scaling: false,
+            front_end: training::FrontEndArg::Frames,
+            lstm_hidden: 56,
+            dense_hidden: 20,
+            dropout: 0.3,
+            windows: training::windows::Windows::Random,
+            augment_gain: 0.2,
+            augment_noise: 0.0,
             tracking: self.tracking.clone(),
             dvc: Default::default(),
         };

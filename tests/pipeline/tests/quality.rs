@@ -73,6 +73,31 @@ fn default_pipeline_meets_the_quality_targets_on_real_data() {
         c.patients.accuracy
     );
     // The interval is honest about 100 patients: it contains the point and is not tiny.
+    // Robust to where a window starts and to recording conditions (the model issue's target:
+    // ROC AUC >= 0.995 under each), and exactly blind to a constant baseline offset.
+    let robustness = &report.robustness;
+    let offsets = robustness
+        .offsets
+        .as_ref()
+        .expect("the dataset keeps test signals");
+    assert_eq!(offsets.recordings, 100 * 66);
+    for q in std::iter::once(offsets).chain(&robustness.perturbations) {
+        eprintln!("{}: roc_auc {:.4}", q.name, q.roc_auc);
+        assert!(
+            q.roc_auc >= 0.995,
+            "{}: ROC AUC {}",
+            q.description,
+            q.roc_auc
+        );
+    }
+    for q in robustness
+        .perturbations
+        .iter()
+        .filter(|q| q.name.starts_with("baseline"))
+    {
+        assert_eq!(q.roc_auc, c.recordings.roc_auc, "{}", q.description);
+        assert_eq!(q.accuracy, c.recordings.accuracy, "{}", q.description);
+    }
     let interval = &c.intervals.patient_accuracy;
     assert!(interval.contains(c.patients.accuracy) && interval.high - interval.low > 0.03);
 }
