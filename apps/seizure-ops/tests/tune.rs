@@ -53,6 +53,7 @@ fn a_search_tracks_children_prunes_and_writes_the_best_configuration() {
     let parent = report["parent_run_id"].as_str().unwrap();
     let best = report["best_trial"].as_u64().unwrap();
     let mut pruned = 0;
+    let mut stopped_before_the_last_epoch = 0;
     for t in trials {
         let status = t["status"].as_str().unwrap();
         assert!(
@@ -68,6 +69,9 @@ fn a_search_tracks_children_prunes_and_writes_the_best_configuration() {
         assert!((0.0..=1.0).contains(&roc), "{t}");
         if status == "pruned" {
             pruned += 1;
+            if t["epochs"].as_u64().unwrap() < 3 {
+                stopped_before_the_last_epoch += 1;
+            }
             assert_ne!(
                 t["trial"].as_u64().unwrap(),
                 best,
@@ -80,6 +84,11 @@ fn a_search_tracks_children_prunes_and_writes_the_best_configuration() {
     // are pruned today), so pruning really happens here. (Seed 7 prunes none: its first
     // trial is the worst.)
     assert!(pruned >= 1, "no trial was pruned: {report}");
+    // Pruning stops the training (fewer epochs), not only the label.
+    assert!(
+        stopped_before_the_last_epoch >= 1,
+        "no pruned trial stopped early: {report}"
+    );
 
     // The best configuration, as params.yaml keys, with its validation (not test) score.
     let yaml = std::fs::read_to_string(home.path().join("tune/best-params.yaml")).unwrap();
@@ -157,6 +166,7 @@ fn bad_arguments_are_refused_with_the_flag_named() {
         (&["--budget-minutes", "0"], "--budget-minutes"),
         (&["--budget-minutes", "NaN"], "--budget-minutes"),
         (&["--budget-minutes=-5"], "--budget-minutes"),
+        (&["--budget-minutes", "1e300"], "--budget-minutes"),
         (&["--parallel", "0"], "--parallel"),
         (&["--trials=-1"], "--trials"),
     ] {

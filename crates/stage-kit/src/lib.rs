@@ -55,7 +55,8 @@ impl DvcArgs {
             return Ok(None);
         }
         let repo = DvcRepo::for_output(dir, self.dvc_root.as_deref())?;
-        let pointer = repo.add_dir(dir)?;
+        // Push before the pointer moves: a reader that follows the pointer (each inference
+        // replica's watch) never finds it naming objects the remote does not hold yet.
         if let Some(remote) = self.remote.open()? {
             block_on(remote.push_dir(dir))?.map_err(|source| StageError::Transfer {
                 action: "push",
@@ -64,6 +65,7 @@ impl DvcArgs {
                 source,
             })?;
         }
+        let pointer = repo.add_dir(dir)?;
         Ok(Some(pointer))
     }
 

@@ -47,6 +47,8 @@ pub struct Settings {
     /// How long shutdown waits for the audit log before spilling what is left.
     pub audit_shutdown_grace: std::time::Duration,
     pub limits: http_kit::ServerLimits,
+    /// How often each replica checks the production pointer (`None`: not watched).
+    pub model_watch: Option<std::time::Duration>,
 }
 
 pub struct AppState {
@@ -58,6 +60,9 @@ pub struct AppState {
     pub settings: Settings,
     /// One reload at a time.
     pub reload_lock: tokio::sync::Mutex<()>,
+    /// What named the production release when the served model was loaded (or when a release
+    /// failed validation): the pointer watch compares against it.
+    pub loaded_fingerprint: std::sync::Mutex<Option<Vec<u8>>>,
     /// Prediction work in progress, per user and in all.
     pub admission: Arc<crate::admission::Admission>,
 }
@@ -487,6 +492,10 @@ pub struct ReloadResponse {
     pub old_version: Option<String>,
     pub new_version: String,
     pub loaded_at: String,
+    /// The replica that answered (`inference@<host>`).
+    pub replica: String,
+    /// How the other replicas converge on the production model.
+    pub fleet: String,
 }
 
 #[utoipa::path(post, path = "/reload-model",
@@ -499,39 +508,41 @@ async fn reload_model(
     caller: Authenticated,
 ) -> Result<Json<ReloadResponse>, ApiError> {
     let claims = caller.require_admin()?.clone();
-    let _one_at_a_time = state.reload_lock.lock().await;
-    let model = match state.settings.release.fetch_and_load().await {
-        Ok(model) => model,
+    match crate::reload::reload(&state, &claims.sub).await {
+        Ok(done) => Ok(Json(ReloadResponse {
+            status: "reloaded".into(),
+            old_version: done.old_version,
+            new_version: done.new_version,
+            loaded_at: done.loaded_at,
+            replica: state.settings.instance.clone(),
+            fleet: fleet_note(state.settings.model_watch),
+        })),
         Err(e) => {
-            state.metrics.reloads.with_label_values(&["failure"]).inc();
-            let serving = state.model.current().map(|m| m.version.clone());
-            tracing::warn!(by = %claims.sub, serving = ?serving, "model reload refused: {e}");
             let (status, code) = match e {
                 LoadError::Invalid(_) => (StatusCode::CONFLICT, "invalid_model"),
                 LoadError::Unavailable(_) => (StatusCode::BAD_GATEWAY, "model_unavailable"),
             };
-            let still = match serving {
-                Some(version) => format!("; still serving version {version}"),
+            let still = match state.model.current() {
+                Some(model) => format!("; still serving version {}", model.version),
                 None => "; no model is serving".into(),
             };
-            return Err(ApiError::new(status, code, format!("{e}{still}")));
+            Err(ApiError::new(status, code, format!("{e}{still}")))
         }
-    };
-    // A new release may come with a rebuilt patient store: reopen it on the next request.
-    state.patients.store(None);
-    let new_version = model.version.clone();
-    let loaded_at = model.loaded_at.clone();
-    let old = state.model.swap(model);
-    let old_version = old.as_ref().map(|m| m.version.clone());
-    state.metrics.serving(old_version.as_deref(), &new_version);
-    state.metrics.reloads.with_label_values(&["success"]).inc();
-    tracing::info!(by = %claims.sub, old = ?old_version, new = %new_version, "model reloaded");
-    Ok(Json(ReloadResponse {
-        status: "reloaded".into(),
-        old_version,
-        new_version,
-        loaded_at,
-    }))
+    }
+}
+
+/// How the rest of the fleet follows a reload of this replica.
+fn fleet_note(watch: Option<std::time::Duration>) -> String {
+    match watch {
+        Some(every) => format!(
+            "this replica reloaded now; every replica checks the production pointer every {} s \
+             and reloads itself (model_info{{version}} per replica shows a split fleet)",
+            every.as_secs()
+        ),
+        None => "this replica reloaded now; the production pointer is not watched \
+                 (MODEL_WATCH_SECONDS=0): other replicas keep their model until reloaded"
+            .into(),
+    }
 }
 
 #[utoipa::path(get, path = "/model-info", responses((status = 200, description = "name, version, run id, metrics, training-data md5, input schema, loaded-at time"), (status = 503, body = ErrorBody)))]

@@ -8,6 +8,7 @@ pub mod api;
 pub mod audit;
 pub mod metrics;
 pub mod model;
+pub mod reload;
 pub mod signals;
 
 use std::net::SocketAddr;
@@ -108,6 +109,10 @@ pub struct InferenceArgs {
     /// How long shutdown waits for the audit log to reach the database before spilling.
     #[arg(long, env = "AUDIT_SHUTDOWN_GRACE_SECONDS", default_value_t = 5)]
     pub audit_shutdown_grace_seconds: u64,
+    /// How often (seconds) this replica checks the production pointer and reloads itself when
+    /// it names another release, so every replica converges after a promotion; 0 turns it off.
+    #[arg(long, env = "MODEL_WATCH_SECONDS", default_value_t = 30)]
+    pub model_watch_seconds: u64,
     #[command(flatten)]
     pub server: http_kit::ServerArgs,
 }
@@ -239,20 +244,33 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             max_abs_sample: args.max_abs_sample,
             audit_shutdown_grace: Duration::from_secs(args.audit_shutdown_grace_seconds),
             limits: args.server.limits(),
+            model_watch: (args.model_watch_seconds > 0)
+                .then(|| Duration::from_secs(args.model_watch_seconds)),
         },
         reload_lock: tokio::sync::Mutex::new(()),
+        loaded_fingerprint: std::sync::Mutex::new(None),
         admission: Arc::new(admission::Admission::new(
             args.max_predictions_per_user,
             args.max_predictions_in_progress,
         )),
     });
+    let fingerprint = state.settings.release.fingerprint();
     match state.settings.release.fetch_and_load().await {
         Ok(model) => {
             tracing::info!(version = %model.version, "serving the production model");
             state.metrics.serving(None, &model.version);
             state.model.swap(model);
+            *state.loaded_fingerprint.lock().expect("not poisoned") = fingerprint;
         }
-        Err(e) => tracing::warn!("starting without a model (not ready): {e}"),
+        Err(e) => {
+            if matches!(e, model::LoadError::Invalid(_)) {
+                *state.loaded_fingerprint.lock().expect("not poisoned") = fingerprint;
+            }
+            tracing::warn!("starting without a model (not ready): {e}");
+        }
+    }
+    if let Some(every) = state.settings.model_watch {
+        reload::spawn_watcher(state.clone(), every);
     }
     match patient_store::PatientStore::open(&args.patient_store) {
         Ok(store) => {

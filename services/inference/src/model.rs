@@ -44,6 +44,25 @@ pub struct ReleaseSource {
 }
 
 impl ReleaseSource {
+    /// What names the production release now, cheap enough to read every few seconds: the
+    /// pointer file's bytes with a remote, else the DVC hash of `dir` itself (every file,
+    /// weights included). `None` when there is nothing to read (yet). Blocking: file reads.
+    pub fn fingerprint(&self) -> Option<Vec<u8>> {
+        match &self.remote {
+            Some((_, pointer)) => std::fs::read(pointer).ok(),
+            None if !self
+                .dir
+                .join(seizure_model::artifact::MODEL_CARD_FILE)
+                .is_file() =>
+            {
+                None
+            }
+            None => artifact_store::dvc::hash_dir(&self.dir)
+                .ok()
+                .map(|hash| hash.md5.into_bytes()),
+        }
+    }
+
     /// Pulls the release the pointer names (when there is a remote), then loads it.
     pub async fn fetch_and_load(&self) -> Result<LoadedModel, LoadError> {
         if let Some((remote, pointer)) = &self.remote {

@@ -66,6 +66,8 @@ impl App {
             audit_shutdown_grace_seconds: 5,
             max_predictions_per_user: 4,
             max_predictions_in_progress: 64,
+            // Tests that want the pointer watch turn it on (it would add reloads to counts).
+            model_watch_seconds: 0,
             server: Default::default(),
         };
         let mut args = args;

@@ -845,3 +845,102 @@ async fn reloads_under_load_drop_no_request_and_switch_versions() {
         "one version at a time"
     );
 }
+
+/// Three replicas over one production release, each watching it every second: a promotion
+/// reaches all of them without any `POST /reload-model`, a release that fails validation is
+/// refused once per replica (and not retried every tick) while they keep serving, and the
+/// next good release reaches them all again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_follows_the_production_pointer_by_itself() {
+    let releases = tokio::task::spawn_blocking(releases).await.unwrap();
+    let production = releases.ws.path("production");
+    install(&releases.v1, &production);
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(
+            App::spawn_with(
+                &production,
+                &releases.ws.path("patients/store"),
+                None,
+                |args| args.model_watch_seconds = 1,
+            )
+            .await,
+        );
+    }
+    async fn versions(replicas: &[App]) -> Vec<String> {
+        let mut out = Vec::new();
+        for app in replicas {
+            let (_, info) = app.get("/model-info", None).await;
+            out.push(info["version"].as_str().unwrap_or("none").to_owned());
+        }
+        out
+    }
+    // Polls until every replica serves `want`; returns how long that took.
+    async fn converge(replicas: &[App], want: &str) -> std::time::Duration {
+        let start = std::time::Instant::now();
+        loop {
+            let now = versions(replicas).await;
+            if now.iter().all(|v| v == want) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "replicas did not converge on {want}: {now:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(versions(&replicas).await, ["1", "1", "1"]);
+
+    install(&releases.v2, &production);
+    let took = converge(&replicas, "2").await;
+    eprintln!("a promotion reached 3 replicas in {took:?} (watch interval 1 s)");
+
+    install(&releases.broken, &production);
+    // Several ticks: each replica refuses the broken release once and keeps serving 2.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    assert_eq!(versions(&replicas).await, ["2", "2", "2"]);
+    for app in &replicas {
+        let metrics = app.metrics().await;
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l == "model_reloads_total{result=\"failure\"} 1"),
+            "refused once, not every tick: {metrics}"
+        );
+        assert!(
+            metrics.lines().any(|l| l == "model_info{version=\"2\"} 1"),
+            "{metrics}"
+        );
+    }
+
+    install(&releases.v1, &production);
+    converge(&replicas, "1").await;
+    for app in &replicas {
+        let metrics = app.metrics().await;
+        // Two automatic reloads (to 2, back to 1); one more only if a tick read the release
+        // half-installed (it then looks again).
+        let successes: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("model_reloads_total{result=\"success\"} "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((2..=4).contains(&successes), "{metrics}");
+        assert!(!metrics.contains("model_info{version=\"2\"}"), "{metrics}");
+    }
+    // The admin endpoint says how the rest of the fleet follows.
+    let admin = replicas[0].token(Role::Admin);
+    let (status, body) = replicas[0]
+        .post("/reload-model", json!({}), Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["fleet"].as_str().unwrap().contains("every 1 s"),
+        "{body}"
+    );
+    assert!(
+        body["replica"].as_str().unwrap().starts_with("inference@"),
+        "{body}"
+    );
+}

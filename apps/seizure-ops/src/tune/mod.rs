@@ -129,8 +129,11 @@ pub fn run_tune(
     if !(1..=1000).contains(&args.trials) {
         anyhow::bail!("--trials must be between 1 and 1000");
     }
-    if !(args.budget_minutes.is_finite() && args.budget_minutes > 0.0) {
-        anyhow::bail!("--budget-minutes must be a positive number of minutes");
+    // A week at most: beyond it the deadline would overflow the clock.
+    if !(args.budget_minutes.is_finite() && args.budget_minutes > 0.0)
+        || args.budget_minutes > 7.0 * 24.0 * 60.0
+    {
+        anyhow::bail!("--budget-minutes must be a positive number of minutes, at most a week");
     }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let parallel = args.parallel.unwrap_or(cores).min(args.trials);
