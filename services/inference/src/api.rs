@@ -60,9 +60,9 @@ pub struct AppState {
     pub settings: Settings,
     /// One reload at a time.
     pub reload_lock: tokio::sync::Mutex<()>,
-    /// What named the production release when the served model was loaded (or when a release
-    /// failed validation): the pointer watch compares against it.
-    pub loaded_fingerprint: std::sync::Mutex<Option<Vec<u8>>>,
+    /// The production release this replica last loaded or refused: the pointer watch
+    /// compares against it.
+    pub settled: crate::reload::Settled,
     /// Prediction work in progress, per user and in all.
     pub admission: Arc<crate::admission::Admission>,
 }

@@ -181,6 +181,10 @@ fn instance_name() -> String {
     format!("inference@{host}")
 }
 
+/// How long the start waits for the production release (the Kubernetes startup probe allows
+/// 120 s).
+const STARTUP_FETCH_LIMIT: Duration = Duration::from_secs(60);
+
 /// Connects, loads what there is to load, and builds the shared state. A missing model or
 /// patient store does not stop the service: it starts not ready and says why.
 pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> {
@@ -248,23 +252,38 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
                 .then(|| Duration::from_secs(args.model_watch_seconds)),
         },
         reload_lock: tokio::sync::Mutex::new(()),
-        loaded_fingerprint: std::sync::Mutex::new(None),
+        settled: reload::Settled::default(),
         admission: Arc::new(admission::Admission::new(
             args.max_predictions_per_user,
             args.max_predictions_in_progress,
         )),
     });
     let fingerprint = state.settings.release.fingerprint();
-    match state.settings.release.fetch_and_load().await {
+    // A hanging object store must not hold the start past the startup probe: start not ready
+    // and let the pointer watch (or POST /reload-model) fetch it later.
+    let first = tokio::time::timeout(STARTUP_FETCH_LIMIT, state.settings.release.fetch_and_load())
+        .await
+        .unwrap_or_else(|_| {
+            Err(model::LoadError::Unavailable(format!(
+                "the production release was not fetched within {} s",
+                STARTUP_FETCH_LIMIT.as_secs()
+            )))
+        });
+    match first {
         Ok(model) => {
             tracing::info!(version = %model.version, "serving the production model");
             state.metrics.serving(None, &model.version);
             state.model.swap(model);
-            *state.loaded_fingerprint.lock().expect("not poisoned") = fingerprint;
+            state.settled.record(fingerprint, true);
         }
         Err(e) => {
+            // Behind when there is a release it could not load (not when there is none yet).
+            state
+                .metrics
+                .behind_pointer
+                .set(i64::from(fingerprint.is_some()));
             if matches!(e, model::LoadError::Invalid(_)) {
-                *state.loaded_fingerprint.lock().expect("not poisoned") = fingerprint;
+                state.settled.record(fingerprint, false);
             }
             tracing::warn!("starting without a model (not ready): {e}");
         }

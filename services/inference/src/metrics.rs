@@ -27,6 +27,9 @@ pub struct InferenceMetrics {
     /// 1 for the version being served.
     pub model_info: IntGaugeVec,
     pub model_loaded: IntGauge,
+    /// 1 while this replica does not serve the release the production pointer names (it could
+    /// not read or refused it): with the watch, a stuck replica.
+    pub behind_pointer: IntGauge,
 }
 
 impl InferenceMetrics {
@@ -62,6 +65,11 @@ impl InferenceMetrics {
         .expect("a valid metric");
         let model_loaded = IntGauge::new("model_loaded", "1 when a model is loaded and serving")
             .expect("a valid metric");
+        let behind_pointer = IntGauge::new(
+            "model_behind_pointer",
+            "1 while this replica does not serve the release the production pointer names",
+        )
+        .expect("a valid metric");
         for outcome in OUTCOMES {
             predictions.with_label_values(&[outcome]);
         }
@@ -75,6 +83,7 @@ impl InferenceMetrics {
         http_metrics::register(registry, reloads.clone());
         http_metrics::register(registry, model_info.clone());
         http_metrics::register(registry, model_loaded.clone());
+        http_metrics::register(registry, behind_pointer.clone());
         Self {
             http,
             predictions,
@@ -83,6 +92,7 @@ impl InferenceMetrics {
             reloads,
             model_info,
             model_loaded,
+            behind_pointer,
         }
     }
 

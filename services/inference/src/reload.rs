@@ -17,6 +17,27 @@ pub struct Reloaded {
     pub loaded_at: String,
 }
 
+/// The production release this replica last settled on, by its fingerprint: loaded (and
+/// serving it) or refused as invalid (and serving an older one, or none).
+#[derive(Default)]
+pub struct Settled(std::sync::Mutex<Option<(Vec<u8>, bool)>>);
+
+impl Settled {
+    /// Records the outcome for `fingerprint`; `None` forgets (the watch looks again).
+    pub fn record(&self, fingerprint: Option<Vec<u8>>, serving: bool) {
+        *self.0.lock().expect("not poisoned") = fingerprint.map(|f| (f, serving));
+    }
+
+    /// Whether this replica serves the release `now` names: `None` when it has not settled on
+    /// that release yet (a reload is due).
+    pub fn serving(&self, now: &[u8]) -> Option<bool> {
+        match &*self.0.lock().expect("not poisoned") {
+            Some((seen, serving)) if seen == now => Some(*serving),
+            _ => None,
+        }
+    }
+}
+
 /// What names the production release now (file reads, off the async workers).
 async fn fingerprint(state: &Arc<AppState>) -> Option<Vec<u8>> {
     let state = state.clone();
@@ -43,9 +64,10 @@ pub async fn reload(state: &Arc<AppState>, by: &str) -> Result<Reloaded, LoadErr
         Ok(model) => model,
         Err(e) => {
             state.metrics.reloads.with_label_values(&["failure"]).inc();
+            state.metrics.behind_pointer.set(1);
             if matches!(e, LoadError::Invalid(_)) {
                 // Not retried by the watch until the pointer names another release.
-                *state.loaded_fingerprint.lock().expect("not poisoned") = loaded;
+                state.settled.record(loaded, false);
             }
             let serving = state.model.current().map(|m| m.version.clone());
             tracing::warn!(%by, serving = ?serving, "model reload refused: {e}");
@@ -60,7 +82,8 @@ pub async fn reload(state: &Arc<AppState>, by: &str) -> Result<Reloaded, LoadErr
         loaded_at: model.loaded_at.clone(),
     };
     state.model.swap(model);
-    *state.loaded_fingerprint.lock().expect("not poisoned") = loaded;
+    state.settled.record(loaded, true);
+    state.metrics.behind_pointer.set(0);
     state
         .metrics
         .serving(reloaded.old_version.as_deref(), &reloaded.new_version);
@@ -92,15 +115,12 @@ pub fn spawn_watcher(state: Arc<AppState>, every: Duration) -> tokio::task::Join
         loop {
             ticks.tick().await;
             if let Some(now) = fingerprint(&state).await {
-                let behind = state
-                    .loaded_fingerprint
-                    .lock()
-                    .expect("not poisoned")
-                    .as_ref()
-                    != Some(&now);
-                if behind {
-                    // Failures are logged and counted (model_reloads_total) by `reload`.
-                    let _ = reload(&state, "watcher").await;
+                match state.settled.serving(&now) {
+                    Some(serving) => state.metrics.behind_pointer.set(i64::from(!serving)),
+                    None => {
+                        // Failures are logged and counted (model_reloads_total) by `reload`.
+                        let _ = reload(&state, "watcher").await;
+                    }
                 }
             }
             let store_now = store_index(store_dir.clone()).await;

@@ -912,6 +912,10 @@ async fn every_replica_follows_the_production_pointer_by_itself() {
             metrics.lines().any(|l| l == "model_info{version=\"2\"} 1"),
             "{metrics}"
         );
+        assert!(
+            metrics.lines().any(|l| l == "model_behind_pointer 1"),
+            "serving 2 while production names the broken release: {metrics}"
+        );
     }
 
     install(&releases.v1, &production);
@@ -927,6 +931,10 @@ async fn every_replica_follows_the_production_pointer_by_itself() {
             .parse()
             .unwrap();
         assert!((2..=4).contains(&successes), "{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == "model_behind_pointer 0"),
+            "{metrics}"
+        );
         assert!(!metrics.contains("model_info{version=\"2\"}"), "{metrics}");
     }
     // The admin endpoint says how the rest of the fleet follows.
