@@ -7,6 +7,8 @@
 # scripts/requirements-k8s.txt changes. Exits non-zero on any failure. docs/kubernetes.md.
 #   SEIZURE_OPS_TOOLS   where the venv goes (default ~/.cache/seizure-ops)
 #   K8S_VERSION         the Kubernetes version to validate against (default 1.30.0)
+#   SEIZURE_OPS_BIN     a built seizure-ops: each container's flags and variables are then
+#                       checked against the --help of the subcommand it runs (required in CI)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,6 +50,14 @@ if [[ ${kustomize[1]} == kustomize ]]; then
   say "$("${kustomize[0]}" version --client 2>/dev/null | tr '\n' ' ')"
 fi
 say "kubernetes-validate $("$venv/bin/kubernetes-validate" --version), checkov $("$venv/bin/checkov" --version)"
+
+if [[ -z "${SEIZURE_OPS_BIN:-}" ]]; then
+  if [[ -n "${CI:-}" ]]; then
+    say "SEIZURE_OPS_BIN is required in CI (the --help cross-check)" >&2
+    exit 1
+  fi
+  say "SKIPPED: the --help cross-check (SEIZURE_OPS_BIN unset; the sources are checked instead)"
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -101,7 +111,9 @@ done
 
 # 3. The binary's command line, from its sources; and the Job and the CronJob in step.
 if ! "$venv/bin/python" - "$root" "${rendered[@]}" <<'PY'
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -160,20 +172,64 @@ def pod_specs(doc):
     elif doc["kind"] == "CronJob":
         yield spec["jobTemplate"]["spec"]["template"]
 
+# With the built binary (SEIZURE_OPS_BIN): each container's flags and variables must be in
+# the `--help` of the very subcommand it runs (clap prints `[env: NAME=]`), not only somewhere
+# in the sources. Variables read outside clap (the S3 credentials) are checked as above.
+binary = os.environ.get("SEIZURE_OPS_BIN")
+helps = {}
+
+def help_of(words):
+    key = tuple(w for w in words[:2] if not w.startswith("-"))
+    if key and key[0] in second_level:
+        key = key[:2]
+    else:
+        key = key[:1]
+    if key not in helps:
+        out = subprocess.run([binary, *key, "--help"], capture_output=True, text=True)
+        if out.returncode != 0:
+            problems.append(f"`seizure-ops {' '.join(key)} --help` failed: {out.stderr.strip()}")
+        helps[key] = (set(re.findall(r"--([a-z0-9][a-z0-9-]*)", out.stdout)),
+                      set(re.findall(r"\[env: ([A-Z0-9_]+)=", out.stdout)))
+    return helps[key]
+
+def check_against_help(where, command_lines, env_names):
+    flags, envs = set(), set()
+    for words in command_lines:
+        words = words[1:] if words and words[0] == "seizure-ops" else words
+        if not words:
+            continue
+        f, e = help_of(words)
+        flags |= f
+        envs |= e
+        for w in words:
+            if w.startswith("--") and w[2:].split("=")[0] not in f:
+                problems.append(f"{where}: {w} is not in `seizure-ops {words[0]} --help`")
+    for name in env_names:
+        outside_clap = name in read_env or name in remote_vars or (
+            name.endswith("_FILE") and name[: -len("_FILE")] in remote_vars)
+        if name not in envs and not outside_clap:
+            problems.append(f"{where}: {name} is not a variable of the subcommand it runs "
+                            f"(not in its --help)")
+
 def check_container(where, c):
     envs = {}
     for e in c.get("env", []):
         check_env(where, e["name"])
         envs[e["name"]] = e.get("value")
     command, args = c.get("command"), c.get("args", [])
+    command_lines = []
     if command == ["/bin/sh", "-c"]:
         # compose's preprocessing script: every `seizure-ops ...` command line in it.
         for line in re.findall(r"seizure-ops\s+([^;&|]+)", " ".join(args)):
             check_words(where, line.split())
+            command_lines.append(line.split())
     elif command is None:
         check_words(where, args)
+        command_lines.append(list(args))
     else:
         problems.append(f"{where}: unexpected command {command}")
+    if binary:
+        check_against_help(where, command_lines, envs)
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     for key in ("AUTH_LISTEN", "INFERENCE_LISTEN"):
         if key in envs and int(envs[key].rsplit(":", 1)[1]) not in ports.values():
@@ -217,7 +273,8 @@ for rendered in sys.argv[2:]:
             return t
         if without_actor(job) != without_actor(cron):
             problems.append(f"{label}: the Job pipeline and the CronJob retrain pod templates differ")
-    print(f"k8s-validate: command line, ports, probe paths, Job = CronJob: overlays/{label} checked")
+    against = f"each subcommand's --help of {binary}" if binary else "the sources only (SEIZURE_OPS_BIN unset)"
+    print(f"k8s-validate: command line ({against}), ports, probe paths, Job = CronJob: overlays/{label} checked")
 
 for p in problems:
     print(f"k8s-validate: {p}", file=sys.stderr)

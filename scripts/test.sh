@@ -41,7 +41,8 @@ cargo test --workspace --features seizure-ops/fleet "$@" || status=$?
 if (($# == 0)); then
   cargo test -p stage-kit -p sql-pool || status=$?
   # The Kubernetes manifests: rendered, schema-validated, cross-checked, checkov (offline).
-  ./scripts/k8s-validate.sh || status=$?
+  SEIZURE_OPS_BIN="${CARGO_TARGET_DIR:-target}/debug/seizure-ops" ./scripts/k8s-validate.sh ||
+    status=$?
 else
   echo "lean-build refusals (cargo test -p stage-kit -p sql-pool): not run with extra arguments" \
     >> "$SEIZURE_OPS_SKIP_LOG"
