@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The fleet end to end in Docker, as a user runs it: build the image, `docker-compose up`, wait
-# for the pipeline jobs, log in, predict for a patient, reload the model, check that Prometheus
-# scrapes every API (up == 1) and that the prediction counters moved, then `docker-compose down -v`.
-# Any failed step stops the run and prints the containers' state and the failing one's logs.
+# for the pipeline jobs, log in, predict for a patient (through the HAProxy gateway), reload the
+# model, check that Prometheus scrapes every API (up == 1) and that the prediction counters
+# moved, take each dependency away in turn, then scale inference to 3 replicas: a promotion
+# reaches every replica by its own pointer watch, and a replica crashing under a steady request
+# stream costs no failed request through the gateway and comes back on the current release.
+# Then `docker-compose down -v`. Any failed step stops the run and prints the containers'
+# state and the failing one's logs.
 #
 #   scripts/compose-e2e.sh            # with docker-compose.ci.yml: local stand-in images
 #   COMPOSE_E2E_OFFICIAL=1 scripts/compose-e2e.sh   # the official images (needs a registry)
@@ -17,6 +21,7 @@ cat > "$env_file" <<'ENV'
 ADMIN_USERNAME=admin
 ALERT_WEBHOOK_URL=http://127.0.0.1:9/alerts
 EPOCHS=2
+MODEL_WATCH_SECONDS=10
 ENV
 # The secrets files compose mounts (created once; an existing ./secrets is kept).
 ./scripts/compose-secrets.sh > /dev/null
@@ -34,7 +39,7 @@ on_exit() {
   if [[ $status -ne 0 ]]; then
     echo "---- containers" >&2
     compose ps >&2 || true
-    for service in ${failing_service:-keys preprocessing training evaluate patient-pull auth inference}; do
+    for service in ${failing_service:-keys preprocessing training evaluate patient-pull auth inference gateway}; do
       echo "---- logs: $service (last 80 lines)" >&2
       compose logs --no-color --tail=80 "$service" >&2 || true
     done
@@ -78,6 +83,7 @@ if [[ "${COMPOSE_E2E_OFFICIAL:-0}" != 1 ]]; then
   ci_image mlflow python-tool.Dockerfile --build-arg "PACKAGES=mlflow==3.17.2 boto3"
   ci_image postgres postgres.Dockerfile
   ci_image prometheus prometheus.Dockerfile
+  ci_image haproxy haproxy.Dockerfile
   # No Rust image can be pulled here: the binary is built on the host (same Debian release).
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/seizure-ops/target}
   cargo build --release --locked -p seizure-ops --features fleet
@@ -133,6 +139,12 @@ step "pipeline jobs"
 for job in keys preprocessing training evaluate patient-pull; do wait_job "$job"; done
 wait_healthy auth
 wait_healthy inference
+deadline=$((SECONDS + 60))
+until curl -fsS -o /dev/null http://127.0.0.1:8002/health/ready; do
+  ((SECONDS < deadline)) || { failing_service=gateway; fail "the gateway does not reach a ready inference replica"; }
+  sleep 1
+done
+echo "gateway: serving"
 
 step "curl /login"
 token_json=$(curl -fsS -X POST http://127.0.0.1:8001/login -H 'content-type: application/json' \
@@ -156,13 +168,15 @@ echo "$reload"
 grep -q '"status":"reloaded"' <<< "$reload" || fail "unexpected reload answer: $reload"
 
 step "least privilege"
-# Only auth, inference (and Grafana) are published, and only on 127.0.0.1.
-for service in minio mlflow postgres prometheus alertmanager; do
+# Only auth, the inference gateway (and Grafana) are published, and only on 127.0.0.1.
+for service in minio mlflow postgres prometheus alertmanager inference; do
   [[ -z "$(docker port "$(container_of "$service")" 2>/dev/null)" ]] \
     || fail "$service publishes a port: $(docker port "$(container_of "$service")")"
 done
 [[ "$(docker port "$(container_of auth)" 8001/tcp)" == 127.0.0.1:* ]] \
   || fail "auth is published on $(docker port "$(container_of auth)" 8001/tcp), not 127.0.0.1"
+[[ "$(docker port "$(container_of gateway)" 8002/tcp)" == 127.0.0.1:* ]] \
+  || fail "the gateway is published on $(docker port "$(container_of gateway)" 8002/tcp), not 127.0.0.1"
 # No secret in any container's environment.
 for service in auth inference training mlflow postgres minio; do
   env_dump=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(container_of "$service")")
@@ -178,7 +192,7 @@ fi
 compose exec -T -e PGPASSWORD="$(cat secrets/predictions_db_password)" postgres \
   psql -h 127.0.0.1 -U predictions -d predictions -c 'SELECT count(*) FROM prediction_log' > /dev/null \
   || fail "the predictions role cannot read its own audit log"
-echo "published: auth and inference on 127.0.0.1 only; no secret in any environment; roles separated"
+echo "published: auth and the inference gateway on 127.0.0.1 only; no secret in any environment; roles separated"
 
 step "Prometheus"
 query() {
@@ -260,6 +274,100 @@ grep -q 'error: cannot start a run in the mlflow tracker' /tmp/seizure-ops-e2e-s
 echo "training without MLflow: $(grep -o 'error: cannot start a run[^:]*' /tmp/seizure-ops-e2e-stage.log | head -n 1)"
 compose start mlflow > /dev/null 2>&1
 rm -f /tmp/seizure-ops-e2e-reload.json /tmp/seizure-ops-e2e-stage.log
+
+step "three inference replicas behind the gateway"
+compose up -d --no-deps --no-recreate --scale inference=3 inference
+replicas() { compose ps -q inference; }
+address_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"; }
+# The release a replica serves, asked of the replica itself (not through the gateway).
+served_by() {
+  curl -fsS --max-time 2 "http://$(address_of "$1"):8002/model-info" 2>/dev/null \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])' 2>/dev/null || echo none
+}
+healthy_replicas() {
+  local id count=0
+  for id in $(replicas); do
+    [[ "$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")" == healthy ]] && count=$((count + 1))
+  done
+  echo "$count"
+}
+deadline=$((SECONDS + 180))
+until [[ "$(healthy_replicas)" == 3 ]]; do
+  ((SECONDS < deadline)) || { failing_service=inference; fail "3 inference replicas never became healthy ($(healthy_replicas))"; }
+  sleep 2
+done
+versions_served() { local id; for id in $(replicas); do served_by "$id"; done | paste -sd ' '; }
+echo "3 replicas healthy, serving: $(versions_served)"
+# The gateway sees them all: a round of requests reaches 3 different replicas.
+deadline=$((SECONDS + 30))
+until [[ "$(compose logs --no-color --tail=40 gateway | grep -o 'inference/replica[0-9]*' | sort -u | wc -l)" -ge 3 ]]; do
+  ((SECONDS < deadline)) || { failing_service=gateway; fail "the gateway does not balance over 3 replicas"; }
+  curl -fsS -o /dev/null "http://127.0.0.1:8002/predict/$patient" -H "authorization: Bearer $token"
+done
+echo "the gateway balances over $(compose logs --no-color --tail=40 gateway | grep -o 'inference/replica[0-9]*' | sort -u | paste -sd ' ')"
+
+stop_file=$(mktemp -u -t seizure-ops-e2e-stream.XXXXXX)
+stream_out=$(mktemp -t seizure-ops-e2e-stream-out.XXXXXX)
+python3 scripts/lib/request-stream.py "http://127.0.0.1:8002/predict/$patient" \
+  --header "authorization: Bearer $token" --workers 4 --stop-file "$stop_file" --out "$stream_out" &
+stream_pid=$!
+stream_began=$SECONDS
+echo "a steady request stream through the gateway (4 clients) while the model is promoted and a replica crashes"
+
+# A promotion: a new model trained and promoted (forced: this proves the roll-out, not that
+# the candidate is better), the pointer moved once by evaluate; no one calls /reload-model.
+wait_healthy mlflow
+before_version=$(served_by "$(replicas | head -n 1)")
+compose run --rm --no-deps -e TRAIN_SEED=7 training > /tmp/seizure-ops-e2e-stage.log 2>&1 \
+  || { failing_service=training; fail "retraining: $(tail -n 5 /tmp/seizure-ops-e2e-stage.log)"; }
+compose run --rm --no-deps evaluate evaluate run --candidate /srv/work/models --data /srv/work/data \
+  --reports /srv/work/reports --production /srv/work/production \
+  --audit-log /srv/work/audit/promotions.jsonl \
+  --force --force-reason "compose e2e: a promotion for every replica to follow" > /tmp/seizure-ops-e2e-stage.log 2>&1 \
+  || { failing_service=evaluate; fail "the promotion: $(tail -n 5 /tmp/seizure-ops-e2e-stage.log)"; }
+promoted_at=$SECONDS
+watch_seconds=$(sed -n 's/^MODEL_WATCH_SECONDS=//p' "$env_file")
+deadline=$((SECONDS + watch_seconds + 20))
+# Rolled out: 3 replicas, one version, not the one before.
+rolled_out() {
+  local versions
+  versions=$(versions_served | tr ' ' '\n' | sort -u)
+  [[ "$(replicas | wc -l)" == 3 && "$(wc -l <<< "$versions")" == 1 && "$versions" != none && "$versions" != "$before_version" ]]
+}
+until rolled_out; do
+  ((SECONDS < deadline)) || { failing_service=inference; fail "the replicas serve $(versions_served) $((SECONDS - promoted_at)) s after the promotion from $before_version"; }
+  sleep 0.5
+done
+converged=$((SECONDS - promoted_at))
+current_version=$(served_by "$(replicas | head -n 1)")
+echo "promotion $before_version -> $current_version reached all 3 replicas in ${converged} s (watch interval ${watch_seconds} s)"
+((converged <= watch_seconds + 5)) || fail "the roll-out took ${converged} s, over the ${watch_seconds} s watch interval (+5 s to fetch and load)"
+
+# A replica crashes (SIGKILL from the host, no shutdown): the gateway retries its requests on
+# the others; Docker restarts it, and it comes back ready on the current release.
+victim=$(replicas | sed -n 2p)
+restarts_before=$(docker inspect -f '{{.RestartCount}}' "$victim")
+kill -9 "$(docker inspect -f '{{.State.Pid}}' "$victim")"
+killed_at=$SECONDS
+deadline=$((SECONDS + 120))
+until [[ "$(docker inspect -f '{{.RestartCount}}' "$victim")" -gt "$restarts_before" \
+  && "$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$victim")" == healthy \
+  && "$(served_by "$victim")" == "$current_version" ]]; do
+  ((SECONDS < deadline)) || { failing_service=inference; fail "the killed replica is not back on $current_version: $(served_by "$victim")"; }
+  sleep 0.5
+done
+echo "the killed replica was restarted and is ready on version $current_version $((SECONDS - killed_at)) s after the crash"
+sleep 5
+touch "$stop_file"
+wait "$stream_pid"
+rm -f "$stop_file"
+summary=$(cat "$stream_out")
+rm -f "$stream_out"
+echo "request stream over $((SECONDS - stream_began)) s: $summary"
+retried=$(compose logs --no-color gateway | grep -cE ' [0-9]+/[0-9]+/[0-9]+/[0-9]+/\+?[1-9][0-9]* [0-9]+/[0-9]+ "' || true)
+echo "requests the gateway sent again to another replica: $retried"
+python3 -c 'import json, sys; s = json.loads(sys.argv[1]); sys.exit(0 if s["requests"] > 0 and s["failed"] == 0 else 1)' "$summary" \
+  || { failing_service=gateway; fail "requests failed through the gateway: $summary"; }
 
 step "docker-compose down -v"
 echo "compose-e2e: PASSED"

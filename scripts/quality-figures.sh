@@ -10,19 +10,7 @@
 #   scripts/quality-figures.sh [CSV]   (default: ../shared/data/epileptic_seizure_recognition.csv)
 #
 # About 7 minutes on 2 cores (7 trainings). Everything runs in a temporary directory.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-csv=${1:-$root/../shared/data/epileptic_seizure_recognition.csv}
-[[ -f "$csv" ]] || { echo "quality-figures: no real data at $csv" >&2; exit 1; }
-csv=$(cd "$(dirname "$csv")" && pwd)/$(basename "$csv")
-cd "$root"
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/seizure-ops/target}
-cargo build --release -q --locked -p seizure-ops
-bin=$CARGO_TARGET_DIR/release/seizure-ops
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-export RUST_LOG=warn
+source "$(dirname "$0")/lib/real-data-run.sh" quality-figures "${1:-}"
 
 echo "== 1. five-fold cross-validation"
 "$bin" cv --folds 5 --raw-csv "$csv" | sed -n '/cross-validation (mean/,$p'

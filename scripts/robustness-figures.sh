@@ -14,19 +14,7 @@
 #   scripts/robustness-figures.sh [CSV]   (default: ../shared/data/epileptic_seizure_recognition.csv)
 #
 # About 15 minutes on 2 cores (5 trainings). Everything runs in a temporary directory.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-csv=${1:-$root/../shared/data/epileptic_seizure_recognition.csv}
-[[ -f "$csv" ]] || { echo "robustness-figures: no real data at $csv" >&2; exit 1; }
-csv=$(cd "$(dirname "$csv")" && pwd)/$(basename "$csv")
-cd "$root"
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/seizure-ops/target}
-cargo build --release -q --locked -p seizure-ops
-bin=$CARGO_TARGET_DIR/release/seizure-ops
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-export RUST_LOG=warn SEIZURE_OPS_HOME="$work"
+source "$(dirname "$0")/lib/real-data-run.sh" robustness-figures "${1:-}"
 
 "$bin" preprocessing run --no-dvc --input "$csv" --out data-global --centring global > /dev/null
 "$bin" preprocessing run --no-dvc --input "$csv" --out data --centring per-window > /dev/null

@@ -193,12 +193,7 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
         .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(report)
     })();
-    let status = if result.is_ok() {
-        RunStatus::Finished
-    } else {
-        RunStatus::Failed
-    };
-    tracker.finish_run(&parent.run_id, status)?;
+    tracker.finish_run(&parent.run_id, RunStatus::of(&result))?;
     let report = result?;
     print_summary(&report);
     Ok(report)

@@ -82,6 +82,15 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// How a run whose work produced `result` ends: finished on success, failed otherwise.
+    pub fn of<T, E>(result: &std::result::Result<T, E>) -> Self {
+        if result.is_ok() {
+            RunStatus::Finished
+        } else {
+            RunStatus::Failed
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Finished => "FINISHED",

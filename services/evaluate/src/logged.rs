@@ -148,11 +148,6 @@ pub(crate) fn log_evaluation(
         )?;
         Ok(())
     })();
-    let status = if result.is_ok() {
-        RunStatus::Finished
-    } else {
-        RunStatus::Failed
-    };
-    tracker.finish_run(&run.run_id, status)?;
+    tracker.finish_run(&run.run_id, RunStatus::of(&result))?;
     result
 }

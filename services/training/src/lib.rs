@@ -373,12 +373,7 @@ pub fn train_model_with(
             pointer,
         })
     })();
-    let status = if result.is_ok() {
-        RunStatus::Finished
-    } else {
-        RunStatus::Failed
-    };
-    if let Err(e) = tracker.finish_run(&run.run_id, status) {
+    if let Err(e) = tracker.finish_run(&run.run_id, RunStatus::of(&result)) {
         tracing::warn!("cannot close run {}: {e}", run.run_id);
     }
     result

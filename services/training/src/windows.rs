@@ -240,6 +240,16 @@ mod tests {
         }
     }
 
+    /// The fixture's two rows, cut from its signals with `windows` and `augmentation`.
+    fn cut_from<'a>(
+        split: &'a SplitArrays,
+        signals: &'a Signals,
+        windows: Windows,
+        augmentation: Augmentation,
+    ) -> TrainingWindows<'a> {
+        TrainingWindows::new(split, Some(signals), 2, identity(), windows, augmentation).unwrap()
+    }
+
     #[test]
     fn aligned_windows_from_signals_equal_the_stored_rows() {
         let (split, signals) = fixture();
@@ -258,33 +268,22 @@ mod tests {
         assert_eq!(x[0], 10_000.0);
         assert_eq!(x[176], 2.0 * 178.0);
         // Cut from the signals and normalised here: the same inputs.
-        let cut = TrainingWindows::new(
+        let cut = cut_from(
             &split,
-            Some(&signals),
-            2,
-            identity(),
+            &signals,
             Windows::Aligned,
             Augmentation {
                 gain: 0.0,
                 noise: 0.0,
             },
-        )
-        .unwrap();
+        );
         assert_eq!(cut.gather(&[1, 0], &mut rng).0, x);
     }
 
     #[test]
     fn random_windows_are_contiguous_in_the_rows_segment_and_vary_by_epoch() {
         let (split, signals) = fixture();
-        let windows = TrainingWindows::new(
-            &split,
-            Some(&signals),
-            2,
-            identity(),
-            Windows::Random,
-            Augmentation::NONE,
-        )
-        .unwrap();
+        let windows = cut_from(&split, &signals, Windows::Random, Augmentation::NONE);
         let mut rng = Rng::new(7);
         let mut starts = std::collections::BTreeSet::new();
         for _ in 0..200 {
@@ -314,18 +313,15 @@ mod tests {
     #[test]
     fn augmentation_scales_and_perturbs_the_raw_window() {
         let (split, signals) = fixture();
-        let gain_only = TrainingWindows::new(
+        let gain_only = cut_from(
             &split,
-            Some(&signals),
-            2,
-            identity(),
+            &signals,
             Windows::Aligned,
             Augmentation {
                 gain: 0.3,
                 noise: 0.0,
             },
-        )
-        .unwrap();
+        );
         let mut rng = Rng::new(9);
         for _ in 0..50 {
             let (x, _) = gain_only.gather(&[1], &mut rng);
@@ -336,18 +332,15 @@ mod tests {
                 "one gain per window"
             );
         }
-        let noisy = TrainingWindows::new(
+        let noisy = cut_from(
             &split,
-            Some(&signals),
-            2,
-            identity(),
+            &signals,
             Windows::Aligned,
             Augmentation {
                 gain: 0.0,
                 noise: 5.0,
             },
-        )
-        .unwrap();
+        );
         let (x, _) = noisy.gather(&[1], &mut rng);
         let residual: Vec<f64> = x
             .iter()

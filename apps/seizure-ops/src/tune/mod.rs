@@ -231,12 +231,7 @@ pub fn run_tune(
         }
         Ok(report)
     })();
-    let status = if result.is_ok() {
-        RunStatus::Finished
-    } else {
-        RunStatus::Failed
-    };
-    tracker.finish_run(&parent.run_id, status)?;
+    tracker.finish_run(&parent.run_id, RunStatus::of(&result))?;
     let report = result?;
     print_summary(&report);
     Ok(report)
