@@ -113,6 +113,11 @@ pub struct InferenceArgs {
     /// it names another release, so every replica converges after a promotion; 0 turns it off.
     #[arg(long, env = "MODEL_WATCH_SECONDS", default_value_t = 30)]
     pub model_watch_seconds: u64,
+    /// How long the start waits for the production release (keep it under the startup
+    /// probe's allowance, 120 s in deploy/k8s): past it, or when the object store hangs, the
+    /// service starts not ready and its pointer watch (or POST /reload-model) fetches it later.
+    #[arg(long, env = "MODEL_STARTUP_FETCH_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub model_startup_fetch_seconds: u64,
     #[command(flatten)]
     pub server: http_kit::ServerArgs,
 }
@@ -180,10 +185,6 @@ fn instance_name() -> String {
         .unwrap_or_else(|| "localhost".into());
     format!("inference@{host}")
 }
-
-/// How long the start waits for the production release (the Kubernetes startup probe allows
-/// 120 s).
-const STARTUP_FETCH_LIMIT: Duration = Duration::from_secs(60);
 
 /// Connects, loads what there is to load, and builds the shared state. A missing model or
 /// patient store does not stop the service: it starts not ready and says why.
@@ -261,12 +262,13 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
     let fingerprint = state.settings.release.fingerprint();
     // A hanging object store must not hold the start past the startup probe: start not ready
     // and let the pointer watch (or POST /reload-model) fetch it later.
-    let first = tokio::time::timeout(STARTUP_FETCH_LIMIT, state.settings.release.fetch_and_load())
+    let limit = Duration::from_secs(args.model_startup_fetch_seconds);
+    let first = tokio::time::timeout(limit, state.settings.release.fetch_and_load())
         .await
         .unwrap_or_else(|_| {
             Err(model::LoadError::Unavailable(format!(
                 "the production release was not fetched within {} s",
-                STARTUP_FETCH_LIMIT.as_secs()
+                limit.as_secs()
             )))
         });
     match first {

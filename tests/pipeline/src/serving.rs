@@ -68,6 +68,7 @@ impl App {
             max_predictions_in_progress: 64,
             // Tests that want the pointer watch turn it on (it would add reloads to counts).
             model_watch_seconds: 0,
+            model_startup_fetch_seconds: 60,
             server: Default::default(),
         };
         let mut args = args;
