@@ -333,6 +333,19 @@ pub fn render_page(chromium: &Path, url: &str) -> (String, String) {
     )
 }
 
+/// The Python of the venv holding Triton's HTTP client (`tritonclient[http]`, an Open
+/// Inference Protocol client), from the project's tools; skips loudly when it is missing
+/// outside CI.
+pub fn tritonclient_python() -> Option<PathBuf> {
+    let bin = tools_dir().join("venv-tritonclient/bin/python");
+    if bin.is_file() {
+        Some(bin)
+    } else {
+        skip("no tritonclient (venv-tritonclient)");
+        None
+    }
+}
+
 /// schemathesis's `st` command, from the project's tool venv (or `ST_BIN`); skips loudly
 /// when it is missing outside CI.
 pub fn schemathesis() -> Option<PathBuf> {

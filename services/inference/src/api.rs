@@ -28,11 +28,12 @@ use crate::admission::{Refusal, Ticket};
 use crate::audit::{now_micros, Page, PredictionLog, PredictionRecord};
 use crate::metrics::InferenceMetrics;
 use crate::model::{LoadError, LoadedModel, ModelSlot, ReleaseSource};
+use crate::v2;
 use seizure_model::ThresholdSource;
 
 /// The most recordings one `POST /predict` may carry.
 pub const MAX_RECORDINGS: usize = 1000;
-const PREDICTING_ROLES: [Role; 2] = [Role::Clinician, Role::Admin];
+pub(crate) const PREDICTING_ROLES: [Role; 2] = [Role::Clinician, Role::Admin];
 
 pub struct Settings {
     pub release: ReleaseSource,
@@ -73,7 +74,7 @@ impl VerifierState for AppState {
     }
 }
 
-type SharedState = Arc<AppState>;
+pub(crate) type SharedState = Arc<AppState>;
 
 pub fn router(state: SharedState) -> Router {
     let http_metrics = state.metrics.http.clone();
@@ -87,6 +88,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/health/live", get(http_kit::live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
+        .merge(crate::v2::routes())
         .merge(http_kit::docs(ApiDoc::openapi()))
         .fallback(http_kit::not_found)
         .with_state(state);
@@ -138,7 +140,7 @@ fn label(model: &LoadedModel, seizure: bool) -> String {
 }
 
 /// The largest absolute raw sample the served model accepts (its card's, or the override).
-fn input_bound(state: &AppState, model: &LoadedModel) -> f64 {
+pub(crate) fn input_bound(state: &AppState, model: &LoadedModel) -> f64 {
     state
         .settings
         .max_abs_sample
@@ -152,7 +154,7 @@ const RECORDINGS_PER_PASS: usize = 128;
 /// 503 (the service has).
 /// Also 503 while answers could not be recorded (the audit database and its spill file both
 /// failing): no prediction goes unaudited.
-fn admit(state: &AppState, user: &str) -> Result<Ticket, ApiError> {
+pub(crate) fn admit(state: &AppState, user: &str) -> Result<Ticket, ApiError> {
     if let Some(spill_error) = state.log.not_durable() {
         state.metrics.outcome("audit_unavailable");
         return Err(ApiError::new(
@@ -186,7 +188,7 @@ fn admit(state: &AppState, user: &str) -> Result<Ticket, ApiError> {
 /// Scores `samples` (row-major raw recordings) in batched forward passes, stopping early if
 /// `cancel` is set. A non-finite probability is never turned into a class: it is a 500
 /// naming the recording.
-fn score(
+pub(crate) fn score(
     state: &AppState,
     model: &LoadedModel,
     samples: &[f32],
@@ -270,7 +272,7 @@ fn threshold_of(state: &AppState, model: &LoadedModel) -> (f64, ThresholdSource)
     }
 }
 
-fn serving_model(state: &AppState) -> Result<Arc<LoadedModel>, ApiError> {
+pub(crate) fn serving_model(state: &AppState) -> Result<Arc<LoadedModel>, ApiError> {
     state.model.current().ok_or_else(|| {
         state.metrics.outcome("no_model");
         ApiError::new(
@@ -313,7 +315,7 @@ fn patient_store(state: &AppState) -> Result<Arc<PatientStore>, ApiError> {
     Ok(store)
 }
 
-async fn audit(
+pub(crate) async fn audit(
     state: &AppState,
     claims: &auth_tokens::Claims,
     request_id: &RequestId,
@@ -337,7 +339,7 @@ async fn audit(
     state.log.record(record).await.map_err(ApiError::internal)
 }
 
-fn count_outcome(state: &AppState, answer: &PredictionResponse) {
+pub(crate) fn count_outcome(state: &AppState, answer: &PredictionResponse) {
     let seizure = answer.seizure_probability >= answer.threshold;
     state
         .metrics
@@ -345,7 +347,7 @@ fn count_outcome(state: &AppState, answer: &PredictionResponse) {
 }
 
 /// Runs CPU work off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
@@ -606,7 +608,7 @@ async fn logs(
 }
 
 #[utoipa::path(get, path = "/health/ready", responses((status = 200), (status = 503, body = ErrorBody)))]
-async fn ready(State(state): State<SharedState>) -> Response {
+pub(crate) async fn ready(State(state): State<SharedState>) -> Response {
     let Some(model) = state.model.current() else {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -666,8 +668,12 @@ async fn metrics(State(state): State<SharedState>) -> Response {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "seizure-ops inference", description = "Seizure predictions per patient or per batch of raw EEG recordings"),
-    paths(predict_patient, predict_signals, reload_model, model_info, logs, ready, metrics),
-    components(schemas(PredictionResponse, RecordingScore, SignalsBody, ReloadResponse, Page, PredictionRecord, ErrorBody)),
+    paths(predict_patient, predict_signals, reload_model, model_info, logs, ready, metrics,
+        v2::server_metadata, v2::server_live, v2::server_ready, v2::model_metadata, v2::version_metadata,
+        v2::model_ready, v2::version_ready, v2::infer, v2::version_infer),
+    components(schemas(PredictionResponse, RecordingScore, SignalsBody, ReloadResponse, Page, PredictionRecord, ErrorBody,
+        v2::ServerMetadata, v2::Live, v2::Ready, v2::ModelMetadata, v2::TensorMetadata, v2::InferRequest, v2::InputTensor,
+        v2::RequestedOutput, v2::InferResponse, v2::OutputTensor, v2::V2ErrorBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod model;
 pub mod reload;
 pub mod signals;
+pub mod v2;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

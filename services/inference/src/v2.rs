@@ -1,0 +1,590 @@
+//! The Open Inference Protocol (KServe V2, REST), so KServe, Triton and MLServer clients
+//! (e.g. `tritonclient.http`) work against this service: server and model health and
+//! metadata, and `infer` with JSON tensors. Inference goes through the same path as
+//! `POST /predict`: the same token and roles, admission limits, input validation, audit
+//! record and metrics. Errors have the protocol's shape, `{"error": "..."}`.
+//!
+//! The model takes one input, `recordings`: FP32 (FP64 accepted) of shape `[n, 178]`, raw
+//! samples, 1 <= n <= 1000, flat row-major or nested `data`. It answers `probability` (FP32,
+//! `[n]`, each recording's seizure probability) and `seizure` (BOOL, `[n]`, at or above the
+//! model's decision threshold); the response's `parameters` carry the threshold and the
+//! patient-level answer (mean probability), as `/predict` gives them. Binary tensor data
+//! (the protocol's binary extension) is refused for inputs; outputs are always JSON, which
+//! clients read whatever they asked for.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use http_kit::{ApiError, Authenticated, RequestId};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use eeg_data::SAMPLES_PER_RECORDING;
+
+use crate::api::{
+    admit, audit, blocking, count_outcome, input_bound, ready, score, serving_model, SharedState,
+    MAX_RECORDINGS, PREDICTING_ROLES,
+};
+use crate::model::LoadedModel;
+
+/// The one input tensor's name.
+pub const INPUT: &str = "recordings";
+/// The output tensors' names.
+pub const OUTPUTS: [&str; 2] = ["probability", "seizure"];
+
+/// The protocol's routes, on the service's state.
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/v2", get(server_metadata))
+        .route("/v2/health/live", get(server_live))
+        .route("/v2/health/ready", get(server_ready))
+        .route("/v2/models/{name}", get(model_metadata))
+        .route("/v2/models/{name}/ready", get(model_ready))
+        .route("/v2/models/{name}/infer", post(infer))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(version_metadata),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(version_ready),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(version_infer),
+        )
+}
+
+/// An error in the protocol's shape, `{"error": message}`, keeping the status and headers
+/// (`WWW-Authenticate`, `Retry-After`) of the service's own error.
+#[derive(Debug)]
+pub struct V2Error(ApiError);
+
+impl From<ApiError> for V2Error {
+    fn from(error: ApiError) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for V2Error {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": self.0.message }).to_string();
+        let mut response = self.0.into_response();
+        *response.body_mut() = Body::from(body);
+        response
+            .headers_mut()
+            .remove(axum::http::header::CONTENT_LENGTH);
+        response
+    }
+}
+
+/// The protocol's error body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct V2ErrorBody {
+    pub error: String,
+}
+
+fn bad_request(message: impl Into<String>) -> V2Error {
+    V2Error(ApiError::bad_request(message))
+}
+
+fn not_found(message: impl Into<String>) -> V2Error {
+    V2Error(ApiError::not_found(message))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ServerMetadata {
+    pub name: String,
+    pub version: String,
+    pub extensions: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/v2", tag = "open-inference-protocol",
+    responses((status = 200, body = ServerMetadata)))]
+pub(crate) async fn server_metadata() -> Json<ServerMetadata> {
+    Json(ServerMetadata {
+        name: "seizure-ops-inference".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        extensions: Vec::new(),
+    })
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Live {
+    pub live: bool,
+}
+
+#[utoipa::path(get, path = "/v2/health/live", tag = "open-inference-protocol",
+    responses((status = 200, body = Live)))]
+pub(crate) async fn server_live() -> Json<Live> {
+    Json(Live { live: true })
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    pub ready: bool,
+}
+
+fn readiness(ready: bool) -> Response {
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(Ready { ready })).into_response()
+}
+
+/// Ready exactly when `/health/ready` is (a model loaded, answers recordable).
+#[utoipa::path(get, path = "/v2/health/ready", tag = "open-inference-protocol",
+    responses((status = 200, body = Ready), (status = 503, body = Ready)))]
+pub(crate) async fn server_ready(State(state): State<SharedState>) -> Response {
+    readiness(ready(State(state)).await.status() == StatusCode::OK)
+}
+
+/// The served model if it is `name` (and `version`, when given): 404 otherwise, saying
+/// what is served.
+fn model_named(
+    state: &SharedState,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Arc<LoadedModel>, V2Error> {
+    let model = serving_model(state)?;
+    let served = &model.card().name;
+    if name != served {
+        return Err(not_found(format!(
+            "no model {name:?}; this service serves {served:?}"
+        )));
+    }
+    if let Some(version) = version.filter(|v| *v != model.version) {
+        return Err(not_found(format!(
+            "model {name:?} version {version:?} is not loaded; version {} is served",
+            model.version
+        )));
+    }
+    Ok(model)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TensorMetadata {
+    pub name: String,
+    pub datatype: String,
+    /// -1 is any size.
+    pub shape: Vec<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ModelMetadata {
+    pub name: String,
+    pub versions: Vec<String>,
+    pub platform: String,
+    pub inputs: Vec<TensorMetadata>,
+    pub outputs: Vec<TensorMetadata>,
+}
+
+fn metadata(model: &LoadedModel) -> ModelMetadata {
+    let tensor = |name: &str, datatype: &str, shape: &[i64]| TensorMetadata {
+        name: name.into(),
+        datatype: datatype.into(),
+        shape: shape.to_vec(),
+    };
+    ModelMetadata {
+        name: model.card().name.clone(),
+        versions: vec![model.version.clone()],
+        platform: "seizure-ops-lstm".into(),
+        inputs: vec![tensor(INPUT, "FP32", &[-1, SAMPLES_PER_RECORDING as i64])],
+        outputs: vec![
+            tensor(OUTPUTS[0], "FP32", &[-1]),
+            tensor(OUTPUTS[1], "BOOL", &[-1]),
+        ],
+    }
+}
+
+#[utoipa::path(get, path = "/v2/models/{name}", tag = "open-inference-protocol",
+    params(("name" = String, Path, description = "the registered model name, e.g. seizure-lstm")),
+    responses((status = 200, body = ModelMetadata), (status = 404, body = V2ErrorBody), (status = 503, body = V2ErrorBody)))]
+pub(crate) async fn model_metadata(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+) -> Result<Json<ModelMetadata>, V2Error> {
+    let model = model_named(&state, &name, None)?;
+    Ok(Json(metadata(&model)))
+}
+
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}", tag = "open-inference-protocol",
+    params(("name" = String, Path), ("version" = String, Path, description = "the registry version")),
+    responses((status = 200, body = ModelMetadata), (status = 404, body = V2ErrorBody), (status = 503, body = V2ErrorBody)))]
+pub(crate) async fn version_metadata(
+    State(state): State<SharedState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<ModelMetadata>, V2Error> {
+    let model = model_named(&state, &name, Some(&version))?;
+    Ok(Json(metadata(&model)))
+}
+
+#[utoipa::path(get, path = "/v2/models/{name}/ready", tag = "open-inference-protocol",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Ready), (status = 404, body = V2ErrorBody), (status = 503, body = V2ErrorBody)))]
+pub(crate) async fn model_ready(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+) -> Result<Response, V2Error> {
+    model_named(&state, &name, None)?;
+    Ok(server_ready(State(state)).await)
+}
+
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}/ready", tag = "open-inference-protocol",
+    params(("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = Ready), (status = 404, body = V2ErrorBody), (status = 503, body = V2ErrorBody)))]
+pub(crate) async fn version_ready(
+    State(state): State<SharedState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, V2Error> {
+    model_named(&state, &name, Some(&version))?;
+    Ok(server_ready(State(state)).await)
+}
+
+/// An inference request (the protocol's JSON form).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InferRequest {
+    /// Echoed in the response.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<Map<String, Value>>,
+    /// Exactly one: `recordings`.
+    pub inputs: Vec<InputTensor>,
+    /// Which outputs to return (default: all).
+    #[serde(default)]
+    pub outputs: Option<Vec<RequestedOutput>>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputTensor {
+    pub name: String,
+    pub shape: Vec<u64>,
+    pub datatype: String,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<Map<String, Value>>,
+    /// Row-major numbers, flat or nested.
+    #[schema(value_type = Vec<f64>)]
+    pub data: Value,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestedOutput {
+    pub name: String,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<Map<String, Value>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OutputTensor {
+    pub name: String,
+    pub datatype: String,
+    pub shape: Vec<u64>,
+    #[schema(value_type = Vec<Object>)]
+    pub data: Value,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InferResponse {
+    pub model_name: String,
+    pub model_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `threshold`, `threshold_source`, `seizure_probability` (the mean over recordings),
+    /// `prediction` (its label) and `processed_by`, as `/predict` answers them.
+    #[schema(value_type = Object)]
+    pub parameters: Value,
+    pub outputs: Vec<OutputTensor>,
+}
+
+/// The request, or a 400 naming where it is malformed (e.g. `inputs[0].shape[0]`).
+fn parse_request(body: &[u8]) -> Result<InferRequest, V2Error> {
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let request: InferRequest = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        bad_request(format!(
+            "invalid inference request at {}: {}",
+            e.path(),
+            e.inner()
+        ))
+    })?;
+    json.end()
+        .map_err(|e| bad_request(format!("invalid inference request: {e}")))?;
+    Ok(request)
+}
+
+/// The numbers of `data` (flat or nested arrays), row-major, at most `expected` of them.
+fn flatten(data: &Value, expected: usize) -> Result<Vec<f64>, V2Error> {
+    let mut out = Vec::with_capacity(expected);
+    let mut stack = vec![data];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Array(items) => stack.extend(items.iter().rev()),
+            Value::Number(number) => {
+                if out.len() == expected {
+                    return Err(bad_request(format!(
+                        "input {INPUT:?} holds more than the {expected} values its shape says"
+                    )));
+                }
+                // Every JSON number is an f64 here (no arbitrary precision).
+                out.push(number.as_f64().unwrap_or(f64::INFINITY));
+            }
+            other => {
+                return Err(bad_request(format!(
+                    "input {INPUT:?} value {} is {other}, not a number",
+                    out.len()
+                )))
+            }
+        }
+    }
+    if out.len() != expected {
+        return Err(bad_request(format!(
+            "input {INPUT:?} holds {} values; its shape says {expected}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// Checks the request's form and returns its recordings' samples, row-major.
+fn recordings_of(request: &InferRequest) -> Result<Vec<f64>, V2Error> {
+    let [input] = request.inputs.as_slice() else {
+        return Err(bad_request(format!(
+            "expected exactly one input, {INPUT:?}; got {}",
+            request.inputs.len()
+        )));
+    };
+    if input.name != INPUT {
+        return Err(bad_request(format!(
+            "unknown input {:?}; the model's one input is {INPUT:?}",
+            input.name
+        )));
+    }
+    if !matches!(input.datatype.as_str(), "FP32" | "FP64") {
+        return Err(bad_request(format!(
+            "input {INPUT:?} has datatype {:?}; send FP32 (or FP64)",
+            input.datatype
+        )));
+    }
+    let n = match input.shape.as_slice() {
+        [n, width] if *width == SAMPLES_PER_RECORDING as u64 => *n,
+        other => {
+            return Err(bad_request(format!(
+                "input {INPUT:?} has shape {other:?}; expected [n, {SAMPLES_PER_RECORDING}]"
+            )))
+        }
+    };
+    if n == 0 {
+        return Err(bad_request("send at least one recording of 178 samples"));
+    }
+    if n > MAX_RECORDINGS as u64 {
+        return Err(V2Error(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_recordings",
+            format!("{n} recordings; at most {MAX_RECORDINGS} per request"),
+        )));
+    }
+    if let Some(requested) = &request.outputs {
+        if let Some(unknown) = requested
+            .iter()
+            .find(|o| !OUTPUTS.contains(&o.name.as_str()))
+        {
+            return Err(bad_request(format!(
+                "unknown output {:?}; the model's outputs are {OUTPUTS:?}",
+                unknown.name
+            )));
+        }
+    }
+    flatten(&input.data, n as usize * SAMPLES_PER_RECORDING)
+}
+
+#[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "open-inference-protocol",
+    params(("name" = String, Path)), request_body = InferRequest,
+    responses((status = 200, body = InferResponse), (status = 400, body = V2ErrorBody), (status = 401, body = V2ErrorBody),
+        (status = 403, body = V2ErrorBody), (status = 404, body = V2ErrorBody), (status = 413, body = V2ErrorBody),
+        (status = 429, body = V2ErrorBody), (status = 500, body = V2ErrorBody), (status = 503, body = V2ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn infer(
+    state: State<SharedState>,
+    caller: Result<Authenticated, ApiError>,
+    request_id: Extension<RequestId>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<InferResponse>, V2Error> {
+    infer_version(state, caller, request_id, name, None, headers, body).await
+}
+
+#[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = "open-inference-protocol",
+    params(("name" = String, Path), ("version" = String, Path)), request_body = InferRequest,
+    responses((status = 200, body = InferResponse), (status = 400, body = V2ErrorBody), (status = 401, body = V2ErrorBody),
+        (status = 403, body = V2ErrorBody), (status = 404, body = V2ErrorBody), (status = 413, body = V2ErrorBody),
+        (status = 429, body = V2ErrorBody), (status = 500, body = V2ErrorBody), (status = 503, body = V2ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn version_infer(
+    state: State<SharedState>,
+    caller: Result<Authenticated, ApiError>,
+    request_id: Extension<RequestId>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<InferResponse>, V2Error> {
+    infer_version(
+        state,
+        caller,
+        request_id,
+        name,
+        Some(version),
+        headers,
+        body,
+    )
+    .await
+}
+
+async fn infer_version(
+    State(state): State<SharedState>,
+    caller: Result<Authenticated, ApiError>,
+    Extension(request_id): Extension<RequestId>,
+    name: String,
+    version: Option<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<InferResponse>, V2Error> {
+    let caller = caller?;
+    let claims = caller.require(&PREDICTING_ROLES)?.clone();
+    let invalid = |error: V2Error| {
+        state.metrics.outcome("invalid_input");
+        error
+    };
+    // The protocol's body is JSON whatever the Content-Type says (tritonclient sends none).
+    let body = body.map_err(|e| {
+        invalid(V2Error(ApiError::new(
+            e.status(),
+            "bad_body",
+            e.body_text(),
+        )))
+    })?;
+    // The binary extension: a JSON header of this length, then raw tensor bytes. A header
+    // that is the whole body is plain JSON.
+    if let Some(json_length) = headers.get("inference-header-content-length") {
+        let whole = json_length
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            == Some(body.len());
+        if !whole {
+            return Err(invalid(bad_request(
+                "binary tensor data is not supported: send the input as JSON `data` \
+                 (tritonclient: set_data_from_numpy(..., binary_data=False))",
+            )));
+        }
+    }
+    let request = parse_request(&body).map_err(invalid)?;
+    let model = model_named(&state, &name, version.as_deref())?;
+    let samples = recordings_of(&request).map_err(invalid)?;
+    let recordings: Vec<&[f64]> = samples.chunks(SAMPLES_PER_RECORDING).collect();
+    seizure_model::predictor::check_recordings(&recordings, input_bound(&state, &model))
+        .map_err(|e| invalid(bad_request(e.to_string())))?;
+    let ticket = admit(&state, &claims.sub)?;
+    let cancel = ticket.cancellation();
+    let worker = state.clone();
+    let scored = model.clone();
+    let answer = blocking(move || {
+        let samples: Vec<f32> = samples.iter().map(|&v| v as f32).collect();
+        score(&worker, &scored, &samples, None, None, &cancel)
+    })
+    .await?;
+    drop(ticket);
+    count_outcome(&state, &answer);
+    audit(&state, &claims, &request_id, &answer).await?;
+
+    let n = answer.per_recording.len() as u64;
+    let wanted = |output: &str| {
+        request
+            .outputs
+            .as_ref()
+            .is_none_or(|outputs| outputs.iter().any(|o| o.name == output))
+    };
+    let mut outputs = Vec::new();
+    if wanted(OUTPUTS[0]) {
+        outputs.push(OutputTensor {
+            name: OUTPUTS[0].into(),
+            datatype: "FP32".into(),
+            shape: vec![n],
+            data: answer
+                .per_recording
+                .iter()
+                .map(|r| json!(r.probability as f32))
+                .collect(),
+        });
+    }
+    if wanted(OUTPUTS[1]) {
+        outputs.push(OutputTensor {
+            name: OUTPUTS[1].into(),
+            datatype: "BOOL".into(),
+            shape: vec![n],
+            data: answer
+                .per_recording
+                .iter()
+                .map(|r| json!(r.probability >= answer.threshold))
+                .collect(),
+        });
+    }
+    Ok(Json(InferResponse {
+        model_name: model.card().name.clone(),
+        model_version: answer.model_version.clone(),
+        id: request.id.clone(),
+        parameters: json!({
+            "threshold": answer.threshold,
+            "threshold_source": answer.threshold_source,
+            "seizure_probability": answer.seizure_probability,
+            "prediction": answer.prediction,
+            "processed_by": answer.processed_by,
+        }),
+        outputs,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flatten_takes_flat_or_nested_numbers_and_refuses_the_rest() {
+        assert_eq!(
+            flatten(&json!([1, 2, 3, 4]), 4).unwrap(),
+            [1.0, 2.0, 3.0, 4.0]
+        );
+        assert_eq!(
+            flatten(&json!([[1, 2], [3, 4]]), 4).unwrap(),
+            [1.0, 2.0, 3.0, 4.0]
+        );
+        for (data, says) in [
+            (json!([1, 2, 3]), "holds 3 values"),
+            (json!([1, 2, 3, 4, 5]), "more than the 4"),
+            (json!([1, "2", 3, 4]), "not a number"),
+            (json!([1, null, 3, 4]), "not a number"),
+            (json!({"a": 1}), "not a number"),
+        ] {
+            let error = flatten(&data, 4).unwrap_err();
+            assert!(
+                error.0.message.contains(says),
+                "{data}: {}",
+                error.0.message
+            );
+        }
+    }
+}
