@@ -82,30 +82,10 @@ patient=$(sed -n 2p patients/labels.csv | cut -d, -f1)
 ( sleep 15; "$root/scripts/postgres-server.sh" stop "$work/pg" > /dev/null; echo "   15 s: PostgreSQL stopped"
   sleep 30; "$root/scripts/postgres-server.sh" start "$work/pg" "$pg_port" > /dev/null; echo "   45 s: PostgreSQL started" ) &
 outage=$!
-python3 - "$inference_port" "$patient" "$token" > answered.txt <<'PY'
-import collections, sys, threading, time, urllib.request, urllib.error
-port, patient, token = sys.argv[1:]
-url = f"http://127.0.0.1:{port}/predict/{patient}"
-outcomes = collections.Counter()
-lock = threading.Lock()
-end = time.time() + 60
-def client():
-    while time.time() < end:
-        request = urllib.request.Request(url, headers={"authorization": f"Bearer {token}"})
-        try:
-            status = urllib.request.urlopen(request, timeout=10).status
-        except urllib.error.HTTPError as e:
-            status = e.code
-        except Exception as e:
-            status = type(e).__name__
-        with lock:
-            outcomes[status] += 1
-threads = [threading.Thread(target=client) for _ in range(4)]
-for t in threads: t.start()
-for t in threads: t.join()
-print(outcomes.get(200, 0))
-print("answers:", dict(outcomes), file=sys.stderr)
-PY
+python3 "$root/scripts/lib/request-stream.py" "http://127.0.0.1:$inference_port/predict/$patient" \
+  --header "authorization: Bearer $token" --workers 4 --seconds 60 --out stream.json
+echo "   answers: $(cat stream.json)"
+python3 -c 'import json; print(json.load(open("stream.json"))["statuses"].get("200", 0))' > answered.txt
 wait "$outage"
 answered=$(cat answered.txt)
 started=$SECONDS

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""A steady stream of GET requests, kept up until a stop file appears, then a summary.
+"""A steady stream of GET requests, kept up until a stop file appears (or for a number of
+seconds), then a summary.
 
-Used by scripts/compose-e2e.sh to prove that a replica crashing behind the gateway costs no
-failed request. Each worker sends one request after another on its own connection (a new
-connection per request, as many clients do); every answer's status and latency is counted.
+Used by scripts/compose-e2e.sh (a replica crashing behind the gateway must cost no failed
+request) and scripts/bench-faults.sh (a database outage under traffic). Each worker sends one
+request after another on its own connection (a new connection per request, as many clients
+do); every answer's status and latency is counted.
 
     request-stream.py URL --header 'authorization: Bearer ...' --workers 4 \
-        --stop-file /tmp/stop --out summary.json
+        (--stop-file /tmp/stop | --seconds 60) --out summary.json
 
 The summary (JSON): requests, failed (any answer but 200, or no answer), statuses, the
-failures' first reasons, latency p50/p99/max in ms, and requests per second.
+failures' first reasons, latency p50/p99/max in ms, requests per second, and how many 200s
+each `processed_by` (the answering replica) gave.
 """
 
 import argparse
@@ -22,10 +25,10 @@ import time
 import urllib.parse
 
 
-def worker(url, headers, stop_file, results, lock):
+def worker(url, headers, done, results, lock):
     parsed = urllib.parse.urlsplit(url)
     path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
-    while not os.path.exists(stop_file):
+    while not done():
         started = time.monotonic()
         try:
             connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=40)
@@ -33,7 +36,13 @@ def worker(url, headers, stop_file, results, lock):
             response = connection.getresponse()
             body = response.read()
             connection.close()
-            outcome = (response.status, None if response.status == 200 else body[:200].decode(errors="replace"))
+            if response.status == 200:
+                try:
+                    outcome = (200, json.loads(body).get("processed_by"))
+                except ValueError:
+                    outcome = (200, None)
+            else:
+                outcome = (response.status, body[:200].decode(errors="replace"))
         except Exception as error:  # no answer at all is a failure too
             outcome = (None, f"{type(error).__name__}: {error}")
         elapsed = time.monotonic() - started
@@ -46,15 +55,21 @@ def main():
     parser.add_argument("url")
     parser.add_argument("--header", action="append", default=[])
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--stop-file", required=True)
+    until = parser.add_mutually_exclusive_group(required=True)
+    until.add_argument("--stop-file")
+    until.add_argument("--seconds", type=float)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     headers = dict(h.split(": ", 1) for h in args.header)
 
     results, lock = [], threading.Lock()
     began = time.monotonic()
+    if args.stop_file:
+        done = lambda: os.path.exists(args.stop_file)
+    else:
+        done = lambda: time.monotonic() - began >= args.seconds
     threads = [
-        threading.Thread(target=worker, args=(args.url, headers, args.stop_file, results, lock))
+        threading.Thread(target=worker, args=(args.url, headers, done, results, lock))
         for _ in range(args.workers)
     ]
     for thread in threads:
@@ -68,11 +83,16 @@ def main():
     for status, _, _ in results:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
     failures = [reason for status, reason, _ in results if status != 200]
+    replicas = {}
+    for status, answered_by, _ in results:
+        if status == 200 and answered_by:
+            replicas[answered_by] = replicas.get(answered_by, 0) + 1
     summary = {
         "requests": len(results),
         "failed": len(failures),
         "statuses": statuses,
         "first_failures": failures[:5],
+        "answered_by": replicas,
         "seconds": round(duration, 1),
         "requests_per_second": round(len(results) / duration, 1) if duration else 0,
         "latency_ms": {

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -102,14 +101,6 @@ impl Drop for Prometheus {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A real Prometheus scraping `targets` (job, host:port) every second, with the shipped rules.
 fn start_prometheus(binary: &Path, targets: &[(&str, String)]) -> Prometheus {
     let dir = tempfile::tempdir().unwrap();
@@ -125,7 +116,7 @@ fn start_prometheus(binary: &Path, targets: &[(&str, String)]) -> Prometheus {
     // JSON is YAML.
     let config_file = dir.path().join("prometheus.yml");
     std::fs::write(&config_file, config.to_string()).unwrap();
-    let port = free_port();
+    let port = test_support::free_port();
     let child = Command::new(binary)
         .arg(format!("--config.file={}", config_file.display()))
         .arg(format!(

@@ -246,6 +246,8 @@ mod with_s3 {
         child: std::process::Child,
         base: String,
         http: reqwest::Client,
+        /// Its stderr.
+        log: std::path::PathBuf,
     }
 
     impl Drop for Replica {
@@ -291,19 +293,15 @@ mod with_s3 {
         {
             let start = Instant::now();
             while !check().await {
-                assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
+                assert!(
+                    start.elapsed() < limit,
+                    "not within {limit:?}: {what}; the replica's log:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             start.elapsed()
         }
-    }
-
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
     }
 
     /// A replica whose object store hangs when it starts and goes away while the pointer
@@ -339,7 +337,7 @@ mod with_s3 {
             .issue("ada", Role::Clinician)
             .unwrap()
             .0;
-        let port = free_port();
+        let port = test_support::free_port();
         let log = serving.path().join("inference.log");
         let started = Instant::now();
         let child = Command::new(BIN)
@@ -373,6 +371,7 @@ mod with_s3 {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap(),
+            log: log.clone(),
         };
         let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
 

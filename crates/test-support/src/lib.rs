@@ -97,6 +97,15 @@ pub fn s3_server() -> Option<(String, String)> {
     endpoint.map(|endpoint| (endpoint, bucket))
 }
 
+/// A TCP port free on 127.0.0.1 now, for a child process to listen on (another process could
+/// take it before the child binds; the child then fails to start, loudly).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port on 127.0.0.1")
+}
+
 /// A key prefix no other test uses.
 pub fn unique_prefix(name: &str) -> String {
     let nanos = std::time::SystemTime::now()
