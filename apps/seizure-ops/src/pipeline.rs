@@ -1,12 +1,15 @@
-//! The pipeline: each stage is the service's own `run`, on paths inside the home directory,
-//! with local DVC tracking only (no remote: the embedded defaults).
+//! The pipeline: each stage is the service's own `run`, on paths inside the home directory.
+//! Embedded defaults: a local tracking store and local DVC tracking in the home. With
+//! `MLFLOW_TRACKING_URI` set, runs and the registry go to that MLflow server; with
+//! `DVC_REMOTE_URL` (and `AWS_ENDPOINT_URL`) set, every stage pushes its output to that remote,
+//! as the compose fleet does. It says which it uses.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use stage_kit::{DvcArgs, TrackingArgs};
+use stage_kit::{DvcArgs, RemoteArgs, TrackingArgs};
 
 use crate::Home;
 
@@ -50,7 +53,7 @@ impl PipelineArgs {
             epochs: self.epochs.unwrap_or(defaults.epochs),
             max_train_rows: self.max_train_rows.or(defaults.max_train_rows),
             tracking: tracking(home)?,
-            dvc: DvcArgs::default(),
+            dvc: dvc()?,
             ..defaults
         })
     }
@@ -65,13 +68,14 @@ pub fn run_pipeline(
     log: &telemetry::LogArgs,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
+    announce_backends(home)?;
     let csv = raw_csv(home, args)?;
     stage(1, "preprocessing", || {
         preprocessing::run(preprocessing::Cli {
             command: preprocessing::Command::Run(preprocessing::PreprocessArgs {
                 input: csv,
                 out: home.path("data"),
-                dvc: DvcArgs::default(),
+                dvc: dvc()?,
                 ..crate::from_env()?
             }),
             log: log.clone(),
@@ -97,7 +101,7 @@ pub fn run_pipeline(
                 // Rebuilt only for a production model trained on this data (held-out
                 // patients it has never seen); otherwise left as it is, with the reason.
                 production: Some(home.path("production")),
-                dvc: DvcArgs::default(),
+                dvc: dvc()?,
             },
             log: log.clone(),
         })
@@ -167,14 +171,51 @@ fn announce_synthetic(missing: &Path, synthetic: &Path) {
     );
 }
 
-/// The local tracking store inside `home` (the embedded defaults use no MLflow server); the
-/// experiment name is the tracking flags' own default (or MLFLOW_EXPERIMENT_NAME).
+/// The MLflow server of `MLFLOW_TRACKING_URI` when it is set, else the local tracking store
+/// inside `home`; the experiment name is the tracking flags' own default (or
+/// MLFLOW_EXPERIMENT_NAME).
 pub(crate) fn tracking(home: &Home) -> anyhow::Result<TrackingArgs> {
     Ok(TrackingArgs {
-        tracking_uri: None,
         tracking_dir: home.path("tracking"),
         ..crate::from_env()?
     })
+}
+
+/// DVC tracking in the home's repository, pushing to the DVC remote of `DVC_REMOTE_URL`
+/// (at `AWS_ENDPOINT_URL`) when it is set.
+pub(crate) fn dvc() -> anyhow::Result<DvcArgs> {
+    let remote: RemoteArgs = crate::from_env()?;
+    Ok(DvcArgs {
+        remote,
+        ..DvcArgs::default()
+    })
+}
+
+/// Says where runs and artifacts go, and how to change it.
+fn announce_backends(home: &Home) -> anyhow::Result<()> {
+    let tracking = tracking(home)?;
+    match &tracking.tracking_uri {
+        Some(uri) => println!("tracking: the MLflow server at {uri} (MLFLOW_TRACKING_URI)"),
+        None => println!(
+            "tracking: the local store {} (set MLFLOW_TRACKING_URI for an MLflow server)",
+            tracking.tracking_dir.display()
+        ),
+    }
+    let remote = dvc()?.remote;
+    match &remote.remote_url {
+        Some(url) => {
+            let at = remote.s3_endpoint.as_deref().map(|e| format!(" at {e}"));
+            println!(
+                "artifacts: pushed to the DVC remote {url}{} (DVC_REMOTE_URL)",
+                at.unwrap_or_default()
+            )
+        }
+        None => println!(
+            "artifacts: the local DVC cache in {} (set DVC_REMOTE_URL to push them to a remote)",
+            home.path(".dvc").display()
+        ),
+    }
+    Ok(())
 }
 
 fn evaluate_args(home: &Home) -> anyhow::Result<evaluate::EvaluateArgs> {
@@ -187,7 +228,7 @@ fn evaluate_args(home: &Home) -> anyhow::Result<evaluate::EvaluateArgs> {
             production: home.path("production"),
             audit_log: home.path("audit/promotions.jsonl"),
             tracking: tracking(home)?,
-            dvc: DvcArgs::default(),
+            dvc: dvc()?,
             ..defaults.registry
         },
         ..defaults

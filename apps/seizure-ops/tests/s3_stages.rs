@@ -19,6 +19,12 @@ fn stages_and_inference_exchange_artifacts_only_through_s3() {
 
 #[cfg(not(feature = "fleet"))]
 #[test]
+fn the_one_command_pipeline_uses_mlflow_and_the_dvc_remote_when_set() {
+    test_support::skip("built without the fleet feature (S3): cargo test --features fleet");
+}
+
+#[cfg(not(feature = "fleet"))]
+#[test]
 fn an_inference_replica_rides_out_object_store_outages() {
     test_support::skip("built without the fleet feature (S3): cargo test --features fleet");
 }
@@ -136,6 +142,88 @@ mod with_s3 {
                 .unwrap()
                 .md5
         );
+    }
+
+    /// `seizure-ops pipeline` with MLFLOW_TRACKING_URI and DVC_REMOTE_URL set: it says so,
+    /// its runs and the registered production model are on the MLflow server, and a fresh
+    /// directory holding only its `production.dvc` pulls the release from the remote.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_one_command_pipeline_uses_mlflow_and_the_dvc_remote_when_set() {
+        let Some((endpoint, bucket)) = s3_server() else {
+            return;
+        };
+        let Some(mlflow) = test_support::mlflow_uri() else {
+            test_support::skip("no MLflow server (MLFLOW_TEST_URI)");
+            return;
+        };
+        let url = format!("s3://{bucket}/{}", unique_prefix("pipeline"));
+        let experiment = unique_prefix("pipeline-experiment");
+        let model = unique_prefix("pipeline-model");
+        let home = tempfile::tempdir().unwrap();
+        let output = {
+            let mut command = common::seizure_ops(home.path());
+            command
+                .arg("pipeline")
+                .args(common::QUICK)
+                .env("MLFLOW_TRACKING_URI", &mlflow)
+                .env("MLFLOW_EXPERIMENT_NAME", &experiment)
+                .env("REGISTERED_MODEL_NAME", &model)
+                .env("DVC_REMOTE_URL", &url)
+                .env("AWS_ENDPOINT_URL", &endpoint)
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_DEFAULT_REGION", "us-east-1");
+            tokio::task::spawn_blocking(move || run_ok(&mut command))
+                .await
+                .unwrap()
+        };
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains(&format!("tracking: the MLflow server at {mlflow}")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!(
+                "artifacts: pushed to the DVC remote {url} at {endpoint}"
+            )),
+            "{stdout}"
+        );
+
+        // The registry on the server: the model, its production alias, a run behind it.
+        let http = reqwest::Client::new();
+        let alias: serde_json::Value = http
+            .get(format!("{mlflow}/api/2.0/mlflow/registered-models/alias"))
+            .query(&[("name", model.as_str()), ("alias", "production")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let version = &alias["model_version"];
+        assert_eq!(version["version"], "1", "{alias}");
+        let run_id = version["run_id"].as_str().unwrap();
+        let run: serde_json::Value = http
+            .get(format!("{mlflow}/api/2.0/mlflow/runs/get"))
+            .query(&[("run_id", run_id)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(run["run"]["info"]["status"], "FINISHED", "{run}");
+
+        // The remote holds the release production.dvc names.
+        let serving = stage_dir(home.path(), &["production.dvc"]);
+        let credentials = Credentials::new("testing", "testing", None, None, "test");
+        let remote = S3Remote::new(&url, Some(&endpoint), "us-east-1", credentials).unwrap();
+        let source = ReleaseSource {
+            dir: serving.path().join("production"),
+            remote: Some((remote.into(), serving.path().join("production.dvc"))),
+        };
+        let loaded = source.fetch_and_load().await.unwrap();
+        assert_eq!(loaded.version, "1");
     }
 
     /// Two production releases in the bucket (versions 1 and 2, both pushed by the stages),
