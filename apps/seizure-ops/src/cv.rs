@@ -22,7 +22,7 @@ use serde::Serialize;
 use stage_kit::DvcArgs;
 use tracking::{Metric, RunStatus};
 
-use crate::pipeline::{raw_csv, tracking, PipelineArgs};
+use crate::pipeline::{announce_tracking, raw_csv, tracking, PipelineArgs};
 use crate::Home;
 
 #[derive(Debug, Clone, Args)]
@@ -126,6 +126,7 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
         seed: policy.seed,
         target_specificity: policy.floor.target_specificity,
     };
+    announce_tracking(home)?;
     let tracking_args = tracking(home)?;
     let tracker = tracking_args.open()?;
     let parent = tracker

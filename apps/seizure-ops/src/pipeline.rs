@@ -191,19 +191,16 @@ pub(crate) fn dvc() -> anyhow::Result<DvcArgs> {
     })
 }
 
-/// Says where runs and artifacts go, and how to change it.
+/// Says where runs and artifacts go, and how to change it; a configured remote that cannot be
+/// opened (no credentials, a build without S3) stops here, before any stage ran.
 fn announce_backends(home: &Home) -> anyhow::Result<()> {
-    let tracking = tracking(home)?;
-    match &tracking.tracking_uri {
-        Some(uri) => println!("tracking: the MLflow server at {uri} (MLFLOW_TRACKING_URI)"),
-        None => println!(
-            "tracking: the local store {} (set MLFLOW_TRACKING_URI for an MLflow server)",
-            tracking.tracking_dir.display()
-        ),
-    }
+    announce_tracking(home)?;
     let remote = dvc()?.remote;
     match &remote.remote_url {
         Some(url) => {
+            remote
+                .open()
+                .with_context(|| format!("cannot use the DVC remote {url} (DVC_REMOTE_URL)"))?;
             let at = remote.s3_endpoint.as_deref().map(|e| format!(" at {e}"));
             println!(
                 "artifacts: pushed to the DVC remote {url}{} (DVC_REMOTE_URL)",
@@ -213,6 +210,22 @@ fn announce_backends(home: &Home) -> anyhow::Result<()> {
         None => println!(
             "artifacts: the local DVC cache in {} (set DVC_REMOTE_URL to push them to a remote)",
             home.path(".dvc").display()
+        ),
+    }
+    Ok(())
+}
+
+/// Says where runs go: the MLflow server of MLFLOW_TRACKING_URI, or the local store.
+pub(crate) fn announce_tracking(home: &Home) -> anyhow::Result<()> {
+    let tracking = tracking(home)?;
+    match &tracking.tracking_uri {
+        Some(uri) => println!(
+            "tracking: the MLflow server at {uri}, experiment {:?} (MLFLOW_TRACKING_URI)",
+            tracking.experiment
+        ),
+        None => println!(
+            "tracking: the local store {} (set MLFLOW_TRACKING_URI for an MLflow server)",
+            tracking.tracking_dir.display()
         ),
     }
     Ok(())

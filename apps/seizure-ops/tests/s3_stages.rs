@@ -179,7 +179,9 @@ mod with_s3 {
         };
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
-            stdout.contains(&format!("tracking: the MLflow server at {mlflow}")),
+            stdout.contains(&format!(
+                "tracking: the MLflow server at {mlflow}, experiment {experiment:?}"
+            )),
             "{stdout}"
         );
         assert!(

@@ -15,6 +15,8 @@ fn up_runs_the_pipeline_serves_both_apis_and_stops_on_ctrl_c() {
     let home = tempfile::tempdir().unwrap();
     let up = Running::quick_up(home.path());
     for stage in [
+        "tracking: the local store",
+        "artifacts: the local DVC cache",
         "[1/4] preprocessing",
         "[2/4] training",
         "[3/4] evaluate/promote",

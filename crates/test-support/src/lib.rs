@@ -346,11 +346,24 @@ pub fn render_page(chromium: &Path, url: &str) -> (String, String) {
 /// Inference Protocol client), from the project's tools; skips loudly when it is missing
 /// outside CI.
 pub fn tritonclient_python() -> Option<PathBuf> {
-    let bin = tools_dir().join("venv-tritonclient/bin/python");
+    venv_tool(
+        None,
+        "venv-tritonclient/bin/python",
+        "no tritonclient (venv-tritonclient)",
+    )
+}
+
+/// A program in one of the project's tool venvs (or at the path in `override_var`); skips
+/// loudly, saying `missing`, when it is not there.
+fn venv_tool(override_var: Option<&str>, relative: &str, missing: &str) -> Option<PathBuf> {
+    let bin = override_var
+        .and_then(std::env::var_os)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tools_dir().join(relative));
     if bin.is_file() {
         Some(bin)
     } else {
-        skip("no tritonclient (venv-tritonclient)");
+        skip(missing);
         None
     }
 }
@@ -358,13 +371,9 @@ pub fn tritonclient_python() -> Option<PathBuf> {
 /// schemathesis's `st` command, from the project's tool venv (or `ST_BIN`); skips loudly
 /// when it is missing outside CI.
 pub fn schemathesis() -> Option<PathBuf> {
-    let bin = std::env::var_os("ST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| tools_dir().join("venv-schemathesis/bin/st"));
-    if bin.is_file() {
-        Some(bin)
-    } else {
-        skip("no schemathesis (venv-schemathesis)");
-        None
-    }
+    venv_tool(
+        Some("ST_BIN"),
+        "venv-schemathesis/bin/st",
+        "no schemathesis (venv-schemathesis)",
+    )
 }

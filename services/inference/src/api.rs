@@ -154,7 +154,7 @@ const RECORDINGS_PER_PASS: usize = 128;
 /// 503 (the service has).
 /// Also 503 while answers could not be recorded (the audit database and its spill file both
 /// failing): no prediction goes unaudited.
-pub(crate) fn admit(state: &AppState, user: &str) -> Result<Ticket, ApiError> {
+fn admit(state: &AppState, user: &str) -> Result<Ticket, ApiError> {
     if let Some(spill_error) = state.log.not_durable() {
         state.metrics.outcome("audit_unavailable");
         return Err(ApiError::new(
@@ -188,7 +188,7 @@ pub(crate) fn admit(state: &AppState, user: &str) -> Result<Ticket, ApiError> {
 /// Scores `samples` (row-major raw recordings) in batched forward passes, stopping early if
 /// `cancel` is set. A non-finite probability is never turned into a class: it is a 500
 /// naming the recording.
-pub(crate) fn score(
+fn score(
     state: &AppState,
     model: &LoadedModel,
     samples: &[f32],
@@ -315,7 +315,7 @@ fn patient_store(state: &AppState) -> Result<Arc<PatientStore>, ApiError> {
     Ok(store)
 }
 
-pub(crate) async fn audit(
+async fn audit(
     state: &AppState,
     claims: &auth_tokens::Claims,
     request_id: &RequestId,
@@ -339,7 +339,7 @@ pub(crate) async fn audit(
     state.log.record(record).await.map_err(ApiError::internal)
 }
 
-pub(crate) fn count_outcome(state: &AppState, answer: &PredictionResponse) {
+fn count_outcome(state: &AppState, answer: &PredictionResponse) {
     let seizure = answer.seizure_probability >= answer.threshold;
     state
         .metrics
@@ -347,7 +347,7 @@ pub(crate) fn count_outcome(state: &AppState, answer: &PredictionResponse) {
 }
 
 /// Runs CPU work off the async workers.
-pub(crate) async fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
@@ -468,23 +468,34 @@ async fn predict_signals(
             other => ApiError::unprocessable(other.to_string()),
         })
     })?;
-    let ticket = admit(&state, &claims.sub)?;
+    let samples: Vec<f32> = body
+        .recordings
+        .iter()
+        .flatten()
+        .map(|&v| v as f32)
+        .collect();
+    let answer = predict_recordings(&state, &claims, &request_id, model, samples).await?;
+    Ok(Json(answer))
+}
+
+/// Scores checked raw recordings (row-major samples) for `claims`' user: admitted (429/503
+/// over the limits), scored off the async workers, counted and audited. The one path behind
+/// `POST /predict` and the Open Inference Protocol's `infer`.
+pub(crate) async fn predict_recordings(
+    state: &SharedState,
+    claims: &auth_tokens::Claims,
+    request_id: &RequestId,
+    model: Arc<LoadedModel>,
+    samples: Vec<f32>,
+) -> Result<PredictionResponse, ApiError> {
+    let ticket = admit(state, &claims.sub)?;
     let cancel = ticket.cancellation();
     let worker = state.clone();
-    let answer = blocking(move || {
-        let samples: Vec<f32> = body
-            .recordings
-            .iter()
-            .flatten()
-            .map(|&v| v as f32)
-            .collect();
-        score(&worker, &model, &samples, None, None, &cancel)
-    })
-    .await?;
+    let answer = blocking(move || score(&worker, &model, &samples, None, None, &cancel)).await?;
     drop(ticket);
-    count_outcome(&state, &answer);
-    audit(&state, &claims, &request_id, &answer).await?;
-    Ok(Json(answer))
+    count_outcome(state, &answer);
+    audit(state, claims, request_id, &answer).await?;
+    Ok(answer)
 }
 
 /// What a reload did.

@@ -12,24 +12,28 @@
 //! (the protocol's binary extension) is refused for inputs; outputs are always JSON, which
 //! clients read whatever they asked for.
 
+mod tensor;
+
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Extension, Json, Router};
 use http_kit::{ApiError, Authenticated, RequestId};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use eeg_data::SAMPLES_PER_RECORDING;
 
 use crate::api::{
-    admit, audit, blocking, count_outcome, input_bound, ready, score, serving_model, SharedState,
-    MAX_RECORDINGS, PREDICTING_ROLES,
+    input_bound, predict_recordings, ready, serving_model, AppState, SharedState, MAX_RECORDINGS,
+    PREDICTING_ROLES,
 };
 use crate::model::LoadedModel;
 
@@ -59,6 +63,32 @@ pub fn routes() -> Router<SharedState> {
             "/v2/models/{name}/versions/{version}/infer",
             post(version_infer),
         )
+        // A known route, another method: 405 in the protocol's shape.
+        .method_not_allowed_fallback(method_not_allowed)
+        .route("/v2/{*rest}", any(unknown_route))
+}
+
+async fn method_not_allowed() -> V2Error {
+    V2Error(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not allowed on this route",
+    ))
+}
+
+async fn unknown_route() -> V2Error {
+    not_found("no such Open Inference Protocol route")
+}
+
+/// The caller's token, checked before the body is read, refused in the protocol's shape.
+pub struct V2Caller(Authenticated);
+
+impl FromRequestParts<Arc<AppState>> for V2Caller {
+    type Rejection = V2Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, V2Error> {
+        Ok(Self(Authenticated::from_request_parts(parts, state).await?))
+    }
 }
 
 /// An error in the protocol's shape, `{"error": message}`, keeping the status and headers
@@ -150,11 +180,10 @@ pub(crate) async fn server_ready(State(state): State<SharedState>) -> Response {
 /// The served model if it is `name` (and `version`, when given): 404 otherwise, saying
 /// what is served.
 fn model_named(
-    state: &SharedState,
+    model: Arc<LoadedModel>,
     name: &str,
     version: Option<&str>,
 ) -> Result<Arc<LoadedModel>, V2Error> {
-    let model = serving_model(state)?;
     let served = &model.card().name;
     if name != served {
         return Err(not_found(format!(
@@ -168,6 +197,17 @@ fn model_named(
         )));
     }
     Ok(model)
+}
+
+/// The loaded model, for metadata and readiness (not counted as a refused prediction).
+fn loaded(state: &SharedState) -> Result<Arc<LoadedModel>, V2Error> {
+    state.model.current().ok_or_else(|| {
+        V2Error(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_model",
+            "no model is loaded",
+        ))
+    })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -212,7 +252,7 @@ pub(crate) async fn model_metadata(
     State(state): State<SharedState>,
     Path(name): Path<String>,
 ) -> Result<Json<ModelMetadata>, V2Error> {
-    let model = model_named(&state, &name, None)?;
+    let model = model_named(loaded(&state)?, &name, None)?;
     Ok(Json(metadata(&model)))
 }
 
@@ -223,7 +263,7 @@ pub(crate) async fn version_metadata(
     State(state): State<SharedState>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<ModelMetadata>, V2Error> {
-    let model = model_named(&state, &name, Some(&version))?;
+    let model = model_named(loaded(&state)?, &name, Some(&version))?;
     Ok(Json(metadata(&model)))
 }
 
@@ -234,8 +274,7 @@ pub(crate) async fn model_ready(
     State(state): State<SharedState>,
     Path(name): Path<String>,
 ) -> Result<Response, V2Error> {
-    model_named(&state, &name, None)?;
-    Ok(server_ready(State(state)).await)
+    model_ready_response(state, &name, None).await
 }
 
 #[utoipa::path(get, path = "/v2/models/{name}/versions/{version}/ready", tag = "open-inference-protocol",
@@ -245,8 +284,23 @@ pub(crate) async fn version_ready(
     State(state): State<SharedState>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Response, V2Error> {
-    model_named(&state, &name, Some(&version))?;
-    Ok(server_ready(State(state)).await)
+    model_ready_response(state, &name, Some(&version)).await
+}
+
+/// Ready when this model (and version) is the one loaded and the service is ready; no model
+/// loaded at all is `{"ready": false}` (503), another name or version a 404.
+async fn model_ready_response(
+    state: SharedState,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Response, V2Error> {
+    match state.model.current() {
+        None => Ok(readiness(false)),
+        Some(model) => {
+            model_named(model, name, version)?;
+            Ok(server_ready(State(state)).await)
+        }
+    }
 }
 
 /// An inference request (the protocol's JSON form).
@@ -256,10 +310,12 @@ pub struct InferRequest {
     /// Echoed in the response.
     #[serde(default)]
     pub id: Option<String>,
+    /// Accepted and not used.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub parameters: Option<Map<String, Value>>,
+    pub parameters: Option<IgnoredAny>,
     /// Exactly one: `recordings`.
+    #[serde(deserialize_with = "tensor::one_input")]
     pub inputs: Vec<InputTensor>,
     /// Which outputs to return (default: all).
     #[serde(default)]
@@ -274,19 +330,20 @@ pub struct InputTensor {
     pub datatype: String,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub parameters: Option<Map<String, Value>>,
-    /// Row-major numbers, flat or nested.
-    #[schema(value_type = Vec<f64>)]
-    pub data: Value,
+    pub parameters: Option<IgnoredAny>,
+    /// Row-major numbers, flat or nested; read as they come, at most 178,000.
+    #[serde(deserialize_with = "tensor::bounded_data")]
+    pub data: Vec<f64>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestedOutput {
     pub name: String,
+    /// Accepted and not used (outputs are always JSON).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub parameters: Option<Map<String, Value>>,
+    pub parameters: Option<IgnoredAny>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -326,45 +383,24 @@ fn parse_request(body: &[u8]) -> Result<InferRequest, V2Error> {
     Ok(request)
 }
 
-/// The numbers of `data` (flat or nested arrays), row-major, at most `expected` of them.
-fn flatten(data: &Value, expected: usize) -> Result<Vec<f64>, V2Error> {
-    let mut out = Vec::with_capacity(expected);
-    let mut stack = vec![data];
-    while let Some(value) = stack.pop() {
-        match value {
-            Value::Array(items) => stack.extend(items.iter().rev()),
-            Value::Number(number) => {
-                if out.len() == expected {
-                    return Err(bad_request(format!(
-                        "input {INPUT:?} holds more than the {expected} values its shape says"
-                    )));
-                }
-                // Every JSON number is an f64 here (no arbitrary precision).
-                out.push(number.as_f64().unwrap_or(f64::INFINITY));
-            }
-            other => {
+/// Checks the request's form and returns its recordings' samples, row-major, and the
+/// outputs asked for (`None`: all).
+fn recordings_of(request: InferRequest) -> Result<(Vec<f64>, Option<Vec<String>>), V2Error> {
+    let outputs = match request.outputs {
+        None => None,
+        Some(requested) => {
+            let names: Vec<String> = requested.into_iter().map(|o| o.name).collect();
+            if let Some(unknown) = names.iter().find(|n| !OUTPUTS.contains(&n.as_str())) {
                 return Err(bad_request(format!(
-                    "input {INPUT:?} value {} is {other}, not a number",
-                    out.len()
-                )))
+                    "unknown output {unknown:?}; the model's outputs are {OUTPUTS:?}"
+                )));
             }
+            Some(names)
         }
-    }
-    if out.len() != expected {
+    };
+    let Some(input) = request.inputs.into_iter().next() else {
         return Err(bad_request(format!(
-            "input {INPUT:?} holds {} values; its shape says {expected}",
-            out.len()
-        )));
-    }
-    Ok(out)
-}
-
-/// Checks the request's form and returns its recordings' samples, row-major.
-fn recordings_of(request: &InferRequest) -> Result<Vec<f64>, V2Error> {
-    let [input] = request.inputs.as_slice() else {
-        return Err(bad_request(format!(
-            "expected exactly one input, {INPUT:?}; got {}",
-            request.inputs.len()
+            "expected exactly one input, {INPUT:?}; got none"
         )));
     };
     if input.name != INPUT {
@@ -397,18 +433,15 @@ fn recordings_of(request: &InferRequest) -> Result<Vec<f64>, V2Error> {
             format!("{n} recordings; at most {MAX_RECORDINGS} per request"),
         )));
     }
-    if let Some(requested) = &request.outputs {
-        if let Some(unknown) = requested
-            .iter()
-            .find(|o| !OUTPUTS.contains(&o.name.as_str()))
-        {
-            return Err(bad_request(format!(
-                "unknown output {:?}; the model's outputs are {OUTPUTS:?}",
-                unknown.name
-            )));
-        }
+    let expected = n as usize * SAMPLES_PER_RECORDING;
+    if input.data.len() != expected {
+        return Err(bad_request(format!(
+            "input {INPUT:?} holds {} values; its shape {:?} says {expected}",
+            input.data.len(),
+            input.shape
+        )));
     }
-    flatten(&input.data, n as usize * SAMPLES_PER_RECORDING)
+    Ok((input.data, outputs))
 }
 
 #[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "open-inference-protocol",
@@ -419,7 +452,7 @@ fn recordings_of(request: &InferRequest) -> Result<Vec<f64>, V2Error> {
     security(("bearer" = [])))]
 pub(crate) async fn infer(
     state: State<SharedState>,
-    caller: Result<Authenticated, ApiError>,
+    caller: V2Caller,
     request_id: Extension<RequestId>,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -436,7 +469,7 @@ pub(crate) async fn infer(
     security(("bearer" = [])))]
 pub(crate) async fn version_infer(
     state: State<SharedState>,
-    caller: Result<Authenticated, ApiError>,
+    caller: V2Caller,
     request_id: Extension<RequestId>,
     Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,
@@ -456,15 +489,14 @@ pub(crate) async fn version_infer(
 
 async fn infer_version(
     State(state): State<SharedState>,
-    caller: Result<Authenticated, ApiError>,
+    caller: V2Caller,
     Extension(request_id): Extension<RequestId>,
     name: String,
     version: Option<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<InferResponse>, V2Error> {
-    let caller = caller?;
-    let claims = caller.require(&PREDICTING_ROLES)?.clone();
+    let claims = caller.0.require(&PREDICTING_ROLES)?.clone();
     let invalid = |error: V2Error| {
         state.metrics.outcome("invalid_input");
         error
@@ -493,30 +525,21 @@ async fn infer_version(
         }
     }
     let request = parse_request(&body).map_err(invalid)?;
-    let model = model_named(&state, &name, version.as_deref())?;
-    let samples = recordings_of(&request).map_err(invalid)?;
+    drop(body);
+    let model = model_named(serving_model(&state)?, &name, version.as_deref())?;
+    let request_id_echo = request.id.clone();
+    let (samples, outputs_asked) = recordings_of(request).map_err(invalid)?;
     let recordings: Vec<&[f64]> = samples.chunks(SAMPLES_PER_RECORDING).collect();
     seizure_model::predictor::check_recordings(&recordings, input_bound(&state, &model))
         .map_err(|e| invalid(bad_request(e.to_string())))?;
-    let ticket = admit(&state, &claims.sub)?;
-    let cancel = ticket.cancellation();
-    let worker = state.clone();
-    let scored = model.clone();
-    let answer = blocking(move || {
-        let samples: Vec<f32> = samples.iter().map(|&v| v as f32).collect();
-        score(&worker, &scored, &samples, None, None, &cancel)
-    })
-    .await?;
-    drop(ticket);
-    count_outcome(&state, &answer);
-    audit(&state, &claims, &request_id, &answer).await?;
+    let samples: Vec<f32> = samples.iter().map(|&v| v as f32).collect();
+    let answer = predict_recordings(&state, &claims, &request_id, model.clone(), samples).await?;
 
     let n = answer.per_recording.len() as u64;
     let wanted = |output: &str| {
-        request
-            .outputs
+        outputs_asked
             .as_ref()
-            .is_none_or(|outputs| outputs.iter().any(|o| o.name == output))
+            .is_none_or(|asked| asked.iter().any(|name| name == output))
     };
     let mut outputs = Vec::new();
     if wanted(OUTPUTS[0]) {
@@ -546,7 +569,7 @@ async fn infer_version(
     Ok(Json(InferResponse {
         model_name: model.card().name.clone(),
         model_version: answer.model_version.clone(),
-        id: request.id.clone(),
+        id: request_id_echo,
         parameters: json!({
             "threshold": answer.threshold,
             "threshold_source": answer.threshold_source,
@@ -556,35 +579,4 @@ async fn infer_version(
         }),
         outputs,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flatten_takes_flat_or_nested_numbers_and_refuses_the_rest() {
-        assert_eq!(
-            flatten(&json!([1, 2, 3, 4]), 4).unwrap(),
-            [1.0, 2.0, 3.0, 4.0]
-        );
-        assert_eq!(
-            flatten(&json!([[1, 2], [3, 4]]), 4).unwrap(),
-            [1.0, 2.0, 3.0, 4.0]
-        );
-        for (data, says) in [
-            (json!([1, 2, 3]), "holds 3 values"),
-            (json!([1, 2, 3, 4, 5]), "more than the 4"),
-            (json!([1, "2", 3, 4]), "not a number"),
-            (json!([1, null, 3, 4]), "not a number"),
-            (json!({"a": 1}), "not a number"),
-        ] {
-            let error = flatten(&data, 4).unwrap_err();
-            assert!(
-                error.0.message.contains(says),
-                "{data}: {}",
-                error.0.message
-            );
-        }
-    }
 }

@@ -48,6 +48,21 @@ fn infer_body(recordings: &[Vec<f64>]) -> Value {
     })
 }
 
+/// The value of the metric line starting with `series` (name and labels), 0 if absent.
+async fn metric(app: &App, series: &str) -> f64 {
+    let text = app.metrics().await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(series))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Predictions counted as answered (seizure or not).
+async fn answered(app: &App) -> f64 {
+    metric(app, "predictions_total{outcome=\"seizure\"} ").await
+        + metric(app, "predictions_total{outcome=\"no_seizure\"} ").await
+}
+
 async fn audit_rows(app: &App) -> usize {
     let admin = app.token(Role::Admin);
     let (status, page) = app.get("/logs?limit=500", Some(&admin)).await;
@@ -144,6 +159,8 @@ async fn infer_answers_what_predict_answers_and_is_audited() {
         .await;
     assert_eq!(status, StatusCode::OK, "{predicted}");
     let rows_before = audit_rows(&app).await;
+    let answered_before = answered(&app).await;
+    let scored_before = metric(&app, "recordings_scored_total ").await;
 
     let mut body = infer_body(&recordings);
     body["id"] = json!("req-42");
@@ -189,6 +206,15 @@ async fn infer_answers_what_predict_answers_and_is_audited() {
         rows_before + 1,
         "audited like /predict"
     );
+    assert_eq!(
+        answered(&app).await,
+        answered_before + 1.0,
+        "counted like /predict"
+    );
+    assert_eq!(
+        metric(&app, "recordings_scored_total ").await,
+        scored_before + recordings.len() as f64
+    );
 
     // Nested data, a pinned version, one requested output.
     let mut nested = infer_body(&recordings[..2]);
@@ -233,6 +259,7 @@ async fn hostile_infer_requests_get_protocol_errors() {
         body
     };
     let rows_before = audit_rows(&app).await;
+    let invalid_before = metric(&app, "predictions_total{outcome=\"invalid_input\"} ").await;
     let cases: Vec<(&str, Value, StatusCode, &str)> = vec![
         (
             "1e39 (beyond f32)",
@@ -256,13 +283,13 @@ async fn hostile_infer_requests_get_protocol_errors() {
             "a string",
             with(&|b| b["inputs"][0]["data"][5] = json!("7")),
             StatusCode::BAD_REQUEST,
-            "not a number",
+            "expected a number",
         ),
         (
             "null",
             with(&|b| b["inputs"][0]["data"][5] = Value::Null),
             StatusCode::BAD_REQUEST,
-            "not a number",
+            "expected a number",
         ),
         (
             "too few values",
@@ -281,7 +308,7 @@ async fn hostile_infer_requests_get_protocol_errors() {
                     .push(json!(1))
             }),
             StatusCode::BAD_REQUEST,
-            "more than the 178",
+            "holds 179 values",
         ),
         (
             "177 samples a row",
@@ -341,13 +368,13 @@ async fn hostile_infer_requests_get_protocol_errors() {
                 b["inputs"].as_array_mut().unwrap().push(first);
             }),
             StatusCode::BAD_REQUEST,
-            "exactly one input",
+            "more than one input",
         ),
         (
             "no inputs",
             json!({"inputs": []}),
             StatusCode::BAD_REQUEST,
-            "exactly one input",
+            "got none",
         ),
         (
             "an unknown output",
@@ -374,6 +401,7 @@ async fn hostile_infer_requests_get_protocol_errors() {
             "holds 1 values",
         ),
     ];
+    let refused_as_invalid = cases.len();
     for (what, body, expected, words) in cases {
         let (status, answer) = app.post(&path, body, Some(&token)).await;
         eprintln!("{what}: {status} {answer}");
@@ -460,15 +488,41 @@ async fn hostile_infer_requests_get_protocol_errors() {
         StatusCode::NOT_FOUND,
         "version \"2\" is not loaded",
     );
+    // An 8 MiB body of zeros: read only up to one request's worth, then refused.
+    let zeros = format!(
+        "{{\"inputs\":[{{\"name\":\"recordings\",\"shape\":[1,178],\"datatype\":\"FP32\",\"data\":[{}]}}]}}",
+        vec!["0"; 4_000_000].join(",")
+    );
+    let response = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(&token)
+        .body(zeros)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = answer(response).await;
+    assert_v2_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "more than 178000 values",
+    );
+    // Wrong method on a protocol route, and a route the protocol does not have.
+    let (status, body) = app.get(&path, Some(&token)).await;
+    assert_v2_error(status, &body, StatusCode::METHOD_NOT_ALLOWED, "not allowed");
+    let (status, body) = app.get("/v2/repository/index", None).await;
+    assert_v2_error(status, &body, StatusCode::NOT_FOUND, "no such");
     assert_eq!(
         audit_rows(&app).await,
         rows_before,
         "nothing refused is audited"
     );
-    assert!(app
-        .metrics()
-        .await
-        .contains("predictions_total{outcome=\"invalid_input\"}"));
+    let invalid = metric(&app, "predictions_total{outcome=\"invalid_input\"} ").await;
+    assert!(
+        invalid >= invalid_before + refused_as_invalid as f64,
+        "every invalid request counted: {invalid_before} -> {invalid}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

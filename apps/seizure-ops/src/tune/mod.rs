@@ -36,7 +36,7 @@ use serde::Serialize;
 use stage_kit::DvcArgs;
 use tracking::{Metric, RunStatus, Tracker};
 
-use crate::pipeline::{raw_csv, tracking, PipelineArgs};
+use crate::pipeline::{announce_tracking, raw_csv, tracking, PipelineArgs};
 use crate::Home;
 use pruner::{MedianPruner, Reports};
 use space::TrialConfig;
@@ -146,6 +146,7 @@ pub fn run_tune(
     let configs = TrialConfig::sample_many(args.seed, args.trials);
     let data = prepare_layouts(home, &csv, &configs)?;
 
+    announce_tracking(home)?;
     let tracking_args = tracking(home)?;
     let tracker = tracking_args.open()?;
     let parent = tracker

@@ -20,6 +20,9 @@ pub fn seizure_ops(home: &Path) -> Command {
         .env_remove("RAW_CSV")
         .env_remove("ADMIN_PASSWORD")
         .env_remove("MLFLOW_TRACKING_URI")
+        .env_remove("MLFLOW_EXPERIMENT_NAME")
+        .env_remove("DVC_REMOTE_URL")
+        .env_remove("AWS_ENDPOINT_URL")
         .env_remove("DATABASE_URL")
         .env("MIN_SENSITIVITY", TINY_MODEL_MIN_SENSITIVITY);
     command
