@@ -1,5 +1,7 @@
 //! In-process scoring of one patient: 23 raw recordings -> normalise, lay out, forward pass,
-//! seizure probabilities, with the serving `Predictor` (22 x 8 and 178 x 1 layouts).
+//! seizure probabilities, with the serving `Predictor` (22 x 8 and 178 x 1 layouts); and 32
+//! patients' recordings (736) in one pass, what a dynamic batcher would run, to see what
+//! batching gains per recording.
 //!
 //! `cargo bench -p seizure-model --bench predict`.
 
@@ -42,6 +44,11 @@ fn one_patient(c: &mut Criterion) {
         let predictor = predictor(layout);
         group.bench_function(name, |b| b.iter(|| predictor.predict(&patient)));
     }
+    let batch: Vec<f32> = patient.iter().copied().cycle().take(32 * patient.len()).collect();
+    let predictor = predictor(InputLayout::default());
+    group.bench_function("32_patients_736_recordings_one_pass_22x8", |b| {
+        b.iter(|| predictor.predict(&batch))
+    });
     group.finish();
 }
 
