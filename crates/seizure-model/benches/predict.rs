@@ -44,7 +44,12 @@ fn one_patient(c: &mut Criterion) {
         let predictor = predictor(layout);
         group.bench_function(name, |b| b.iter(|| predictor.predict(&patient)));
     }
-    let batch: Vec<f32> = patient.iter().copied().cycle().take(32 * patient.len()).collect();
+    let batch: Vec<f32> = patient
+        .iter()
+        .copied()
+        .cycle()
+        .take(32 * patient.len())
+        .collect();
     let predictor = predictor(InputLayout::default());
     group.bench_function("32_patients_736_recordings_one_pass_22x8", |b| {
         b.iter(|| predictor.predict(&batch))
