@@ -52,6 +52,32 @@ mod with_s3 {
     }
 
     impl Stages {
+        /// Stages exchanging artifacts under a fresh prefix of the test bucket (the S3 server
+        /// started by scripts/test.sh), or `None` (a loud skip) without one.
+        fn under(prefix: &str) -> Option<Self> {
+            let (endpoint, bucket) = s3_server()?;
+            Some(Self {
+                url: format!("s3://{bucket}/{}", unique_prefix(prefix)),
+                endpoint,
+                tracking: tempfile::tempdir().unwrap(),
+            })
+        }
+
+        /// A fresh directory where the synthetic set was preprocessed and pushed; its log.
+        fn preprocessed(&self) -> (tempfile::TempDir, String) {
+            let prep = tempfile::tempdir().unwrap();
+            run_ok(Command::new(BIN).current_dir(prep.path()).args([
+                "preprocessing",
+                "synth",
+                "--out",
+                "raw.csv",
+                "--segments-per-class",
+                "10",
+            ]));
+            let log = self.run(prep.path(), &["preprocessing", "run", "--input", "raw.csv"]);
+            (prep, log)
+        }
+
         fn run(&self, dir: &Path, args: &[&str]) -> String {
             let output = run_ok(
                 Command::new(BIN)
@@ -82,26 +108,12 @@ mod with_s3 {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn stages_and_inference_exchange_artifacts_only_through_s3() {
-        let Some((endpoint, bucket)) = s3_server() else {
+        let Some(stages) = Stages::under("stages") else {
             return;
         };
-        let url = format!("s3://{bucket}/{}", unique_prefix("stages"));
-        let stages = Stages {
-            url: url.clone(),
-            endpoint: endpoint.clone(),
-            tracking: tempfile::tempdir().unwrap(),
-        };
+        let (url, endpoint) = (stages.url.clone(), stages.endpoint.clone());
 
-        let prep = tempfile::tempdir().unwrap();
-        run_ok(Command::new(BIN).current_dir(prep.path()).args([
-            "preprocessing",
-            "synth",
-            "--out",
-            "raw.csv",
-            "--segments-per-class",
-            "10",
-        ]));
-        let log = stages.run(prep.path(), &["preprocessing", "run", "--input", "raw.csv"]);
+        let (prep, log) = stages.preprocessed();
         assert!(log.contains("pushed"), "{log}");
 
         let train = stage_dir(prep.path(), &["data.dvc"]);
@@ -231,16 +243,7 @@ mod with_s3 {
     /// Two production releases in the bucket (versions 1 and 2, both pushed by the stages),
     /// the bytes of each `production.dvc` pointer.
     fn two_releases(stages: &Stages) -> (Vec<u8>, Vec<u8>) {
-        let prep = tempfile::tempdir().unwrap();
-        run_ok(Command::new(BIN).current_dir(prep.path()).args([
-            "preprocessing",
-            "synth",
-            "--out",
-            "raw.csv",
-            "--segments-per-class",
-            "10",
-        ]));
-        stages.run(prep.path(), &["preprocessing", "run", "--input", "raw.csv"]);
+        let (prep, _) = stages.preprocessed();
         let work = stage_dir(prep.path(), &["data.dvc"]);
         let quick = ["--epochs", "1", "--max-train-rows", "230"];
         stages.run(work.path(), &[&["training"][..], &quick].concat());
@@ -402,15 +405,10 @@ mod with_s3 {
     /// binary; only the network between them is switched.
     #[tokio::test(flavor = "multi_thread")]
     async fn an_inference_replica_rides_out_object_store_outages() {
-        let Some((endpoint, bucket)) = s3_server() else {
+        let Some(stages) = Stages::under("outage") else {
             return;
         };
-        let url = format!("s3://{bucket}/{}", unique_prefix("outage"));
-        let stages = Stages {
-            url: url.clone(),
-            endpoint: endpoint.clone(),
-            tracking: tempfile::tempdir().unwrap(),
-        };
+        let (url, endpoint) = (stages.url.clone(), stages.endpoint.clone());
         let (v1, v2) = tokio::task::spawn_blocking(move || (two_releases(&stages), stages))
             .await
             .unwrap()

@@ -63,6 +63,15 @@ async fn answered(app: &App) -> f64 {
         + metric(app, "predictions_total{outcome=\"no_seizure\"} ").await
 }
 
+/// `POST /predict`'s answer for `recordings` (which must succeed).
+async fn predict(app: &App, token: &str, recordings: &[Vec<f64>]) -> Value {
+    let (status, predicted) = app
+        .post("/predict", json!({ "recordings": recordings }), Some(token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{predicted}");
+    predicted
+}
+
 async fn audit_rows(app: &App) -> usize {
     let admin = app.token(Role::Admin);
     let (status, page) = app.get("/logs?limit=500", Some(&admin)).await;
@@ -150,14 +159,7 @@ async fn infer_answers_what_predict_answers_and_is_audited() {
     let name = model_name(ws);
     let token = app.token(Role::Clinician);
     let recordings = patient_samples(ws, patient_ids(ws)[0]);
-    let (status, predicted) = app
-        .post(
-            "/predict",
-            json!({ "recordings": recordings }),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{predicted}");
+    let predicted = predict(&app, &token, &recordings).await;
     let rows_before = audit_rows(&app).await;
     let answered_before = answered(&app).await;
     let scored_before = metric(&app, "recordings_scored_total ").await;
@@ -574,14 +576,7 @@ async fn tritonclient_speaks_to_the_service() {
     let app = App::for_workspace(ws).await;
     let token = app.token(Role::Clinician);
     let recordings = patient_samples(ws, patient_ids(ws)[2]);
-    let (status, predicted) = app
-        .post(
-            "/predict",
-            json!({ "recordings": recordings }),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{predicted}");
+    let predicted = predict(&app, &token, &recordings).await;
     let probabilities: Vec<f64> = predicted["per_recording"]
         .as_array()
         .unwrap()
