@@ -1,12 +1,14 @@
 //! In-process scoring of one patient: 23 raw recordings -> normalise, lay out, forward pass,
 //! seizure probabilities, with the serving `Predictor` (22 x 8 and 178 x 1 layouts); and 32
 //! patients' recordings (736) in one pass, what a dynamic batcher would run, to see what
-//! batching gains per recording.
+//! batching gains per recording. Throughputs are in FLOP (criterion's "elem/s"): the forward
+//! pass's matrix arithmetic ([`Predictor::flops_per_recording`]) beside this core's measured
+//! peak, `matrixmultiply`'s sgemm (the kernel the predictor calls) on 512 x 512 matrices.
 //!
 //! `cargo bench -p seizure-model --bench predict`.
 
 use burn::prelude::Device;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use eeg_data::layout::{Centring, InputLayout, Normalisation};
 use eeg_data::random::Rng;
 use eeg_data::SAMPLES_PER_RECORDING;
@@ -42,6 +44,7 @@ fn one_patient(c: &mut Criterion) {
         ),
     ] {
         let predictor = predictor(layout);
+        group.throughput(Throughput::Elements(23 * predictor.flops_per_recording()));
         group.bench_function(name, |b| b.iter(|| predictor.predict(&patient)));
     }
     let batch: Vec<f32> = patient
@@ -51,11 +54,47 @@ fn one_patient(c: &mut Criterion) {
         .take(32 * patient.len())
         .collect();
     let predictor = predictor(InputLayout::default());
+    group.throughput(Throughput::Elements(736 * predictor.flops_per_recording()));
     group.bench_function("32_patients_736_recordings_one_pass_22x8", |b| {
         b.iter(|| predictor.predict(&batch))
     });
     group.finish();
 }
 
-criterion_group!(benches, one_patient);
+/// One core's attainable peak: a large single-precision matrix product with the same kernel.
+fn peak(c: &mut Criterion) {
+    const N: usize = 512;
+    let a = vec![0.5f32; N * N];
+    let b = vec![0.25f32; N * N];
+    let mut out = vec![0f32; N * N];
+    let mut group = c.benchmark_group("peak");
+    group.throughput(Throughput::Elements(2 * (N * N * N) as u64));
+    group.bench_function("sgemm_512", |bench| {
+        bench.iter(|| {
+            // SAFETY: a, b and out hold N*N elements each, dense row-major with stride N.
+            #[allow(unsafe_code)]
+            unsafe {
+                matrixmultiply::sgemm(
+                    N,
+                    N,
+                    N,
+                    1.0,
+                    a.as_ptr(),
+                    N as isize,
+                    1,
+                    b.as_ptr(),
+                    N as isize,
+                    1,
+                    0.0,
+                    out.as_mut_ptr(),
+                    N as isize,
+                    1,
+                )
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, one_patient, peak);
 criterion_main!(benches);

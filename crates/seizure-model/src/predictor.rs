@@ -18,10 +18,10 @@ use crate::network::{ConvFrontEnd, FusedLstm, SeizureNet};
 
 /// A dense matrix, row-major.
 #[derive(Debug, Clone)]
-struct Matrix {
-    rows: usize,
-    cols: usize,
-    data: Vec<f32>,
+pub(crate) struct Matrix {
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) data: Vec<f32>,
 }
 
 fn matrix(param: &Param<Tensor<2>>) -> Matrix {
@@ -111,12 +111,13 @@ fn tanh(x: f32) -> f32 {
     2.0 * sigmoid(2.0 * x) - 1.0
 }
 
+/// One fused-gate LSTM layer: `[in, 4H]` and `[H, 4H]` matrices, gates i, f, o, c.
 #[derive(Debug, Clone)]
-struct Cell {
-    input: Matrix,
-    recurrent: Matrix,
-    bias: Vec<f32>,
-    hidden: usize,
+pub(crate) struct Cell {
+    pub(crate) input: Matrix,
+    pub(crate) recurrent: Matrix,
+    pub(crate) bias: Vec<f32>,
+    pub(crate) hidden: usize,
 }
 
 impl Cell {
@@ -131,7 +132,13 @@ impl Cell {
 
     /// Runs a time-major sequence `[steps, batch, input]`. Returns every hidden state
     /// `[steps, batch, H]` when `keep_sequence`, else only the last `[batch, H]`.
-    fn run(&self, sequence: &[f32], steps: usize, batch: usize, keep_sequence: bool) -> Vec<f32> {
+    pub(crate) fn run(
+        &self,
+        sequence: &[f32],
+        steps: usize,
+        batch: usize,
+        keep_sequence: bool,
+    ) -> Vec<f32> {
         let h_size = self.hidden;
         let gates = 4 * h_size;
         // Input projections of every step at once: [steps * batch, 4H].
@@ -178,10 +185,11 @@ impl Cell {
 
 /// The convolutional front end: frames of `kernel` samples every `stride`, one matmul, ReLU.
 #[derive(Debug, Clone)]
-struct Conv {
-    weights: Matrix,
-    bias: Vec<f32>,
-    stride: usize,
+pub(crate) struct Conv {
+    /// `[kernel, channels]`.
+    pub(crate) weights: Matrix,
+    pub(crate) bias: Vec<f32>,
+    pub(crate) stride: usize,
 }
 
 impl Conv {
@@ -288,15 +296,15 @@ pub fn check_recordings<R: AsRef<[f64]>>(
 #[derive(Debug, Clone)]
 pub struct Predictor {
     card: ModelCard,
-    layout: InputLayout,
-    normalisation: Normalisation,
-    front_end: Option<Conv>,
-    lstm1: Cell,
-    lstm2: Cell,
-    dense: Matrix,
-    dense_bias: Vec<f32>,
-    output: Matrix,
-    output_bias: Vec<f32>,
+    pub(crate) layout: InputLayout,
+    pub(crate) normalisation: Normalisation,
+    pub(crate) front_end: Option<Conv>,
+    pub(crate) lstm1: Cell,
+    pub(crate) lstm2: Cell,
+    pub(crate) dense: Matrix,
+    pub(crate) dense_bias: Vec<f32>,
+    pub(crate) output: Matrix,
+    pub(crate) output_bias: Vec<f32>,
 }
 
 impl Predictor {
@@ -350,6 +358,25 @@ impl Predictor {
             )),
             None => Ok(()),
         }
+    }
+
+    /// Floating-point operations of the forward pass per recording: two per multiply-add of
+    /// every matrix product (front end, both LSTMs' input and recurrent products, the dense
+    /// layers), ignoring the element-wise activations and normalisation. With a measured time
+    /// this gives the achieved GFLOP/s (`benches/predict.rs`).
+    pub fn flops_per_recording(&self) -> u64 {
+        let (mut steps, features) = (self.layout.timesteps, self.layout.features);
+        let mut flops = 0;
+        if let Some(conv) = &self.front_end {
+            let kernel = conv.weights.rows;
+            steps = (steps * features - kernel) / conv.stride + 1;
+            flops += steps * kernel * conv.weights.cols;
+        }
+        for cell in [&self.lstm1, &self.lstm2] {
+            flops += steps * (cell.input.rows + cell.recurrent.rows) * cell.input.cols;
+        }
+        flops += self.dense.rows * self.dense.cols + self.output.rows * self.output.cols;
+        2 * flops as u64
     }
 
     /// Seizure probability of each raw recording in `samples` (row-major, 178 per recording;

@@ -353,6 +353,16 @@ pub fn tritonclient_python() -> Option<PathBuf> {
     )
 }
 
+/// The Python of the MLflow venv, which also holds `onnx` and `onnxruntime` (what MLflow's
+/// `onnx` flavour loads with); skips loudly when it is missing outside CI.
+pub fn mlflow_python() -> Option<PathBuf> {
+    venv_tool(
+        None,
+        "venv-mlflow/bin/python",
+        "no MLflow/onnxruntime Python (venv-mlflow)",
+    )
+}
+
 /// A program in one of the project's tool venvs (or at the path in `override_var`); skips
 /// loudly, saying `missing`, when it is not there.
 fn venv_tool(override_var: Option<&str>, relative: &str, missing: &str) -> Option<PathBuf> {

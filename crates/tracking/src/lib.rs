@@ -5,10 +5,13 @@
 //! * [`local::LocalTracker`]: the same information in a human-readable directory, used when no
 //!   `MLFLOW_TRACKING_URI` is configured.
 //!
-//! Promotion uses the alias [`PRODUCTION_ALIAS`]; MLflow stages are deprecated.
+//! Promotion uses the alias [`PRODUCTION_ALIAS`]; MLflow stages are deprecated. A model is
+//! logged as an MLflow model directory ([`mlmodel`]): on MLflow 3 it becomes a logged model that
+//! the registry versions, so `mlflow.pyfunc.load_model("models:/<name>@production")` loads it.
 
 pub mod local;
 pub mod mlflow;
+pub mod mlmodel;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -130,6 +133,11 @@ pub trait Tracker: Send + Sync {
     fn set_tags(&self, run_id: &str, tags: &[(String, String)]) -> Result<()>;
     /// Uploads every file under `local_dir` to `artifact_path` in the run.
     fn log_artifacts(&self, run_id: &str, local_dir: &Path, artifact_path: &str) -> Result<()>;
+    /// Logs `local_dir`, an MLflow model directory ([`mlmodel`]), as the run's model `name`:
+    /// as the run's artifacts under `name`, and where the store has them (MLflow 3) as a logged
+    /// model, created, uploaded, finalised and recorded as an output of the run, which
+    /// [`Tracker::register_version`] then versions.
+    fn log_model(&self, run_id: &str, local_dir: &Path, name: &str) -> Result<()>;
     fn finish_run(&self, run_id: &str, status: RunStatus) -> Result<()>;
 
     fn run_params(&self, run_id: &str) -> Result<BTreeMap<String, String>>;

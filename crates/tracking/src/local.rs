@@ -265,6 +265,12 @@ impl Tracker for LocalTracker {
         Ok(())
     }
 
+    /// This store has no separate logged-model entity: the run's artifacts under `name` are
+    /// the MLflow model directory (which `mlflow.pyfunc.load_model` reads from a path).
+    fn log_model(&self, run_id: &str, local_dir: &Path, name: &str) -> Result<()> {
+        self.log_artifacts(run_id, local_dir, name)
+    }
+
     fn finish_run(&self, run_id: &str, status: RunStatus) -> Result<()> {
         let mut record = self.run_record(run_id)?;
         record.status = status.as_str().into();

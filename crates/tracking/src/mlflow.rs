@@ -119,6 +119,18 @@ impl MlflowClient {
         read_json(endpoint, response)
     }
 
+    fn patch(&self, endpoint: &str, body: &Value) -> Result<Value> {
+        let url = format!("{}{API}/{endpoint}", self.base);
+        // Setting a status is idempotent.
+        let response = self.send(endpoint, true, || {
+            self.http
+                .patch(&url)
+                .header("Content-Type", "application/json")
+                .body(body.to_string())
+        })?;
+        read_json(endpoint, response)
+    }
+
     fn artifact_url(&self, path: &str) -> String {
         let encoded: Vec<String> = path.split('/').map(percent_encode).collect();
         format!("{}{ARTIFACTS}/{}", self.base, encoded.join("/"))
@@ -246,6 +258,20 @@ fn parse_metric_value(value: &Value) -> f64 {
     }
 }
 
+/// `LoggedModelStatus` values.
+const LOGGED_MODEL_READY: i64 = 2;
+const LOGGED_MODEL_UPLOAD_FAILED: i64 = 3;
+
+/// `root/path`, either of which may be empty.
+fn join_artifact_path(root: &str, path: &str) -> String {
+    [root, path]
+        .iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// `mlflow-artifacts:/X` to the artifact path `X`.
 fn artifact_path_of(uri: &str) -> Result<String> {
     uri.strip_prefix("mlflow-artifacts:/")
@@ -322,6 +348,66 @@ impl MlflowTracker {
         Ok(())
     }
 
+    /// Uploads every file under `local_dir` to the artifact path `root`.
+    fn upload_dir(&self, local_dir: &Path, root: &str) -> Result<()> {
+        for (relpath, path) in files_under(local_dir)? {
+            let bytes = fs::read(&path)?;
+            self.client
+                .put_artifact(&join_artifact_path(root, &relpath), bytes)?;
+        }
+        Ok(())
+    }
+
+    /// The ready logged model named `name` that run `run` produced (the latest if several), as
+    /// MLflow's own client finds it when registering `runs:/<run>/<name>`.
+    fn logged_model_of(&self, run: &Value, name: &str) -> Result<Option<String>> {
+        let run_id = str_field(&run["info"], "run_id")?;
+        let experiment_id = str_field(&run["info"], "experiment_id")?;
+        let filter = format!("name = '{}'", name.replace('\'', "\\'"));
+        let mut page_token: Option<String> = None;
+        let mut latest: Option<(i64, String)> = None;
+        loop {
+            let mut body = json!({
+                "experiment_ids": [experiment_id],
+                "filter": filter,
+                "max_results": 100,
+            });
+            if let Some(token) = &page_token {
+                body["page_token"] = json!(token);
+            }
+            // A search changes nothing: safe to retry.
+            let page = self.client.post("logged-models/search", &body, true)?;
+            for model in page["models"].as_array().into_iter().flatten() {
+                let info = &model["info"];
+                let ready = info["status"] == json!("LOGGED_MODEL_READY")
+                    || info["status"] == json!(LOGGED_MODEL_READY);
+                if info["source_run_id"].as_str() == Some(run_id.as_str()) && ready {
+                    let created = info["creation_timestamp_ms"]
+                        .as_i64()
+                        .or_else(|| info["creation_timestamp_ms"].as_str()?.parse().ok())
+                        .unwrap_or_default();
+                    let id = str_field(info, "model_id")?;
+                    if latest.as_ref().is_none_or(|(when, _)| created >= *when) {
+                        latest = Some((created, id));
+                    }
+                }
+            }
+            match page["next_page_token"].as_str() {
+                Some(token) if !token.is_empty() => page_token = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(latest.map(|(_, id)| id))
+    }
+
+    /// The artifact path of logged model `model_id`'s files.
+    fn logged_model_root(&self, model_id: &str) -> Result<String> {
+        let found = self
+            .client
+            .get(&format!("logged-models/{}", percent_encode(model_id)), &[])?;
+        artifact_path_of(&str_field(&found["model"]["info"], "artifact_uri")?)
+    }
+
     fn version_from(value: &Value) -> Result<ModelVersion> {
         Ok(ModelVersion {
             name: str_field(value, "name")?,
@@ -393,16 +479,44 @@ impl Tracker for MlflowTracker {
 
     fn log_artifacts(&self, run_id: &str, local_dir: &Path, artifact_path: &str) -> Result<()> {
         let root = self.run_artifact_root(run_id)?;
-        for (relpath, path) in files_under(local_dir)? {
-            let bytes = fs::read(&path)?;
-            let target = [root.as_str(), artifact_path, relpath.as_str()]
-                .iter()
-                .filter(|p| !p.is_empty())
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("/");
-            self.client.put_artifact(&target, bytes)?;
-        }
+        self.upload_dir(local_dir, &join_artifact_path(&root, artifact_path))
+    }
+
+    fn log_model(&self, run_id: &str, local_dir: &Path, name: &str) -> Result<()> {
+        self.log_artifacts(run_id, local_dir, name)?;
+        let run = self.run_info(run_id)?;
+        let experiment_id = str_field(&run["info"], "experiment_id")?;
+        let created = self.client.post(
+            "logged-models",
+            &json!({
+                "experiment_id": experiment_id,
+                "name": name,
+                "source_run_id": run_id,
+                "model_type": "onnx",
+            }),
+            false,
+        )?;
+        let info = &created["model"]["info"];
+        let model_id = str_field(info, "model_id")?;
+        let uploaded = artifact_path_of(&str_field(info, "artifact_uri")?)
+            .and_then(|root| self.upload_dir(local_dir, &root));
+        let status = if uploaded.is_ok() {
+            LOGGED_MODEL_READY
+        } else {
+            LOGGED_MODEL_UPLOAD_FAILED
+        };
+        let finalised = self.client.patch(
+            &format!("logged-models/{}", percent_encode(&model_id)),
+            &json!({ "model_id": model_id, "status": status }),
+        );
+        uploaded?;
+        finalised?;
+        self.client.post(
+            "runs/outputs",
+            &json!({ "run_id": run_id, "models": [{ "model_id": model_id, "step": 0 }] }),
+            true,
+        )?;
+        tracing::info!(model_id, run_id, "logged model {name} in MLflow");
         Ok(())
     }
 
@@ -469,12 +583,25 @@ impl Tracker for MlflowTracker {
             Err(e) => return Err(e),
         }
         let run = self.run_info(run_id)?;
-        let source = format!(
-            "{}/{}",
-            str_field(&run["info"], "artifact_uri")?,
-            artifact_path
-        );
-        let body = json!({ "name": model, "source": source, "run_id": run_id });
+        // MLflow 3: version the run's logged model, so the registry knows its signature and
+        // `models:/<name>@<alias>` loads through it; runs logged without one (older runs)
+        // are versioned from their artifacts as before.
+        let body = match self.logged_model_of(&run, artifact_path)? {
+            Some(model_id) => json!({
+                "name": model,
+                "source": format!("models:/{model_id}"),
+                "run_id": run_id,
+                "model_id": model_id,
+            }),
+            None => {
+                let source = format!(
+                    "{}/{}",
+                    str_field(&run["info"], "artifact_uri")?,
+                    artifact_path
+                );
+                json!({ "name": model, "source": source, "run_id": run_id })
+            }
+        };
         let created = self.client.post("model-versions/create", &body, false)?;
         Self::version_from(&created["model_version"])
     }
@@ -520,12 +647,13 @@ impl Tracker for MlflowTracker {
     }
 
     fn download_version(&self, version: &ModelVersion, dest: &Path) -> Result<()> {
-        let root = match version.source.strip_prefix("runs:/") {
-            Some(rest) => {
-                let (run_id, path) = rest.split_once('/').unwrap_or((rest, ""));
-                format!("{}/{path}", self.run_artifact_root(run_id)?)
-            }
-            None => artifact_path_of(&version.source)?,
+        let root = if let Some(rest) = version.source.strip_prefix("runs:/") {
+            let (run_id, path) = rest.split_once('/').unwrap_or((rest, ""));
+            format!("{}/{path}", self.run_artifact_root(run_id)?)
+        } else if let Some(model_id) = version.source.strip_prefix("models:/") {
+            self.logged_model_root(model_id)?
+        } else {
+            artifact_path_of(&version.source)?
         };
         let root = root.trim_end_matches('/');
         let files = self.client.list_artifact_files(root)?;

@@ -5,6 +5,7 @@
 //! and records the run (params, per-epoch metrics, the artifact) in the tracker: MLflow when
 //! `MLFLOW_TRACKING_URI` is set, the local store otherwise.
 
+pub mod logged_model;
 pub mod train;
 pub mod windows;
 
@@ -347,11 +348,13 @@ pub fn train_model_with(
                  diverged); evaluation will refuse this model"
             ),
         }
-        let saved = atomic::replace_dir(&args.out, |dir| {
-            artifact::save(dir, &outcome.network, &card)
+        let saved = atomic::replace_dir(&args.out, |dir| -> anyhow::Result<ModelCard> {
+            let saved = artifact::save(dir, &outcome.network, &card)?;
+            logged_model::write(dir, &saved, &outcome.network)?;
+            Ok(saved)
         })
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-        tracker.log_artifacts(&run.run_id, &args.out, ARTIFACT_PATH)?;
+        tracker.log_model(&run.run_id, &args.out, ARTIFACT_PATH)?;
         tracker.set_tags(
             &run.run_id,
             &[
