@@ -2,12 +2,13 @@
 # End-to-end HTTP benchmark of the inference service (README "Benchmarks"): runs the real
 # pipeline on the given CSV in a temp directory with the release binaries, starts auth and
 # inference, logs in, and loads `GET /predict/{id}` with wrk at concurrency 1 and 32.
-# Then, side by side with a peer serving the same model: `mlflow models serve` (MLflow's
-# own server, on the model directory the pipeline promoted, through its ONNX flavour), the
-# same 23 raw recordings per request (ours: Open Inference Protocol `infer`; MLflow:
-# `/invocations`), the same wrk load, alternating, BENCH_ROUNDS rounds (default 3); medians
-# and the ratio are printed. The peer needs the project's MLflow venv
-# (scripts/install-test-tools.sh); without it that part is skipped, saying so.
+# Then, side by side with peers serving the same model directory the pipeline promoted
+# (through its MLflow ONNX flavour): `mlflow models serve` and Seldon MLServer with
+# mlserver-mlflow; the same 23 raw recordings per request (ours and MLServer: Open Inference
+# Protocol `infer`; MLflow: `/invocations`), checked to give the same answers, then the same
+# wrk load, alternating, BENCH_ROUNDS rounds (default 3); medians and ratios are printed. The
+# peers need the project's MLflow venv (scripts/install-test-tools.sh; without it that part is
+# skipped, saying so); MLServer's venv is installed by this script.
 #
 #   scripts/bench-http.sh [CSV]        (default: ../shared/data/epileptic_seizure_recognition.csv)
 #
@@ -33,7 +34,9 @@ ADMIN_USERNAME=bench ADMIN_PASSWORD=bench-password-123 \
   "$bin/auth" --dev-ephemeral-key --listen 127.0.0.1:18001 --database-url auth.db 2>auth.log &
 pids+=($!)
 for _ in $(seq 50); do curl -sf localhost:18001/health/ready >/dev/null && break; sleep 0.1; done
-"$bin/inference" --listen 127.0.0.1:18002 \
+# One user drives every connection here (a load generator, not a clinician): its limit of
+# predictions in progress is raised above the 32 connections, or most answers would be 429.
+MAX_PREDICTIONS_PER_USER=64 "$bin/inference" --listen 127.0.0.1:18002 \
   --jwks-url http://127.0.0.1:18001/.well-known/jwks.json 2>inference.log &
 inference=$!
 pids+=($inference)
@@ -43,10 +46,15 @@ token=$(curl -sf -X POST localhost:18001/login -H 'content-type: application/jso
 patient=$(sed -n 2p patients/labels.csv | cut -d, -f1)
 url="http://127.0.0.1:18002/predict/$patient"
 curl -sf "$url" -H "authorization: Bearer $token" >/dev/null
+# A run with any error answer is a failure, not a figure.
+wrk_get() { # THREADS CONNECTIONS
+  wrk -t"$1" -c"$2" -d10s --latency -H "authorization: Bearer $token" "$url" | tee wrk.out
+  if grep -q "Non-2xx" wrk.out; then echo "bench-http: error answers (above)" >&2; exit 1; fi
+}
 echo "== GET /predict/$patient, concurrency 1"
-wrk -t1 -c1 -d10s --latency -H "authorization: Bearer $token" "$url"
+wrk_get 1 1
 echo "== GET /predict/$patient, concurrency 32"
-wrk -t2 -c32 -d10s --latency -H "authorization: Bearer $token" "$url"
+wrk_get 2 32
 echo "== inference memory after the runs"
 grep -E 'VmRSS|VmHWM' "/proc/$inference/status"
 
@@ -55,30 +63,54 @@ if [[ ! -x "$mlflow" ]]; then
   echo "== SKIPPED the side-by-side run: no $mlflow (run scripts/install-test-tools.sh)"
   exit 0
 fi
-# MLflow's scoring server: uvicorn, one worker per core by default (MLFLOW_MODELS_WORKERS).
-"$mlflow" models serve -m "$work/production" --env-manager local --host 127.0.0.1 \
-  --port 18003 >mlflow-serve.log 2>&1 &
-pids+=($!)
-for _ in $(seq 300); do curl -sf localhost:18003/ping >/dev/null && break; sleep 0.2; done
-curl -sf localhost:18003/ping >/dev/null || { cat mlflow-serve.log >&2; exit 1; }
-python3 "$root/scripts/lib/peer-bodies.py" "$csv" "$work"
 model=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["name"])' production/model.json)
+# MLflow's scoring server (uvicorn), one worker per core.
+PATH="$(dirname "$mlflow"):$PATH" MLFLOW_MODELS_WORKERS=2 "$mlflow" models serve \
+  -m "$work/production" --env-manager local --host 127.0.0.1 --port 18003 >mlflow-serve.log 2>&1 &
+pids+=($!)
+# Seldon MLServer with its MLflow runtime on the same directory, two inference workers; it
+# speaks the Open Inference Protocol, so it gets exactly our request. Its venv is installed here
+# (a benchmark-only tool, not in CI).
+source "$root/scripts/lib/venv.sh"
+tools=${SEIZURE_OPS_TOOLS:-$HOME/.cache/seizure-ops}
+install_venv "$tools" venv-mlserver "$root/scripts/requirements-mlserver.txt"
+mkdir -p mlserver
+echo '{"http_port": 18004, "grpc_port": 18005, "metrics_port": 18006, "parallel_workers": 2}' \
+  >mlserver/settings.json
+printf '{"name": "%s", "implementation": "mlserver_mlflow.MLflowRuntime", "parameters": {"uri": "%s"}}' \
+  "$model" "$work/production" >mlserver/model-settings.json
+PATH="$tools/venv-mlserver/bin:$PATH" "$tools/venv-mlserver/bin/mlserver" start mlserver \
+  >mlserver.log 2>&1 &
+pids+=($!)
+ready() { curl -sf "$1" >/dev/null; }
+for _ in $(seq 600); do
+  ready localhost:18003/ping && ready "localhost:18004/v2/models/$model/ready" && break
+  sleep 0.2
+done
+ready localhost:18003/ping || { cat mlflow-serve.log >&2; exit 1; }
+ready "localhost:18004/v2/models/$model/ready" || { cat mlserver.log >&2; exit 1; }
+python3 "$root/scripts/lib/peer-bodies.py" "$csv" "$work"
 ours_url="http://127.0.0.1:18002/v2/models/$model/infer"
-peer_url="http://127.0.0.1:18003/invocations"
-# Both answer the same request with the same probabilities before anything is timed.
-python3 - "$work" "$token" "$ours_url" "$peer_url" <<'PY'
+mlflow_url="http://127.0.0.1:18003/invocations"
+mlserver_url="http://127.0.0.1:18004/v2/models/$model/infer"
+# All answer the same request with the same probabilities before anything is timed.
+python3 - "$work" "$token" "$ours_url" "$mlflow_url" "$mlserver_url" <<'PY'
 import json, sys, urllib.request
-work, token, ours, peer = sys.argv[1:]
+work, token, ours, mlflow, mlserver = sys.argv[1:]
 def post(url, body, headers):
     request = urllib.request.Request(url, data=open(body, "rb").read(), headers={"Content-Type": "application/json", **headers})
     return json.load(urllib.request.urlopen(request))
-a = post(ours, f"{work}/oip.json", {"authorization": f"Bearer {token}"})
-a = next(o["data"] for o in a["outputs"] if o["name"] == "probability")
-b = post(peer, f"{work}/mlflow.json", {})["predictions"]
-b = b["probability"] if isinstance(b, dict) else b
-worst = max(abs(x - y) for x, y in zip(a, b))
-print(f"same request, same answers: largest difference {worst:.1e} over {len(a)} recordings")
-assert len(a) == len(b) and worst <= 1e-5, (a, b)
+def oip_probability(answer):
+    outputs = answer["outputs"]
+    return next((o for o in outputs if o["name"] == "probability"), outputs[0])["data"]
+ours = oip_probability(post(ours, f"{work}/oip.json", {"authorization": f"Bearer {token}"}))
+peers = {"mlflow models serve": post(mlflow, f"{work}/mlflow.json", {})["predictions"],
+         "mlserver": oip_probability(post(mlserver, f"{work}/oip.json", {}))}
+for name, theirs in peers.items():
+    theirs = theirs["probability"] if isinstance(theirs, dict) else theirs
+    worst = max(abs(x - y) for x, y in zip(ours, theirs))
+    print(f"{name}: the same answers as ours, largest difference {worst:.1e} over {len(ours)} recordings")
+    assert len(ours) == len(theirs) and worst <= 1e-5, (ours, theirs)
 PY
 results=$work/wrk-results.txt
 run_wrk() { # SERVER CONCURRENCY URL BODY [wrk options...]
@@ -97,7 +129,8 @@ for round in $(seq "${BENCH_ROUNDS:-3}"); do
   echo "== side by side, round $round"
   for conc in 1 32; do
     run_wrk seizure-ops "$conc" "$ours_url" "$work/oip.json" -H "authorization: Bearer $token"
-    run_wrk mlflow-models-serve "$conc" "$peer_url" "$work/mlflow.json"
+    run_wrk mlflow-models-serve "$conc" "$mlflow_url" "$work/mlflow.json"
+    run_wrk mlserver-mlflow "$conc" "$mlserver_url" "$work/oip.json"
   done
 done
 echo "== side by side: 23 recordings per request, medians of ${BENCH_ROUNDS:-3} rounds of ${BENCH_SECONDS:-10} s"
