@@ -1,7 +1,7 @@
 //! In-process scoring of one patient: 23 raw recordings -> normalise, lay out, forward pass,
-//! seizure probabilities, with the serving `Predictor` (22 x 8 and 178 x 1 layouts); and 32
-//! patients' recordings (736) in one pass, what a dynamic batcher would run, to see what
-//! batching gains per recording. Throughputs are in FLOP (criterion's "elem/s"): the forward
+//! seizure probabilities, with the serving `Predictor` (22 x 8 and 178 x 1 layouts); and 2 to
+//! 32 patients' recordings in one pass, what a dynamic batcher would run, to see what batching
+//! gains per recording. Throughputs are in FLOP (criterion's "elem/s"): the forward
 //! pass's matrix arithmetic ([`Predictor::flops_per_recording`]) beside this core's measured
 //! peak, `matrixmultiply`'s sgemm (the kernel the predictor calls) on 512 x 512 matrices.
 //!
@@ -47,17 +47,24 @@ fn one_patient(c: &mut Criterion) {
         group.throughput(Throughput::Elements(23 * predictor.flops_per_recording()));
         group.bench_function(name, |b| b.iter(|| predictor.predict(&patient)));
     }
-    let batch: Vec<f32> = patient
-        .iter()
-        .copied()
-        .cycle()
-        .take(32 * patient.len())
-        .collect();
+    // What a dynamic batcher would run: n patients' recordings in one forward pass.
     let predictor = predictor(InputLayout::default());
-    group.throughput(Throughput::Elements(736 * predictor.flops_per_recording()));
-    group.bench_function("32_patients_736_recordings_one_pass_22x8", |b| {
-        b.iter(|| predictor.predict(&batch))
-    });
+    for patients in [2usize, 4, 8, 16, 32] {
+        let batch: Vec<f32> = patient
+            .iter()
+            .copied()
+            .cycle()
+            .take(patients * patient.len())
+            .collect();
+        let recordings = (patients * 23) as u64;
+        group.throughput(Throughput::Elements(
+            recordings * predictor.flops_per_recording(),
+        ));
+        group.bench_function(
+            format!("{patients}_patients_{recordings}_recordings_one_pass_22x8"),
+            |b| b.iter(|| predictor.predict(&batch)),
+        );
+    }
     group.finish();
 }
 

@@ -1,6 +1,7 @@
 //! The trained network outside Rust: its ONNX export scored by onnxruntime, and the MLflow
 //! logged model loaded by MLflow's own Python client from a real tracking server, both
-//! against our predictor on the same real recordings (the UCI data set when present).
+//! against our predictor on the same real recordings (the UCI data set when present), and the
+//! registered version's schema as MLflow's UI shows it in headless Chromium.
 
 use std::path::Path;
 use std::process::Command;
@@ -197,4 +198,45 @@ fn mlflow_pyfunc_loads_the_production_model_from_the_registry() {
     assert_eq!(answer["logged_model_status"], "READY", "{answer}");
     assert_eq!(answer["logged_model_run"], trained.run_id.as_str());
     assert_eq!(answer["version_run"], trained.run_id.as_str());
+
+    // What a person sees: the MLflow UI's page of the version, rendered by headless Chromium,
+    // shows the schema (it showed "Inputs (0)" / "Outputs (0)" before the logged model) and
+    // the logged model it came from.
+    let Some(chromium) = test_support::chromium() else {
+        return;
+    };
+    let version = answer["version"].as_str().unwrap();
+    let page = format!("{uri}/#/models/{name}/versions/{version}");
+    let (dom, log) = test_support::render_page(&chromium, &page);
+    let text = visible_text(&dom);
+    for shown in [
+        "Inputs (1)",
+        "Outputs (1)",
+        "Source Model",
+        "Aliases",
+        "production",
+    ] {
+        assert!(
+            text.contains(shown),
+            "{page} does not show {shown:?}: {text}\n{log}"
+        );
+    }
+}
+
+/// The text of a rendered page: tags dropped, whitespace collapsed.
+fn visible_text(dom: &str) -> String {
+    let mut text = String::with_capacity(dom.len());
+    let mut in_tag = false;
+    for c in dom.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
