@@ -47,9 +47,14 @@ patient=$(sed -n 2p patients/labels.csv | cut -d, -f1)
 url="http://127.0.0.1:18002/predict/$patient"
 curl -sf "$url" -H "authorization: Bearer $token" >/dev/null
 # A run with any error answer is a failure, not a figure.
+# (wrk leaves timeouts and broken connections out of its latencies: they fail the run too.)
 wrk_get() { # THREADS CONNECTIONS
-  wrk -t"$1" -c"$2" -d10s --latency -H "authorization: Bearer $token" "$url" | tee wrk.out
-  if grep -q "Non-2xx" wrk.out; then echo "bench-http: error answers (above)" >&2; exit 1; fi
+  wrk -t"$1" -c"$2" -d10s --timeout 10s --latency -H "authorization: Bearer $token" "$url" \
+    | tee wrk.out
+  if grep -qE "Non-2xx|Socket errors" wrk.out; then
+    echo "bench-http: error answers or socket errors (above)" >&2
+    exit 1
+  fi
 }
 echo "== GET /predict/$patient, concurrency 1"
 wrk_get 1 1
@@ -64,21 +69,29 @@ if [[ ! -x "$mlflow" ]]; then
   exit 0
 fi
 model=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["name"])' production/model.json)
-# MLflow's scoring server (uvicorn), one worker per core.
-PATH="$(dirname "$mlflow"):$PATH" MLFLOW_MODELS_WORKERS=2 "$mlflow" models serve \
-  -m "$work/production" --env-manager local --host 127.0.0.1 --port 18003 >mlflow-serve.log 2>&1 &
+# The peers get one worker process per core, each with a one-thread onnxruntime session (the
+# flavour's `onnx_session_options`), so neither side oversubscribes the cores: ours runs one
+# thread per core too. Their copy of the model directory says so in its MLmodel.
+cores=$(nproc)
+cp -r "$work/production" "$work/peer-model"
+sed -i 's/^    onnx_session_options: null$/    onnx_session_options: {intra_op_num_threads: 1, inter_op_num_threads: 1}/' \
+  "$work/peer-model/MLmodel"
+grep -q "intra_op_num_threads: 1" "$work/peer-model/MLmodel"
+# MLflow's scoring server (uvicorn).
+PATH="$(dirname "$mlflow"):$PATH" MLFLOW_MODELS_WORKERS=$cores "$mlflow" models serve \
+  -m "$work/peer-model" --env-manager local --host 127.0.0.1 --port 18003 >mlflow-serve.log 2>&1 &
 pids+=($!)
-# Seldon MLServer with its MLflow runtime on the same directory, two inference workers; it
+# Seldon MLServer with its MLflow runtime on the same model, one inference worker per core; it
 # speaks the Open Inference Protocol, so it gets exactly our request. Its venv is installed here
 # (a benchmark-only tool, not in CI).
 source "$root/scripts/lib/venv.sh"
 tools=${SEIZURE_OPS_TOOLS:-$HOME/.cache/seizure-ops}
 install_venv "$tools" venv-mlserver "$root/scripts/requirements-mlserver.txt"
 mkdir -p mlserver
-echo '{"http_port": 18004, "grpc_port": 18005, "metrics_port": 18006, "parallel_workers": 2}' \
-  >mlserver/settings.json
+printf '{"http_port": 18004, "grpc_port": 18005, "metrics_port": 18006, "parallel_workers": %s}' \
+  "$cores" >mlserver/settings.json
 printf '{"name": "%s", "implementation": "mlserver_mlflow.MLflowRuntime", "parameters": {"uri": "%s"}}' \
-  "$model" "$work/production" >mlserver/model-settings.json
+  "$model" "$work/peer-model" >mlserver/model-settings.json
 PATH="$tools/venv-mlserver/bin:$PATH" "$tools/venv-mlserver/bin/mlserver" start mlserver \
   >mlserver.log 2>&1 &
 pids+=($!)
@@ -117,12 +130,13 @@ run_wrk() { # SERVER CONCURRENCY URL BODY [wrk options...]
   local server=$1 conc=$2 url=$3 body=$4 threads=1
   shift 4
   (( conc > 1 )) && threads=2
-  WRK_BODY=$body wrk -t"$threads" -c"$conc" -d"${BENCH_SECONDS:-10}"s --latency \
+  WRK_BODY=$body wrk -t"$threads" -c"$conc" -d"${BENCH_SECONDS:-10}"s --timeout 10s --latency \
     -s "$root/scripts/lib/wrk-post.lua" "$@" "$url" | awk -v s="$server" -v c="$conc" '
       function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; return v * 1000 }
       /Requests\/sec/ { rps = $2 } /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
-      /Non-2xx/ { bad = $NF }
+      /Non-2xx/ { bad = $NF } /Socket errors/ { sock = $0 }
       END { if (bad > 0) { print s ": " bad " non-2xx answers" > "/dev/stderr"; exit 1 }
+            if (sock != "") { print s ":" sock > "/dev/stderr"; exit 1 }
             print s, c, rps, p50, p99 }' >>"$results"
 }
 for round in $(seq "${BENCH_ROUNDS:-3}"); do

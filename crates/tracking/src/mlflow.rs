@@ -261,6 +261,8 @@ fn parse_metric_value(value: &Value) -> f64 {
 /// `LoggedModelStatus` values.
 const LOGGED_MODEL_READY: i64 = 2;
 const LOGGED_MODEL_UPLOAD_FAILED: i64 = 3;
+/// Pages of a logged-model search read before giving up.
+const MAX_SEARCH_PAGES: usize = 100;
 
 /// `root/path`, either of which may be empty.
 fn join_artifact_path(root: &str, path: &str) -> String {
@@ -363,10 +365,17 @@ impl MlflowTracker {
     fn logged_model_of(&self, run: &Value, name: &str) -> Result<Option<String>> {
         let run_id = str_field(&run["info"], "run_id")?;
         let experiment_id = str_field(&run["info"], "experiment_id")?;
-        let filter = format!("name = '{}'", name.replace('\'', "\\'"));
+        // MLflow's filter strings have no escapes: a quote cannot be searched for.
+        if name.contains(['\'', '"']) || run_id.contains(['\'', '"']) {
+            return Err(TrackingError::Invalid(format!(
+                "model name {name:?} or run id {run_id:?} contains a quote"
+            )));
+        }
+        let filter = format!("name = '{name}' AND source_run_id = '{run_id}'");
         let mut page_token: Option<String> = None;
         let mut latest: Option<(i64, String)> = None;
-        loop {
+        // A run logs a handful of models; the bound stops a server that repeats a page token.
+        for _ in 0..MAX_SEARCH_PAGES {
             let mut body = json!({
                 "experiment_ids": [experiment_id],
                 "filter": filter,
@@ -393,11 +402,15 @@ impl MlflowTracker {
                 }
             }
             match page["next_page_token"].as_str() {
-                Some(token) if !token.is_empty() => page_token = Some(token.to_owned()),
-                _ => break,
+                Some(token) if !token.is_empty() && page_token.as_deref() != Some(token) => {
+                    page_token = Some(token.to_owned())
+                }
+                _ => return Ok(latest.map(|(_, id)| id)),
             }
         }
-        Ok(latest.map(|(_, id)| id))
+        Err(TrackingError::Invalid(format!(
+            "more than {MAX_SEARCH_PAGES} pages of logged models named {name} for run {run_id}"
+        )))
     }
 
     /// The artifact path of logged model `model_id`'s files.
@@ -511,10 +524,11 @@ impl Tracker for MlflowTracker {
         );
         uploaded?;
         finalised?;
+        // Not retried: each call records another output row.
         self.client.post(
             "runs/outputs",
             &json!({ "run_id": run_id, "models": [{ "model_id": model_id, "step": 0 }] }),
-            true,
+            false,
         )?;
         tracing::info!(model_id, run_id, "logged model {name} in MLflow");
         Ok(())

@@ -52,7 +52,9 @@ pub struct OnnxModel<'a> {
     pub input_example: &'a [Vec<f32>],
 }
 
-/// Writes the MLflow files for `model` into `dir`, which already holds the ONNX file.
+/// Writes the MLflow files for `model` into `dir`, which already holds the ONNX file. The
+/// writes are plain: `dir` is meant to be a staging directory published atomically as a whole
+/// (`artifact_store::atomic::replace_dir`).
 pub fn write_onnx_model(dir: &Path, model: &OnnxModel) -> Result<()> {
     let onnx_path = dir.join(model.onnx_file);
     if !onnx_path.is_file() {
@@ -76,11 +78,12 @@ pub fn write_onnx_model(dir: &Path, model: &OnnxModel) -> Result<()> {
     // MLflow counts every file of the model directory but MLmodel itself.
     let size: u64 = crate::files_under(dir)?
         .iter()
+        .filter(|(relpath, _)| relpath != MLMODEL_FILE)
         .map(|(_, path)| fs::metadata(path).map(|m| m.len()))
         .sum::<std::io::Result<u64>>()?;
     // A stable id per network: the ONNX file's md5 (32 hex digits, as MLflow's uuid4 hex).
     let uuid = artifact_store::dvc::file_md5(&onnx_path)
-        .map_err(|e| TrackingError::Invalid(e.to_string()))?;
+        .map_err(|e| TrackingError::Invalid(format!("cannot hash {}: {e}", onnx_path.display())))?;
     let created = time::OffsetDateTime::now_utc();
     let created = format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
@@ -131,9 +134,11 @@ utc_time_created: '{created}'
     Ok(())
 }
 
-/// A YAML single-quoted scalar: no escapes but `''` for a quote.
+/// A YAML scalar for any string: a JSON string, which YAML reads as a double-quoted scalar
+/// with the same escapes (a single-quoted one would fold newlines and refuse control
+/// characters).
 fn yaml_string(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
+    serde_json::to_string(value).expect("a string serialises")
 }
 
 #[cfg(test)]
@@ -161,13 +166,14 @@ mod tests {
         };
         write_onnx_model(dir.path(), &model).unwrap();
         let mlmodel = fs::read_to_string(dir.path().join(MLMODEL_FILE)).unwrap();
-        assert!(mlmodel.contains("run_id: 'abc''d'\n"), "{mlmodel}");
+        assert!(mlmodel.contains("run_id: \"abc'd\"\n"), "{mlmodel}");
         let inputs = mlmodel
             .lines()
-            .find_map(|line| line.strip_prefix("  inputs: '"))
-            .and_then(|rest| rest.strip_suffix('\''))
+            .find_map(|line| line.strip_prefix("  inputs: "))
             .expect("a signature input line");
-        let inputs: serde_json::Value = serde_json::from_str(inputs).unwrap();
+        // The YAML scalar is a JSON string holding the JSON signature.
+        let inputs: String = serde_json::from_str(inputs).unwrap();
+        let inputs: serde_json::Value = serde_json::from_str(&inputs).unwrap();
         assert_eq!(inputs[0]["type"], "tensor");
         assert_eq!(
             inputs[0]["tensor-spec"],

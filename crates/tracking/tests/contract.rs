@@ -109,6 +109,33 @@ fn exercise(tracker: &dyn Tracker) {
         fs::read(dest.path().join("model.json")).unwrap(),
         b"{\"a\": 1}"
     );
+
+    // A model logged as a model (on MLflow 3 also a logged model, which the registry then
+    // versions) lists, registers and downloads like plain artifacts.
+    let run2 = tracker.create_run(&experiment, "train-2").unwrap();
+    tracker
+        .log_model(&run2.run_id, files.path(), "model")
+        .unwrap();
+    assert_eq!(
+        tracker.list_artifacts(&run2.run_id).unwrap(),
+        ["model/model.json", "model/sub/weights.bin"]
+    );
+    tracker
+        .finish_run(&run2.run_id, RunStatus::Finished)
+        .unwrap();
+    let v3 = tracker
+        .register_version(&model, &run2.run_id, "model")
+        .unwrap();
+    assert_eq!(
+        (v3.version.as_str(), v3.run_id.as_str()),
+        ("3", run2.run_id.as_str())
+    );
+    let dest = tempfile::tempdir().unwrap();
+    tracker.download_version(&v3, dest.path()).unwrap();
+    assert_eq!(
+        fs::read(dest.path().join("sub/weights.bin")).unwrap(),
+        [0u8, 1, 2, 255]
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use eeg_data::SAMPLES_PER_RECORDING;
+use seizure_model::predictor::REFERENCE_SEGMENTS;
 use seizure_model::{onnx, ModelCard, Predictor, SeizureNet};
 use tracking::mlmodel::{self, OnnxModel, TensorSpec};
 
@@ -21,7 +22,7 @@ pub fn write(dir: &Path, card: &ModelCard, network: &SeizureNet) -> anyhow::Resu
     fs_err::write(&onnx_path, onnx::export(&predictor))?;
     // The first recording of the seizure and the healthy reference segments the smoke test
     // scores.
-    let example: Vec<Vec<f32>> = [(1, 7), (5, 11)]
+    let example: Vec<Vec<f32>> = REFERENCE_SEGMENTS
         .into_iter()
         .filter_map(|(class, seed)| {
             eeg_data::synthetic::reference_segment(class, seed)

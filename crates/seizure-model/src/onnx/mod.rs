@@ -11,7 +11,10 @@
 //! ```
 //!
 //! The input is what `/predict` and the Open Inference Protocol take (raw recordings, FP32);
-//! the output the same seizure probability. Our fused gates are ordered input, forget, output,
+//! the output the same seizure probability. The graph does not validate its input: our services
+//! refuse non-finite samples and samples beyond the card's bound (recorded in the metadata as
+//! `max_abs_sample`) before scoring; a bare runtime does not, so callers outside the services
+//! must check for themselves. Our fused gates are ordered input, forget, output,
 //! candidate; ONNX's `LSTM` wants input, output, forget, candidate, with `[4H, in]` matrices
 //! and separate input and recurrent biases: [`lstm_weights`] rearranges them. The decision
 //! threshold and the model card travel in the model's metadata. A test checks the exported
@@ -56,6 +59,12 @@ pub fn model(predictor: &Predictor) -> ModelProto {
     if let Some(threshold) = &card.decision_threshold {
         metadata.push(entry("decision_threshold", &threshold.value.to_string()));
     }
+    // What our services check before scoring and a bare runtime does not: finite samples
+    // within this bound (a runtime scores NaN or 1e39 into NaN or a confident answer).
+    metadata.push(entry(
+        "max_abs_sample",
+        &card.input.max_abs_sample.to_string(),
+    ));
     ModelProto {
         ir_version: IR_VERSION,
         producer_name: "seizure-ops".into(),
@@ -103,23 +112,21 @@ impl Builder {
         name.into()
     }
 
+    /// A 1-D int64 constant.
     fn int64s(&mut self, name: &str, data: &[i64]) -> String {
-        self.initializers.push(TensorProto {
-            dims: vec![data.len() as i64],
-            data_type: proto::INT64,
-            int64_data: data.to_vec(),
-            name: name.into(),
-            ..Default::default()
-        });
-        name.into()
+        self.int64_tensor(name, vec![data.len() as i64], data.to_vec())
     }
 
     /// A rank-0 int64 constant (a scalar index).
     fn int64_scalar(&mut self, name: &str, value: i64) -> String {
+        self.int64_tensor(name, Vec::new(), vec![value])
+    }
+
+    fn int64_tensor(&mut self, name: &str, dims: Vec<i64>, data: Vec<i64>) -> String {
         self.initializers.push(TensorProto {
-            dims: Vec::new(),
+            dims,
             data_type: proto::INT64,
-            int64_data: vec![value],
+            int64_data: data,
             name: name.into(),
             ..Default::default()
         });
@@ -501,10 +508,13 @@ mod tests {
             // Every node input is the graph input, an initializer, or an earlier output.
             let mut known: Vec<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
             known.push(INPUT.into());
-            known.push(String::new());
             for node in &graph.node {
                 for input in &node.input {
-                    assert!(known.contains(input), "{} reads unknown {input}", node.name);
+                    assert!(
+                        known.contains(input),
+                        "{} reads unknown {input:?}",
+                        node.name
+                    );
                 }
                 known.extend(node.output.iter().cloned());
             }
