@@ -158,24 +158,7 @@ impl Cell {
         for step in 0..steps {
             let z_step = &mut z[step * batch * gates..(step + 1) * batch * gates];
             gemm_accumulate(batch, &h, &self.recurrent, z_step);
-            // Activations first, over contiguous slices (vectorised), then the cell update.
-            for zb in z_step.chunks_exact_mut(gates) {
-                let (sigmoid_gates, candidate) = zb.split_at_mut(3 * h_size);
-                sigmoid_gates.iter_mut().for_each(|v| *v = sigmoid(*v));
-                candidate.iter_mut().for_each(|v| *v = tanh(*v));
-            }
-            for b in 0..batch {
-                let zb = &z_step[b * gates..(b + 1) * gates];
-                let (input_gate, rest) = zb.split_at(h_size);
-                let (forget_gate, rest) = rest.split_at(h_size);
-                let (output_gate, candidate) = rest.split_at(h_size);
-                let cb = &mut c[b * h_size..(b + 1) * h_size];
-                let hb = &mut h[b * h_size..(b + 1) * h_size];
-                for j in 0..h_size {
-                    cb[j] = forget_gate[j] * cb[j] + input_gate[j] * candidate[j];
-                    hb[j] = output_gate[j] * tanh(cb[j]);
-                }
-            }
+            gates_and_state(z_step, &mut c, &mut h, h_size);
             if keep_sequence {
                 outputs.extend_from_slice(&h);
             }
@@ -184,6 +167,38 @@ impl Cell {
             outputs
         } else {
             h
+        }
+    }
+}
+
+/// One step's gates and cell update for every row of the batch: `z_step` `[batch, 4H]` (gate
+/// pre-activations, i, f, o, c) into the cell state `c` and hidden state `h` (`[batch, H]`).
+/// Activations first, over contiguous slices, then the update. Compiled once per instruction
+/// set and picked at run time (`multiversion`): the portable x86-64 baseline has only SSE2,
+/// while the CPUs this serves on have AVX2/FMA or AVX-512, as `matrixmultiply` also detects.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
+fn gates_and_state(z_step: &mut [f32], c: &mut [f32], h: &mut [f32], h_size: usize) {
+    let gates = 4 * h_size;
+    for zb in z_step.chunks_exact_mut(gates) {
+        let (sigmoid_gates, candidate) = zb.split_at_mut(3 * h_size);
+        sigmoid_gates.iter_mut().for_each(|v| *v = sigmoid(*v));
+        candidate.iter_mut().for_each(|v| *v = tanh(*v));
+    }
+    for ((zb, cb), hb) in z_step
+        .chunks_exact(gates)
+        .zip(c.chunks_exact_mut(h_size))
+        .zip(h.chunks_exact_mut(h_size))
+    {
+        let (input_gate, rest) = zb.split_at(h_size);
+        let (forget_gate, rest) = rest.split_at(h_size);
+        let (output_gate, candidate) = rest.split_at(h_size);
+        for j in 0..h_size {
+            cb[j] = forget_gate[j] * cb[j] + input_gate[j] * candidate[j];
+            hb[j] = output_gate[j] * tanh(cb[j]);
         }
     }
 }
