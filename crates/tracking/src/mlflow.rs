@@ -15,6 +15,7 @@ use std::time::Duration;
 use backon::{BlockingRetryable, ExponentialBuilder};
 use fs_err as fs;
 use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::{
@@ -109,22 +110,25 @@ impl MlflowClient {
     }
 
     fn post(&self, endpoint: &str, body: &Value, idempotent: bool) -> Result<Value> {
+        self.send_json(Method::POST, endpoint, body, idempotent)
+    }
+
+    /// PATCH: setting a status is idempotent, so it is retried.
+    fn patch(&self, endpoint: &str, body: &Value) -> Result<Value> {
+        self.send_json(Method::PATCH, endpoint, body, true)
+    }
+
+    fn send_json(
+        &self,
+        method: Method,
+        endpoint: &str,
+        body: &Value,
+        idempotent: bool,
+    ) -> Result<Value> {
         let url = format!("{}{API}/{endpoint}", self.base);
         let response = self.send(endpoint, idempotent, || {
             self.http
-                .post(&url)
-                .header("Content-Type", "application/json")
-                .body(body.to_string())
-        })?;
-        read_json(endpoint, response)
-    }
-
-    fn patch(&self, endpoint: &str, body: &Value) -> Result<Value> {
-        let url = format!("{}{API}/{endpoint}", self.base);
-        // Setting a status is idempotent.
-        let response = self.send(endpoint, true, || {
-            self.http
-                .patch(&url)
+                .request(method.clone(), &url)
                 .header("Content-Type", "application/json")
                 .body(body.to_string())
         })?;
@@ -496,8 +500,10 @@ impl Tracker for MlflowTracker {
     }
 
     fn log_model(&self, run_id: &str, local_dir: &Path, name: &str) -> Result<()> {
-        self.log_artifacts(run_id, local_dir, name)?;
+        // One look at the run: its artifact root and its experiment.
         let run = self.run_info(run_id)?;
+        let run_root = artifact_path_of(&str_field(&run["info"], "artifact_uri")?)?;
+        self.upload_dir(local_dir, &join_artifact_path(&run_root, name))?;
         let experiment_id = str_field(&run["info"], "experiment_id")?;
         let created = self.client.post(
             "logged-models",

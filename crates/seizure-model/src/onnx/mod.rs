@@ -437,16 +437,9 @@ mod tests {
         out
     }
 
-    fn pseudo_random(len: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2_654_435_761).max(1);
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
+    fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
+        let mut rng = eeg_data::random::Rng::new(seed);
+        (0..len).map(|_| rng.range(-1.0, 1.0) as f32).collect()
     }
 
     #[test]
