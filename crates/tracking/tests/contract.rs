@@ -144,8 +144,12 @@ fn local_store_honours_the_contract() {
     let tracker = LocalTracker::open(dir.path()).unwrap();
     exercise(&tracker);
     // Human-readable: the metric history is a CSV, the alias history a JSON-lines log.
-    let runs: Vec<_> = fs::read_dir(dir.path().join("runs")).unwrap().collect();
-    let run_dir = runs[0].as_ref().unwrap().path();
+    // The first run logged the metrics (the second only a model); directory order is arbitrary.
+    let run_dir = fs::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|run| run.join("metrics/val_loss.csv").is_file())
+        .expect("a run with metrics");
     let csv = fs::read_to_string(run_dir.join("metrics/val_loss.csv")).unwrap();
     assert!(csv.starts_with("step,timestamp_ms,value\n0,"), "{csv}");
     let models: Vec<_> = fs::read_dir(dir.path().join("models")).unwrap().collect();
