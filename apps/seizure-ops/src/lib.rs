@@ -7,6 +7,8 @@
 //! command lines, which `dvc.yaml` calls.
 
 pub mod cv;
+pub mod events;
+pub mod monitor;
 mod ops;
 mod pipeline;
 mod serve;
@@ -41,6 +43,12 @@ pub enum Command {
     /// hidden sizes, dropout, learning rate, batch size and augmentation; trials are child runs
     /// of one parent run, scored on validation only; `tune/tune.json`, `tune/best-params.yaml`.
     Tune(TuneCommand),
+    /// Score a long recording offline (one sample per line, or a CSV column) with the bedside
+    /// alarm rule; write its events (JSON) and a strip chart of trace, probability and alarms (SVG).
+    Monitor(MonitorCommand),
+    /// Event-level evaluation (SzCORE conventions) on long recordings spliced from held-out
+    /// segments: event sensitivity, false alarms per hour, detection latency.
+    EvaluateEvents(EventsCommand),
     /// The auth and inference APIs on two local ports, until Ctrl-C.
     Serve(ServeCommand),
     /// `pipeline`, then `serve`.
@@ -112,6 +120,22 @@ pub struct TuneCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct MonitorCommand {
+    #[command(flatten)]
+    pub monitor: monitor::MonitorArgs,
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsCommand {
+    #[command(flatten)]
+    pub events: events::EventsArgs,
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct ServeCommand {
     #[command(flatten)]
     pub home: Home,
@@ -139,6 +163,8 @@ impl Cli {
             Command::Pipeline(c) => c.log.log_format,
             Command::Cv(c) => c.log.log_format,
             Command::Tune(c) => c.log.log_format,
+            Command::Monitor(c) => c.log.log_format,
+            Command::EvaluateEvents(c) => c.log.log_format,
             Command::Serve(c) => c.log.log_format,
             Command::Up(c) => c.log.log_format,
             Command::Preprocessing(c) => c.log.log_format,
@@ -165,6 +191,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pipeline(c) => run_pipeline(&c.home, &c.pipeline, &c.log),
         Command::Cv(c) => cv::run_cv(&c.home, &c.pipeline, &c.cv).map(|_| ()),
         Command::Tune(c) => tune::run_tune(&c.home, &c.pipeline, &c.tune).map(|_| ()),
+        Command::Monitor(c) => monitor::run_monitor(&c.monitor),
+        Command::EvaluateEvents(c) => events::run_events(&c.events).map(|_| ()),
         Command::Serve(c) => serve(&c.home, &c.serve),
         Command::Up(c) => {
             run_pipeline(&c.home, &c.pipeline, &c.log)?;

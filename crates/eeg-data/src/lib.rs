@@ -19,6 +19,8 @@ pub mod split;
 pub mod synthetic;
 pub mod uci;
 
+/// The data set's sampling rate (Hz): every recording, window and time in seconds uses it.
+pub const SAMPLING_HZ: f64 = 173.61;
 /// Samples in one recording: one second of EEG at 173.61 Hz.
 pub const SAMPLES_PER_RECORDING: usize = 178;
 /// One-second chunks per recording segment in the UCI file.

@@ -15,9 +15,8 @@ use std::f64::consts::PI;
 use std::io::{self, Write};
 
 use crate::random::Rng;
-use crate::{CHUNKS_PER_SEGMENT, SAMPLES_PER_RECORDING};
+use crate::{CHUNKS_PER_SEGMENT, SAMPLES_PER_RECORDING, SAMPLING_HZ};
 
-const SAMPLING_HZ: f64 = 173.61;
 const SEGMENT_SAMPLES: usize = CHUNKS_PER_SEGMENT * SAMPLES_PER_RECORDING;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

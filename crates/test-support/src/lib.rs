@@ -353,6 +353,15 @@ pub fn tritonclient_python() -> Option<PathBuf> {
     )
 }
 
+/// The Python of the scoring venv: `timescoring` (the SzCORE event scorer) and scipy.
+pub fn scoring_python() -> Option<PathBuf> {
+    venv_tool(
+        None,
+        "venv-scoring/bin/python",
+        "no timescoring/scipy Python (venv-scoring)",
+    )
+}
+
 /// The Python of the MLflow venv, which also holds `onnx` and `onnxruntime` (what MLflow's
 /// `onnx` flavour loads with); skips loudly when it is missing outside CI.
 pub fn mlflow_python() -> Option<PathBuf> {

@@ -7,14 +7,11 @@
 use eeg_data::offsets::{QuarterOffsets, Windows};
 use eeg_data::processed::{ProcessedDataset, Split};
 use eeg_data::random::Rng;
-use eeg_data::SAMPLES_PER_RECORDING;
+use eeg_data::{SAMPLES_PER_RECORDING, SAMPLING_HZ};
 use seizure_model::Predictor;
 use serde::Serialize;
 
 use crate::metrics;
-
-/// The sampling rate of the data set (see `../shared/data/README.md`).
-pub const SAMPLING_HZ: f64 = 173.61;
 
 /// Quality of one way of presenting the test split.
 #[derive(Debug, Clone, PartialEq, Serialize)]

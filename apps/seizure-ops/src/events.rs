@@ -1,0 +1,281 @@
+//! `seizure-ops evaluate-events`: event-level evaluation on long recordings spliced from
+//! held-out segments (never training segments), with the SzCORE conventions.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bedside::plot::Chart;
+use bedside::{score, Alarm, EventScores, Interval, ScoringParams, SpliceConfig};
+use clap::{Args, ValueEnum};
+use eeg_data::processed::{ProcessedDataset, Split};
+use serde::Serialize;
+
+use crate::monitor::{load_model, monitor_signal, spans, ModelInfo, RuleArgs};
+use crate::Home;
+
+/// The held-out split the recordings are spliced from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldOut {
+    /// To choose the alarm rule.
+    Validation,
+    /// To report it.
+    Test,
+}
+
+impl HeldOut {
+    fn split(self) -> Split {
+        match self {
+            HeldOut::Validation => Split::Validation,
+            HeldOut::Test => Split::Test,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub home: Home,
+    /// Processed dataset [default: HOME/data].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Model directory [default: HOME/production].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = HeldOut::Test)]
+    pub split: HeldOut,
+    /// Spliced recordings (seeds SEED, SEED+1, ...).
+    #[arg(long, default_value_t = 3)]
+    pub recordings: usize,
+    #[arg(long, default_value_t = 2.0)]
+    pub hours: f64,
+    /// Seizure events per recording.
+    #[arg(long, default_value_t = 20)]
+    pub seizures: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Report [default: HOME/reports/events.json]; with `--plots`, one SVG per recording beside it.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub plots: bool,
+    #[command(flatten)]
+    pub rule: RuleArgs,
+}
+
+/// The targets of the issue, from the clinical references in `docs/bedside.md`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Targets {
+    pub min_sensitivity: f64,
+    pub max_false_alarms_per_hour: f64,
+    pub max_latency_median_s: f64,
+}
+
+pub const TARGETS: Targets = Targets {
+    min_sensitivity: 0.95,
+    max_false_alarms_per_hour: 1.0,
+    max_latency_median_s: 5.0,
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub reference_events: usize,
+    pub true_positives: usize,
+    pub false_positives: usize,
+    pub hours: f64,
+    pub sensitivity: Option<f64>,
+    pub precision: Option<f64>,
+    pub f1: Option<f64>,
+    pub false_alarms_per_hour: f64,
+    pub false_alarms_per_day: f64,
+    pub latency_median_s: Option<f64>,
+    pub latency_p90_s: Option<f64>,
+}
+
+impl Summary {
+    pub fn of(scores: &EventScores) -> Self {
+        Self {
+            reference_events: scores.reference_events,
+            true_positives: scores.true_positives,
+            false_positives: scores.false_positives,
+            hours: scores.duration_s / 3600.0,
+            sensitivity: scores.sensitivity(),
+            precision: scores.precision(),
+            f1: scores.f1(),
+            false_alarms_per_hour: scores.false_alarms_per_hour(),
+            false_alarms_per_day: scores.false_alarms_per_day(),
+            latency_median_s: scores.latency_median_s(),
+            latency_p90_s: scores.latency_p90_s(),
+        }
+    }
+
+    pub fn meets(&self, targets: &Targets) -> bool {
+        self.sensitivity
+            .is_some_and(|s| s >= targets.min_sensitivity)
+            && self.false_alarms_per_hour <= targets.max_false_alarms_per_hour
+            && self
+                .latency_median_s
+                .is_some_and(|l| l <= targets.max_latency_median_s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingReport {
+    pub seed: u64,
+    pub duration_s: f64,
+    pub seizures: Vec<Interval>,
+    pub alarms: Vec<Alarm>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventsReport {
+    pub split: HeldOut,
+    pub model: ModelInfo,
+    pub config: bedside::MonitorConfig,
+    pub splice: SpliceConfig,
+    pub scoring: ScoringParams,
+    pub recordings: Vec<RecordingReport>,
+    pub total: Summary,
+    pub targets: Targets,
+    pub meets_targets: bool,
+}
+
+pub fn run_events(args: &EventsArgs) -> anyhow::Result<EventsReport> {
+    let (model_dir, predictor) = load_model(&args.home, args.model.as_deref())?;
+    let config = args.rule.config(&predictor)?;
+    let data_dir = args.data.clone().unwrap_or_else(|| args.home.path("data"));
+    let dataset = ProcessedDataset::open(&data_dir)?;
+    let signals = dataset.signals(args.split.split())?;
+    let rows = |label: u8| -> Vec<&[f32]> {
+        signals
+            .samples
+            .outer_iter()
+            .zip(&signals.y)
+            .filter(|(_, &y)| y == label)
+            .map(|(row, _)| row.to_slice().expect("rows of a standard-layout array"))
+            .collect()
+    };
+    let (background, seizure) = (rows(0), rows(1));
+    let splice_config = SpliceConfig {
+        seed: args.seed,
+        duration_s: args.hours * 3600.0,
+        events: args.seizures,
+        ..SpliceConfig::default()
+    };
+    let params = ScoringParams::default();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.home.path("reports/events.json"));
+    let mut total = EventScores::default();
+    let mut recordings = Vec::with_capacity(args.recordings);
+    for r in 0..args.recordings {
+        let seed = args.seed + r as u64;
+        let splice = bedside::splice(
+            &background,
+            &seizure,
+            &SpliceConfig {
+                seed,
+                ..splice_config
+            },
+        )
+        .with_context(|| format!("splicing the {} split", args.split.split().name()))?;
+        let duration_s = splice.duration_s();
+        let seizures = splice.seizures.clone();
+        let monitored = monitor_signal(&predictor, config, splice.samples)?;
+        let alarms: Vec<Alarm> = spans(&monitored.events, duration_s)
+            .into_iter()
+            .map(|a| Alarm {
+                start_s: a.onset_s,
+                end_s: a.offset_s,
+                detected_s: a.detected_s,
+            })
+            .collect();
+        let scores = score(&seizures, &alarms, duration_s, &params);
+        total.add(&scores);
+        if args.plots {
+            let path = out.with_file_name(format!("events-{seed}.svg"));
+            let svg = bedside::plot::svg(&Chart {
+                title: &format!(
+                    "spliced {} recording, seed {seed}: green = annotated seizures, red = alarms",
+                    args.split.split().name()
+                ),
+                samples: &monitored.samples,
+                windows: &monitored.windows,
+                events: &monitored.events,
+                threshold: config.rule.threshold,
+                seizures: &seizures,
+            });
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            artifact_store::atomic::write_file(&path, svg.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        recordings.push(RecordingReport {
+            seed,
+            duration_s,
+            seizures,
+            alarms,
+            summary: Summary::of(&scores),
+        });
+    }
+    let summary = Summary::of(&total);
+    let report = EventsReport {
+        split: args.split,
+        model: ModelInfo::of(&model_dir, &predictor),
+        config,
+        splice: splice_config,
+        scoring: params,
+        recordings,
+        meets_targets: summary.meets(&TARGETS),
+        total: summary,
+        targets: TARGETS,
+    };
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let json = serde_json::to_string_pretty(&report)? + "\n";
+    artifact_store::atomic::write_file(&out, json.as_bytes())
+        .with_context(|| format!("writing {}", out.display()))?;
+    print_table(&report);
+    println!("wrote {}", out.display());
+    Ok(report)
+}
+
+fn print_table(report: &EventsReport) {
+    let f = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+    println!(
+        "{:>8} {:>6} {:>5} {:>5} {:>6} {:>7} {:>7} {:>9} {:>9}",
+        "seed", "hours", "refs", "tp", "fp", "sens", "FA/h", "lat med", "lat p90"
+    );
+    let row = |name: String, s: &Summary| {
+        println!(
+            "{name:>8} {:>6.2} {:>5} {:>5} {:>6} {:>7} {:>7.3} {:>9} {:>9}",
+            s.hours,
+            s.reference_events,
+            s.true_positives,
+            s.false_positives,
+            f(s.sensitivity),
+            s.false_alarms_per_hour,
+            f(s.latency_median_s),
+            f(s.latency_p90_s)
+        )
+    };
+    for r in &report.recordings {
+        row(r.seed.to_string(), &r.summary);
+    }
+    row("total".into(), &report.total);
+    println!(
+        "targets (sensitivity >= {}, FA/h <= {}, median latency <= {} s): {}",
+        report.targets.min_sensitivity,
+        report.targets.max_false_alarms_per_hour,
+        report.targets.max_latency_median_s,
+        if report.meets_targets {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+}

@@ -1,0 +1,272 @@
+//! The alarm rule: window probabilities in, seizure onset and offset events out.
+//!
+//! A window is *positive* when its probability is at least the threshold (the model card's).
+//! * **Onset**: outside a seizure and outside the refractory period, when at least `k` of the
+//!   last `n` windows are positive. The onset estimate is the start of the earliest positive
+//!   window among those `n`; the detection time is the end of the window that completed the
+//!   rule (when its last sample arrived).
+//! * **Offset**: inside a seizure, when all of the last `n` windows are negative. The offset
+//!   estimate is the end of the last positive window.
+//! * **Refractory period**: no new onset within `refractory_s` of an offset's detection, so
+//!   one seizure that flickers does not ring twice.
+//!
+//! Larger `k` trades detection latency (about `k` hops) for fewer false alarms; `n - k` is how
+//! many negative windows a detection tolerates.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+/// The rule's parameters. See the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AlarmRule {
+    /// Probability at or above which a window is positive.
+    pub threshold: f64,
+    pub k: usize,
+    pub n: usize,
+    pub refractory_s: f64,
+}
+
+/// The largest `n` accepted: 64 windows is 32 s at the default hop.
+pub const MAX_WINDOWS: usize = 64;
+
+impl AlarmRule {
+    /// The defaults at a given threshold: 6 of the last 7 windows (3 s of positive windows
+    /// within 3.5 s at the 0.5 s hop, one dip tolerated), 30 s refractory. Chosen on
+    /// validation splices only: the fastest rule whose neighbours also raise no false alarm
+    /// there (`docs/bedside.md`, "Choosing the alarm rule").
+    pub fn with_threshold(threshold: f64) -> Self {
+        Self {
+            threshold,
+            k: 6,
+            n: 7,
+            refractory_s: 30.0,
+        }
+    }
+
+    /// Why the rule cannot be used, if it cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.threshold.is_finite() && self.threshold > 0.0 && self.threshold < 1.0) {
+            return Err(format!(
+                "threshold {} is not a probability strictly between 0 and 1",
+                self.threshold
+            ));
+        }
+        if self.k == 0 || self.k > self.n || self.n > MAX_WINDOWS {
+            return Err(format!(
+                "k = {} of n = {} windows: need 1 <= k <= n <= {MAX_WINDOWS}",
+                self.k, self.n
+            ));
+        }
+        if !(self.refractory_s.is_finite() && (0.0..=3600.0).contains(&self.refractory_s)) {
+            return Err(format!(
+                "refractory period {} s is not within 0..=3600 s",
+                self.refractory_s
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the rule reports. Times are seconds from the start of the signal.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    SeizureOnset {
+        /// Estimated start of the seizure.
+        onset_s: f64,
+        /// When the alarm was raised.
+        detected_s: f64,
+        /// Probability of the window that raised it.
+        probability: f32,
+    },
+    SeizureOffset {
+        /// Estimated end of the seizure.
+        offset_s: f64,
+        /// When the end was declared.
+        detected_s: f64,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    positive: bool,
+    start_s: f64,
+}
+
+/// The rule's state over one signal.
+#[derive(Debug, Clone)]
+pub struct AlarmState {
+    rule: AlarmRule,
+    recent: VecDeque<Seen>,
+    in_seizure: bool,
+    last_positive_end_s: f64,
+    refractory_until_s: f64,
+}
+
+impl AlarmState {
+    /// `rule` must pass [`AlarmRule::check`].
+    pub fn new(rule: AlarmRule) -> Self {
+        Self {
+            rule,
+            recent: VecDeque::with_capacity(rule.n),
+            in_seizure: false,
+            last_positive_end_s: 0.0,
+            refractory_until_s: f64::NEG_INFINITY,
+        }
+    }
+
+    pub fn rule(&self) -> &AlarmRule {
+        &self.rule
+    }
+
+    pub fn in_seizure(&self) -> bool {
+        self.in_seizure
+    }
+
+    /// Takes the next window (in signal order) and returns the event it triggers, if any.
+    pub fn observe(&mut self, start_s: f64, end_s: f64, probability: f32) -> Option<Event> {
+        let positive = f64::from(probability) >= self.rule.threshold;
+        if self.recent.len() == self.rule.n {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(Seen { positive, start_s });
+        if positive {
+            self.last_positive_end_s = end_s;
+        }
+        let positives = self.recent.iter().filter(|w| w.positive).count();
+        if !self.in_seizure && positives >= self.rule.k && end_s >= self.refractory_until_s {
+            self.in_seizure = true;
+            let onset_s = self
+                .recent
+                .iter()
+                .find(|w| w.positive)
+                .map_or(start_s, |w| w.start_s);
+            return Some(Event::SeizureOnset {
+                onset_s,
+                detected_s: end_s,
+                probability,
+            });
+        }
+        if self.in_seizure && positives == 0 && self.recent.len() == self.rule.n {
+            return Some(self.offset(end_s));
+        }
+        None
+    }
+
+    /// Ends the signal: an open seizure ends at its last positive window.
+    pub fn finish(&mut self, end_s: f64) -> Option<Event> {
+        self.in_seizure.then(|| self.offset(end_s))
+    }
+
+    fn offset(&mut self, detected_s: f64) -> Event {
+        self.in_seizure = false;
+        self.refractory_until_s = detected_s + self.rule.refractory_s;
+        Event::SeizureOffset {
+            offset_s: self.last_positive_end_s,
+            detected_s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(rule: AlarmRule, probabilities: &[f32]) -> Vec<Event> {
+        let mut state = AlarmState::new(rule);
+        let mut events: Vec<Event> = probabilities
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &p)| state.observe(i as f64, i as f64 + 2.0, p))
+            .collect();
+        events.extend(state.finish(probabilities.len() as f64 + 1.0));
+        events
+    }
+
+    fn rule(k: usize, n: usize, refractory_s: f64) -> AlarmRule {
+        AlarmRule {
+            threshold: 0.5,
+            k,
+            n,
+            refractory_s,
+        }
+    }
+
+    #[test]
+    fn isolated_positives_do_not_ring() {
+        let p = [0.9, 0.1, 0.1, 0.9, 0.1, 0.1, 0.9, 0.1, 0.1, 0.1];
+        assert!(run(rule(2, 3, 0.0), &p).is_empty());
+    }
+
+    #[test]
+    fn onset_estimate_detection_time_and_offset() {
+        let p = [0.1, 0.1, 0.7, 0.2, 0.8, 0.9, 0.9, 0.1, 0.1, 0.1, 0.1];
+        let events = run(rule(3, 4, 0.0), &p);
+        assert_eq!(
+            events,
+            vec![
+                Event::SeizureOnset {
+                    onset_s: 2.0,
+                    detected_s: 7.0,
+                    probability: 0.9
+                },
+                Event::SeizureOffset {
+                    offset_s: 8.0,
+                    detected_s: 12.0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_threshold_itself_is_positive() {
+        assert_eq!(run(rule(1, 1, 0.0), &[0.5]).len(), 2);
+        assert!(run(rule(1, 1, 0.0), &[0.499_999]).is_empty());
+    }
+
+    #[test]
+    fn refractory_period_suppresses_a_second_onset() {
+        let p = [0.9, 0.1, 0.9, 0.1, 0.1, 0.1];
+        assert_eq!(run(rule(1, 1, 0.0), &p).len(), 4);
+        // The offset is detected at 3 s; a refractory period of 5 s covers the next onset.
+        assert_eq!(run(rule(1, 1, 5.0), &p).len(), 2);
+    }
+
+    #[test]
+    fn an_open_seizure_ends_with_the_signal() {
+        let events = run(rule(1, 2, 0.0), &[0.1, 0.9, 0.9]);
+        assert!(matches!(
+            events[..],
+            [
+                Event::SeizureOnset { .. },
+                Event::SeizureOffset {
+                    offset_s: 4.0,
+                    detected_s: 4.0
+                }
+            ]
+        ));
+    }
+
+    #[test]
+    fn bad_rules_are_refused() {
+        for bad in [
+            rule(0, 3, 0.0),
+            rule(4, 3, 0.0),
+            rule(1, MAX_WINDOWS + 1, 0.0),
+            rule(1, 1, -1.0),
+            rule(1, 1, f64::NAN),
+            AlarmRule {
+                threshold: f64::NAN,
+                ..rule(1, 1, 0.0)
+            },
+            AlarmRule {
+                threshold: 1.0,
+                ..rule(1, 1, 0.0)
+            },
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
+        assert!(AlarmRule::with_threshold(0.4).check().is_ok());
+    }
+}

@@ -1,0 +1,170 @@
+//! One monitored signal: validated samples in, window probabilities and alarm events out.
+
+use std::sync::Arc;
+
+use eeg_data::SAMPLES_PER_RECORDING;
+use seizure_model::Predictor;
+use serde::{Deserialize, Serialize};
+
+use crate::alarm::{AlarmRule, AlarmState, Event};
+use crate::seconds;
+use crate::stream::WindowCutter;
+
+/// The default hop: 87 samples, 0.501 s at 173.61 Hz.
+pub const DEFAULT_HOP: usize = 87;
+/// The largest hop accepted: 10 s.
+pub const MAX_HOP: usize = 1736;
+
+/// How a signal is monitored. The window is always the model's input length (178 samples,
+/// 1.025 s), normalised by the model's own input pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MonitorConfig {
+    /// Samples between the starts of consecutive windows.
+    pub hop: usize,
+    pub rule: AlarmRule,
+}
+
+impl MonitorConfig {
+    /// The defaults for a model: 0.5 s hop, the default rule at the card's threshold.
+    pub fn for_model(predictor: &Predictor) -> Self {
+        Self {
+            hop: DEFAULT_HOP,
+            rule: AlarmRule::with_threshold(predictor.card().threshold().0),
+        }
+    }
+
+    pub fn check(&self) -> Result<(), MonitorError> {
+        if !(1..=MAX_HOP).contains(&self.hop) {
+            return Err(MonitorError::Config(format!(
+                "hop {} is not within 1..={MAX_HOP} samples",
+                self.hop
+            )));
+        }
+        self.rule.check().map_err(MonitorError::Config)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MonitorError {
+    #[error("{0}")]
+    Config(String),
+    #[error("sample {index} is not a finite number")]
+    NonFinite { index: usize },
+    #[error("sample {index} is {value:e}, outside the model's input range -{limit}..{limit}")]
+    OutOfRange {
+        index: usize,
+        value: f64,
+        limit: f64,
+    },
+}
+
+/// One scored window. Times are seconds from the start of the signal.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WindowScore {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub probability: f32,
+}
+
+/// What one push produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Update {
+    pub windows: Vec<WindowScore>,
+    pub events: Vec<Event>,
+}
+
+/// A monitored signal, pinned to the model it started with.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    predictor: Arc<Predictor>,
+    config: MonitorConfig,
+    cutter: WindowCutter,
+    alarm: AlarmState,
+    scratch: Vec<f32>,
+}
+
+impl Monitor {
+    pub fn new(predictor: Arc<Predictor>, config: MonitorConfig) -> Result<Self, MonitorError> {
+        config.check()?;
+        Ok(Self {
+            predictor,
+            cutter: WindowCutter::new(SAMPLES_PER_RECORDING, config.hop),
+            alarm: AlarmState::new(config.rule),
+            config,
+            scratch: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> &MonitorConfig {
+        &self.config
+    }
+
+    pub fn predictor(&self) -> &Arc<Predictor> {
+        &self.predictor
+    }
+
+    pub fn samples_seen(&self) -> u64 {
+        self.cutter.samples_seen()
+    }
+
+    pub fn in_seizure(&self) -> bool {
+        self.alarm.in_seizure()
+    }
+
+    /// Checks every sample first (finite as f32, within the card's `max_abs_sample`): on an
+    /// error nothing is appended, so the signal stays as it was.
+    pub fn check(&self, samples: &[f64]) -> Result<(), MonitorError> {
+        let limit = self.predictor.card().input.max_abs_sample;
+        for (index, &value) in samples.iter().enumerate() {
+            if !(value as f32).is_finite() {
+                return Err(MonitorError::NonFinite { index });
+            }
+            if value.abs() > limit {
+                return Err(MonitorError::OutOfRange {
+                    index,
+                    value,
+                    limit,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends samples (after [`Monitor::check`]) and scores every window they complete.
+    pub fn push(&mut self, samples: &[f64]) -> Result<Update, MonitorError> {
+        self.check(samples)?;
+        let samples: Vec<f32> = samples.iter().map(|&v| v as f32).collect();
+        Ok(self.push_checked(&samples))
+    }
+
+    /// Appends samples already known to be valid (the offline path, which checks as it reads).
+    pub fn push_checked(&mut self, samples: &[f32]) -> Update {
+        self.scratch.clear();
+        let starts = self.cutter.push(samples, &mut self.scratch);
+        let probabilities = if starts.is_empty() {
+            Vec::new()
+        } else {
+            self.predictor.predict(&self.scratch)
+        };
+        let mut update = Update::default();
+        for (&start, probability) in starts.iter().zip(probabilities) {
+            let window = WindowScore {
+                start_s: seconds(start),
+                end_s: seconds(start + SAMPLES_PER_RECORDING as u64),
+                probability,
+            };
+            update.windows.push(window);
+            update.events.extend(self.alarm.observe(
+                window.start_s,
+                window.end_s,
+                window.probability,
+            ));
+        }
+        update
+    }
+
+    /// Ends the signal: closes an open seizure.
+    pub fn finish(&mut self) -> Option<Event> {
+        self.alarm.finish(seconds(self.samples_seen()))
+    }
+}
