@@ -45,6 +45,8 @@ install_venv "$tools" venv-tritonclient "$here/requirements-tritonclient.txt"
 echo "install-test-tools: tritonclient $("$tools/venv-tritonclient/bin/python" -c 'import importlib.metadata as m; print(m.version("tritonclient"))')"
 install_venv "$tools" venv-scoring "$here/requirements-scoring.txt"
 echo "install-test-tools: timescoring $("$tools/venv-scoring/bin/python" -c 'import importlib.metadata as m; print(m.version("timescoring"))')"
+install_venv "$tools" venv-websockets "$here/requirements-websockets.txt"
+echo "install-test-tools: websockets $("$tools/venv-websockets/bin/python" -c 'import websockets; print(websockets.__version__)')"
 install_venv "$tools" venv-moto "$here/requirements-moto.txt"
 echo "install-test-tools: moto $("$tools/venv-moto/bin/python" -c 'import moto; print(moto.__version__)')"
 

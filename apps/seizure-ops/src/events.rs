@@ -90,6 +90,9 @@ pub struct Summary {
     pub false_alarms_per_day: f64,
     pub latency_median_s: Option<f64>,
     pub latency_p90_s: Option<f64>,
+    /// Detected seizures without an alarm of their own (an earlier alarm, rung by
+    /// background more than 30 s before the onset, was still on): no latency.
+    pub already_alarming: usize,
 }
 
 impl Summary {
@@ -106,6 +109,7 @@ impl Summary {
             false_alarms_per_day: scores.false_alarms_per_day(),
             latency_median_s: scores.latency_median_s(),
             latency_p90_s: scores.latency_p90_s(),
+            already_alarming: scores.already_alarming,
         }
     }
 

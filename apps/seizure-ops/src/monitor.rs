@@ -1,7 +1,7 @@
 //! `seizure-ops monitor`: score a long recording offline with the bedside alarm rule, and
 //! write its events (JSON) and the strip chart a neurologist would check (SVG).
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -121,15 +121,43 @@ pub fn monitor_signal(
     })
 }
 
+/// The largest recording file read (a day at 173.61 Hz is about 120 MB of text).
+pub const MAX_INPUT_BYTES: u64 = 512 * 1024 * 1024;
+/// The longest line of a one-sample-per-line file.
+const MAX_LINE_BYTES: usize = 1024;
+
+/// At most 40 characters of `text`, for an error message.
+fn quoted(text: &str) -> String {
+    let mut short: String = text.chars().take(40).collect();
+    if short.len() < text.len() {
+        short.push_str("...");
+    }
+    format!("{short:?}")
+}
+
 /// Reads a recording, naming the file, line and field of the first bad value.
 pub fn read_samples(path: &Path, column: Option<&str>, max_abs: f64) -> anyhow::Result<Vec<f32>> {
     let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let metadata = file
+        .metadata()
+        .with_context(|| format!("{}", path.display()))?;
+    if !metadata.is_file() {
+        bail!("{}: not a regular file", path.display());
+    }
+    if metadata.len() > MAX_INPUT_BYTES {
+        bail!(
+            "{}: {} bytes, more than the {MAX_INPUT_BYTES} read at once (split the recording)",
+            path.display(),
+            metadata.len()
+        );
+    }
     let check = |text: &str, line: u64, field: &str| -> anyhow::Result<f32> {
-        let text = text.trim();
+        let text = text.trim().trim_start_matches('\u{feff}');
         let value: f64 = text.parse().map_err(|_| {
             anyhow::anyhow!(
-                "{}:{line}: field {field}: {text:?} is not a number",
-                path.display()
+                "{}:{line}: field {field}: {} is not a number",
+                path.display(),
+                quoted(text)
             )
         })?;
         if !value.is_finite() {
@@ -150,12 +178,30 @@ pub fn read_samples(path: &Path, column: Option<&str>, max_abs: f64) -> anyhow::
     let mut samples = Vec::new();
     match column {
         None => {
-            for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-                let line = line.with_context(|| format!("{}:{}", path.display(), i + 1))?;
-                if line.trim().is_empty() {
+            let mut reader = std::io::BufReader::new(file);
+            let mut line = Vec::with_capacity(64);
+            for number in 1u64.. {
+                line.clear();
+                let read = (&mut reader)
+                    .take(MAX_LINE_BYTES as u64 + 1)
+                    .read_until(b'\n', &mut line)
+                    .with_context(|| format!("{}:{number}", path.display()))?;
+                if read == 0 {
+                    break;
+                }
+                if line.len() > MAX_LINE_BYTES {
+                    bail!(
+                        "{}:{number}: longer than {MAX_LINE_BYTES} bytes (one sample per line, \
+                         or --column for a CSV file)",
+                        path.display()
+                    );
+                }
+                let text = std::str::from_utf8(&line)
+                    .map_err(|_| anyhow::anyhow!("{}:{number}: not UTF-8 text", path.display()))?;
+                if text.trim().trim_start_matches('\u{feff}').is_empty() {
                     continue;
                 }
-                samples.push(check(&line, i as u64 + 1, "sample")?);
+                samples.push(check(text, number, "sample")?);
             }
         }
         Some(name) => {
@@ -164,16 +210,26 @@ pub fn read_samples(path: &Path, column: Option<&str>, max_abs: f64) -> anyhow::
                 .headers()
                 .with_context(|| format!("{}:1: the header", path.display()))?
                 .clone();
-            let index = headers
+            let clean = |h: &str| h.trim().trim_start_matches('\u{feff}').to_owned();
+            let matching: Vec<usize> = headers
                 .iter()
-                .position(|h| h.trim() == name)
-                .with_context(|| {
-                    format!(
-                        "{}:1: no column {name:?} (the header has {} columns)",
-                        path.display(),
-                        headers.len()
-                    )
-                })?;
+                .enumerate()
+                .filter(|(_, h)| clean(h) == name)
+                .map(|(i, _)| i)
+                .collect();
+            let index = match matching[..] {
+                [index] => index,
+                [] => bail!(
+                    "{}:1: no column {name:?} (the header has {} columns)",
+                    path.display(),
+                    headers.len()
+                ),
+                _ => bail!(
+                    "{}:1: {} columns are named {name:?}; which one is meant is ambiguous",
+                    path.display(),
+                    matching.len()
+                ),
+            };
             for record in reader.records() {
                 let record = record.with_context(|| format!("{}", path.display()))?;
                 let line = record.position().map_or(0, |p| p.line());
@@ -191,6 +247,32 @@ pub fn read_samples(path: &Path, column: Option<&str>, max_abs: f64) -> anyhow::
         );
     }
     Ok(samples)
+}
+
+/// Refuses output paths that would overwrite the input or each other, or whose directory
+/// does not exist (nothing is created but the two files).
+fn check_outputs(input: &Path, outputs: &[&Path]) -> anyhow::Result<()> {
+    let absolute = |p: &Path| std::path::absolute(p).with_context(|| format!("{}", p.display()));
+    let mut seen = vec![absolute(input)?];
+    for output in outputs {
+        let path = absolute(output)?;
+        if seen.contains(&path) {
+            bail!(
+                "{}: the input and the two outputs must be three different files",
+                output.display()
+            );
+        }
+        let parent = path.parent().unwrap_or(Path::new("/"));
+        if !parent.is_dir() {
+            bail!(
+                "{}: the directory {} does not exist",
+                output.display(),
+                parent.display()
+            );
+        }
+        seen.push(path);
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -248,6 +330,15 @@ fn with_suffix(input: &Path, suffix: &str) -> PathBuf {
 pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
     let (model_dir, predictor) = load_model(&args.home, args.model.as_deref())?;
     let config = args.rule.config(&predictor)?;
+    let events_path = args
+        .events
+        .clone()
+        .unwrap_or_else(|| with_suffix(&args.input, ".events.json"));
+    let plot_path = args
+        .plot
+        .clone()
+        .unwrap_or_else(|| with_suffix(&args.input, ".svg"));
+    check_outputs(&args.input, &[&events_path, &plot_path])?;
     let max_abs = predictor.card().input.max_abs_sample;
     let samples = read_samples(&args.input, args.column.as_deref(), max_abs)?;
     let monitored = monitor_signal(&predictor, config, samples)?;
@@ -269,17 +360,7 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
         alarms: alarms.clone(),
         events: &monitored.events,
     };
-    let events_path = args
-        .events
-        .clone()
-        .unwrap_or_else(|| with_suffix(&args.input, ".events.json"));
-    let plot_path = args
-        .plot
-        .clone()
-        .unwrap_or_else(|| with_suffix(&args.input, ".svg"));
     let json = serde_json::to_string_pretty(&file)? + "\n";
-    artifact_store::atomic::write_file(&events_path, json.as_bytes())
-        .with_context(|| format!("writing {}", events_path.display()))?;
     let title = format!(
         "{} | model {} {} | threshold {:.3}, alarm at {} of {} windows",
         args.input.display(),
@@ -297,8 +378,13 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
         threshold: config.rule.threshold,
         seizures: &[],
     });
+    // Both or neither: the chart first, removed again if the events cannot be written.
     artifact_store::atomic::write_file(&plot_path, svg.as_bytes())
         .with_context(|| format!("writing {}", plot_path.display()))?;
+    if let Err(e) = artifact_store::atomic::write_file(&events_path, json.as_bytes()) {
+        let _ = std::fs::remove_file(&plot_path);
+        return Err(e).with_context(|| format!("writing {}", events_path.display()));
+    }
     println!(
         "{}: {:.1} s, {} windows, {} alarm(s)",
         args.input.display(),

@@ -141,7 +141,13 @@ fn monitor_writes_events_and_a_strip_chart() {
     let lines: String = samples.iter().map(|v| format!("{v}\n")).collect();
     let input = dir.path().join("bed 7.txt");
     std::fs::write(&input, &lines).unwrap();
-    let printed = run_ok(seizure_ops(home).args(["monitor", "--input"]).arg(&input)).stdout;
+    // With the tiny test model, the most sensitive rule (1 of 1) for a sure alarm.
+    let printed = run_ok(
+        seizure_ops(home)
+            .args(["monitor", "--alarm-k", "1", "--alarm-n", "1", "--input"])
+            .arg(&input),
+    )
+    .stdout;
     let printed = String::from_utf8(printed).unwrap();
     assert!(printed.contains("alarm(s)"), "{printed}");
     let events = read_json(&dir.path().join("bed 7.events.json"));
@@ -149,7 +155,15 @@ fn monitor_writes_events_and_a_strip_chart() {
     let windows = events["windows"].as_u64().unwrap();
     assert_eq!(windows, ((samples.len() - 178) / 87 + 1) as u64);
     assert_eq!(events["config"]["hop"], 87);
-    assert_eq!(events["config"]["rule"]["k"], 6);
+    assert_eq!(events["config"]["rule"]["k"], 1);
+    // An alarm overlaps the seizure segments (47.2-94.3 s).
+    let alarms = events["alarms"].as_array().unwrap();
+    assert!(
+        alarms.iter().any(
+            |a| a["onset_s"].as_f64().unwrap() < 94.3 && a["offset_s"].as_f64().unwrap() > 47.2
+        ),
+        "{alarms:?}"
+    );
     // Onsets and offsets alternate, in time order.
     let list = events["events"].as_array().unwrap();
     for (i, event) in list.iter().enumerate() {
@@ -176,7 +190,8 @@ fn monitor_writes_events_and_a_strip_chart() {
     std::fs::write(&csv_path, csv).unwrap();
     run_ok(
         seizure_ops(home)
-            .args(["monitor", "--column", "Fp1", "--input"])
+            .args(["monitor", "--alarm-k", "1", "--alarm-n", "1"])
+            .args(["--column", "Fp1", "--input"])
             .arg(&csv_path),
     );
     assert_eq!(
@@ -192,7 +207,7 @@ fn monitor_refuses_hostile_input_naming_file_line_and_field() {
     let good: String = (0..400)
         .map(|i| format!("{}\n", (i as f32 * 0.1).sin() * 50.0))
         .collect();
-    let cases: [(&str, String, &[&str], &str); 9] = [
+    let cases: [(&str, String, &[&str], &str); 15] = [
         (
             "text.txt",
             good.clone() + "12\nabc\n",
@@ -242,14 +257,59 @@ fn monitor_refuses_hostile_input_naming_file_line_and_field() {
             &["--alarm-k", "9", "--alarm-n", "3"],
             "k = 9 of n = 3",
         ),
+        (
+            "long.txt",
+            "1".repeat(5_000_000),
+            &[],
+            "long.txt:1: longer than 1024 bytes",
+        ),
+        (
+            "dup.csv",
+            "Fp1,Fp1\n1,2\n".into(),
+            &["--column", "Fp1"],
+            "2 columns are named \"Fp1\"",
+        ),
+        (
+            "self.txt",
+            good.clone(),
+            &["--events", "SELF"],
+            "three different files",
+        ),
+        (
+            "same.txt",
+            good.clone(),
+            &["--events", "OUT", "--plot", "OUT"],
+            "three different files",
+        ),
+        (
+            "nodir.txt",
+            good.clone(),
+            &["--plot", "NODIR"],
+            "does not exist",
+        ),
+        (
+            "quote.txt",
+            good.clone() + &"x".repeat(500) + "\n",
+            &[],
+            "xxx...\" is not a number",
+        ),
     ];
     for (name, text, extra, expected) in cases {
         let input = dir.path().join(name);
-        std::fs::write(&input, text).unwrap();
+        std::fs::write(&input, &text).unwrap();
+        let extra: Vec<String> = extra
+            .iter()
+            .map(|a| match *a {
+                "SELF" => input.display().to_string(),
+                "OUT" => dir.path().join("out").display().to_string(),
+                "NODIR" => dir.path().join("no/such/dir/x.svg").display().to_string(),
+                other => other.to_owned(),
+            })
+            .collect();
         let output = seizure_ops(home)
             .args(["monitor", "--input"])
             .arg(&input)
-            .args(extra)
+            .args(&extra)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -261,7 +321,16 @@ fn monitor_refuses_hostile_input_naming_file_line_and_field() {
             !dir.path().join(format!("{stem}.events.json")).exists(),
             "{name}"
         );
+        assert!(!dir.path().join(format!("{stem}.svg")).exists(), "{name}");
+        // The input is never touched.
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), text, "{name}");
     }
+    assert!(!dir.path().join("no").exists(), "no directory is created");
+    let device = seizure_ops(home)
+        .args(["monitor", "--input", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&device.stderr).contains("not a regular file"));
     for bad in [
         ["--hop", "0"],
         ["--threshold", "NaN"],

@@ -290,13 +290,17 @@ impl Verifier {
         self.revocations.read().expect("revocation lock").clone()
     }
 
-    fn check_revoked(&self, claims: Claims) -> Result<Claims, TokenError> {
-        if self
-            .revocations
+    /// Whether the revocation list in force revokes `claims` (for connections that outlive
+    /// the request their token was checked on).
+    pub fn is_revoked(&self, claims: &Claims) -> bool {
+        self.revocations
             .read()
             .expect("revocation lock")
-            .revokes(&claims)
-        {
+            .revokes(claims)
+    }
+
+    fn check_revoked(&self, claims: Claims) -> Result<Claims, TokenError> {
+        if self.is_revoked(&claims) {
             Err(TokenError::Revoked)
         } else {
             Ok(claims)

@@ -81,18 +81,27 @@ pub struct Monitor {
     cutter: WindowCutter,
     alarm: AlarmState,
     scratch: Vec<f32>,
+    /// The largest absolute sample accepted (the card's `max_abs_sample` unless overridden).
+    input_bound: f64,
 }
 
 impl Monitor {
     pub fn new(predictor: Arc<Predictor>, config: MonitorConfig) -> Result<Self, MonitorError> {
         config.check()?;
         Ok(Self {
+            input_bound: predictor.card().input.max_abs_sample,
             predictor,
             cutter: WindowCutter::new(SAMPLES_PER_RECORDING, config.hop),
             alarm: AlarmState::new(config.rule),
             config,
             scratch: Vec::new(),
         })
+    }
+
+    /// Replaces the card's bound on absolute sample values (a service-wide override).
+    pub fn with_input_bound(mut self, bound: f64) -> Self {
+        self.input_bound = bound;
+        self
     }
 
     pub fn config(&self) -> &MonitorConfig {
@@ -111,10 +120,10 @@ impl Monitor {
         self.alarm.in_seizure()
     }
 
-    /// Checks every sample first (finite as f32, within the card's `max_abs_sample`): on an
-    /// error nothing is appended, so the signal stays as it was.
+    /// Checks every sample first (finite as f32, within the card's `max_abs_sample` or the
+    /// override): on an error nothing is appended, so the signal stays as it was.
     pub fn check(&self, samples: &[f64]) -> Result<(), MonitorError> {
-        let limit = self.predictor.card().input.max_abs_sample;
+        let limit = self.input_bound;
         for (index, &value) in samples.iter().enumerate() {
             if !(value as f32).is_finite() {
                 return Err(MonitorError::NonFinite { index });

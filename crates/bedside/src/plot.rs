@@ -176,18 +176,26 @@ pub fn svg(chart: &Chart) -> String {
         );
     }
     let step = tick_step(duration, 12.0);
-    let mut t = 0.0;
-    while t <= duration + 1e-9 {
+    let decimals = if step >= 1.0 {
+        0
+    } else {
+        (-step.log10()).ceil() as usize
+    };
+    for i in 0.. {
+        let t = i as f64 * step;
+        if t > duration + 1e-9 {
+            break;
+        }
         let _ = write!(
             s,
-            r##"<line x1="{0:.1}" x2="{0:.1}" y1="{1}" y2="{2}" stroke="#888"/><text x="{0:.1}" y="{3}" text-anchor="middle">{4}</text>"##,
+            r##"<line x1="{0:.1}" x2="{0:.1}" y1="{1}" y2="{2}" stroke="#888"/><text x="{0:.1}" y="{3}" text-anchor="middle">{4:.5$}</text>"##,
             x(t),
             PROBABILITY.1,
             PROBABILITY.1 + 5.0,
             PROBABILITY.1 + 18.0,
-            t
+            t,
+            decimals
         );
-        t += step;
     }
     let _ = write!(
         s,

@@ -2,7 +2,7 @@
 //!
 //! The rules are those of the `timescoring` package (PyPI; `EventScoring` in
 //! esl-epfl/timescoring), reimplemented so the fleet needs no Python, and cross-checked
-//! against it in `tests/pipeline/tests/bedside_events.rs`:
+//! against it in `crates/bedside/tests/timescoring.rs` and `apps/seizure-ops/tests/bedside.rs`:
 //! * annotations are rasterised at 10 Hz (`round(t * 10)`, ties to even, as Python rounds);
 //! * events (reference and detected alike) separated by less than `min_gap_s` (90 s) are
 //!   merged, then events longer than `max_event_s` (5 min) are split;
@@ -13,8 +13,10 @@
 //!   a detection that only partly overlaps as a false alarm too).
 //!
 //! Beyond `timescoring`: the detection latency of each detected reference event, from its
-//! onset to the earliest alarm (its detection time, not its onset estimate) overlapping it.
-//! Negative when an alarm within the tolerance came before the annotated onset.
+//! onset to the detection time (not the onset estimate) of the earliest alarm overlapping it
+//! that rang within its extended span (so at most 30 s early: negative then). A seizure
+//! covered only by an alarm that rang before that, by background, is detected but has no
+//! latency of its own: it is counted as `already_alarming`.
 
 use serde::{Deserialize, Serialize};
 
@@ -66,8 +68,12 @@ pub struct EventScores {
     pub true_positives: usize,
     pub false_positives: usize,
     pub duration_s: f64,
-    /// Detection latency of each detected reference event (seconds).
+    /// Detection latency of each detected reference event that raised its own alarm
+    /// (seconds; negative when the alarm rang within the tolerance before the onset).
     pub latencies_s: Vec<f64>,
+    /// Detected reference events without an alarm of their own: an alarm rung earlier (more
+    /// than the tolerance before the onset, by background) was still on.
+    pub already_alarming: usize,
 }
 
 impl EventScores {
@@ -114,6 +120,7 @@ impl EventScores {
         self.false_positives += other.false_positives;
         self.duration_s += other.duration_s;
         self.latencies_s.extend_from_slice(&other.latencies_s);
+        self.already_alarming += other.already_alarming;
     }
 }
 
@@ -212,14 +219,19 @@ pub fn score(
         if overlap > params.min_overlap + 1e-6 {
             scores.true_positives += 1;
             covered[from..to.max(from)].fill(true);
+            // The alarm this seizure raised: the earliest one rung within its extended
+            // span. A seizure that only continues an alarm rung before that (by background)
+            // has no latency of its own.
             let first_alarm = alarms
                 .iter()
                 .filter(|a| a.end_s > extended.start_s && a.start_s < extended.end_s)
+                .filter(|a| (extended.start_s..=extended.end_s).contains(&a.detected_s))
                 .map(|a| a.detected_s)
                 .min_by(f64::total_cmp);
-            scores
-                .latencies_s
-                .extend(first_alarm.map(|t| t - event.start_s));
+            match first_alarm {
+                Some(t) => scores.latencies_s.push(t - event.start_s),
+                None => scores.already_alarming += 1,
+            }
         }
     }
     scores.false_positives = detections
@@ -292,6 +304,31 @@ mod tests {
         assert_eq!(s.precision(), None);
         assert_eq!(s.f1(), Some(0.0));
         assert_eq!(score(&[], &[], 60.0, &ScoringParams::default()).f1(), None);
+    }
+
+    #[test]
+    fn latency_is_the_seizures_own_alarm() {
+        let reference = [interval(1000.0, 1030.0)];
+        let at = |start_s, end_s, detected_s| Alarm {
+            start_s,
+            end_s,
+            detected_s,
+        };
+        let params = ScoringParams::default();
+        // A background alarm rang 60 s before the onset and was still on: detected, but
+        // with no latency of its own.
+        let s = score(&reference, &[at(938.0, 1040.0, 940.0)], 3600.0, &params);
+        assert_eq!((s.true_positives, s.already_alarming), (1, 1));
+        assert!(s.latencies_s.is_empty());
+        // An alarm that rang within the 30 s tolerance before the onset counts (SzCORE):
+        // the latency is negative, whatever rang later.
+        let alarms = [at(975.0, 985.0, 977.0), at(1001.0, 1030.0, 1011.0)];
+        let s = score(&reference, &alarms, 3600.0, &params);
+        assert_eq!((s.true_positives, s.already_alarming), (1, 0));
+        assert_eq!(s.latencies_s, vec![-23.0]);
+        // Without the early one, 11 s.
+        let s = score(&reference, &alarms[1..], 3600.0, &params);
+        assert_eq!(s.latencies_s, vec![11.0]);
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! * segments are drawn from shuffled decks, reshuffled when used up, so every segment is
 //!   used before any is repeated (2 h needs about 300 background segments; a test split has
 //!   about 80, so background repeats, each pass in a new order and at new neighbours);
-//! * events are spread evenly with jitter: about `duration / events` apart, never closer than
-//!   half that, so no two reference events are merged by the 90 s rule at the defaults;
+//! * events are spread evenly with jitter: about `duration / events` apart, and never with
+//!   less than `min_gap_s` (90 s) of background between them, so the scorer scores each
+//!   event spliced (a request that cannot keep that gap is refused);
 //! * consecutive segments are joined by a linear cross-fade over `crossfade` samples (0.25 s
 //!   by default): no artificial step at a seam, and no bump where both sides share an offset.
 //!   A seizure event spans from the middle of the cross-fade into its first seizure segment
@@ -25,6 +26,9 @@ pub struct SpliceConfig {
     /// Seizure segments per event: uniform in `1..=max_segments_per_event`.
     pub max_segments_per_event: usize,
     pub crossfade: usize,
+    /// Least background between two events (seconds): the scorer merges events closer than
+    /// its `min_gap_s` (90 s), so they must be further apart to be scored as spliced.
+    pub min_gap_s: f64,
 }
 
 impl Default for SpliceConfig {
@@ -35,6 +39,7 @@ impl Default for SpliceConfig {
             events: 20,
             max_segments_per_event: 3,
             crossfade: 44,
+            min_gap_s: 90.0,
         }
     }
 }
@@ -128,20 +133,23 @@ pub fn splice(
     let background_s = config.duration_s - config.events as f64 * mean_event_s;
     // Each event brings the background segment after it; the rest are `slots`.
     let slots = ((background_s / segment_s).ceil().max(1.0) as usize).saturating_sub(config.events);
-    if config.events > 0 && slots < 2 * (config.events + 1) {
+    // Background segments needed between two events, plus one for rounding.
+    let gap_slots = (config.min_gap_s.max(0.0) / segment_s).ceil() as usize + 1;
+    let spacing = slots as f64 / (config.events + 1) as f64;
+    if config.events > 0 && spacing < gap_slots as f64 + 1.0 {
         return Err(SpliceError::Config(format!(
-            "{} events do not fit in {} s with background between them",
-            config.events, config.duration_s
+            "{} events do not fit in {} s with {} s of background between them",
+            config.events, config.duration_s, config.min_gap_s
         )));
     }
 
     let mut rng = Rng::new(config.seed);
-    // Event j goes after background slot `at[j]`: evenly spaced, jittered by up to a
-    // quarter spacing either way.
-    let spacing = slots as f64 / (config.events + 1) as f64;
+    // Event j goes after background slot `at[j]`: evenly spaced, jittered by up to a quarter
+    // spacing either way, but never closer than `gap_slots`.
+    let jitter = (0.25 * spacing).min((spacing - gap_slots as f64) / 2.0);
     let at: Vec<usize> = (1..=config.events)
         .map(|j| {
-            let at = (j as f64 * spacing + rng.range(-0.25, 0.25) * spacing).round() as usize;
+            let at = (j as f64 * spacing + rng.range(-jitter, jitter)).round() as usize;
             at.clamp(1, slots)
         })
         .collect();
@@ -245,6 +253,37 @@ mod tests {
         )
         .unwrap();
         assert_ne!(a.seizures, other.seizures);
+    }
+
+    #[test]
+    fn events_keep_the_merge_gap_or_are_refused() {
+        let background = segments(8, |s, i| ((i as f32) * 0.3 + s as f32).sin() * 50.0);
+        let seizure = segments(3, |s, i| ((i as f32) * 0.1 + s as f32).sin() * 400.0);
+        let mut fitted = 0;
+        for events in 1..=20 {
+            let config = SpliceConfig {
+                duration_s: 1800.0,
+                events,
+                ..SpliceConfig::default()
+            };
+            for seed in 0..5 {
+                match splice(
+                    &refs(&background),
+                    &refs(&seizure),
+                    &SpliceConfig { seed, ..config },
+                ) {
+                    Ok(s) => {
+                        fitted += 1;
+                        assert_eq!(s.seizures.len(), events);
+                        for pair in s.seizures.windows(2) {
+                            assert!(pair[1].start_s - pair[0].end_s >= 90.0, "{pair:?}");
+                        }
+                    }
+                    Err(e) => assert!(e.to_string().contains("do not fit"), "{e}"),
+                }
+            }
+        }
+        assert!(fitted >= 20, "{fitted}");
     }
 
     #[test]

@@ -362,6 +362,15 @@ pub fn scoring_python() -> Option<PathBuf> {
     )
 }
 
+/// The Python of the websockets venv: a WebSocket client the project did not write.
+pub fn websockets_python() -> Option<PathBuf> {
+    venv_tool(
+        None,
+        "venv-websockets/bin/python",
+        "no websockets Python (venv-websockets)",
+    )
+}
+
 /// The Python of the MLflow venv, which also holds `onnx` and `onnxruntime` (what MLflow's
 /// `onnx` flavour loads with); skips loudly when it is missing outside CI.
 pub fn mlflow_python() -> Option<PathBuf> {

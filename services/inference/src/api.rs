@@ -28,6 +28,7 @@ use crate::admission::{Refusal, Ticket};
 use crate::audit::{now_micros, Page, PredictionLog, PredictionRecord};
 use crate::metrics::InferenceMetrics;
 use crate::model::{LoadError, LoadedModel, ModelSlot, ReleaseSource};
+use crate::monitor;
 use crate::v2;
 use seizure_model::ThresholdSource;
 
@@ -50,6 +51,8 @@ pub struct Settings {
     pub limits: http_kit::ServerLimits,
     /// How often each replica checks the production pointer (`None`: not watched).
     pub model_watch: Option<std::time::Duration>,
+    /// Largest WebSocket message accepted (the body limit of the HTTP endpoints).
+    pub max_message_bytes: usize,
 }
 
 pub struct AppState {
@@ -66,6 +69,8 @@ pub struct AppState {
     pub settled: crate::reload::Settled,
     /// Prediction work in progress, per user and in all.
     pub admission: Arc<crate::admission::Admission>,
+    /// Open bedside monitoring sessions.
+    pub sessions: crate::monitor::Sessions,
 }
 
 impl VerifierState for AppState {
@@ -89,6 +94,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .merge(crate::v2::routes())
+        .merge(crate::monitor::routes())
         .merge(http_kit::docs(ApiDoc::openapi()))
         .fallback(http_kit::not_found)
         .with_state(state);
@@ -154,7 +160,7 @@ const RECORDINGS_PER_PASS: usize = 128;
 /// 503 (the service has).
 /// Also 503 while answers could not be recorded (the audit database and its spill file both
 /// failing): no prediction goes unaudited.
-fn admit(state: &AppState, user: &str) -> Result<Ticket, ApiError> {
+pub(crate) fn admit(state: &AppState, user: &str) -> Result<Ticket, ApiError> {
     if let Some(spill_error) = state.log.not_durable() {
         state.metrics.outcome("audit_unavailable");
         return Err(ApiError::new(
@@ -265,7 +271,7 @@ fn score(
 }
 
 /// The threshold in force for `model`: the override, or the one in its card.
-fn threshold_of(state: &AppState, model: &LoadedModel) -> (f64, ThresholdSource) {
+pub(crate) fn threshold_of(state: &AppState, model: &LoadedModel) -> (f64, ThresholdSource) {
     match state.settings.threshold {
         Some(value) => (value, ThresholdSource::Override),
         None => model.card().threshold(),
@@ -335,6 +341,8 @@ async fn audit(
         seizure_probability: answer.seizure_probability,
         prediction: answer.seizure_probability >= answer.threshold,
         epileptic_recordings: answer.epileptic_recordings.clone(),
+        kind: crate::audit::KIND_PREDICTION.to_owned(),
+        session_id: None,
     };
     state.log.record(record).await.map_err(ApiError::internal)
 }
@@ -347,7 +355,7 @@ fn count_outcome(state: &AppState, answer: &PredictionResponse) {
 }
 
 /// Runs CPU work off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
@@ -681,10 +689,13 @@ async fn metrics(State(state): State<SharedState>) -> Response {
     info(title = "seizure-ops inference", description = "Seizure predictions per patient or per batch of raw EEG recordings"),
     paths(predict_patient, predict_signals, reload_model, model_info, logs, ready, metrics,
         v2::server_metadata, v2::server_live, v2::server_ready, v2::model_metadata, v2::version_metadata,
-        v2::model_ready, v2::version_ready, v2::infer, v2::version_infer),
+        v2::model_ready, v2::version_ready, v2::infer, v2::version_infer,
+        monitor::http::open_session, monitor::http::session_status, monitor::http::push_samples,
+        monitor::http::close_session),
     components(schemas(PredictionResponse, RecordingScore, SignalsBody, ReloadResponse, Page, PredictionRecord, ErrorBody,
         v2::ServerMetadata, v2::Live, v2::Ready, v2::ModelMetadata, v2::TensorMetadata, v2::InferRequest, v2::InputTensor,
-        v2::RequestedOutput, v2::InferResponse, v2::OutputTensor, v2::V2ErrorBody)),
+        v2::RequestedOutput, v2::InferResponse, v2::OutputTensor, v2::V2ErrorBody,
+        monitor::OpenBody, monitor::SessionInfo, monitor::PushBody, monitor::PushAnswer)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -8,6 +8,7 @@ pub mod api;
 pub mod audit;
 pub mod metrics;
 pub mod model;
+pub mod monitor;
 pub mod reload;
 pub mod signals;
 pub mod v2;
@@ -119,6 +120,8 @@ pub struct InferenceArgs {
     /// service starts not ready and its pointer watch (or POST /reload-model) fetches it later.
     #[arg(long, env = "MODEL_STARTUP_FETCH_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub model_startup_fetch_seconds: u64,
+    #[command(flatten)]
+    pub monitor: monitor::MonitorArgs,
     #[command(flatten)]
     pub server: http_kit::ServerArgs,
 }
@@ -252,6 +255,7 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             limits: args.server.limits(),
             model_watch: (args.model_watch_seconds > 0)
                 .then(|| Duration::from_secs(args.model_watch_seconds)),
+            max_message_bytes: args.max_body_bytes,
         },
         reload_lock: tokio::sync::Mutex::new(()),
         settled: reload::Settled::default(),
@@ -259,7 +263,9 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             args.max_predictions_per_user,
             args.max_predictions_in_progress,
         )),
+        sessions: monitor::Sessions::new(args.monitor.clone()),
     });
+    monitor::spawn_sweeper(state.clone());
     let fingerprint = state.settings.release.fingerprint();
     // A hanging object store must not hold the start past the startup probe: start not ready
     // and let the pointer watch (or POST /reload-model) fetch it later.

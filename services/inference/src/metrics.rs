@@ -30,6 +30,12 @@ pub struct InferenceMetrics {
     /// 1 while this replica does not serve the release the production pointer names (it could
     /// not read or refused it): with the watch, a stuck replica.
     pub behind_pointer: IntGauge,
+    /// Bedside monitoring: sessions open now, windows scored, alarms raised, sessions closed
+    /// by `end` (`client`, `idle`).
+    pub monitor_sessions: IntGauge,
+    pub monitor_windows: IntCounter,
+    pub monitor_alarms: IntCounter,
+    pub monitor_sessions_closed: IntCounterVec,
 }
 
 impl InferenceMetrics {
@@ -70,6 +76,30 @@ impl InferenceMetrics {
             "1 while this replica does not serve the release the production pointer names",
         )
         .expect("a valid metric");
+        let monitor_sessions =
+            IntGauge::new("monitor_sessions", "Bedside monitoring sessions open now")
+                .expect("a valid metric");
+        let monitor_windows = IntCounter::new(
+            "monitor_windows_total",
+            "Windows scored in bedside monitoring sessions",
+        )
+        .expect("a valid metric");
+        let monitor_alarms = IntCounter::new(
+            "monitor_alarms_total",
+            "Seizure onsets raised in bedside monitoring sessions",
+        )
+        .expect("a valid metric");
+        let monitor_sessions_closed = IntCounterVec::new(
+            Opts::new(
+                "monitor_sessions_closed_total",
+                "Bedside monitoring sessions closed, by who ended them",
+            ),
+            &["end"],
+        )
+        .expect("a valid metric");
+        for end in ["client", "idle"] {
+            monitor_sessions_closed.with_label_values(&[end]);
+        }
         for outcome in OUTCOMES {
             predictions.with_label_values(&[outcome]);
         }
@@ -84,6 +114,10 @@ impl InferenceMetrics {
         http_metrics::register(registry, model_info.clone());
         http_metrics::register(registry, model_loaded.clone());
         http_metrics::register(registry, behind_pointer.clone());
+        http_metrics::register(registry, monitor_sessions.clone());
+        http_metrics::register(registry, monitor_windows.clone());
+        http_metrics::register(registry, monitor_alarms.clone());
+        http_metrics::register(registry, monitor_sessions_closed.clone());
         Self {
             http,
             predictions,
@@ -93,6 +127,10 @@ impl InferenceMetrics {
             model_info,
             model_loaded,
             behind_pointer,
+            monitor_sessions,
+            monitor_windows,
+            monitor_alarms,
+            monitor_sessions_closed,
         }
     }
 

@@ -10,7 +10,8 @@ use stage_kit::Remote;
 
 /// A model ready to serve, with where it came from.
 pub struct LoadedModel {
-    pub predictor: Predictor,
+    /// Shared with the monitoring sessions started on this model (they stay on it).
+    pub predictor: Arc<Predictor>,
     /// The registered version (from `release.json`), or `unregistered-<weights md5>`.
     pub version: String,
     pub run_id: Option<String>,
@@ -105,7 +106,7 @@ pub fn load_release(dir: &Path) -> Result<LoadedModel, LoadError> {
     };
     let run_id = release.map(|r| r.run_id).or_else(|| card.run_id.clone());
     Ok(LoadedModel {
-        predictor,
+        predictor: Arc::new(predictor),
         version,
         run_id,
         source: dir.to_owned(),

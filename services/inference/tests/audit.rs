@@ -21,6 +21,8 @@ fn record(i: usize, probability: f64) -> PredictionRecord {
         seizure_probability: probability,
         prediction: probability >= 0.5,
         epileptic_recordings: vec![1, 2],
+        kind: inference::audit::KIND_PREDICTION.into(),
+        session_id: None,
     }
 }
 

@@ -69,6 +69,7 @@ impl App {
             // Tests that want the pointer watch turn it on (it would add reloads to counts).
             model_watch_seconds: 0,
             model_startup_fetch_seconds: 60,
+            monitor: Default::default(),
             server: Default::default(),
         };
         let mut args = args;

@@ -44,6 +44,20 @@ pub struct PredictionRecord {
     pub seizure_probability: f64,
     pub prediction: bool,
     pub epileptic_recordings: Vec<usize>,
+    /// `prediction`, or `monitor_alarm` (a seizure onset in a monitoring session). Spill
+    /// lines written before the field read as predictions.
+    #[serde(default = "prediction_kind")]
+    pub kind: String,
+    /// The monitoring session of a `monitor_alarm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+pub const KIND_PREDICTION: &str = "prediction";
+pub const KIND_MONITOR_ALARM: &str = "monitor_alarm";
+
+fn prediction_kind() -> String {
+    KIND_PREDICTION.to_owned()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -365,7 +379,8 @@ impl PredictionLog {
 }
 
 const SELECT: &str = "SELECT id, at_us, username, role, request_id, patient_id, model_version, \
-     recordings, seizure_probability, prediction, epileptic_recordings FROM prediction_log";
+     recordings, seizure_probability, prediction, epileptic_recordings, kind, session_id \
+     FROM prediction_log";
 
 fn parse_cursor(cursor: &str) -> Result<(i64, String), AuditError> {
     let bad = || AuditError::BadCursor(cursor.to_owned());
@@ -395,6 +410,8 @@ fn record_from_row(row: &sqlx::any::AnyRow) -> Result<PredictionRecord, sqlx::Er
         seizure_probability: row.try_get("seizure_probability")?,
         prediction: row.try_get::<i64, _>("prediction")? != 0,
         epileptic_recordings: serde_json::from_str(&indices).unwrap_or_default(),
+        kind: row.try_get("kind")?,
+        session_id: row.try_get("session_id")?,
     })
 }
 

@@ -200,6 +200,8 @@ mod tests {
             seizure_probability: 0.25,
             prediction: false,
             epileptic_recordings: vec![],
+            kind: super::super::KIND_PREDICTION.into(),
+            session_id: None,
         }
     }
 

@@ -429,8 +429,10 @@ async fn insert_all(pool: &AnyPool, records: &[PredictionRecord]) -> Result<(), 
     for r in records {
         sqlx::query(
             "INSERT INTO prediction_log (id, at_us, username, role, request_id, patient_id, \
-             model_version, recordings, seizure_probability, prediction, epileptic_recordings) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+             model_version, recordings, seizure_probability, prediction, epileptic_recordings, \
+             kind, session_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (id) DO NOTHING",
         )
         .bind(&r.id)
         .bind(r.at_us)
@@ -443,6 +445,8 @@ async fn insert_all(pool: &AnyPool, records: &[PredictionRecord]) -> Result<(), 
         .bind(r.seizure_probability)
         .bind(i64::from(r.prediction))
         .bind(serde_json::to_string(&r.epileptic_recordings).expect("indices serialise"))
+        .bind(&r.kind)
+        .bind(r.session_id.as_deref())
         .execute(&mut *transaction)
         .await?;
     }

@@ -1,0 +1,127 @@
+//! The plain-HTTP form of monitoring sessions, for clients without WebSocket.
+
+use auth_tokens::Role;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use http_kit::{ApiError, Authenticated, ErrorBody, RequestId};
+
+use super::{
+    finish, info, no_session, open_entry, push_into, record_push, OpenBody, PushAnswer, PushBody,
+    SessionInfo,
+};
+use crate::api::{admit, blocking, SharedState, PREDICTING_ROLES};
+
+fn unprocessable(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => ApiError::unprocessable(e.body_text()),
+        other => other.into(),
+    }
+}
+
+#[utoipa::path(post, path = "/monitor/sessions", request_body = OpenBody,
+    responses((status = 201, body = SessionInfo), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn open_session(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<SessionInfo>), ApiError> {
+    let claims = caller.require(&PREDICTING_ROLES)?.clone();
+    // The body is optional: none means every default.
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        OpenBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::unprocessable(format!("invalid session settings: {e}"))
+            }
+            _ => ApiError::bad_request(format!("the body is not JSON: {e}")),
+        })?
+    };
+    let entry = open_entry(&state, &claims.sub, body)?;
+    let answer = info(&entry, &entry.lock(), &state.sessions);
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+#[utoipa::path(get, path = "/monitor/sessions/{id}", params(("id" = String, Path, description = "the session id")),
+    responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn session_status(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<SessionInfo>, ApiError> {
+    let claims = caller.require(&PREDICTING_ROLES)?;
+    let entry = state
+        .sessions
+        .get(&id, &claims.sub, claims.role == Role::Admin)
+        .ok_or_else(|| no_session(&id))?;
+    let answer = info(&entry, &entry.lock(), &state.sessions);
+    Ok(Json(answer))
+}
+
+#[utoipa::path(post, path = "/monitor/sessions/{id}/samples", params(("id" = String, Path, description = "the session id")), request_body = PushBody,
+    responses((status = 200, body = PushAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn push_samples(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+    Extension(request_id): Extension<RequestId>,
+    Path(id): Path<String>,
+    body: Result<Json<PushBody>, JsonRejection>,
+) -> Result<Json<PushAnswer>, ApiError> {
+    let claims = caller.require(&PREDICTING_ROLES)?.clone();
+    let Json(body) = body.map_err(unprocessable)?;
+    check_push_size(&state, body.samples.len())?;
+    let entry = state
+        .sessions
+        .get(&id, &claims.sub, claims.role == Role::Admin)
+        .ok_or_else(|| no_session(&id))?;
+    let ticket = admit(&state, &claims.sub)?;
+    let answer = blocking(move || push_into(&entry, &body.samples)).await?;
+    drop(ticket);
+    record_push(&state, &claims, Some(&request_id), &answer).await?;
+    Ok(Json(answer))
+}
+
+/// 413 for a push over the limit.
+pub(super) fn check_push_size(state: &SharedState, samples: usize) -> Result<(), ApiError> {
+    let limit = state.sessions.limits.max_monitor_push_samples;
+    if samples > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_samples",
+            format!(
+                "{samples} samples in one push; at most {limit} (send the rest in further pushes)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[utoipa::path(delete, path = "/monitor/sessions/{id}", params(("id" = String, Path, description = "the session id")),
+    responses((status = 200, body = PushAnswer), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn close_session(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<PushAnswer>, ApiError> {
+    let claims = caller.require(&PREDICTING_ROLES)?;
+    let entry = state
+        .sessions
+        .remove(&id, &claims.sub, claims.role == Role::Admin)
+        .ok_or_else(|| no_session(&id))?;
+    state
+        .metrics
+        .monitor_sessions
+        .set(state.sessions.len() as i64);
+    state
+        .metrics
+        .monitor_sessions_closed
+        .with_label_values(&["client"])
+        .inc();
+    Ok(Json(finish(&entry)))
+}

@@ -1,0 +1,284 @@
+//! Bedside monitoring: a client opens a session, pushes samples at any chunking, and gets
+//! back each new window's seizure probability and the alarm events (`seizure_onset`,
+//! `seizure_offset`) of the `bedside` alarm rule. Two transports over one session registry:
+//! plain HTTP ([`http`]) and a WebSocket ([`socket`]). Same token and roles as `/predict`;
+//! every onset is written to the audit log before it is answered; sessions are bounded in
+//! number (in all and per user), idle time and push size, and pinned to the model they
+//! started on (a reload serves new sessions).
+
+pub(crate) mod http;
+mod sessions;
+mod socket;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use bedside::{AlarmRule, Event, Monitor, MonitorConfig, WindowScore};
+use http_kit::{ApiError, RequestId};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{input_bound, serving_model, threshold_of, SharedState};
+use crate::audit::{now_micros, PredictionRecord, KIND_MONITOR_ALARM};
+
+use http::{close_session, open_session, push_samples, session_status};
+pub use sessions::{Entry, MonitorArgs, Refusal, Session, Sessions};
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/monitor", get(socket::monitor_socket))
+        .route("/monitor/sessions", post(open_session))
+        .route(
+            "/monitor/sessions/{id}",
+            get(session_status).delete(close_session),
+        )
+        .route("/monitor/sessions/{id}/samples", post(push_samples))
+}
+
+/// Closes idle sessions every quarter of the idle timeout, until the process ends.
+pub fn spawn_sweeper(state: SharedState) -> tokio::task::JoinHandle<()> {
+    let every = (state.sessions.idle_timeout() / 4).max(Duration::from_millis(250));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            for entry in state.sessions.sweep() {
+                let session = entry.lock();
+                tracing::info!(
+                    session_id = %entry.id,
+                    owner = %entry.owner,
+                    samples = session.monitor.samples_seen(),
+                    in_seizure = session.monitor.in_seizure(),
+                    "monitoring session closed after its idle timeout"
+                );
+                state
+                    .metrics
+                    .monitor_sessions_closed
+                    .with_label_values(&["idle"])
+                    .inc();
+            }
+            state
+                .metrics
+                .monitor_sessions
+                .set(state.sessions.len() as i64);
+        }
+    })
+}
+
+/// Optional settings of a new session; anything absent takes the documented default.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenBody {
+    /// Samples between window starts (default 87, 0.5 s).
+    pub hop: Option<usize>,
+    /// Alarm when at least `alarm_k` of the last `alarm_n` windows are at or above the
+    /// threshold (default 6 of 6).
+    pub alarm_k: Option<usize>,
+    pub alarm_n: Option<usize>,
+    /// No new alarm within this many seconds of a seizure's declared end (default 30).
+    pub refractory_s: Option<f64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionInfo {
+    pub session_id: String,
+    pub model_version: String,
+    pub threshold: f64,
+    pub threshold_source: String,
+    pub hop: usize,
+    pub alarm_k: usize,
+    pub alarm_n: usize,
+    pub refractory_s: f64,
+    /// Samples per window (the model's input length).
+    pub window_samples: usize,
+    pub sampling_hz: f64,
+    pub samples_seen: u64,
+    pub in_seizure: bool,
+    pub alarms: u64,
+    pub max_samples_per_push: usize,
+    pub idle_timeout_seconds: u64,
+}
+
+/// Samples to append, in order, in the model's units (µV at 173.61 Hz).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushBody {
+    pub samples: Vec<f64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PushAnswer {
+    pub session_id: String,
+    pub model_version: String,
+    pub samples_seen: u64,
+    pub in_seizure: bool,
+    /// The windows this push completed: `{start_s, end_s, probability}`.
+    #[schema(value_type = Vec<Object>)]
+    pub windows: Vec<WindowScore>,
+    /// `{type: seizure_onset, onset_s, detected_s, probability}` or
+    /// `{type: seizure_offset, offset_s, detected_s}`.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Event>,
+}
+
+fn info(entry: &Entry, session: &Session, sessions: &Sessions) -> SessionInfo {
+    let config = session.monitor.config();
+    SessionInfo {
+        session_id: entry.id.clone(),
+        model_version: session.model_version.clone(),
+        threshold: config.rule.threshold,
+        threshold_source: session.threshold_source.clone(),
+        hop: config.hop,
+        alarm_k: config.rule.k,
+        alarm_n: config.rule.n,
+        refractory_s: config.rule.refractory_s,
+        window_samples: eeg_data::SAMPLES_PER_RECORDING,
+        sampling_hz: eeg_data::SAMPLING_HZ,
+        samples_seen: session.monitor.samples_seen(),
+        in_seizure: session.monitor.in_seizure(),
+        alarms: session.alarms,
+        max_samples_per_push: sessions.limits.max_monitor_push_samples,
+        idle_timeout_seconds: sessions.limits.monitor_idle_seconds,
+    }
+}
+
+fn no_session(id: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no monitoring session {id:?} (closed, expired after its idle timeout, or not yours)"
+    ))
+}
+
+/// Opens a session for `owner` on the serving model, within the bounds.
+fn open_entry(state: &SharedState, owner: &str, body: OpenBody) -> Result<Arc<Entry>, ApiError> {
+    use axum::http::StatusCode;
+    let model = serving_model(state)?;
+    let (threshold, source) = threshold_of(state, &model);
+    let defaults = AlarmRule::with_threshold(threshold);
+    let config = MonitorConfig {
+        hop: body.hop.unwrap_or(bedside::monitor::DEFAULT_HOP),
+        rule: AlarmRule {
+            threshold,
+            k: body.alarm_k.unwrap_or(defaults.k),
+            n: body.alarm_n.unwrap_or(defaults.n),
+            refractory_s: body.refractory_s.unwrap_or(defaults.refractory_s),
+        },
+    };
+    let monitor = Monitor::new(Arc::clone(&model.predictor), config)
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?
+        .with_input_bound(input_bound(state, &model));
+    let session = Session {
+        monitor,
+        model_version: model.version.clone(),
+        threshold_source: source.as_str().to_owned(),
+        alarms: 0,
+    };
+    let entry = state
+        .sessions
+        .open(owner, session)
+        .map_err(|refusal| match refusal {
+            Refusal::Full { limit } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_sessions",
+                format!("{limit} monitoring sessions are open; try again later"),
+            )
+            .retry_after(5),
+            Refusal::UserFull { limit } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sessions",
+                format!("you have {limit} monitoring sessions open; close one first"),
+            ),
+        })?;
+    state
+        .metrics
+        .monitor_sessions
+        .set(state.sessions.len() as i64);
+    tracing::info!(session_id = %entry.id, %owner, model_version = %model.version, "monitoring session opened");
+    Ok(entry)
+}
+
+/// Appends samples to a session (blocking: the model runs here). Refused samples leave the
+/// session as it was.
+fn push_into(entry: &Entry, samples: &[f64]) -> Result<PushAnswer, ApiError> {
+    use axum::http::StatusCode;
+    let mut session = entry.lock();
+    let update = session
+        .monitor
+        .push(samples)
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    if let Some(bad) = update
+        .windows
+        .iter()
+        .position(|w| !w.probability.is_finite())
+    {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "non_finite_output",
+            format!("the model returned a non-finite probability for window {bad}"),
+        ));
+    }
+    session.alarms += update
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::SeizureOnset { .. }))
+        .count() as u64;
+    Ok(PushAnswer {
+        session_id: entry.id.clone(),
+        model_version: session.model_version.clone(),
+        samples_seen: session.monitor.samples_seen(),
+        in_seizure: session.monitor.in_seizure(),
+        windows: update.windows,
+        events: update.events,
+    })
+}
+
+/// Counts what a push produced and writes one audit record per seizure onset, before the
+/// push is answered.
+async fn record_push(
+    state: &SharedState,
+    claims: &auth_tokens::Claims,
+    request_id: Option<&RequestId>,
+    answer: &PushAnswer,
+) -> Result<(), ApiError> {
+    state
+        .metrics
+        .monitor_windows
+        .inc_by(answer.windows.len() as u64);
+    for event in &answer.events {
+        if let Event::SeizureOnset { probability, .. } = event {
+            state.metrics.monitor_alarms.inc();
+            let record = PredictionRecord {
+                id: auth_tokens::random_id(),
+                at: String::new(),
+                at_us: now_micros(),
+                username: claims.sub.clone(),
+                role: claims.role.as_str().to_owned(),
+                request_id: request_id.map(|r| r.0.clone()),
+                patient_id: None,
+                model_version: answer.model_version.clone(),
+                recordings: 1,
+                seizure_probability: f64::from(*probability),
+                prediction: true,
+                epileptic_recordings: vec![0],
+                kind: KIND_MONITOR_ALARM.to_owned(),
+                session_id: Some(answer.session_id.clone()),
+            };
+            state.log.record(record).await.map_err(ApiError::internal)?;
+        }
+    }
+    Ok(())
+}
+
+/// Ends a session: an open seizure is closed.
+fn finish(entry: &Entry) -> PushAnswer {
+    let mut session = entry.lock();
+    let events: Vec<Event> = session.monitor.finish().into_iter().collect();
+    PushAnswer {
+        session_id: entry.id.clone(),
+        model_version: session.model_version.clone(),
+        samples_seen: session.monitor.samples_seen(),
+        in_seizure: false,
+        windows: Vec::new(),
+        events,
+    }
+}

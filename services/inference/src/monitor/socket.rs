@@ -1,0 +1,201 @@
+//! The WebSocket form of a monitoring session: `GET /monitor` (the settings of
+//! [`OpenBody`] as query parameters) upgrades to a socket carrying JSON text messages.
+//!
+//! * server -> client first: `{"type": "session", ...SessionInfo}`;
+//! * client -> server: `{"type": "samples", "samples": [...]}`; the server answers each with
+//!   `{"type": "update", ...PushAnswer}`, or `{"type": "error", "status", "error", "message"}`
+//!   (nothing of a refused message is appended; the session goes on);
+//! * client -> server `{"type": "close"}`: the server answers `{"type": "closed", ...}` (an
+//!   open seizure closed) and closes. A plain close frame, a dropped connection, the idle
+//!   timeout, or the token expiring or being revoked end the session too.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use http_kit::{ApiError, Authenticated};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::http::check_push_size;
+use super::{finish, info, open_entry, push_into, record_push, Entry, OpenBody};
+use crate::api::{admit, blocking, SharedState, PREDICTING_ROLES};
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    Samples { samples: Vec<f64> },
+    Close,
+}
+
+pub(crate) async fn monitor_socket(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+    query: Result<Query<OpenBody>, QueryRejection>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let claims = caller.require(&PREDICTING_ROLES)?.clone();
+    let Query(body) = query.map_err(|e| ApiError::unprocessable(e.body_text()))?;
+    let upgrade = upgrade.map_err(|e| {
+        ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "websocket_required",
+            format!("GET /monitor is a WebSocket ({e}); without one, use /monitor/sessions"),
+        )
+    })?;
+    let entry = open_entry(&state, &claims.sub, body)?;
+    let max_bytes = state.settings.max_message_bytes;
+    Ok(upgrade
+        .max_message_size(max_bytes)
+        .max_frame_size(max_bytes)
+        .on_upgrade(move |socket| run(socket, state, claims, entry)))
+}
+
+fn error_message(error: &ApiError) -> Value {
+    json!({
+        "type": "error",
+        "status": error.status.as_u16(),
+        "error": error.code,
+        "message": error.message,
+    })
+}
+
+async fn send(socket: &mut WebSocket, message: impl ToString) -> bool {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .is_ok()
+}
+
+/// `value`'s fields with `"type": kind` first, as JSON text (numbers printed as their own
+/// type: an f32 probability as the HTTP answers print it).
+fn tagged(kind: &str, value: impl serde::Serialize) -> String {
+    #[derive(serde::Serialize)]
+    struct Tagged<'a, T> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(flatten)]
+        value: T,
+    }
+    serde_json::to_string(&Tagged { kind, value }).expect("answers serialise")
+}
+
+async fn close(mut socket: WebSocket, reason: &str) {
+    let frame = CloseFrame {
+        code: 1000,
+        reason: reason.to_owned().into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+async fn run(
+    mut socket: WebSocket,
+    state: SharedState,
+    claims: auth_tokens::Claims,
+    entry: Arc<Entry>,
+) {
+    let first = tagged("session", info(&entry, &entry.lock(), &state.sessions));
+    let idle = state.sessions.idle_timeout();
+    let mut reason = "closed by the client";
+    if send(&mut socket, first).await {
+        loop {
+            let message = match tokio::time::timeout(idle, socket.recv()).await {
+                Err(_) => {
+                    reason = "idle timeout";
+                    break;
+                }
+                Ok(Some(Ok(message))) => message,
+                Ok(_) => break,
+            };
+            if claims.exp <= auth_tokens::now_seconds() || state.verifier.is_revoked(&claims) {
+                reason = "the access token expired or was revoked; reconnect with a fresh one";
+                break;
+            }
+            let text = match message {
+                Message::Text(text) => text,
+                Message::Binary(_) => {
+                    let error = ApiError::bad_request("send JSON text messages");
+                    if send(&mut socket, error_message(&error)).await {
+                        continue;
+                    }
+                    break;
+                }
+                Message::Close(_) => break,
+                // axum answers pings itself.
+                Message::Ping(_) | Message::Pong(_) => continue,
+            };
+            let samples = match serde_json::from_str::<ClientMessage>(text.as_str()) {
+                Ok(ClientMessage::Samples { samples }) => samples,
+                Ok(ClientMessage::Close) => {
+                    let _ = send(&mut socket, tagged("closed", finish(&entry))).await;
+                    reason = "closed at the client's request";
+                    break;
+                }
+                Err(e) => {
+                    let error = ApiError::unprocessable(format!("invalid message: {e}"));
+                    if send(&mut socket, error_message(&error)).await {
+                        continue;
+                    }
+                    break;
+                }
+            };
+            let answer = push(&state, &claims, &entry, samples).await;
+            let message = match &answer {
+                Ok(answer) => tagged("update", answer),
+                Err(error) => error_message(error).to_string(),
+            };
+            if !send(&mut socket, message).await {
+                break;
+            }
+            if answer.is_err() && state.sessions.get(&entry.id, &claims.sub, true).is_none() {
+                reason = "the session expired";
+                break;
+            }
+        }
+    }
+    if state
+        .sessions
+        .remove(&entry.id, &claims.sub, true)
+        .is_some()
+    {
+        let end = if reason == "idle timeout" {
+            "idle"
+        } else {
+            "client"
+        };
+        state
+            .metrics
+            .monitor_sessions_closed
+            .with_label_values(&[end])
+            .inc();
+    }
+    state
+        .metrics
+        .monitor_sessions
+        .set(state.sessions.len() as i64);
+    tracing::info!(session_id = %entry.id, %reason, "monitoring socket closed");
+    close(socket, reason).await;
+}
+
+async fn push(
+    state: &SharedState,
+    claims: &auth_tokens::Claims,
+    entry: &Arc<Entry>,
+    samples: Vec<f64>,
+) -> Result<super::PushAnswer, ApiError> {
+    check_push_size(state, samples.len())?;
+    // Touch the session (the idle sweep), or find it swept.
+    let entry = state
+        .sessions
+        .get(&entry.id, &claims.sub, true)
+        .ok_or_else(|| super::no_session(&entry.id))?;
+    let ticket = admit(state, &claims.sub)?;
+    let answer = blocking(move || push_into(&entry, &samples)).await?;
+    drop(ticket);
+    record_push(state, claims, None, &answer).await?;
+    Ok(answer)
+}

@@ -1,0 +1,435 @@
+//! Bedside monitoring sessions over HTTP with a real (tiny) promoted model: windows and
+//! events equal the offline monitor's at any chunking; hostile pushes refused without
+//! touching the signal; 50 pushes at once; bounds on sessions and idle time; alarms audited.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use auth_tokens::Role;
+use bedside::{Monitor, MonitorConfig};
+use pipeline_tests::serving::{assert_error, App};
+use pipeline_tests::Workspace;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn shared_workspace() -> &'static Workspace {
+    static WORKSPACE: OnceLock<Workspace> = OnceLock::new();
+    WORKSPACE.get_or_init(|| Workspace::promoted(1))
+}
+
+/// About 94 s: background, two seizure segments, background.
+fn signal() -> Vec<f64> {
+    [(5, 11), (1, 7), (1, 8), (4, 3)]
+        .iter()
+        .flat_map(|&(class, seed)| eeg_data::synthetic::reference_segment(class, seed))
+        .map(f64::from)
+        .collect()
+}
+
+/// The signal's windows and events offline, in one push, on the same model (alarm at 1 of 1),
+/// and the number of onsets among them.
+fn offline(ws: &Workspace, samples: &[f64]) -> (Value, Value, usize) {
+    let predictor = Arc::new(seizure_model::Predictor::load(&ws.path("production")).unwrap());
+    let mut config = MonitorConfig::for_model(&predictor);
+    config.rule.k = 1;
+    config.rule.n = 1;
+    let mut monitor = Monitor::new(predictor, config).unwrap();
+    let update = monitor.push(samples).unwrap();
+    let onsets = update
+        .events
+        .iter()
+        .filter(|e| matches!(e, bedside::Event::SeizureOnset { .. }))
+        .count();
+    assert!(
+        onsets > 0,
+        "the seizure segments raise an alarm: {:?}",
+        update.events
+    );
+    // Through JSON text, as the service's answers come (f32 probabilities printed as f32,
+    // every number through the same parser).
+    let json = |value: String| serde_json::from_str::<Value>(&value).unwrap();
+    (
+        json(serde_json::to_string(&update.windows).unwrap()),
+        json(serde_json::to_string(&update.events).unwrap()),
+        onsets,
+    )
+}
+
+async fn open(app: &App, token: &str, body: Value) -> String {
+    let (status, info) = app.post("/monitor/sessions", body, Some(token)).await;
+    assert_eq!(status, StatusCode::CREATED, "{info}");
+    info["session_id"].as_str().unwrap().to_owned()
+}
+
+async fn push(app: &App, token: &str, id: &str, samples: &[f64]) -> (StatusCode, Value) {
+    app.post(
+        &format!("/monitor/sessions/{id}/samples"),
+        json!({ "samples": samples }),
+        Some(token),
+    )
+    .await
+}
+
+async fn delete(app: &App, token: &str, id: &str) -> (StatusCode, Value) {
+    let response = app
+        .http
+        .delete(format!("{}/monitor/sessions/{id}", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    pipeline_tests::serving::answer(response).await
+}
+
+#[tokio::test]
+async fn a_session_streams_the_offline_monitors_windows_and_events_at_any_chunking() {
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let token = app.token(Role::Clinician);
+    let (status, info) = app
+        .post(
+            "/monitor/sessions",
+            json!({"alarm_k": 1, "alarm_n": 1}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{info}");
+    assert_eq!(info["model_version"], "1");
+    assert_eq!(info["window_samples"], 178);
+    assert_eq!(info["hop"], 87);
+    assert_eq!(info["threshold_source"], "model_card");
+    let id = info["session_id"].as_str().unwrap().to_owned();
+
+    let samples = signal();
+    let (expected_windows, expected_events, onsets) = offline(ws, &samples);
+    let (mut windows, mut events) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    for size in [1, 5, 172, 178, 1000, 87, 3000].into_iter().cycle() {
+        let end = (at + size).min(samples.len());
+        let (status, body) = push(&app, &token, &id, &samples[at..end]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["samples_seen"], end);
+        windows.extend(body["windows"].as_array().unwrap().iter().cloned());
+        events.extend(body["events"].as_array().unwrap().iter().cloned());
+        at = end;
+        if at == samples.len() {
+            break;
+        }
+    }
+    assert_eq!(Value::from(windows), expected_windows);
+    assert_eq!(Value::from(events), expected_events);
+
+    // Every onset is in the audit log, with its session.
+    let admin = app.token(Role::Admin);
+    let (status, page) = app.get("/logs?limit=100", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let alarms: Vec<&Value> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "monitor_alarm")
+        .collect();
+    assert_eq!(alarms.len(), onsets, "{page}");
+    assert!(alarms.iter().all(|r| r["session_id"] == id.as_str()));
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(&format!("monitor_alarms_total {onsets}")),
+        "{metrics}"
+    );
+
+    let (status, status_body) = app
+        .get(&format!("/monitor/sessions/{id}"), Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status_body["samples_seen"], samples.len());
+    assert_eq!(status_body["alarms"], onsets);
+    // The end is clean: an open seizure is closed, and the session is gone.
+    let (status, closed) = delete(&app, &token, &id).await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+    assert_eq!(closed["in_seizure"], false);
+    let (status, body) = push(&app, &token, &id, &samples[..10]).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::NOT_FOUND,
+        "no monitoring session",
+    );
+}
+
+#[tokio::test]
+async fn hostile_pushes_are_refused_and_leave_the_signal_as_it_was() {
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let token = app.token(Role::Clinician);
+    let id = open(&app, &token, json!({})).await;
+    let (status, _) = push(&app, &token, &id, &[1.0; 100]).await;
+    assert_eq!(status, StatusCode::OK);
+    let path = format!("/monitor/sessions/{id}/samples");
+    let send = |body: String| {
+        let request = app
+            .http
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body);
+        async move { pipeline_tests::serving::answer(request.send().await.unwrap()).await }
+    };
+    for (body, expected, words) in [
+        (
+            r#"{"samples": [1, 2, 1e39]}"#.to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sample 2",
+        ),
+        (
+            r#"{"samples": [1, -1e5]}"#.to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sample 1",
+        ),
+        (
+            r#"{"samples": [1, 1e400]}"#.to_owned(),
+            StatusCode::BAD_REQUEST,
+            "",
+        ),
+        (
+            r#"{"samples": [1, "2"]}"#.to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "",
+        ),
+        (
+            r#"{"samples": [1, NaN]}"#.to_owned(),
+            StatusCode::BAD_REQUEST,
+            "",
+        ),
+        (
+            r#"{"samples": [1, null]}"#.to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "",
+        ),
+        (
+            r#"{"samples": 5}"#.to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "",
+        ),
+        (
+            r#"{"samples": [1], "patient": 3}"#.to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "",
+        ),
+        (r#"{"samples": [1,"#.to_owned(), StatusCode::BAD_REQUEST, ""),
+        (
+            format!(r#"{{"samples": [{}]}}"#, vec!["0"; 17_362].join(",")),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "at most 17361",
+        ),
+    ] {
+        let (status, answer) = send(body.clone()).await;
+        assert_error(status, &answer, expected, words);
+    }
+    // Nothing of the refused pushes was appended.
+    let (_, info) = app
+        .get(&format!("/monitor/sessions/{id}"), Some(&token))
+        .await;
+    assert_eq!(info["samples_seen"], 100);
+
+    for bad in [
+        json!({"alarm_k": 0}),
+        json!({"alarm_k": 8, "alarm_n": 7}),
+        json!({"alarm_n": 65}),
+        json!({"hop": 0}),
+        json!({"hop": 1_000_000_000u64}),
+        json!({"refractory_s": -1}),
+        json!({"refractory_s": 1e300}),
+        json!({"threshold": 0.1}),
+        json!({"hop": -3}),
+    ] {
+        let (status, answer) = app
+            .post("/monitor/sessions", bad.clone(), Some(&token))
+            .await;
+        assert_error(status, &answer, StatusCode::UNPROCESSABLE_ENTITY, "");
+    }
+    // Who may do what: no token, another user, an admin.
+    let (status, answer) = app.post("/monitor/sessions", json!({}), None).await;
+    assert_error(status, &answer, StatusCode::UNAUTHORIZED, "");
+    let other = app.issuer.issue("grace", Role::Clinician).unwrap().0;
+    let (status, answer) = push(&app, &other, &id, &[1.0]).await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::NOT_FOUND,
+        "no monitoring session",
+    );
+    let admin = app.token(Role::Admin);
+    let (status, _) = app
+        .get(&format!("/monitor/sessions/{id}"), Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn fifty_pushes_at_once_lose_and_duplicate_nothing() {
+    let ws = shared_workspace();
+    let app = Arc::new(App::for_workspace(ws).await);
+    let token = app.token(Role::Clinician);
+    let id = open(&app, &token, json!({})).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (app, token, id) = (app.clone(), token.clone(), id.clone());
+            tokio::spawn(async move { push(&app, &token, &id, &[3.0; 200]).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            StatusCode::OK => accepted += 1,
+            // The per-user limit on work in progress (4): a clear answer to retry.
+            StatusCode::TOO_MANY_REQUESTS => assert!(body["error"].is_string(), "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(accepted > 0);
+    let (_, info) = app
+        .get(&format!("/monitor/sessions/{id}"), Some(&token))
+        .await;
+    assert_eq!(info["samples_seen"], accepted * 200);
+}
+
+#[tokio::test]
+async fn sessions_are_bounded_in_number_and_idle_time() {
+    let ws = shared_workspace();
+    let app = App::spawn_with(
+        &ws.path("production"),
+        &ws.path("patients/store"),
+        None,
+        |args| {
+            args.monitor.max_monitor_sessions = 3;
+            args.monitor.max_monitor_sessions_per_user = 2;
+            args.monitor.monitor_idle_seconds = 1;
+        },
+    )
+    .await;
+    let ada = app.token(Role::Clinician);
+    let grace = app.issuer.issue("grace", Role::Clinician).unwrap().0;
+    let first = open(&app, &ada, json!({})).await;
+    open(&app, &ada, json!({})).await;
+    let (status, body) = app.post("/monitor/sessions", json!({}), Some(&ada)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "close one first",
+    );
+    let kept = open(&app, &grace, json!({})).await;
+    let (status, body) = app.post("/monitor/sessions", json!({}), Some(&grace)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "3 monitoring sessions",
+    );
+    assert!(app.metrics().await.contains("monitor_sessions 3"));
+
+    // Idle sessions close by themselves (1 s here); one in use stays.
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (status, body) = push(&app, &grace, &kept, &[1.0]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = push(&app, &ada, &first, &[1.0]).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "idle timeout");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("monitor_sessions_closed_total{end=\"idle\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("monitor_sessions 1"), "{metrics}");
+    // With room again, a new session opens.
+    open(&app, &ada, json!({})).await;
+}
+
+#[tokio::test]
+async fn a_websocket_client_we_did_not_write_streams_the_same_windows_and_events() {
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let token = app.token(Role::Clinician);
+    // Without an upgrade, or without a token: clear JSON refusals.
+    let (status, body) = app.get("/monitor", Some(&token)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UPGRADE_REQUIRED,
+        "/monitor/sessions",
+    );
+    let (status, body) = app.get("/monitor", None).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "");
+
+    let Some(python) = test_support::websockets_python() else {
+        return;
+    };
+    let samples = signal();
+    let (expected_windows, expected_events, onsets) = offline(ws, &samples);
+    let spec = json!({
+        "url": format!("{}/monitor?alarm_k=1&alarm_n=1", app.base.replace("http://", "ws://")),
+        "token": token,
+        "samples": samples,
+        "chunks": [1, 500, 178, 2000, 87],
+        "hostile": [
+            r#"{"type": "samples", "samples": [1, 1e39]}"#,
+            r#"{"type": "samples", "samples": [1], "patient": 3}"#,
+            r#"{"type": "samples", "samples": [NaN]}"#,
+            "not json",
+            format!(r#"{{"type": "samples", "samples": [{}]}}"#, vec!["0"; 17_362].join(",")),
+        ],
+    });
+    let script = test_support::workspace_root().join("tests/pipeline/clients/monitor_ws_check.py");
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(python)
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(spec.to_string().as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "monitor_ws_check.py failed");
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(out["session"]["type"], "session", "{out}");
+    assert_eq!(out["session"]["alarm_k"], 1);
+    assert_eq!(out["windows"], expected_windows);
+    assert_eq!(out["events"], expected_events);
+    let errors = out["errors"].as_array().unwrap();
+    let statuses: Vec<u64> = errors
+        .iter()
+        .map(|e| e["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [422, 422, 422, 422, 413], "{errors:?}");
+    assert!(errors[0]["message"].as_str().unwrap().contains("sample 1"));
+    assert_eq!(out["closed"]["type"], "closed");
+    assert_eq!(out["closed"]["samples_seen"], samples.len());
+    assert_eq!(out["close_reason"], "closed at the client's request");
+    // The session is gone, and its alarms are audited.
+    let id = out["session"]["session_id"].as_str().unwrap();
+    let (status, _) = app
+        .get(&format!("/monitor/sessions/{id}"), Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, page) = app
+        .get("/logs?limit=100", Some(&app.token(Role::Admin)))
+        .await;
+    let audited = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["session_id"] == id)
+        .count();
+    assert_eq!(audited, onsets);
+}
