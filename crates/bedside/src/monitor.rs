@@ -14,6 +14,11 @@ use crate::stream::WindowCutter;
 pub const DEFAULT_HOP: usize = 87;
 /// The largest hop accepted: 10 s.
 pub const MAX_HOP: usize = 1736;
+/// The smallest hop accepted (46 ms): a smaller one multiplies the work per sample without
+/// telling a neurologist anything more.
+pub const MIN_HOP: usize = 8;
+/// Windows scored per forward pass, so memory stays bounded whatever a push brings.
+const WINDOWS_PER_PASS: usize = 128;
 
 /// How a signal is monitored. The window is always the model's input length (178 samples,
 /// 1.025 s), normalised by the model's own input pipeline.
@@ -34,9 +39,9 @@ impl MonitorConfig {
     }
 
     pub fn check(&self) -> Result<(), MonitorError> {
-        if !(1..=MAX_HOP).contains(&self.hop) {
+        if !(MIN_HOP..=MAX_HOP).contains(&self.hop) {
             return Err(MonitorError::Config(format!(
-                "hop {} is not within 1..={MAX_HOP} samples",
+                "hop {} is not within {MIN_HOP}..={MAX_HOP} samples",
                 self.hop
             )));
         }
@@ -56,6 +61,8 @@ pub enum MonitorError {
         value: f64,
         limit: f64,
     },
+    #[error("the model returned a non-finite probability for window {window} of the push")]
+    NonFiniteOutput { window: usize },
 }
 
 /// One scored window. Times are seconds from the start of the signal.
@@ -139,22 +146,47 @@ impl Monitor {
         Ok(())
     }
 
-    /// Appends samples (after [`Monitor::check`]) and scores every window they complete.
+    /// Appends samples (after [`Monitor::check`]) and scores every window they complete. A
+    /// non-finite probability refuses the push as a whole: the signal and the alarm state stay
+    /// as they were.
     pub fn push(&mut self, samples: &[f64]) -> Result<Update, MonitorError> {
         self.check(samples)?;
         let samples: Vec<f32> = samples.iter().map(|&v| v as f32).collect();
-        Ok(self.push_checked(&samples))
+        let before = self.cutter.clone();
+        let (starts, probabilities) = self.score(&samples);
+        if let Some(window) = probabilities.iter().position(|p| !p.is_finite()) {
+            self.cutter = before;
+            return Err(MonitorError::NonFiniteOutput { window });
+        }
+        Ok(self.observe(&starts, probabilities))
     }
 
     /// Appends samples already known to be valid (the offline path, which checks as it reads).
     pub fn push_checked(&mut self, samples: &[f32]) -> Update {
+        let (starts, probabilities) = self.score(samples);
+        self.observe(&starts, probabilities)
+    }
+
+    /// Cuts the windows `samples` complete and scores them, a bounded batch at a time.
+    fn score(&mut self, samples: &[f32]) -> (Vec<u64>, Vec<f32>) {
+        let window = SAMPLES_PER_RECORDING;
+        let mut starts = Vec::new();
+        let mut probabilities = Vec::new();
+        // Feed the cutter in slices that complete at most a pass of windows each.
+        for part in samples.chunks(WINDOWS_PER_PASS * self.config.hop) {
+            self.scratch.clear();
+            let new = self.cutter.push(part, &mut self.scratch);
+            for batch in self.scratch.chunks(WINDOWS_PER_PASS * window) {
+                probabilities.extend(self.predictor.predict(batch));
+            }
+            starts.extend(new);
+        }
         self.scratch.clear();
-        let starts = self.cutter.push(samples, &mut self.scratch);
-        let probabilities = if starts.is_empty() {
-            Vec::new()
-        } else {
-            self.predictor.predict(&self.scratch)
-        };
+        self.scratch.shrink_to(WINDOWS_PER_PASS * window);
+        (starts, probabilities)
+    }
+
+    fn observe(&mut self, starts: &[u64], probabilities: Vec<f32>) -> Update {
         let mut update = Update::default();
         for (&start, probability) in starts.iter().zip(probabilities) {
             let window = WindowScore {

@@ -57,7 +57,7 @@ pub struct ServerArgs {
     #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
     pub header_read_timeout_seconds: u64,
     /// Open connections at most; further clients wait to be accepted.
-    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_connections: usize,
 }
 

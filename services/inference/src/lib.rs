@@ -320,6 +320,9 @@ pub async fn serve(
     let app =
         api::router(state.clone()).layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
     http_kit::serve(listener, app, state.settings.limits, shutdown).await?;
+    // Monitoring sockets outlive their HTTP connection: end them (their last alarms audited)
+    // before the audit log closes.
+    state.sessions.shut_down(state.settings.limits.drain).await;
     state.log.close(state.settings.audit_shutdown_grace).await?;
     Ok(())
 }

@@ -230,12 +230,24 @@ async fn hostile_pushes_are_refused_and_leave_the_signal_as_it_was() {
         .get(&format!("/monitor/sessions/{id}"), Some(&token))
         .await;
     assert_eq!(info["samples_seen"], 100);
+    // A retried push (its answer lost) with its offset is refused, not appended twice.
+    let with_offset = |offset: u64| json!({"samples": vec![1.0; 50], "offset": offset});
+    let (status, body) = app.post(&path, with_offset(100), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["samples_seen"], 150);
+    let (status, body) = app.post(&path, with_offset(100), Some(&token)).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "has 150 samples");
+    let (_, info) = app
+        .get(&format!("/monitor/sessions/{id}"), Some(&token))
+        .await;
+    assert_eq!(info["samples_seen"], 150);
 
     for bad in [
         json!({"alarm_k": 0}),
         json!({"alarm_k": 8, "alarm_n": 7}),
         json!({"alarm_n": 65}),
         json!({"hop": 0}),
+        json!({"hop": 1}),
         json!({"hop": 1_000_000_000u64}),
         json!({"refractory_s": -1}),
         json!({"refractory_s": 1e300}),
@@ -327,7 +339,7 @@ async fn sessions_are_bounded_in_number_and_idle_time() {
         StatusCode::SERVICE_UNAVAILABLE,
         "3 monitoring sessions",
     );
-    assert!(app.metrics().await.contains("monitor_sessions 3"));
+    assert!(app.metrics().await.contains("monitor_sessions 3\n"));
 
     // Idle sessions close by themselves (1 s here); one in use stays.
     for _ in 0..8 {
@@ -342,7 +354,7 @@ async fn sessions_are_bounded_in_number_and_idle_time() {
         metrics.contains("monitor_sessions_closed_total{end=\"idle\"} 2"),
         "{metrics}"
     );
-    assert!(metrics.contains("monitor_sessions 1"), "{metrics}");
+    assert!(metrics.contains("monitor_sessions 1\n"), "{metrics}");
     // With room again, a new session opens.
     open(&app, &ada, json!({})).await;
 }

@@ -8,10 +8,10 @@ use axum::{Extension, Json};
 use http_kit::{ApiError, Authenticated, ErrorBody, RequestId};
 
 use super::{
-    finish, info, no_session, open_entry, push_into, record_push, OpenBody, PushAnswer, PushBody,
+    finish, info, no_session, open_entry, push_and_record, OpenBody, PushAnswer, PushBody,
     SessionInfo,
 };
-use crate::api::{admit, blocking, SharedState, PREDICTING_ROLES};
+use crate::api::{SharedState, PREDICTING_ROLES};
 
 fn unprocessable(rejection: JsonRejection) -> ApiError {
     match rejection {
@@ -63,7 +63,7 @@ pub(crate) async fn session_status(
 }
 
 #[utoipa::path(post, path = "/monitor/sessions/{id}/samples", params(("id" = String, Path, description = "the session id")), request_body = PushBody,
-    responses((status = 200, body = PushAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, body = PushAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn push_samples(
     State(state): State<SharedState>,
@@ -79,10 +79,15 @@ pub(crate) async fn push_samples(
         .sessions
         .get(&id, &claims.sub, claims.role == Role::Admin)
         .ok_or_else(|| no_session(&id))?;
-    let ticket = admit(&state, &claims.sub)?;
-    let answer = blocking(move || push_into(&entry, &body.samples)).await?;
-    drop(ticket);
-    record_push(&state, &claims, Some(&request_id), &answer).await?;
+    let answer = push_and_record(
+        &state,
+        &claims,
+        Some(request_id),
+        entry,
+        body.samples,
+        body.offset,
+    )
+    .await?;
     Ok(Json(answer))
 }
 

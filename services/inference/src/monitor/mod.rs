@@ -105,6 +105,11 @@ pub struct SessionInfo {
 #[serde(deny_unknown_fields)]
 pub struct PushBody {
     pub samples: Vec<f64>,
+    /// Where these samples start in the session's signal (its `samples_seen` before them).
+    /// When given, a push that does not start there is refused (409) and appends nothing:
+    /// a client that retries a push whose answer it lost sends it with the same offset.
+    #[serde(default)]
+    pub offset: Option<u64>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -199,24 +204,28 @@ fn open_entry(state: &SharedState, owner: &str, body: OpenBody) -> Result<Arc<En
 
 /// Appends samples to a session (blocking: the model runs here). Refused samples leave the
 /// session as it was.
-fn push_into(entry: &Entry, samples: &[f64]) -> Result<PushAnswer, ApiError> {
+fn push_into(entry: &Entry, samples: &[f64], offset: Option<u64>) -> Result<PushAnswer, ApiError> {
     use axum::http::StatusCode;
     let mut session = entry.lock();
-    let update = session
-        .monitor
-        .push(samples)
-        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    if let Some(bad) = update
-        .windows
-        .iter()
-        .position(|w| !w.probability.is_finite())
-    {
+    let seen = session.monitor.samples_seen();
+    if let Some(offset) = offset.filter(|&o| o != seen) {
         return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "non_finite_output",
-            format!("the model returned a non-finite probability for window {bad}"),
+            StatusCode::CONFLICT,
+            "offset_mismatch",
+            format!(
+                "this push starts at sample {offset}, but the session has {seen} samples; \
+                 nothing was appended"
+            ),
         ));
     }
+    let update = session.monitor.push(samples).map_err(|e| match e {
+        bedside::MonitorError::NonFiniteOutput { .. } => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "non_finite_output",
+            format!("{e}; nothing was appended"),
+        ),
+        other => ApiError::unprocessable(other.to_string()),
+    })?;
     session.alarms += update
         .events
         .iter()
@@ -230,6 +239,30 @@ fn push_into(entry: &Entry, samples: &[f64]) -> Result<PushAnswer, ApiError> {
         windows: update.windows,
         events: update.events,
     })
+}
+
+/// One push, from admission to audit, in a task of its own: a client that goes away or a
+/// request that times out cannot stop it between appending the samples and auditing the
+/// alarms they raised (a retry with the same `offset` then gets 409, never a second copy).
+async fn push_and_record(
+    state: &SharedState,
+    claims: &auth_tokens::Claims,
+    request_id: Option<RequestId>,
+    entry: Arc<Entry>,
+    samples: Vec<f64>,
+    offset: Option<u64>,
+) -> Result<PushAnswer, ApiError> {
+    http::check_push_size(state, samples.len())?;
+    let ticket = crate::api::admit(state, &claims.sub)?;
+    let (state, claims) = (state.clone(), claims.clone());
+    tokio::spawn(async move {
+        let answer = crate::api::blocking(move || push_into(&entry, &samples, offset)).await?;
+        drop(ticket);
+        record_push(&state, &claims, request_id.as_ref(), &answer).await?;
+        Ok(answer)
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// Counts what a push produced and writes one audit record per seizure onset, before the

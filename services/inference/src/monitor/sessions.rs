@@ -62,6 +62,19 @@ pub struct Sessions {
     pub limits: MonitorArgs,
     started: Instant,
     map: Mutex<HashMap<String, Arc<Entry>>>,
+    /// Set when the service shuts down: open sockets end their sessions and close.
+    closing: tokio::sync::watch::Sender<bool>,
+    /// WebSocket sessions running now.
+    sockets: AtomicU64,
+}
+
+/// Counts one running socket while it lives.
+pub struct SocketGuard<'a>(&'a Sessions);
+
+impl Drop for SocketGuard<'_> {
+    fn drop(&mut self) {
+        self.0.sockets.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Sessions {
@@ -70,6 +83,29 @@ impl Sessions {
             limits,
             started: Instant::now(),
             map: Mutex::new(HashMap::new()),
+            closing: tokio::sync::watch::Sender::new(false),
+            sockets: AtomicU64::new(0),
+        }
+    }
+
+    /// Registers a running socket until the guard drops.
+    pub fn socket(&self) -> SocketGuard<'_> {
+        self.sockets.fetch_add(1, Ordering::SeqCst);
+        SocketGuard(self)
+    }
+
+    /// Resolves when the service starts shutting down.
+    pub async fn closing(&self) {
+        let mut closing = self.closing.subscribe();
+        let _ = closing.wait_for(|closing| *closing).await;
+    }
+
+    /// Tells open sockets to end their sessions and waits (at most `grace`) until they have.
+    pub async fn shut_down(&self, grace: Duration) {
+        let _ = self.closing.send(true);
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.sockets.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

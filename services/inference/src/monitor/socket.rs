@@ -7,7 +7,11 @@
 //!   (nothing of a refused message is appended; the session goes on);
 //! * client -> server `{"type": "close"}`: the server answers `{"type": "closed", ...}` (an
 //!   open seizure closed) and closes. A plain close frame, a dropped connection, the idle
-//!   timeout, or the token expiring or being revoked end the session too.
+//!   timeout (no push for `MONITOR_IDLE_SECONDS`), the token expiring or being revoked, or the
+//!   service shutting down (after a `closed` message) end the session too.
+//!
+//! A socket is a session: their number is bounded by `MAX_MONITOR_SESSIONS` (an upgraded
+//! connection leaves the HTTP connection count). A message holds at most one push.
 
 use std::sync::Arc;
 
@@ -21,14 +25,17 @@ use http_kit::{ApiError, Authenticated};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::check_push_size;
-use super::{finish, info, open_entry, push_into, record_push, Entry, OpenBody};
-use crate::api::{admit, blocking, SharedState, PREDICTING_ROLES};
+use super::{finish, info, open_entry, push_and_record, Entry, OpenBody};
+use crate::api::{SharedState, PREDICTING_ROLES};
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum ClientMessage {
-    Samples { samples: Vec<f64> },
+    Samples {
+        samples: Vec<f64>,
+        #[serde(default)]
+        offset: Option<u64>,
+    },
     Close,
 }
 
@@ -48,7 +55,9 @@ pub(crate) async fn monitor_socket(
         )
     })?;
     let entry = open_entry(&state, &claims.sub, body)?;
-    let max_bytes = state.settings.max_message_bytes;
+    // A message holds at most one push: about 24 bytes per sample as JSON text.
+    let push_bytes = state.sessions.limits.max_monitor_push_samples * 24 + 1024;
+    let max_bytes = state.settings.max_message_bytes.min(push_bytes);
     Ok(upgrade
         .max_message_size(max_bytes)
         .max_frame_size(max_bytes)
@@ -98,12 +107,23 @@ async fn run(
     claims: auth_tokens::Claims,
     entry: Arc<Entry>,
 ) {
+    let _running = state.sessions.socket();
     let first = tagged("session", info(&entry, &entry.lock(), &state.sessions));
     let idle = state.sessions.idle_timeout();
+    // Idle means no push (pings and bad messages do not keep a session open).
+    let mut last_push = tokio::time::Instant::now();
     let mut reason = "closed by the client";
     if send(&mut socket, first).await {
         loop {
-            let message = match tokio::time::timeout(idle, socket.recv()).await {
+            let message = tokio::select! {
+                received = tokio::time::timeout_at(last_push + idle, socket.recv()) => received,
+                () = state.sessions.closing() => {
+                    let _ = send(&mut socket, tagged("closed", finish(&entry))).await;
+                    reason = "the service is shutting down";
+                    break;
+                }
+            };
+            let message = match message {
                 Err(_) => {
                     reason = "idle timeout";
                     break;
@@ -128,8 +148,8 @@ async fn run(
                 // axum answers pings itself.
                 Message::Ping(_) | Message::Pong(_) => continue,
             };
-            let samples = match serde_json::from_str::<ClientMessage>(text.as_str()) {
-                Ok(ClientMessage::Samples { samples }) => samples,
+            let (samples, offset) = match serde_json::from_str::<ClientMessage>(text.as_str()) {
+                Ok(ClientMessage::Samples { samples, offset }) => (samples, offset),
                 Ok(ClientMessage::Close) => {
                     let _ = send(&mut socket, tagged("closed", finish(&entry))).await;
                     reason = "closed at the client's request";
@@ -143,7 +163,10 @@ async fn run(
                     break;
                 }
             };
-            let answer = push(&state, &claims, &entry, samples).await;
+            let answer = push(&state, &claims, &entry, samples, offset).await;
+            if answer.is_ok() {
+                last_push = tokio::time::Instant::now();
+            }
             let message = match &answer {
                 Ok(answer) => tagged("update", answer),
                 Err(error) => error_message(error).to_string(),
@@ -186,16 +209,12 @@ async fn push(
     claims: &auth_tokens::Claims,
     entry: &Arc<Entry>,
     samples: Vec<f64>,
+    offset: Option<u64>,
 ) -> Result<super::PushAnswer, ApiError> {
-    check_push_size(state, samples.len())?;
     // Touch the session (the idle sweep), or find it swept.
     let entry = state
         .sessions
         .get(&entry.id, &claims.sub, true)
         .ok_or_else(|| super::no_session(&entry.id))?;
-    let ticket = admit(state, &claims.sub)?;
-    let answer = blocking(move || push_into(&entry, &samples)).await?;
-    drop(ticket);
-    record_push(state, claims, None, &answer).await?;
-    Ok(answer)
+    push_and_record(state, claims, None, entry, samples, offset).await
 }
