@@ -445,3 +445,52 @@ async fn a_websocket_client_we_did_not_write_streams_the_same_windows_and_events
         .count();
     assert_eq!(audited, onsets);
 }
+
+#[tokio::test]
+async fn shutdown_ends_open_sockets_with_a_closed_message_before_the_audit_closes() {
+    let Some(python) = test_support::websockets_python() else {
+        return;
+    };
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let url = format!("{}/monitor", app.base.replace("http://", "ws://"));
+    let token = app.token(Role::Clinician);
+    let script = test_support::workspace_root().join("tests/pipeline/clients/monitor_ws_hold.py");
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .arg(&url)
+        .arg(&token)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The client's lines, read on a thread of their own.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if line.map(|l| tx.send(l)).is_err() {
+                break;
+            }
+        }
+    });
+    let ready = tokio::time::timeout(Duration::from_secs(30), lines.recv())
+        .await
+        .expect("the client is ready within 30 s");
+    assert_eq!(ready.as_deref(), Some("ready"));
+    // What SIGTERM does: the open socket is told and closed, then the service stops.
+    tokio::time::timeout(Duration::from_secs(30), app.shut_down())
+        .await
+        .expect("shutdown finishes")
+        .unwrap();
+    let last = tokio::time::timeout(Duration::from_secs(30), lines.recv())
+        .await
+        .expect("the client reports")
+        .expect("a report line");
+    let out: Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(out["messages"][0]["type"], "closed", "{out}");
+    assert_eq!(out["messages"][0]["samples_seen"], 178);
+    assert_eq!(out["close_code"], 1000, "{out}");
+    assert_eq!(out["close_reason"], "the service is shutting down");
+    assert!(child.wait().unwrap().success());
+}
