@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use eeg_data::processed::{ProcessedDataset, Split};
 use serde::Serialize;
 
-use crate::monitor::{load_model, monitor_signal, spans, ModelInfo, RuleArgs};
+use crate::monitor::{load_model, monitor_signal, ModelInfo, RuleArgs};
 use crate::Home;
 
 /// The held-out split the recordings are spliced from.
@@ -188,14 +188,7 @@ pub fn run_events(args: &EventsArgs) -> anyhow::Result<EventsReport> {
         let duration_s = splice.duration_s();
         let seizures = splice.seizures.clone();
         let monitored = monitor_signal(&predictor, config, splice.samples)?;
-        let alarms: Vec<Alarm> = spans(&monitored.events, duration_s)
-            .into_iter()
-            .map(|a| Alarm {
-                start_s: a.onset_s,
-                end_s: a.offset_s,
-                detected_s: a.detected_s,
-            })
-            .collect();
+        let alarms = bedside::alarm::alarms(&monitored.events, duration_s);
         let scores = score(&seizures, &alarms, duration_s, &params);
         total.add(&scores);
         if args.plots {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use bedside::monitor::DEFAULT_HOP;
-use bedside::plot::{alarm_spans, Chart};
+use bedside::plot::Chart;
 use bedside::{AlarmRule, Event, Monitor, MonitorConfig, WindowScore};
 use clap::Args;
 use seizure_model::Predictor;
@@ -83,12 +83,12 @@ pub struct AlarmSpan {
 
 /// Onset/offset events paired into spans.
 pub fn spans(events: &[Event], end_s: f64) -> Vec<AlarmSpan> {
-    alarm_spans(events, end_s)
+    bedside::alarm::alarms(events, end_s)
         .into_iter()
-        .map(|(onset_s, offset_s, detected_s)| AlarmSpan {
-            onset_s,
-            offset_s,
-            detected_s,
+        .map(|a| AlarmSpan {
+            onset_s: a.start_s,
+            offset_s: a.end_s,
+            detected_s: a.detected_s,
         })
         .collect()
 }

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use common::{seizure_ops, QUICK};
@@ -52,21 +50,8 @@ fn timescoring(report: &Value) -> Option<Vec<Value>> {
         })
         .collect();
     let script = workspace_root().join("crates/bedside/tests/clients/timescoring_check.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(&cases).unwrap().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    Some(serde_json::from_slice(&output.stdout).unwrap())
+    let scores = test_support::json_through_python(&python, &script, &Value::from(cases));
+    Some(serde_json::from_value(scores).unwrap())
 }
 
 #[test]

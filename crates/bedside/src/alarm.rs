@@ -170,6 +170,39 @@ impl AlarmState {
     }
 }
 
+/// The detections in a list of events: each onset with the offset that followed it (an onset
+/// without one runs to `end_s`), as scored by [`crate::scoring`].
+pub fn alarms(events: &[Event], end_s: f64) -> Vec<crate::scoring::Alarm> {
+    let mut alarms = Vec::new();
+    let mut open = None;
+    for event in events {
+        match *event {
+            Event::SeizureOnset {
+                onset_s,
+                detected_s,
+                ..
+            } => open = Some((onset_s, detected_s)),
+            Event::SeizureOffset { offset_s, .. } => {
+                if let Some((start_s, detected_s)) = open.take() {
+                    alarms.push(crate::scoring::Alarm {
+                        start_s,
+                        end_s: offset_s.max(start_s),
+                        detected_s,
+                    });
+                }
+            }
+        }
+    }
+    if let Some((start_s, detected_s)) = open {
+        alarms.push(crate::scoring::Alarm {
+            start_s,
+            end_s,
+            detected_s,
+        });
+    }
+    alarms
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

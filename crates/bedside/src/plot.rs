@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::alarm::Event;
+use crate::alarm::{alarms, Event};
 use crate::monitor::WindowScore;
 use crate::scoring::Interval;
 
@@ -45,30 +45,6 @@ fn tick_step(span: f64, max: f64) -> f64 {
         .map(|m| m * power)
         .find(|&step| step >= raw)
         .unwrap_or(10.0 * power)
-}
-
-/// Onset/offset pairs as spans (an onset without offset runs to `end_s`).
-pub fn alarm_spans(events: &[Event], end_s: f64) -> Vec<(f64, f64, f64)> {
-    let mut spans = Vec::new();
-    let mut open = None;
-    for event in events {
-        match *event {
-            Event::SeizureOnset {
-                onset_s,
-                detected_s,
-                ..
-            } => open = Some((onset_s, detected_s)),
-            Event::SeizureOffset { offset_s, .. } => {
-                if let Some((onset_s, detected_s)) = open.take() {
-                    spans.push((onset_s, offset_s.max(onset_s), detected_s));
-                }
-            }
-        }
-    }
-    if let Some((onset_s, detected_s)) = open {
-        spans.push((onset_s, end_s, detected_s));
-    }
-    spans
 }
 
 /// Renders the chart.
@@ -111,7 +87,8 @@ pub fn svg(chart: &Chart) -> String {
         );
     }
     // Alarms: shaded from onset estimate to offset over both panels, a line at detection.
-    for (onset, offset, detected) in alarm_spans(chart.events, duration) {
+    for alarm in alarms(chart.events, duration) {
+        let (onset, offset, detected) = (alarm.start_s, alarm.end_s, alarm.detected_s);
         let _ = write!(
             s,
             r##"<rect class="alarm" x="{:.1}" y="{}" width="{:.1}" height="{}" fill="#d62828" fill-opacity="0.15"/><line x1="{:.1}" x2="{:.1}" y1="{}" y2="{}" stroke="#d62828" stroke-width="1.5"/>"##,

@@ -1,9 +1,6 @@
 //! The event scorer against the `timescoring` package (PyPI, the SzCORE reference scorer):
 //! the same counts and rates on random and edge-case annotations.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use bedside::{score, Alarm, Interval, ScoringParams};
 use eeg_data::random::Rng;
 use serde_json::{json, Value};
@@ -101,21 +98,12 @@ fn matches_timescoring_on_random_and_edge_cases() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/clients/timescoring_check.py"
     );
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(&input).unwrap().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "timescoring_check.py failed");
-    let expected: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let expected: Vec<Value> = serde_json::from_value(test_support::json_through_python(
+        &python,
+        std::path::Path::new(script),
+        &Value::from(input),
+    ))
+    .unwrap();
     assert_eq!(expected.len(), cases.len());
 
     let close = |ours: Option<f64>, theirs: &Value| match (ours, theirs.as_f64()) {

@@ -353,6 +353,33 @@ pub fn tritonclient_python() -> Option<PathBuf> {
     )
 }
 
+/// Runs `python script` with `input` as JSON on its standard input and returns what it prints
+/// on standard output, parsed as JSON (the project's Python clients speak this way). Panics,
+/// naming the script, when it fails.
+pub fn json_through_python(
+    python: &Path,
+    script: &Path,
+    input: &serde_json::Value,
+) -> serde_json::Value {
+    use std::io::Write;
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", script.display()));
+    child
+        .stdin
+        .take()
+        .expect("a piped stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("the script reads its input");
+    let output = child.wait_with_output().expect("the script ends");
+    assert!(output.status.success(), "{} failed", script.display());
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{} printed no JSON: {e}", script.display()))
+}
+
 /// The Python of the scoring venv: `timescoring` (the SzCORE event scorer) and scipy.
 pub fn scoring_python() -> Option<PathBuf> {
     venv_tool(

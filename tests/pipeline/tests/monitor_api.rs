@@ -394,26 +394,11 @@ async fn a_websocket_client_we_did_not_write_streams_the_same_windows_and_events
         ],
     });
     let script = test_support::workspace_root().join("tests/pipeline/clients/monitor_ws_check.py");
-    let output = tokio::task::spawn_blocking(move || {
-        let mut child = std::process::Command::new(python)
-            .arg(script)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(spec.to_string().as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+    let out = tokio::task::spawn_blocking(move || {
+        test_support::json_through_python(&python, &script, &spec)
     })
     .await
     .unwrap();
-    assert!(output.status.success(), "monitor_ws_check.py failed");
-    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(out["session"]["type"], "session", "{out}");
     assert_eq!(out["session"]["alarm_k"], 1);
     assert_eq!(out["windows"], expected_windows);
