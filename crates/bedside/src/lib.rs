@@ -17,7 +17,7 @@ pub mod splice;
 pub mod stream;
 
 pub use alarm::{AlarmRule, AlarmState, Event};
-pub use monitor::{Monitor, MonitorConfig, MonitorError, Update, WindowScore};
+pub use monitor::{Monitor, MonitorConfig, MonitorError, Update, WindowOod, WindowScore};
 pub use scoring::{score, Alarm, EventScores, Interval, ScoringParams};
 pub use splice::{splice, Splice, SpliceConfig};
 pub use stream::WindowCutter;

@@ -66,11 +66,35 @@ pub enum MonitorError {
 }
 
 /// One scored window. Times are seconds from the start of the signal.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowScore {
     pub start_s: f64,
     pub end_s: f64,
     pub probability: f32,
+    /// The window's out-of-distribution score, when the model carries a drift profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ood: Option<WindowOod>,
+}
+
+/// How unlike the training windows one window is (see [`drift::ood`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowOod {
+    /// Robust standard deviations of the most unusual feature from the training median.
+    pub score: f64,
+    /// Above the profile's threshold: input unlike the training windows.
+    pub flagged: bool,
+    /// The feature that set the score.
+    pub feature: String,
+}
+
+impl WindowOod {
+    pub fn of(score: drift::OodScore) -> Self {
+        Self {
+            score: score.score,
+            flagged: score.flagged,
+            feature: score.feature_name().to_owned(),
+        }
+    }
 }
 
 /// What one push produced.
@@ -78,6 +102,10 @@ pub struct WindowScore {
 pub struct Update {
     pub windows: Vec<WindowScore>,
     pub events: Vec<Event>,
+    /// Each window's features, when the model carries a drift profile (for fleet-wide
+    /// drift; not sent to clients).
+    #[serde(skip)]
+    pub features: Vec<drift::Features>,
 }
 
 /// A monitored signal, pinned to the model it started with.
@@ -88,6 +116,9 @@ pub struct Monitor {
     cutter: WindowCutter,
     alarm: AlarmState,
     scratch: Vec<f32>,
+    /// Features of the windows scored by the last push (models with a drift profile).
+    features: Vec<drift::Features>,
+    extractor: Option<drift::FeatureExtractor>,
     /// The largest absolute sample accepted (the card's `max_abs_sample` unless overridden).
     input_bound: f64,
 }
@@ -95,6 +126,9 @@ pub struct Monitor {
 impl Monitor {
     pub fn new(predictor: Arc<Predictor>, config: MonitorConfig) -> Result<Self, MonitorError> {
         config.check()?;
+        let extractor = predictor
+            .profile()
+            .map(|_| drift::FeatureExtractor::for_recordings());
         Ok(Self {
             input_bound: predictor.card().input.max_abs_sample,
             predictor,
@@ -102,6 +136,8 @@ impl Monitor {
             alarm: AlarmState::new(config.rule),
             config,
             scratch: Vec::new(),
+            features: Vec::new(),
+            extractor,
         })
     }
 
@@ -156,6 +192,7 @@ impl Monitor {
         let (starts, probabilities) = self.score(&samples);
         if let Some(window) = probabilities.iter().position(|p| !p.is_finite()) {
             self.cutter = before;
+            self.features.clear();
             return Err(MonitorError::NonFiniteOutput { window });
         }
         Ok(self.observe(&starts, probabilities))
@@ -179,6 +216,13 @@ impl Monitor {
             for batch in self.scratch.chunks(WINDOWS_PER_PASS * window) {
                 probabilities.extend(self.predictor.predict(batch));
             }
+            if let Some(extractor) = &self.extractor {
+                self.features.extend(
+                    self.scratch
+                        .chunks_exact(window)
+                        .map(|w| extractor.features(w)),
+                );
+            }
             starts.extend(new);
         }
         self.scratch.clear();
@@ -187,19 +231,27 @@ impl Monitor {
     }
 
     fn observe(&mut self, starts: &[u64], probabilities: Vec<f32>) -> Update {
-        let mut update = Update::default();
-        for (&start, probability) in starts.iter().zip(probabilities) {
+        let mut update = Update {
+            features: std::mem::take(&mut self.features),
+            ..Update::default()
+        };
+        let profile = self.predictor.profile();
+        for (i, (&start, probability)) in starts.iter().zip(probabilities).enumerate() {
+            let ood = profile
+                .zip(update.features.get(i))
+                .map(|(profile, features)| WindowOod::of(profile.ood.score(features)));
             let window = WindowScore {
                 start_s: seconds(start),
                 end_s: seconds(start + SAMPLES_PER_RECORDING as u64),
                 probability,
+                ood,
             };
-            update.windows.push(window);
             update.events.extend(self.alarm.observe(
                 window.start_s,
                 window.end_s,
                 window.probability,
             ));
+            update.windows.push(window);
         }
         update
     }

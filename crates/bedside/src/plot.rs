@@ -220,6 +220,7 @@ mod tests {
                 start_s: i as f64 * 0.5,
                 end_s: i as f64 * 0.5 + 1.025,
                 probability: if (100..120).contains(&i) { 0.9 } else { 0.1 },
+                ood: None,
             })
             .collect();
         let events = [

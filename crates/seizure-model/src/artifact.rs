@@ -75,6 +75,17 @@ pub struct ModelCard {
     pub weights_file: String,
     /// md5 of the weights file, checked on every load.
     pub weights_md5: String,
+    /// The reference profile of the training input for drift and OOD scores, if training
+    /// built one (absent in older cards: such a model serves without them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_profile: Option<ProfileFile>,
+}
+
+/// A file of the artifact beside the weights, with its md5 (checked on every load).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileFile {
+    pub file: String,
+    pub md5: String,
 }
 
 fn metrics_allowing_null<'de, D>(deserializer: D) -> Result<BTreeMap<String, f64>, D::Error>
@@ -126,6 +137,7 @@ impl ModelCard {
             temperature_scaling: None,
             weights_file: WEIGHTS_FILE.into(),
             weights_md5: String::new(),
+            drift_profile: None,
         }
     }
 }
@@ -144,7 +156,12 @@ pub enum ArtifactError {
     Schema { dir: PathBuf, message: String },
     #[error("{}: the weights cannot be read: {message}", path.display())]
     Weights { path: PathBuf, message: String },
-    #[error("{}: the weights file has md5 {actual}, the model card says {expected}", path.display())]
+    #[error("{}: invalid drift profile: {source}", path.display())]
+    Profile {
+        path: PathBuf,
+        source: drift::ProfileError,
+    },
+    #[error("{}: the file has md5 {actual}, the model card says {expected}", path.display())]
     Integrity {
         path: PathBuf,
         expected: String,
@@ -190,6 +207,51 @@ pub fn save(
     let text = serde_json::to_string_pretty(&card).expect("the card serialises") + "\n";
     fs_err::write(&path, text)?;
     Ok(card)
+}
+
+/// Writes `profile` into the existing directory `dir` (before [`save`]): the reference the
+/// card's `drift_profile` names.
+pub fn save_profile(dir: &Path, profile: &drift::Profile) -> Result<ProfileFile, ArtifactError> {
+    let path = dir.join(drift::PROFILE_FILE);
+    let text = serde_json::to_string(profile).expect("the profile serialises") + "\n";
+    fs_err::write(&path, text)?;
+    Ok(ProfileFile {
+        file: drift::PROFILE_FILE.into(),
+        md5: profile_md5(&path)?,
+    })
+}
+
+fn profile_md5(path: &Path) -> Result<String, ArtifactError> {
+    file_md5(path).map_err(|e| ArtifactError::Profile {
+        path: path.to_owned(),
+        source: drift::ProfileError::Invalid(e.to_string()),
+    })
+}
+
+/// The drift profile the card names, integrity and content checked; `None` for a card
+/// without one.
+pub fn load_profile(dir: &Path, card: &ModelCard) -> Result<Option<drift::Profile>, ArtifactError> {
+    let Some(reference) = &card.drift_profile else {
+        return Ok(None);
+    };
+    let path = artifact_store::paths::contained_join(dir, &reference.file).map_err(|e| {
+        ArtifactError::Schema {
+            dir: dir.to_owned(),
+            message: e.to_string(),
+        }
+    })?;
+    let actual = profile_md5(&path)?;
+    if actual != reference.md5 {
+        return Err(ArtifactError::Integrity {
+            path,
+            expected: reference.md5.clone(),
+            actual,
+        });
+    }
+    let text = fs_err::read_to_string(&path)?;
+    drift::Profile::from_json(&text)
+        .map(Some)
+        .map_err(|source| ArtifactError::Profile { path, source })
 }
 
 /// Reads and checks the model card of the artifact in `dir`.

@@ -7,6 +7,7 @@
 //! burn's forward pass to 1e-5 on the same weights.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::module::Param;
 use burn::prelude::*;
@@ -320,6 +321,8 @@ pub const REFERENCE_SEGMENTS: [(u8, u64); 2] = [(1, 7), (5, 11)];
 #[derive(Debug, Clone)]
 pub struct Predictor {
     card: ModelCard,
+    /// The training input's reference profile (drift and OOD), when the artifact has one.
+    profile: Option<Arc<drift::Profile>>,
     pub(crate) layout: InputLayout,
     pub(crate) normalisation: Normalisation,
     pub(crate) front_end: Option<Conv>,
@@ -335,7 +338,18 @@ impl Predictor {
     /// Loads the artifact in `dir` (schema and integrity checked).
     pub fn load(dir: &Path) -> Result<Self, ArtifactError> {
         let (card, network) = artifact::load(dir, &Device::flex())?;
-        Ok(Self::from_network(card, &network))
+        let profile = artifact::load_profile(dir, &card)?;
+        Ok(Self::from_network(card, &network).with_profile(profile))
+    }
+
+    /// Attaches the training input's reference profile.
+    pub fn with_profile(mut self, profile: Option<drift::Profile>) -> Self {
+        self.profile = profile.map(Arc::new);
+        self
+    }
+
+    pub fn profile(&self) -> Option<&Arc<drift::Profile>> {
+        self.profile.as_ref()
     }
 
     /// Copies the weights out of a burn network described by `card`.
@@ -358,6 +372,7 @@ impl Predictor {
             output: matrix(&network.output.weight),
             output_bias: bias(&network.output),
             card,
+            profile: None,
         }
     }
 

@@ -71,6 +71,8 @@ pub struct AppState {
     pub admission: Arc<crate::admission::Admission>,
     /// Open bedside monitoring sessions.
     pub sessions: crate::monitor::Sessions,
+    /// The sliding window of scored windows for fleet-wide drift.
+    pub drift: crate::fleet_drift::FleetDrift,
 }
 
 impl VerifierState for AppState {
@@ -115,6 +117,23 @@ pub struct RecordingScore {
     pub probability: f64,
     /// `seizure` or `non-seizure`.
     pub prediction: String,
+    /// How unlike the training windows the recording is, when the model carries a drift
+    /// profile: `{score, flagged, feature}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub ood: Option<bedside::WindowOod>,
+}
+
+/// The recordings unlike anything in training: an answer on them is not to be trusted,
+/// however confident.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OodSummary {
+    /// Indices of the recordings flagged out of distribution.
+    pub flagged_recordings: Vec<usize>,
+    /// The largest score of the request's recordings.
+    pub max_score: f64,
+    /// Scores above this are flagged (the training windows' 99.9th percentile).
+    pub threshold: f64,
 }
 
 /// A prediction for one patient or one batch of recordings.
@@ -135,6 +154,9 @@ pub struct PredictionResponse {
     /// Indices of the recordings at or above the threshold.
     pub epileptic_recordings: Vec<usize>,
     pub per_recording: Vec<RecordingScore>,
+    /// Present when the model carries a drift profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_of_distribution: Option<OodSummary>,
     pub processed_by: String,
 }
 
@@ -242,6 +264,7 @@ fn score(
     let (threshold, source) = threshold_of(state, model);
     let as_f64: Vec<f64> = probabilities.iter().map(|&p| f64::from(p)).collect();
     let seizure_probability = seizure_model::patient_probability(&as_f64);
+    let ood = out_of_distribution(state, model, samples, &as_f64, threshold);
     let per_recording: Vec<RecordingScore> = as_f64
         .iter()
         .enumerate()
@@ -250,6 +273,7 @@ fn score(
             chunk: chunks.and_then(|c| c.get(index).copied()),
             probability,
             prediction: label(model, probability >= threshold),
+            ood: ood.as_ref().map(|(scores, _)| scores[index].clone()),
         })
         .collect();
     Ok(PredictionResponse {
@@ -266,8 +290,41 @@ fn score(
             .map(|r| r.index)
             .collect(),
         per_recording,
+        out_of_distribution: ood.map(|(_, summary)| summary),
         processed_by: state.settings.instance.clone(),
     })
+}
+
+/// With a drift profile: each recording's OOD score (counted in metrics) and the summary;
+/// the recordings also join the fleet-wide drift window.
+fn out_of_distribution(
+    state: &AppState,
+    model: &LoadedModel,
+    samples: &[f32],
+    probabilities: &[f64],
+    threshold: f64,
+) -> Option<(Vec<bedside::WindowOod>, OodSummary)> {
+    let profile = model.predictor.profile()?;
+    let features = state.drift.features(samples);
+    let called: Vec<bool> = probabilities.iter().map(|&p| p >= threshold).collect();
+    state.drift.observe(profile, &features, &called);
+    let scores: Vec<bedside::WindowOod> = features
+        .iter()
+        .map(|f| bedside::WindowOod::of(profile.ood.score(f)))
+        .collect();
+    let flagged_recordings: Vec<usize> = (0..scores.len()).filter(|&i| scores[i].flagged).collect();
+    state
+        .metrics
+        .drift
+        .ood_windows
+        .with_label_values(&["predict"])
+        .inc_by(flagged_recordings.len() as u64);
+    let summary = OodSummary {
+        flagged_recordings,
+        max_score: scores.iter().map(|s| s.score).fold(0.0, f64::max),
+        threshold: profile.ood.threshold,
+    };
+    Some((scores, summary))
 }
 
 /// The threshold in force for `model`: the override, or the one in its card.
@@ -680,7 +737,17 @@ pub(crate) async fn ready(State(state): State<SharedState>) -> Response {
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
 async fn metrics(State(state): State<SharedState>) -> Response {
-    state.metrics.http.render().into_response()
+    let worker = state.clone();
+    let model = state.model.current();
+    blocking(move || {
+        Ok(worker
+            .drift
+            .scrape(&worker.metrics.drift, model.as_ref(), || {
+                worker.metrics.http.render()
+            }))
+    })
+    .await
+    .into_response()
 }
 
 /// The OpenAPI document, generated from the handlers above.
@@ -692,7 +759,7 @@ async fn metrics(State(state): State<SharedState>) -> Response {
         v2::model_ready, v2::version_ready, v2::infer, v2::version_infer,
         monitor::http::open_session, monitor::http::session_status, monitor::http::push_samples,
         monitor::http::close_session),
-    components(schemas(PredictionResponse, RecordingScore, SignalsBody, ReloadResponse, Page, PredictionRecord, ErrorBody,
+    components(schemas(PredictionResponse, RecordingScore, OodSummary, SignalsBody, ReloadResponse, Page, PredictionRecord, ErrorBody,
         v2::ServerMetadata, v2::Live, v2::Ready, v2::ModelMetadata, v2::TensorMetadata, v2::InferRequest, v2::InputTensor,
         v2::RequestedOutput, v2::InferResponse, v2::OutputTensor, v2::V2ErrorBody,
         monitor::OpenBody, monitor::SessionInfo, monitor::PushBody, monitor::PushAnswer)),

@@ -6,6 +6,7 @@
 pub mod admission;
 pub mod api;
 pub mod audit;
+pub mod fleet_drift;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
@@ -264,6 +265,7 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             args.max_predictions_in_progress,
         )),
         sessions: monitor::Sessions::new(args.monitor.clone()),
+        drift: fleet_drift::FleetDrift::default(),
     });
     monitor::spawn_sweeper(state.clone());
     let fingerprint = state.settings.release.fingerprint();

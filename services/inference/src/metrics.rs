@@ -36,6 +36,8 @@ pub struct InferenceMetrics {
     pub monitor_windows: IntCounter,
     pub monitor_alarms: IntCounter,
     pub monitor_sessions_closed: IntCounterVec,
+    /// Drift gauges (set at each scrape) and out-of-distribution windows.
+    pub drift: crate::fleet_drift::DriftGauges,
 }
 
 impl InferenceMetrics {
@@ -118,7 +120,9 @@ impl InferenceMetrics {
         http_metrics::register(registry, monitor_windows.clone());
         http_metrics::register(registry, monitor_alarms.clone());
         http_metrics::register(registry, monitor_sessions_closed.clone());
+        let drift = crate::fleet_drift::DriftGauges::new(registry);
         Self {
+            drift,
             http,
             predictions,
             prediction_seconds,

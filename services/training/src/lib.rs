@@ -6,6 +6,7 @@
 //! `MLFLOW_TRACKING_URI` is set, the local store otherwise.
 
 pub mod logged_model;
+pub mod profile;
 pub mod train;
 pub mod windows;
 
@@ -96,10 +97,30 @@ pub struct TrainingArgs {
     /// Train on at most this many training rows (a quick smoke run); all by default.
     #[arg(long, env = "MAX_TRAIN_ROWS")]
     pub max_train_rows: Option<usize>,
+    /// Incoming windows the service's drift statistics compare at a time (the profile's
+    /// thresholds are calibrated for it; lowered to what the training data support).
+    #[arg(long, env = "DRIFT_WINDOW", default_value_t = drift::BuildConfig::default().window,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(drift::profile::MIN_WINDOW as u64..=100_000))]
+    pub drift_window: usize,
+    /// Permutations calibrating the drift thresholds.
+    #[arg(long, env = "DRIFT_PERMUTATIONS", default_value_t = drift::BuildConfig::default().permutations,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(100..=100_000))]
+    pub drift_permutations: usize,
     #[command(flatten)]
     pub tracking: TrackingArgs,
     #[command(flatten)]
     pub dvc: DvcArgs,
+}
+
+impl TrainingArgs {
+    fn drift_config(&self) -> drift::BuildConfig {
+        drift::BuildConfig {
+            window: self.drift_window,
+            permutations: self.drift_permutations,
+            seed: self.seed,
+            ..Default::default()
+        }
+    }
 }
 
 /// The architectures `--front-end` selects.
@@ -215,14 +236,16 @@ pub fn train_model_with(
         gain: args.augment_gain,
         noise: args.augment_noise,
     };
-    let signals = if args.windows == Windows::Random || !augmentation.is_none() {
-        Some(dataset.signals(Split::Train)?)
-    } else {
-        None
+    // Where random windows are cut from, and the drift profile (when the dataset keeps them).
+    let needs_signals = args.windows == Windows::Random || !augmentation.is_none();
+    let training_signals = match dataset.signals(Split::Train) {
+        Ok(signals) => Some(signals).filter(|s| !s.is_empty()),
+        Err(e) if needs_signals => return Err(e.into()),
+        Err(_) => None,
     };
     let windows = TrainingWindows::new(
         &train_split,
-        signals.as_ref(),
+        training_signals.as_ref().filter(|_| needs_signals),
         manifest.segments.len(),
         manifest.normalisation,
         args.windows,
@@ -348,7 +371,15 @@ pub fn train_model_with(
                  diverged); evaluation will refuse this model"
             ),
         }
+        let profile = training_signals.as_ref().and_then(|signals| {
+            let predictor = seizure_model::Predictor::from_network(card.clone(), &outcome.network);
+            profile::build(&predictor, signals, &args.drift_config())
+        });
         let saved = atomic::replace_dir(&args.out, |dir| -> anyhow::Result<ModelCard> {
+            let mut card = card.clone();
+            if let Some(profile) = &profile {
+                card.drift_profile = Some(artifact::save_profile(dir, profile)?);
+            }
             let saved = artifact::save(dir, &outcome.network, &card)?;
             logged_model::write(dir, &saved, &outcome.network)?;
             Ok(saved)

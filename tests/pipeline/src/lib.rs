@@ -83,6 +83,8 @@ impl Workspace {
             patience: 3,
             seed: 1,
             max_train_rows: Some(230),
+            drift_window: 1_000,
+            drift_permutations: 1_000,
             threshold_specificity: 0.98,
             temperature_scaling: false,
             front_end: training::FrontEndArg::Frames,

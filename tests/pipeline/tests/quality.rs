@@ -100,4 +100,95 @@ fn default_pipeline_meets_the_quality_targets_on_real_data() {
     }
     let interval = &c.intervals.patient_accuracy;
     assert!(interval.contains(c.patients.accuracy) && interval.high - interval.low > 0.03);
+
+    drift_and_ood_on_held_out_data(&path("models"), &path("data"));
+}
+
+/// The drift profile training stored with the model, on the held-out test segments: unchanged
+/// recordings keep the drift score under 1 and almost no window flagged out of distribution;
+/// gain x2, a baseline offset and 50 Hz mains hum push the score over 1 (the alert's
+/// condition); a gain of 10 and a flat line are flagged window by window.
+fn drift_and_ood_on_held_out_data(models: &std::path::Path, data: &std::path::Path) {
+    use eeg_data::processed::{ProcessedDataset, Split};
+    use evaluate::robustness::{perturbed, Perturbation};
+    let predictor = seizure_model::Predictor::load(models).unwrap();
+    let profile = predictor
+        .profile()
+        .expect("training stores a drift profile")
+        .clone();
+    assert_eq!(profile.drift.window, 1_000);
+    let threshold = predictor.card().threshold().0;
+    // The test segments cut at every quarter chunk: 6,600 windows, as a stream presents them.
+    let signals = ProcessedDataset::open(data)
+        .unwrap()
+        .signals(Split::Test)
+        .unwrap();
+    let cut = eeg_data::offsets::Windows::cut(&signals, eeg_data::offsets::QuarterOffsets::All);
+    // Interleaved, as a fleet of concurrent patients sends them.
+    let mut order: Vec<usize> = (0..cut.labels.len()).collect();
+    eeg_data::random::Rng::new(9).shuffle(&mut order);
+    let test: Vec<f32> = order
+        .iter()
+        .flat_map(|&i| &cut.samples[i * 178..(i + 1) * 178])
+        .copied()
+        .collect();
+    let test = &test[..];
+    let extractor = drift::FeatureExtractor::for_recordings();
+    let stream = |samples: &[f32]| {
+        let probabilities = predictor.predict(samples);
+        let mut window = drift::DriftWindow::new(profile.drift.window);
+        let mut flagged = 0;
+        for (recording, p) in samples.chunks_exact(178).zip(&probabilities) {
+            let features = extractor.features(recording);
+            flagged += usize::from(profile.ood.score(&features).flagged);
+            window.observe(&features, f64::from(*p) >= threshold);
+        }
+        let report = window.snapshot().report(&profile);
+        let share = flagged as f64 / probabilities.len() as f64;
+        (
+            report.features,
+            report.predicted_seizure_rate.unwrap(),
+            share,
+        )
+    };
+    let (unchanged, rate, ood_share) = stream(test);
+    let unchanged = unchanged.expect("a full window");
+    eprintln!(
+        "drift unchanged: score {:.2} ({}), predicted seizure rate {rate:.3} (threshold {:.3}), \
+         OOD flagged {ood_share:.4}",
+        unchanged.score, unchanged.feature, profile.rate.threshold
+    );
+    assert!(unchanged.score < 1.0, "{unchanged:?}");
+    assert!(rate < profile.rate.threshold);
+    assert!(ood_share < 0.01, "{ood_share}");
+    for perturbation in [
+        Perturbation::Gain(2.0),
+        Perturbation::Baseline(300.0),
+        Perturbation::Hum(20.0),
+    ] {
+        let (drift, rate, ood_share) = stream(&perturbed(test, perturbation, 5));
+        let drift = drift.expect("a full window");
+        eprintln!(
+            "drift {}: score {:.2} ({}), predicted seizure rate {rate:.3}, OOD flagged {ood_share:.4}",
+            perturbation.name(),
+            drift.score,
+            drift.feature
+        );
+        assert!(drift.score > 1.0, "{}: {drift:?}", perturbation.name());
+    }
+    for perturbation in [Perturbation::Gain(1.3), Perturbation::Noise(10.0)] {
+        let (drift, rate, ood_share) = stream(&perturbed(test, perturbation, 5));
+        let drift = drift.expect("a full window");
+        eprintln!(
+            "drift {} (reported, not asserted): score {:.2} ({}), rate {rate:.3}, OOD {ood_share:.4}",
+            perturbation.name(),
+            drift.score,
+            drift.feature
+        );
+    }
+    let (_, _, gain_10) = stream(&perturbed(test, Perturbation::Gain(10.0), 5));
+    eprintln!("OOD flagged under gain x10: {gain_10:.3}");
+    assert!(gain_10 > 0.25, "{gain_10}");
+    let flat = extractor.features(&[25.0; 178]);
+    assert!(profile.ood.score(&flat).flagged);
 }

@@ -204,7 +204,12 @@ fn open_entry(state: &SharedState, owner: &str, body: OpenBody) -> Result<Arc<En
 
 /// Appends samples to a session (blocking: the model runs here). Refused samples leave the
 /// session as it was.
-fn push_into(entry: &Entry, samples: &[f64], offset: Option<u64>) -> Result<PushAnswer, ApiError> {
+fn push_into(
+    state: &SharedState,
+    entry: &Entry,
+    samples: &[f64],
+    offset: Option<u64>,
+) -> Result<PushAnswer, ApiError> {
     use axum::http::StatusCode;
     let mut session = entry.lock();
     let seen = session.monitor.samples_seen();
@@ -226,6 +231,15 @@ fn push_into(entry: &Entry, samples: &[f64], offset: Option<u64>) -> Result<Push
         ),
         other => ApiError::unprocessable(other.to_string()),
     })?;
+    if let Some(profile) = session.monitor.predictor().profile() {
+        let threshold = session.monitor.config().rule.threshold;
+        let called: Vec<bool> = update
+            .windows
+            .iter()
+            .map(|w| f64::from(w.probability) >= threshold)
+            .collect();
+        state.drift.observe(profile, &update.features, &called);
+    }
     session.alarms += update
         .events
         .iter()
@@ -256,7 +270,11 @@ async fn push_and_record(
     let ticket = crate::api::admit(state, &claims.sub)?;
     let (state, claims) = (state.clone(), claims.clone());
     tokio::spawn(async move {
-        let answer = crate::api::blocking(move || push_into(&entry, &samples, offset)).await?;
+        let answer = crate::api::blocking({
+            let state = state.clone();
+            move || push_into(&state, &entry, &samples, offset)
+        })
+        .await?;
         drop(ticket);
         record_push(&state, &claims, request_id.as_ref(), &answer).await?;
         Ok(answer)
@@ -277,6 +295,17 @@ async fn record_push(
         .metrics
         .monitor_windows
         .inc_by(answer.windows.len() as u64);
+    let flagged = answer
+        .windows
+        .iter()
+        .filter(|w| w.ood.as_ref().is_some_and(|o| o.flagged))
+        .count();
+    state
+        .metrics
+        .drift
+        .ood_windows
+        .with_label_values(&["monitor"])
+        .inc_by(flagged as u64);
     for event in &answer.events {
         if let Event::SeizureOnset { probability, .. } = event {
             state.metrics.monitor_alarms.inc();
