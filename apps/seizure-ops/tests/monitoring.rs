@@ -268,3 +268,101 @@ fn every_dashboard_panel_query_returns_data_from_a_real_prometheus() {
     );
     up.interrupt();
 }
+
+/// Held-out recordings of the quick pipeline (its test split, never trained on), scaled.
+fn held_out_recordings(home: &Path, gain: f32) -> Vec<Vec<f32>> {
+    use eeg_data::processed::{ProcessedDataset, Split};
+    let raw = ProcessedDataset::open(&home.join("data"))
+        .unwrap()
+        .raw(Split::Test)
+        .unwrap();
+    raw.outer_iter()
+        .map(|row| row.iter().map(|v| v * gain).collect())
+        .collect()
+}
+
+fn post_recordings(http: &Client, inference: &str, token: &str, recordings: &[Vec<f32>]) -> Value {
+    let answer = http
+        .post(format!("{inference}/predict"))
+        .bearer_auth(token)
+        .json(&json!({ "recordings": recordings }))
+        .send()
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+    answer.json().unwrap()
+}
+
+/// Drift, end to end: the quick pipeline's model carries a drift profile; its held-out
+/// recordings fill the service's sliding window and keep the drift score under 1 (no
+/// alert); the same recordings at gain x2 raise the score over 1 and a real Prometheus,
+/// evaluating the shipped rules, puts InputDrift in its pending state (its `for: 10m` to
+/// firing is checked by the promtool unit tests).
+#[test]
+fn a_gain_of_two_raises_the_drift_gauges_and_the_alert() {
+    let Some(prometheus_bin) = tool("prometheus") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let up = Running::quick_up(home.path());
+    let inference = up.url("inference");
+    let prometheus = start_prometheus(
+        &prometheus_bin,
+        &[(
+            "inference",
+            inference.trim_start_matches("http://").to_owned(),
+        )],
+    );
+    let http = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let token = login(&http, &up.url("auth"), &up.generated_password());
+
+    let unchanged = held_out_recordings(home.path(), 1.0);
+    let answer = post_recordings(&http, &inference, &token, &unchanged);
+    let ood = &answer["out_of_distribution"];
+    assert!(ood["threshold"].as_f64().unwrap() > 0.0, "{answer}");
+    assert!(answer["per_recording"][0]["ood"]["feature"].is_string());
+    prometheus.wait_for(
+        &http,
+        r#"input_drift_ready{job="inference"} == 1"#,
+        "the drift window to fill",
+    );
+    let score = prometheus.wait_for(&http, r#"input_drift_score{job="inference"}"#, "a score");
+    let unchanged_score: f64 = score[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(
+        unchanged_score < 1.0,
+        "held-out data drift score {unchanged_score}"
+    );
+    assert!(prometheus
+        .query(&http, r#"ALERTS{alertname="InputDrift"}"#)
+        .unwrap()
+        .is_empty());
+
+    // Gain x2, enough times to replace every background window of the sliding window.
+    let doubled = held_out_recordings(home.path(), 2.0);
+    for _ in 0..3 {
+        post_recordings(&http, &inference, &token, &doubled);
+    }
+    let pending = prometheus.wait_for(
+        &http,
+        r#"ALERTS{alertname="InputDrift",alertstate="pending"}"#,
+        "InputDrift to go pending",
+    );
+    assert_eq!(pending[0]["metric"]["severity"], "ticket");
+    let score = prometheus.wait_for(
+        &http,
+        r#"input_drift_score{job="inference"} > 1"#,
+        "the drift score over 1",
+    );
+    eprintln!(
+        "drift score: held-out {unchanged_score:.2}, gain x2 {}",
+        score[0]["value"][1]
+    );
+    prometheus.wait_for(
+        &http,
+        r#"count(input_drift_ks{job="inference"} > 0) == 10"#,
+        "a KS statistic per feature",
+    );
+    up.interrupt();
+}
