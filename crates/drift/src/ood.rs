@@ -6,7 +6,8 @@
 //! flagged above the training windows' own 99.9th percentile of that score. One window cannot
 //! show a shift that stays within the training range (gain x2 does not flag a window; the
 //! fleet-wide drift statistics see it): the score flags input unlike any training window,
-//! such as a flat line, mains hum, or a gain of 10.
+//! such as a flat line or a baseline offset; a gain of 10 only half the time (a loud window
+//! looks like a training seizure window) and 20 µV of mains hum not at all (docs/drift.md).
 
 use serde::{Deserialize, Serialize};
 

@@ -13,12 +13,18 @@
 //!   training segments' base rate.
 //!
 //! Thresholds are calibrated by permutation, not by convention: the training segments are
-//! split at random into a reference half and an incoming half, `window` windows are taken
-//! from the incoming half a whole segment at a time (a fleet sends recordings, not independent
-//! windows, so neighbouring windows are alike), and the statistics are computed; repeated
-//! `permutations` times. Each statistic is divided by its permutation median; the threshold on
-//! the largest ratio (max-T) is its `1 - alpha` quantile, which bounds the chance that
-//! unchanged input raises the drift score above 1 at `alpha` for all 20 statistics together.
+//! split (by the seed) into a reference half, stored, and an incoming half; each permutation
+//! takes `window` windows from the incoming half a whole segment at a time, in a random
+//! segment order (a fleet sends recordings, not independent windows, so neighbouring windows
+//! are alike), and computes the statistics against the stored reference; repeated
+//! `permutations` times. The calibration is thus conditional on the reference the service
+//! uses. Each statistic is divided by its permutation median (floored at 1/window for KS and
+//! 0.001 for the normalised Wasserstein distance, so a feature constant in training cannot
+//! get a threshold any change exceeds); the threshold on the largest ratio (max-T) is its
+//! `1 - alpha` quantile, which bounds the chance that one evaluation on unchanged input from
+//! as many sources as the incoming half raises the drift score above 1 at `alpha`, for all 20
+//! statistics together. Fewer sources (one patient filling the window) vary more: see
+//! docs/drift.md.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +33,15 @@ use crate::ood::OodReference;
 use crate::stats;
 
 pub const PROFILE_FILE: &str = "drift_profile.json";
+/// The largest drift window a profile may state.
+pub const MAX_WINDOW: usize = 1_000_000;
+/// The most reference windows a profile may hold per feature (the real data set's training
+/// segments give about 3,000; a profile file is read whole).
+pub const MAX_REFERENCE_WINDOWS: usize = 200_000;
+/// The largest profile file read (200,000 windows of 10 features as JSON fit).
+pub const MAX_PROFILE_BYTES: u64 = 64 * 1024 * 1024;
+/// No feature (a log of a power or an amplitude, a mean in µV) comes near this.
+pub const MAX_FEATURE_MAGNITUDE: f64 = 1e9;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The smallest drift window a profile is built for.
@@ -150,18 +165,47 @@ impl Profile {
         }
         let segments = Segments::of(pool);
         let background = pool.called_seizure.iter().filter(|c| !**c).count();
-        let window = config.window.min(background / 4).max(MIN_WINDOW);
         if background / 2 < MIN_WINDOW || segments.ids.len() < 4 {
             return Err(ProfileError::TooFewWindows { background });
         }
         let ood = OodReference::fit(&pool.features, config.ood_quantile);
 
-        let draws = permutation_statistics(pool, &segments, window, config);
+        // The stored reference: the background of one fixed half of the segments. The
+        // thresholds are calibrated for it (conditionally): every permutation compares it
+        // with windows drawn from the other half, as the service compares it with new ones.
+        let mut order = segments.ids.clone();
+        eeg_data::random::Rng::new(config.seed).shuffle(&mut order);
+        let (half, others) = order.split_at(order.len() / 2);
+        let reference_rows = segments.background_rows(pool, half);
+        let reference: Vec<Vec<f64>> = (0..FEATURE_COUNT)
+            .map(|j| stats::sorted(&column(pool, &reference_rows, j)))
+            .collect();
+        // Draws of at most half the other half's background, so that they differ.
+        let other_background = segments.background_rows(pool, others).len();
+        let window = config
+            .window
+            .min(other_background / 2)
+            .min(reference_rows.len());
+        if window < MIN_WINDOW {
+            return Err(ProfileError::TooFewWindows { background });
+        }
+
+        let draws = permutation_statistics(pool, &segments, &reference, others, window, config);
         let statistics = 2 * FEATURE_COUNT;
+        // Floors: a KS statistic moves in steps of 1/window, and a Wasserstein distance under
+        // a thousandth of the reference's spread means nothing; a feature (near) constant in
+        // training must not get a threshold any change exceeds.
+        let floor = |k: usize| {
+            if k.is_multiple_of(2) {
+                1.0 / window as f64
+            } else {
+                1e-3
+            }
+        };
         let medians: Vec<f64> = (0..statistics)
             .map(|k| {
                 let column = stats::sorted(&draws.iter().map(|d| d.0[k]).collect::<Vec<_>>());
-                stats::quantile(&column, 0.5).max(1e-12)
+                stats::quantile(&column, 0.5).max(floor(k))
             })
             .collect();
         let ratios = stats::sorted(
@@ -177,14 +221,6 @@ impl Profile {
         let max_ratio_quantile = stats::quantile(&ratios, 1.0 - config.alpha);
         let rates = stats::sorted(&draws.iter().map(|d| d.1).collect::<Vec<_>>());
 
-        // The stored reference: the background of one fixed half.
-        let mut order = segments.ids.clone();
-        eeg_data::random::Rng::new(config.seed).shuffle(&mut order);
-        let half = &order[..order.len() / 2];
-        let reference_rows = segments.background_rows(pool, half);
-        let reference: Vec<Vec<f64>> = (0..FEATURE_COUNT)
-            .map(|j| stats::sorted(&column(pool, &reference_rows, j)))
-            .collect();
         let reference_std = reference.iter().map(|c| stats::std_dev(c)).collect();
         let share = |flags: &[bool]| flags.iter().filter(|f| **f).count() as f64 / n as f64;
         Ok(Self {
@@ -197,7 +233,7 @@ impl Profile {
                 window,
                 reference_std,
                 ks_threshold: (0..FEATURE_COUNT)
-                    .map(|j| max_ratio_quantile * medians[2 * j])
+                    .map(|j| (max_ratio_quantile * medians[2 * j]).min(1.0))
                     .collect(),
                 wasserstein_threshold: (0..FEATURE_COUNT)
                     .map(|j| max_ratio_quantile * medians[2 * j + 1])
@@ -261,12 +297,37 @@ impl Profile {
         if !positive(&d.wasserstein_threshold) || !positive(&[self.ood.threshold]) {
             return fail("a scale or threshold is not positive");
         }
-        if d.window < MIN_WINDOW || d.window > 1_000_000 {
+        if !positive(&d.reference_std) {
+            return fail("a reference standard deviation is not positive");
+        }
+        // A KS statistic is at most 1: a larger threshold is not a calibration's. (1 itself is:
+        // a feature whose permutation draws already differ completely, as on a tiny synthetic
+        // data set, cannot signal drift by KS.)
+        if d.ks_threshold.iter().any(|t| *t > 1.0) {
+            return fail("a KS threshold above 1");
+        }
+        if d.window < MIN_WINDOW || d.window > MAX_WINDOW {
             return fail("the drift window is out of range");
         }
+        // Features are logs of powers and amplitudes, and a mean in µV: anything near the
+        // range of f64 is not a feature (and would overflow the distances).
+        let bounded = |v: &[f64]| v.iter().all(|x| x.abs() <= MAX_FEATURE_MAGNITUDE);
+        if !per_feature.iter().all(|v| bounded(v)) || !bounded(&[self.ood.threshold]) {
+            return fail("a value beyond any feature's range");
+        }
+        let rows = self.provenance.reference_windows;
+        if rows < d.window || rows > MAX_REFERENCE_WINDOWS {
+            return fail("the reference holds fewer windows than the drift window, or too many");
+        }
         for column in &d.reference {
-            if column.is_empty() || !finite(column) || column.windows(2).any(|p| p[0] > p[1]) {
-                return fail("a reference column is empty, non-finite or unsorted");
+            if column.len() != rows
+                || !finite(column)
+                || !bounded(column)
+                || column.windows(2).any(|p| p[0] > p[1])
+            {
+                return fail(
+                    "a reference column is not the stated length, non-finite, out of range or unsorted",
+                );
             }
         }
         let r = &self.rate;
@@ -329,16 +390,17 @@ struct Draw([f64; 2 * FEATURE_COUNT], f64);
 fn permutation_statistics(
     pool: &Pool,
     segments: &Segments,
+    reference: &[Vec<f64>],
+    others: &[u32],
     window: usize,
     config: &BuildConfig,
 ) -> Vec<Draw> {
+    let reference_std: Vec<f64> = reference.iter().map(|c| stats::std_dev(c)).collect();
     let one = |p: usize| {
         let mut rng = eeg_data::random::Rng::new(config.seed ^ ((p as u64 + 1) * 0x9E37_79B9));
-        let mut order = segments.ids.clone();
-        rng.shuffle(&mut order);
-        let (reference, incoming) = order.split_at(order.len() / 2);
-        let reference_rows = segments.background_rows(pool, reference);
-        let mut incoming_rows = segments.background_rows(pool, incoming);
+        let mut incoming = others.to_vec();
+        rng.shuffle(&mut incoming);
+        let mut incoming_rows = segments.background_rows(pool, &incoming);
         incoming_rows.truncate(window);
         let mut all_rows: Vec<usize> = incoming
             .iter()
@@ -348,10 +410,10 @@ fn permutation_statistics(
         all_rows.truncate(window);
         let mut statistics = [0.0; 2 * FEATURE_COUNT];
         for j in 0..FEATURE_COUNT {
-            let a = stats::sorted(&column(pool, &reference_rows, j));
             let b = stats::sorted(&column(pool, &incoming_rows, j));
-            statistics[2 * j] = stats::ks_statistic(&a, &b);
-            statistics[2 * j + 1] = stats::wasserstein(&a, &b) / stats::std_dev(&a).max(1e-12);
+            statistics[2 * j] = stats::ks_statistic(&reference[j], &b);
+            statistics[2 * j + 1] =
+                stats::wasserstein(&reference[j], &b) / reference_std[j].max(1e-12);
         }
         let rate = all_rows.iter().filter(|&&r| pool.called_seizure[r]).count() as f64
             / all_rows.len().max(1) as f64;

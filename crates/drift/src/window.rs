@@ -1,18 +1,20 @@
 //! Fleet-wide drift: the last windows the service scored, compared with the profile.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use crate::features::{Features, FEATURES, FEATURE_COUNT};
 use crate::profile::Profile;
 use crate::stats;
 
 /// The most recent scored windows: the features of those the model called background, and
-/// every window's call. Each side keeps at most `capacity`.
+/// every window's call, each with when it was seen. Each side keeps at most `capacity`;
+/// [`DriftWindow::expire`] drops what is too old to describe the input of now.
 #[derive(Debug, Clone)]
 pub struct DriftWindow {
     capacity: usize,
-    background: VecDeque<Features>,
-    calls: VecDeque<bool>,
+    background: VecDeque<(Instant, Features)>,
+    calls: VecDeque<(Instant, bool)>,
 }
 
 /// What [`DriftWindow::snapshot`] copies out, to compute on without holding a lock.
@@ -73,23 +75,58 @@ impl DriftWindow {
         }
     }
 
-    pub fn observe(&mut self, features: &Features, called_seizure: bool) {
+    /// Adds a window seen at `at`. A window with a non-finite feature is not a measurement
+    /// of anything: it is left out (returns false).
+    pub fn observe_at(&mut self, at: Instant, features: &Features, called_seizure: bool) -> bool {
+        if features.iter().any(|v| !v.is_finite()) {
+            return false;
+        }
         if !called_seizure {
             if self.background.len() == self.capacity {
                 self.background.pop_front();
             }
-            self.background.push_back(*features);
+            self.background.push_back((at, *features));
         }
         if self.calls.len() == self.capacity {
             self.calls.pop_front();
         }
-        self.calls.push_back(called_seizure);
+        self.calls.push_back((at, called_seizure));
+        true
+    }
+
+    /// [`DriftWindow::observe_at`] now.
+    pub fn observe(&mut self, features: &Features, called_seizure: bool) -> bool {
+        self.observe_at(Instant::now(), features, called_seizure)
+    }
+
+    /// Drops the windows seen before `cutoff`.
+    pub fn expire(&mut self, cutoff: Instant) {
+        while self.background.front().is_some_and(|(at, _)| *at < cutoff) {
+            self.background.pop_front();
+        }
+        while self.calls.front().is_some_and(|(at, _)| *at < cutoff) {
+            self.calls.pop_front();
+        }
+    }
+
+    /// Forgets every window (another model's calls are not comparable).
+    pub fn clear(&mut self) {
+        self.background.clear();
+        self.calls.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
     }
 
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
-            background: self.background.iter().copied().collect(),
-            calls: self.calls.iter().copied().collect(),
+            background: self.background.iter().map(|(_, f)| *f).collect(),
+            calls: self.calls.iter().map(|(_, c)| *c).collect(),
             capacity: self.capacity,
         }
     }
@@ -154,5 +191,29 @@ mod tests {
         window.resize(2);
         assert_eq!(window.snapshot().background.len(), 2);
         assert_eq!(window.snapshot().calls, [false, true]);
+    }
+
+    #[test]
+    fn non_finite_windows_are_left_out_and_old_ones_expire() {
+        let mut window = DriftWindow::new(10);
+        let start = Instant::now();
+        assert!(!window.observe_at(start, &[f64::NAN; FEATURE_COUNT], false));
+        let mut infinite = [0.0; FEATURE_COUNT];
+        infinite[3] = f64::INFINITY;
+        assert!(!window.observe_at(start, &infinite, false));
+        assert!(window.is_empty());
+        for i in 0..4u64 {
+            let at = start + std::time::Duration::from_secs(i);
+            assert!(window.observe_at(at, &[i as f64; FEATURE_COUNT], i == 3));
+        }
+        window.expire(start + std::time::Duration::from_secs(2));
+        let snapshot = window.snapshot();
+        assert_eq!(
+            snapshot.background.iter().map(|w| w[0]).collect::<Vec<_>>(),
+            [2.0]
+        );
+        assert_eq!(snapshot.calls, [false, true]);
+        window.clear();
+        assert!(window.is_empty() && window.snapshot().background.is_empty());
     }
 }

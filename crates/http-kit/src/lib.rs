@@ -13,6 +13,7 @@
 mod auth;
 mod error;
 mod layers;
+pub mod origin;
 mod server;
 
 pub use auth::{Authenticated, VerifierState};

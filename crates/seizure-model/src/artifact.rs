@@ -240,6 +240,16 @@ pub fn load_profile(dir: &Path, card: &ModelCard) -> Result<Option<drift::Profil
             message: e.to_string(),
         }
     })?;
+    let size = fs_err::metadata(&path)?.len();
+    if size > drift::profile::MAX_PROFILE_BYTES {
+        return Err(ArtifactError::Profile {
+            path,
+            source: drift::ProfileError::Invalid(format!(
+                "{size} bytes, more than a profile holds ({} at most)",
+                drift::profile::MAX_PROFILE_BYTES
+            )),
+        });
+    }
     let actual = profile_md5(&path)?;
     if actual != reference.md5 {
         return Err(ArtifactError::Integrity {

@@ -342,6 +342,19 @@ pub fn render_page(chromium: &Path, url: &str) -> (String, String) {
     )
 }
 
+/// The `node_modules` directory holding `playwright-core` (npm), which drives the system's
+/// Chromium through a page like a user (installed by `scripts/install-test-tools.sh`); skips
+/// loudly when it is missing outside CI.
+pub fn playwright_core() -> Option<PathBuf> {
+    let modules = tools_dir().join("node-playwright/node_modules");
+    if modules.join("playwright-core/package.json").is_file() {
+        Some(modules)
+    } else {
+        skip("no playwright-core (node-playwright)");
+        None
+    }
+}
+
 /// The Python of the venv holding Triton's HTTP client (`tritonclient[http]`, an Open
 /// Inference Protocol client), from the project's tools; skips loudly when it is missing
 /// outside CI.

@@ -78,6 +78,10 @@ pub struct AuthArgs {
     /// addresses); unset: the TCP peer is the client.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Origins of browser pages allowed to log in here across origins (comma-separated, e.g.
+    /// the inference service's page: http://127.0.0.1:8002); unset: none (no CORS).
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
     /// From the second failure of a (username, address) on, the next attempt waits this many
     /// seconds, doubling with each further failure (0: no delay, only the window's limit).
     #[arg(long, env = "LOGIN_BACKOFF_SECONDS", default_value_t = 1)]
@@ -214,6 +218,12 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
             failure_window_seconds: args.failure_window,
             backoff_base_seconds: args.backoff_seconds,
             trusted_proxies: args.trusted_proxies.clone(),
+            browser_origins: args
+                .cors_allowed_origins
+                .iter()
+                .map(|o| http_kit::origin::web_origin(o.trim()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| anyhow::anyhow!("CORS_ALLOWED_ORIGINS {e}"))?,
             limits: args.server.limits(),
         },
         decoy_hash,

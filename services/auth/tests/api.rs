@@ -735,6 +735,87 @@ async fn token_answers_are_never_cached_and_never_sniffed(app: TestApp) {
     assert_eq!(error.headers()["x-content-type-options"], "nosniff");
 }
 
+async fn preflight(app: &TestApp, path: &str, origin: &str) -> reqwest::Response {
+    app.http
+        .request(reqwest::Method::OPTIONS, format!("{}{path}", app.base))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type, authorization",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The page of a configured origin (inference's /ui/) logs in across origins; any other
+/// origin's page gets no CORS answer (it cannot read a login's result), nor does user
+/// management; without configuration no origin does.
+#[tokio::test]
+async fn only_configured_page_origins_may_log_in_across_origins() {
+    let page = "http://127.0.0.1:8002";
+    let app = spawn_app_with(None, |args| {
+        args.cors_allowed_origins = vec![page.into(), " http://localhost:8002/ ".into()];
+    })
+    .await;
+    for path in ["/login", "/refresh", "/logout", "/me"] {
+        let answer = preflight(&app, path, page).await;
+        assert!(answer.status().is_success(), "{path}: {}", answer.status());
+        let headers = answer.headers();
+        assert_eq!(headers["access-control-allow-origin"], page, "{path}");
+        let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+        assert!(allowed.contains("authorization") && allowed.contains("content-type"));
+        assert!(headers.get("access-control-allow-credentials").is_none());
+    }
+    let localhost = preflight(&app, "/login", "http://localhost:8002").await;
+    assert_eq!(
+        localhost.headers()["access-control-allow-origin"],
+        "http://localhost:8002"
+    );
+    let login = app
+        .http
+        .post(format!("{}/login", app.base))
+        .header("origin", page)
+        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    assert_eq!(login.headers()["access-control-allow-origin"], page);
+    for origin in ["http://evil.example", "http://127.0.0.1:8003", "null"] {
+        let answer = preflight(&app, "/login", origin).await;
+        assert!(
+            answer
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{origin} allowed"
+        );
+    }
+    let users = preflight(&app, "/users", page).await;
+    assert!(users.headers().get("access-control-allow-origin").is_none());
+
+    let unconfigured = spawn_app(None).await;
+    let answer = preflight(&unconfigured, "/login", page).await;
+    assert!(answer
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+
+    for bad in ["*", "http://host;x", "http://host/path", "javascript:x"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = common::args(dir.path().join("auth.db").display().to_string(), None);
+        args.dev_ephemeral_key = true;
+        args.cors_allowed_origins = vec![bad.into()];
+        let error = auth::build_state(&args).await.err().expect("refused");
+        assert!(
+            error.to_string().contains("CORS_ALLOWED_ORIGINS"),
+            "{bad}: {error}"
+        );
+    }
+}
+
 /// Every case above, once on SQLite and once on PostgreSQL.
 macro_rules! on_both_databases {
     ($($case:ident),* $(,)?) => {

@@ -29,6 +29,7 @@ use crate::audit::{now_micros, Page, PredictionLog, PredictionRecord};
 use crate::metrics::InferenceMetrics;
 use crate::model::{LoadError, LoadedModel, ModelSlot, ReleaseSource};
 use crate::monitor;
+use crate::patients;
 use crate::v2;
 use seizure_model::ThresholdSource;
 
@@ -53,6 +54,8 @@ pub struct Settings {
     pub model_watch: Option<std::time::Duration>,
     /// Largest WebSocket message accepted (the body limit of the HTTP endpoints).
     pub max_message_bytes: usize,
+    /// Where the page at /ui/ logs in (`UI_AUTH_URL`).
+    pub ui_auth: Option<crate::ui::AuthUrl>,
 }
 
 pub struct AppState {
@@ -96,7 +99,13 @@ pub fn router(state: SharedState) -> Router {
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .merge(crate::v2::routes())
+        .route("/patients", get(crate::patients::list_patients))
+        .route(
+            "/patients/{patient_id}/recordings",
+            get(crate::patients::patient_recordings),
+        )
         .merge(crate::monitor::routes())
+        .merge(crate::ui::routes(state.settings.ui_auth.clone()))
         .merge(http_kit::docs(ApiDoc::openapi()))
         .fallback(http_kit::not_found)
         .with_state(state);
@@ -264,7 +273,10 @@ fn score(
     let (threshold, source) = threshold_of(state, model);
     let as_f64: Vec<f64> = probabilities.iter().map(|&p| f64::from(p)).collect();
     let seizure_probability = seizure_model::patient_probability(&as_f64);
-    let ood = out_of_distribution(state, model, samples, &as_f64, threshold);
+    // Incoming signals join the fleet's drift window; the patient store's do not (reading a
+    // patient again is not new input, and would let one caller fill the window).
+    let incoming = patient_id.is_none();
+    let ood = out_of_distribution(state, model, samples, &as_f64, incoming);
     let per_recording: Vec<RecordingScore> = as_f64
         .iter()
         .enumerate()
@@ -296,18 +308,29 @@ fn score(
 }
 
 /// With a drift profile: each recording's OOD score (counted in metrics) and the summary;
-/// the recordings also join the fleet-wide drift window.
+/// `incoming` recordings also join the fleet-wide drift window, called at the card's
+/// threshold (the one the profile was calibrated with, whatever override is in force).
 fn out_of_distribution(
     state: &AppState,
     model: &LoadedModel,
     samples: &[f32],
     probabilities: &[f64],
-    threshold: f64,
+    incoming: bool,
 ) -> Option<(Vec<bedside::WindowOod>, OodSummary)> {
     let profile = model.predictor.profile()?;
     let features = state.drift.features(samples);
-    let called: Vec<bool> = probabilities.iter().map(|&p| p >= threshold).collect();
-    state.drift.observe(profile, &features, &called);
+    if incoming {
+        let card_threshold = model.card().threshold().0;
+        let called: Vec<bool> = probabilities.iter().map(|&p| p >= card_threshold).collect();
+        let serving = state.model.current();
+        state.drift.observe(
+            serving.as_ref().map(|m| m.version.as_str()),
+            &model.version,
+            profile,
+            &features,
+            &called,
+        );
+    }
     let scores: Vec<bedside::WindowOod> = features
         .iter()
         .map(|f| bedside::WindowOod::of(profile.ood.score(f)))
@@ -362,7 +385,7 @@ fn patient_store_for(state: &AppState, model: &LoadedModel) -> Result<Arc<Patien
 }
 
 /// The patient store, opened on first use if it was missing at start.
-fn patient_store(state: &AppState) -> Result<Arc<PatientStore>, ApiError> {
+pub(crate) fn patient_store(state: &AppState) -> Result<Arc<PatientStore>, ApiError> {
     if let Some(store) = state.patients.load_full() {
         return Ok(store);
     }
@@ -758,11 +781,12 @@ async fn metrics(State(state): State<SharedState>) -> Response {
         v2::server_metadata, v2::server_live, v2::server_ready, v2::model_metadata, v2::version_metadata,
         v2::model_ready, v2::version_ready, v2::infer, v2::version_infer,
         monitor::http::open_session, monitor::http::session_status, monitor::http::push_samples,
-        monitor::http::close_session),
+        monitor::http::close_session, patients::list_patients, patients::patient_recordings),
     components(schemas(PredictionResponse, RecordingScore, OodSummary, SignalsBody, ReloadResponse, Page, PredictionRecord, ErrorBody,
         v2::ServerMetadata, v2::Live, v2::Ready, v2::ModelMetadata, v2::TensorMetadata, v2::InferRequest, v2::InputTensor,
         v2::RequestedOutput, v2::InferResponse, v2::OutputTensor, v2::V2ErrorBody,
-        monitor::OpenBody, monitor::SessionInfo, monitor::PushBody, monitor::PushAnswer)),
+        monitor::OpenBody, monitor::SessionInfo, monitor::PushBody, monitor::PushAnswer,
+        patients::PatientList, patients::PatientSignal)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -1,34 +1,56 @@
-//! Drift of the incoming signal, fleet-wide on this replica: every window the service scores
-//! (`/predict`, `infer`, monitoring sessions) goes into one sliding window, compared with the
-//! serving model's profile at every Prometheus scrape. See `drift::profile` for the
+//! Drift of the incoming signal, fleet-wide on this replica: the windows of incoming signals
+//! the service scores (`POST /predict`, `infer`, and the non-overlapping windows of monitoring
+//! sessions; not the patient store's, which is not new input) go into one sliding window,
+//! compared with the serving model's profile at every Prometheus scrape. See `drift::profile` for the
 //! statistics and their calibration, and docs/drift.md.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use drift::{DriftWindow, FeatureExtractor, Features, Profile, FEATURES};
 use prometheus::{Gauge, GaugeVec, IntCounterVec, Opts};
 
 use crate::model::LoadedModel;
 
-/// The sliding window, sized by the serving model's profile.
+/// The sliding window, sized by the serving model's profile, holding that model's calls only
+/// (the first window of a newly served model starts it afresh), and nothing older than
+/// `max_age`.
 pub struct FleetDrift {
-    window: Mutex<DriftWindow>,
+    window: Mutex<Held>,
+    max_age: Duration,
     extractor: FeatureExtractor,
     /// One scrape at a time sets and reads the gauges.
     scrape: Mutex<()>,
 }
 
+struct Held {
+    window: DriftWindow,
+    /// The model version whose calls the window holds.
+    version: Option<String>,
+}
+
+/// How long a scored window counts as describing the input of now, by default.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
+
 impl Default for FleetDrift {
     fn default() -> Self {
-        Self {
-            window: Mutex::new(DriftWindow::new(drift::BuildConfig::default().window)),
-            extractor: FeatureExtractor::for_recordings(),
-            scrape: Mutex::new(()),
-        }
+        Self::new(DEFAULT_MAX_AGE)
     }
 }
 
 impl FleetDrift {
+    pub fn new(max_age: Duration) -> Self {
+        Self {
+            window: Mutex::new(Held {
+                window: DriftWindow::new(drift::BuildConfig::default().window),
+                version: None,
+            }),
+            max_age,
+            extractor: FeatureExtractor::for_recordings(),
+            scrape: Mutex::new(()),
+        }
+    }
+
     /// The features of row-major recordings of the model's window length.
     pub fn features(&self, samples: &[f32]) -> Vec<Features> {
         samples
@@ -37,14 +59,32 @@ impl FleetDrift {
             .collect()
     }
 
-    /// Adds scored windows: their features and whether the model called them seizure.
-    pub fn observe(&self, profile: &Profile, features: &[Features], called: &[bool]) {
-        let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        if window.capacity() != profile.drift.window {
-            window.resize(profile.drift.window);
+    /// Adds windows scored by model `version` (with `profile`): their features and whether
+    /// the model called them seizure. Only the `serving` model's windows count (a session
+    /// pinned to the previous model adds nothing); the first of a newly served model clears
+    /// the previous one's.
+    pub fn observe(
+        &self,
+        serving: Option<&str>,
+        version: &str,
+        profile: &Profile,
+        features: &[Features],
+        called: &[bool],
+    ) {
+        if serving != Some(version) {
+            return;
         }
+        let mut held = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if held.version.as_deref() != Some(version) {
+            held.window.clear();
+            held.version = Some(version.to_owned());
+        }
+        if held.window.capacity() != profile.drift.window {
+            held.window.resize(profile.drift.window);
+        }
+        let now = Instant::now();
         for (features, &called) in features.iter().zip(called) {
-            window.observe(features, called);
+            held.window.observe_at(now, features, called);
         }
     }
 
@@ -66,13 +106,20 @@ impl FleetDrift {
         let Some(profile) = model.and_then(|m| m.predictor.profile()) else {
             return;
         };
-        let snapshot = self
-            .window
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .snapshot();
+        let snapshot = {
+            let mut held = self.window.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(cutoff) = Instant::now().checked_sub(self.max_age) {
+                held.window.expire(cutoff);
+            }
+            // Another model's windows say nothing against this model's profile.
+            if held.version.as_deref() != model.map(|m| m.version.as_str()) {
+                held.window.clear();
+            }
+            held.window.snapshot()
+        };
         let report = snapshot.report(profile);
         gauges.window_capacity.set(report.capacity as f64);
+        gauges.window_windows.set(report.windows as f64);
         gauges
             .window_background
             .set(report.background_windows.min(report.capacity) as f64);
@@ -120,6 +167,8 @@ pub struct DriftGauges {
     /// 1 when the window holds enough background windows for the statistics.
     pub ready: Gauge,
     pub window_capacity: Gauge,
+    /// Scored windows in the sliding window now (the serving model's, recent enough).
+    pub window_windows: Gauge,
     pub window_background: Gauge,
     pub predicted_seizure_rate: Gauge,
     pub rate_ready: Gauge,
@@ -168,6 +217,10 @@ impl DriftGauges {
                 "input_drift_window_size",
                 "Windows the drift statistics compare at a time",
             ),
+            window_windows: gauge(
+                "input_drift_window_windows",
+                "Scored windows in the sliding window now (the serving model's, recent enough)",
+            ),
             window_background: gauge(
                 "input_drift_window_background",
                 "Background windows (called non-seizure) in the sliding window now",
@@ -208,6 +261,7 @@ impl DriftGauges {
             &gauges.score,
             &gauges.ready,
             &gauges.window_capacity,
+            &gauges.window_windows,
             &gauges.window_background,
             &gauges.predicted_seizure_rate,
             &gauges.rate_ready,
@@ -234,6 +288,7 @@ impl DriftGauges {
             &self.score,
             &self.ready,
             &self.window_capacity,
+            &self.window_windows,
             &self.window_background,
             &self.predicted_seizure_rate,
             &self.rate_ready,

@@ -10,8 +10,10 @@ pub mod fleet_drift;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
+pub mod patients;
 pub mod reload;
 pub mod signals;
+pub mod ui;
 pub mod v2;
 
 use std::net::SocketAddr;
@@ -121,6 +123,15 @@ pub struct InferenceArgs {
     /// service starts not ready and its pointer watch (or POST /reload-model) fetches it later.
     #[arg(long, env = "MODEL_STARTUP_FETCH_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub model_startup_fetch_seconds: u64,
+    /// The auth service's base URL as a browser reaches it (e.g. http://127.0.0.1:8001): the
+    /// page at /ui/ logs in there. Unset, the page asks for an access token instead.
+    #[arg(long, env = "UI_AUTH_URL")]
+    pub ui_auth_url: Option<String>,
+    /// Scored windows older than this (seconds) leave the fleet's drift window: the drift
+    /// gauges describe recent input, and read not ready when too little of it came.
+    #[arg(long, env = "DRIFT_MAX_AGE_SECONDS", default_value_t = 3600,
+        value_parser = clap::value_parser!(u64).range(60..=7 * 24 * 3600))]
+    pub drift_max_age_seconds: u64,
     #[command(flatten)]
     pub monitor: monitor::MonitorArgs,
     #[command(flatten)]
@@ -202,6 +213,12 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             bail!("MAX_ABS_SAMPLE must be a positive number within f32's range, not {bound}");
         }
     }
+    let ui_auth = args
+        .ui_auth_url
+        .as_deref()
+        .map(ui::auth_url)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let verifier = Arc::new(
         Verifier::new(
             VerifierConfig {
@@ -257,6 +274,7 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             model_watch: (args.model_watch_seconds > 0)
                 .then(|| Duration::from_secs(args.model_watch_seconds)),
             max_message_bytes: args.max_body_bytes,
+            ui_auth,
         },
         reload_lock: tokio::sync::Mutex::new(()),
         settled: reload::Settled::default(),
@@ -265,7 +283,7 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             args.max_predictions_in_progress,
         )),
         sessions: monitor::Sessions::new(args.monitor.clone()),
-        drift: fleet_drift::FleetDrift::default(),
+        drift: fleet_drift::FleetDrift::new(Duration::from_secs(args.drift_max_age_seconds)),
     });
     monitor::spawn_sweeper(state.clone());
     let fingerprint = state.settings.release.fingerprint();

@@ -99,7 +99,7 @@ impl InferenceMetrics {
             &["end"],
         )
         .expect("a valid metric");
-        for end in ["client", "idle"] {
+        for end in ["client", "idle", "token"] {
             monitor_sessions_closed.with_label_values(&[end]);
         }
         for outcome in OUTCOMES {

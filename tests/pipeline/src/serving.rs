@@ -43,36 +43,11 @@ impl App {
         let key = SigningKey::generate(SigningAlgorithm::RS256).unwrap();
         let public = dir.path().join("auth-public.json");
         std::fs::write(&public, Jwks::of(&[&key]).to_json().to_string()).unwrap();
-        let args = inference::InferenceArgs {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            production_dir: production.to_owned(),
-            production_pointer: None,
-            remote: Default::default(),
-            patient_store: patients.to_owned(),
-            database_url: database
-                .unwrap_or_else(|| dir.path().join("predictions.db").display().to_string()),
-            database_password_file: None,
-            jwks_url: None,
-            public_key_file: Some(public),
-            revocations_url: None,
-            revocation_poll_seconds: 5,
-            issuer: "seizure-ops-auth".into(),
-            audience: "seizure-ops".into(),
-            threshold: None,
-            request_timeout_seconds: 10,
-            max_body_bytes: 8 * 1024 * 1024,
-            max_abs_sample: None,
-            audit_spill_file: dir.path().join("predictions.spill.jsonl"),
-            audit_shutdown_grace_seconds: 5,
-            max_predictions_per_user: 4,
-            max_predictions_in_progress: 64,
-            // Tests that want the pointer watch turn it on (it would add reloads to counts).
-            model_watch_seconds: 0,
-            model_startup_fetch_seconds: 60,
-            monitor: Default::default(),
-            server: Default::default(),
-        };
-        let mut args = args;
+        let mut args = default_args(production, patients, dir.path());
+        args.public_key_file = Some(public);
+        if let Some(database) = database {
+            args.database_url = database;
+        }
         edit(&mut args);
         let state = inference::build_state(&args).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -113,6 +88,41 @@ impl App {
 
     pub async fn metrics(&self) -> String {
         self.text("/metrics").await
+    }
+}
+
+/// The service's arguments for a test: random port, the given release and store, its
+/// database and spill file in `dir`, no key source (set one), no pointer watch.
+pub fn default_args(production: &Path, patients: &Path, dir: &Path) -> inference::InferenceArgs {
+    inference::InferenceArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        production_dir: production.to_owned(),
+        production_pointer: None,
+        remote: Default::default(),
+        patient_store: patients.to_owned(),
+        database_url: dir.join("predictions.db").display().to_string(),
+        database_password_file: None,
+        jwks_url: None,
+        public_key_file: None,
+        revocations_url: None,
+        revocation_poll_seconds: 5,
+        issuer: "seizure-ops-auth".into(),
+        audience: "seizure-ops".into(),
+        threshold: None,
+        request_timeout_seconds: 10,
+        max_body_bytes: 8 * 1024 * 1024,
+        max_abs_sample: None,
+        audit_spill_file: dir.join("predictions.spill.jsonl"),
+        audit_shutdown_grace_seconds: 5,
+        max_predictions_per_user: 4,
+        max_predictions_in_progress: 64,
+        // Tests that want the pointer watch turn it on (it would add reloads to counts).
+        model_watch_seconds: 0,
+        model_startup_fetch_seconds: 60,
+        ui_auth_url: None,
+        drift_max_age_seconds: 3600,
+        monitor: Default::default(),
+        server: Default::default(),
     }
 }
 

@@ -162,6 +162,174 @@ async fn bad_requests_get_json_errors() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patient_signals_are_the_store_s_and_the_page_is_served_self_contained() {
+    let ws = shared_workspace();
+    let app = App::spawn_with(
+        &ws.path("production"),
+        &ws.path("patients/store"),
+        None,
+        |args| {
+            args.ui_auth_url = Some("http://127.0.0.1:8001/".into());
+        },
+    )
+    .await;
+    let clinician = app.token(Role::Clinician);
+    let token = Some(clinician.as_str());
+
+    let (status, list) = app.get("/patients", token).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let ids = patient_ids(ws);
+    assert_eq!(list["patients"], json!(ids));
+    assert_eq!(list["count"], ids.len());
+    let patient = ids[0];
+    let (status, signal) = app
+        .get(&format!("/patients/{patient}/recordings"), token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{signal}");
+    assert_eq!(signal["patient_id"], patient);
+    assert_eq!(signal["sampling_hz"], 173.61);
+    assert_eq!(signal["samples_per_recording"], 178);
+    let stored = patient_samples(ws, patient);
+    let recordings: Vec<Vec<f64>> = serde_json::from_value(signal["recordings"].clone()).unwrap();
+    assert_eq!(
+        recordings, stored,
+        "the samples the store holds, in the predictions' order"
+    );
+    let (_, prediction) = app.get(&format!("/predict/{patient}"), token).await;
+    let chunks: Vec<Value> = prediction["per_recording"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["chunk"].clone())
+        .collect();
+    assert_eq!(signal["chunks"], json!(chunks));
+
+    // Hostile and careless requests: JSON errors, no signal.
+    for (path, expected, words) in [
+        (
+            "/patients/abc/recordings",
+            StatusCode::BAD_REQUEST,
+            "positive integer",
+        ),
+        (
+            "/patients/-1/recordings",
+            StatusCode::BAD_REQUEST,
+            "positive integer",
+        ),
+        (
+            "/patients/1e3/recordings",
+            StatusCode::BAD_REQUEST,
+            "positive integer",
+        ),
+        (
+            "/patients/18446744073709551616/recordings",
+            StatusCode::BAD_REQUEST,
+            "positive integer",
+        ),
+        (
+            "/patients/99999999/recordings",
+            StatusCode::NOT_FOUND,
+            "no patient 99999999",
+        ),
+    ] {
+        let (status, body) = app.get(path, token).await;
+        assert_error(status, &body, expected, words);
+    }
+    for path in [
+        "/patients".to_owned(),
+        format!("/patients/{patient}/recordings"),
+    ] {
+        let (status, body) = app.get(&path, None).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "bearer");
+        let (status, body) = app.get(&path, Some("not-a-token")).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "well-formed");
+    }
+    // The same patient read 50 times at once: 50 identical answers.
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (api, token) = (app.api.clone(), clinician.clone());
+        reads.spawn(async move {
+            api.get(&format!("/patients/{patient}/recordings"), Some(&token))
+                .await
+        });
+    }
+    while let Some(read) = reads.join_next().await {
+        let (status, body) = read.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["recordings"], signal["recordings"]);
+    }
+
+    // The page: its assets from the binary under a policy that allows this service and the
+    // auth origin only; no token needed for them, no data in them.
+    let page = app
+        .http
+        .get(format!("{}/ui", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "/ui redirects to /ui/");
+    assert_eq!(page.url().path(), "/ui/");
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains("script-src 'self';")
+            && policy.contains("connect-src 'self' http://127.0.0.1:8001;"),
+        "{policy}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("/ui/app.js") && !html.contains("https://"),
+        "no CDN"
+    );
+    let config = app
+        .http
+        .get(format!("{}/ui/config.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    let config: Value = config.json().await.unwrap();
+    assert_eq!(config, json!({"auth_url": "http://127.0.0.1:8001"}));
+    for (asset, kind) in [("app.js", "text/javascript"), ("app.css", "text/css")] {
+        let response = app
+            .http
+            .get(format!("{}/ui/{asset}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(kind));
+        // Nothing remote: the only URL is the SVG namespace (a name, never fetched).
+        let text = response.text().await.unwrap();
+        let text = text.replace("http://www.w3.org/2000/svg", "");
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{asset} fetches nothing remote"
+        );
+    }
+    let (status, body) = app.get("/ui/missing.js", None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "no such route");
+}
+
+#[tokio::test]
+async fn a_page_url_that_could_inject_into_its_policy_stops_the_start() {
+    let ws = shared_workspace();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = pipeline_tests::serving::default_args(
+        &ws.path("production"),
+        &ws.path("patients/store"),
+        dir.path(),
+    );
+    args.ui_auth_url = Some("http://auth; script-src *".into());
+    let error = inference::build_state(&args).await.err().expect("refused");
+    assert!(error.to_string().contains("UI_AUTH_URL"), "{error}");
+}
+
 #[tokio::test]
 async fn without_a_model_the_service_is_up_but_not_ready() {
     let ws = shared_workspace();
@@ -951,4 +1119,88 @@ async fn every_replica_follows_the_production_pointer_by_itself() {
         body["replica"].as_str().unwrap().starts_with("inference@"),
         "{body}"
     );
+}
+
+/// The value of an unlabelled gauge in a metrics page.
+fn gauge(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+        .parse()
+        .unwrap()
+}
+
+/// What joins the fleet's drift window: new input once (`POST /predict` recordings, a
+/// session's non-overlapping windows), not the patient store read again and again, and only
+/// the serving model's windows (a reload starts it afresh; a session pinned to the previous
+/// model adds nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drift_window_takes_new_input_once_and_only_the_serving_model_s() {
+    let releases = tokio::task::spawn_blocking(releases).await.unwrap();
+    let production = releases.ws.path("production");
+    install(&releases.v1, &production);
+    let app = App::for_workspace(&releases.ws).await;
+    let clinician = app.token(Role::Clinician);
+    let admin = app.token(Role::Admin);
+    let windows = |metrics: String| gauge(&metrics, "input_drift_window_windows");
+    assert_eq!(windows(app.metrics().await), 0.0);
+
+    let patient = patient_ids(&releases.ws)[0];
+    for _ in 0..3 {
+        let (status, body) = app
+            .get(&format!("/predict/{patient}"), Some(&clinician))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(
+        windows(app.metrics().await),
+        0.0,
+        "the store is not new input"
+    );
+
+    let recordings = patient_samples(&releases.ws, patient);
+    let ten = json!({ "recordings": &recordings[..10] });
+    let (status, body) = app.post("/predict", ten.clone(), Some(&clinician)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(windows(app.metrics().await), 10.0);
+
+    // A session with an 8-sample hop: 100 windows, of which every 23rd (ceil(178 / 8))
+    // does not overlap the one before: 5 join.
+    let (status, session) = app
+        .post("/monitor/sessions", json!({"hop": 8}), Some(&clinician))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let id = session["session_id"].as_str().unwrap().to_owned();
+    let signal: Vec<f64> = recordings.concat().into_iter().take(178 + 8 * 99).collect();
+    let push = |samples: Vec<f64>| {
+        let (api, token, id) = (app.api.clone(), clinician.clone(), id.clone());
+        async move {
+            api.post(
+                &format!("/monitor/sessions/{id}/samples"),
+                json!({ "samples": samples }),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let (status, answer) = push(signal.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["windows"].as_array().unwrap().len(), 100);
+    assert_eq!(windows(app.metrics().await), 15.0);
+
+    // Version 2 served: the window starts afresh, and the session pinned to version 1 adds
+    // nothing to it.
+    install(&releases.v2, &production);
+    let (status, reload) = app.post("/reload-model", json!({}), Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{reload}");
+    assert_eq!(reload["new_version"], "2");
+    assert_eq!(windows(app.metrics().await), 0.0);
+    let (status, answer) = push(signal[..8 * 100].to_vec()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["model_version"], "1");
+    assert_eq!(windows(app.metrics().await), 0.0);
+    let (status, body) = app.post("/predict", ten, Some(&clinician)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(windows(app.metrics().await), 10.0);
 }

@@ -479,3 +479,192 @@ async fn shutdown_ends_open_sockets_with_a_closed_message_before_the_audit_close
     assert_eq!(out["close_reason"], "the service is shutting down");
     assert!(child.wait().unwrap().success());
 }
+
+/// Audit records of a session's alarms.
+async fn audited_alarms(app: &App, session: &str) -> usize {
+    let (status, page) = app
+        .get("/logs?limit=500", Some(&app.token(Role::Admin)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["session_id"] == session && r["kind"] == "monitor_alarm")
+        .count()
+}
+
+/// A client that sends a push and hangs up while it is being scored: the push happens whole
+/// (its samples appended once, its alarms audited), as if the client had waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_mid_push_leaves_its_samples_and_alarms_recorded() {
+    use tokio::io::AsyncWriteExt;
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let token = app.token(Role::Clinician);
+    let samples = signal();
+    // An 8-sample hop: about 2,000 windows to score, so the push is still running when the
+    // client goes.
+    let id = open(&app, &token, json!({"hop": 8, "alarm_k": 1, "alarm_n": 1})).await;
+    let body = json!({ "samples": samples }).to_string();
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = format!(
+        "POST /monitor/sessions/{id}/samples HTTP/1.1\r\nhost: {address}\r\n\
+         authorization: Bearer {token}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    socket.flush().await.unwrap();
+    // Long enough for the service to read the push and start scoring it; then gone.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(socket);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let alarms = loop {
+        let (status, info) = app
+            .get(&format!("/monitor/sessions/{id}"), Some(&token))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{info}");
+        let seen = info["samples_seen"].as_u64().unwrap();
+        assert!(
+            seen == 0 || seen == samples.len() as u64,
+            "never part of a push: {info}"
+        );
+        let alarms = info["alarms"].as_u64().unwrap() as usize;
+        if seen > 0 && audited_alarms(&app, &id).await == alarms {
+            break alarms;
+        }
+        assert!(std::time::Instant::now() < deadline, "{info}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(alarms > 0, "the seizure segments raise alarms");
+    // The client comes back and retries where it believes it was: told, not doubled.
+    let (status, body) = app
+        .post(
+            &format!("/monitor/sessions/{id}/samples"),
+            json!({ "samples": samples, "offset": 0 }),
+            Some(&token),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "nothing was appended");
+    let (_, info) = app
+        .get(&format!("/monitor/sessions/{id}"), Some(&token))
+        .await;
+    assert_eq!(info["samples_seen"], samples.len());
+    assert_eq!(audited_alarms(&app, &id).await, alarms);
+}
+
+/// The audit database goes down in the middle of a monitored seizure: pushes are still
+/// answered with their alarms (the bedside is told), the alarms wait in the spill file, and
+/// reach the database once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarms_raised_while_the_audit_database_is_down_reach_it_once_it_is_back() {
+    let Some(server) = test_support::OwnPostgres::start() else {
+        return;
+    };
+    let ws = shared_workspace();
+    let app = App::spawn(
+        &ws.path("production"),
+        &ws.path("patients/store"),
+        Some(server.url()),
+    )
+    .await;
+    let token = app.token(Role::Clinician);
+    let samples = signal();
+    let (_, expected_events, onsets) = offline(ws, &samples);
+    let id = open(&app, &token, json!({"alarm_k": 1, "alarm_n": 1})).await;
+    // The first background segment with the database up; then the outage, with the
+    // seizures.
+    let background = samples.len() / 4;
+    let (status, first) = push(&app, &token, &id, &samples[..background]).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["events"], json!([]), "no alarm before the outage");
+    tokio::task::block_in_place(|| server.pause());
+    let (status, second) = push(&app, &token, &id, &samples[background..]).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let mut events = first["events"].as_array().unwrap().clone();
+    events.extend(second["events"].as_array().unwrap().iter().cloned());
+    assert_eq!(
+        Value::from(events),
+        expected_events,
+        "the bedside heard every alarm"
+    );
+    // The alarms' records cannot reach the database: the service says so (degraded, still
+    // ready: nothing is lost) once its writer has tried.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, ready) = app.get("/health/ready", None).await;
+        if ready["status"] == "degraded" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{ready}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::task::block_in_place(|| server.resume());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, ready) = app.get("/health/ready", None).await;
+        if ready["status"] == "ready" && ready["audit"]["spill_pending"] == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{ready}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(audited_alarms(&app, &id).await, onsets);
+}
+
+/// A socket outliving its access token: the next message closes it with the reason, and
+/// appends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_whose_token_expires_is_closed_saying_why() {
+    let Some(python) = test_support::websockets_python() else {
+        return;
+    };
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let key = auth_tokens::SigningKey::from_pem(&app.issuer.key().to_pem()).unwrap();
+    let short = auth_tokens::Issuer::new(key, "seizure-ops-auth", "seizure-ops", 2);
+    let token = short.issue("ada", Role::Clinician).unwrap().0;
+    let url = format!("{}/monitor", app.base.replace("http://", "ws://"));
+    let script = test_support::workspace_root().join("tests/pipeline/clients/monitor_ws_expire.py");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .arg(url)
+            .arg(token)
+            .arg("3")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(out["first"]["type"], "update", "{out}");
+    assert_eq!(out["first"]["samples_seen"], 178);
+    assert_eq!(
+        out["after"],
+        json!([]),
+        "nothing answered after expiry: {out}"
+    );
+    assert_eq!(out["close_code"], 1000, "{out}");
+    assert!(
+        out["close_reason"]
+            .as_str()
+            .unwrap()
+            .contains("the access token expired"),
+        "{out}"
+    );
+    // Closed for good: the session is gone, counted as ended by its token.
+    let metrics = app.metrics().await;
+    assert!(metrics.contains("monitor_sessions 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("monitor_sessions_closed_total{end=\"token\"} 1"),
+        "{metrics}"
+    );
+}

@@ -41,6 +41,8 @@ pub struct Settings {
     pub backoff_base_seconds: u64,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Page origins allowed to log in across origins (CORS on the token endpoints).
+    pub browser_origins: Vec<String>,
     pub limits: http_kit::ServerLimits,
 }
 
@@ -63,12 +65,18 @@ const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn router(state: SharedState) -> Router {
     let http_metrics = state.metrics.http.clone();
-    let router = Router::new()
+    // Browser pages of the configured origins (inference's /ui/) log in here.
+    let mut token_routes = Router::new()
         .route("/login", post(sessions::login))
-        .route("/token", post(sessions::token))
         .route("/refresh", post(sessions::refresh))
         .route("/logout", post(sessions::logout))
-        .route("/me", get(sessions::me))
+        .route("/me", get(sessions::me));
+    if let Some(cors) = browser_cors(&state.settings.browser_origins) {
+        token_routes = token_routes.layer(cors);
+    }
+    let router = Router::new()
+        .merge(token_routes)
+        .route("/token", post(sessions::token))
         .route("/users", post(users::create_user).get(users::list_users))
         .route("/users/{username}", delete(users::delete_user))
         .route("/.well-known/jwks.json", get(sessions::jwks))
@@ -83,6 +91,28 @@ pub fn router(state: SharedState) -> Router {
         http_metrics,
         HttpMetrics::layer,
     ))
+}
+
+/// CORS for the token endpoints, for the configured page origins only (none: no CORS). Not
+/// `*`: a page of any site a clinician visits could otherwise use their browser to try
+/// passwords against an auth service only reachable inside the hospital. No credentials mode:
+/// tokens travel in bodies and the `Authorization` header, never in cookies.
+fn browser_cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderValue, Method};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o).expect("web_origin keeps header-safe characters"))
+        .collect();
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 impl From<StoreError> for ApiError {

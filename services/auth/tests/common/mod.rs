@@ -28,6 +28,7 @@ pub fn args(database_url: String, signing_key_file: Option<PathBuf>) -> AuthArgs
         failure_window: 900,
         backoff_seconds: 0,
         trusted_proxies: vec![],
+        cors_allowed_origins: vec![],
         admin_username: Some(ADMIN.into()),
         admin_password: Some(ADMIN_PASSWORD.into()),
         admin_password_file: None,

@@ -177,6 +177,7 @@ fn open_entry(state: &SharedState, owner: &str, body: OpenBody) -> Result<Arc<En
         model_version: model.version.clone(),
         threshold_source: source.as_str().to_owned(),
         alarms: 0,
+        windows_scored: 0,
     };
     let entry = state
         .sessions
@@ -231,14 +232,31 @@ fn push_into(
         ),
         other => ApiError::unprocessable(other.to_string()),
     })?;
-    if let Some(profile) = session.monitor.predictor().profile() {
-        let threshold = session.monitor.config().rule.threshold;
-        let called: Vec<bool> = update
+    if let Some(profile) = session.monitor.predictor().profile().cloned() {
+        // Non-overlapping windows only (every `stride`-th of the session's), so that a small
+        // hop cannot fill the fleet's window with near-copies; called at the card's threshold.
+        let stride = eeg_data::SAMPLES_PER_RECORDING
+            .div_ceil(session.monitor.config().hop)
+            .max(1) as u64;
+        let card_threshold = session.monitor.predictor().card().threshold().0;
+        let first = session.windows_scored;
+        session.windows_scored += update.windows.len() as u64;
+        let (features, called): (Vec<drift::Features>, Vec<bool>) = update
             .windows
             .iter()
-            .map(|w| f64::from(w.probability) >= threshold)
-            .collect();
-        state.drift.observe(profile, &update.features, &called);
+            .zip(&update.features)
+            .enumerate()
+            .filter(|(i, _)| (first + *i as u64).is_multiple_of(stride))
+            .map(|(_, (w, f))| (*f, f64::from(w.probability) >= card_threshold))
+            .unzip();
+        let serving = state.model.current();
+        state.drift.observe(
+            serving.as_ref().map(|m| m.version.as_str()),
+            &session.model_version,
+            &profile,
+            &features,
+            &called,
+        );
     }
     session.alarms += update
         .events

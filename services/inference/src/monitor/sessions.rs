@@ -42,6 +42,8 @@ pub struct Session {
     pub model_version: String,
     pub threshold_source: String,
     pub alarms: u64,
+    /// Windows scored so far (which of them join the fleet's drift window).
+    pub windows_scored: u64,
 }
 
 pub struct Entry {

@@ -101,6 +101,8 @@ async fn close(mut socket: WebSocket, reason: &str) {
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
+const TOKEN_ENDED: &str = "the access token expired or was revoked; reconnect with a fresh one";
+
 async fn run(
     mut socket: WebSocket,
     state: SharedState,
@@ -132,7 +134,7 @@ async fn run(
                 Ok(_) => break,
             };
             if claims.exp <= auth_tokens::now_seconds() || state.verifier.is_revoked(&claims) {
-                reason = "the access token expired or was revoked; reconnect with a fresh one";
+                reason = TOKEN_ENDED;
                 break;
             }
             let text = match message {
@@ -185,10 +187,10 @@ async fn run(
         .remove(&entry.id, &claims.sub, true)
         .is_some()
     {
-        let end = if reason == "idle timeout" {
-            "idle"
-        } else {
-            "client"
+        let end = match reason {
+            "idle timeout" => "idle",
+            TOKEN_ENDED => "token",
+            _ => "client",
         };
         state
             .metrics

@@ -1,0 +1,191 @@
+//! The bedside page (`/ui/` on inference) in a real browser: headless Chromium driven by
+//! playwright-core (npm) against `seizure-ops up`, offline. Log in (after a wrong password),
+//! open an unknown then a real patient (trace, probability, threshold), replay the patient as
+//! a live stream and see the alarm the server raised; screenshots kept under the target
+//! directory (`tmp/bedside-page/`).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{login, Running};
+use reqwest::blocking::Client;
+use serde_json::Value;
+use test_support::workspace_root;
+
+/// Where the screenshots stay after the test: `<target>/tmp/bedside-page/`.
+fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bedside-page");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn get(http: &Client, url: &str, token: &str) -> Value {
+    let answer = http.get(url).bearer_auth(token).send().unwrap();
+    assert!(answer.status().is_success(), "{url}: {}", answer.status());
+    answer.json().unwrap()
+}
+
+#[test]
+fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
+    let (Some(chromium), Some(playwright)) =
+        (test_support::chromium(), test_support::playwright_core())
+    else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let up = Running::quick_up(home.path());
+    assert!(up.banner.contains("/ui/"), "{}", up.banner);
+    let password = up.generated_password();
+    let (auth, inference) = (up.url("auth"), up.url("inference"));
+    let http = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let token = login(&http, &auth, &password);
+
+    // The patient the served model finds most seizure-like: its replay must raise an alarm.
+    let patients = get(&http, &format!("{inference}/patients"), &token);
+    let ids: Vec<u64> = serde_json::from_value(patients["patients"].clone()).unwrap();
+    assert_eq!(patients["count"], ids.len());
+    let (patient, prediction) = ids
+        .iter()
+        .map(|id| {
+            (
+                *id,
+                get(&http, &format!("{inference}/predict/{id}"), &token),
+            )
+        })
+        .max_by(|a, b| {
+            let p = |v: &Value| v["seizure_probability"].as_f64().unwrap();
+            p(&a.1).total_cmp(&p(&b.1))
+        })
+        .unwrap();
+    let recordings = prediction["recordings"].as_u64().unwrap();
+    let unknown = ids.iter().max().unwrap() + 1000;
+
+    // playwright wants the browser's path, not its name.
+    let chromium = std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(&chromium))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or(chromium);
+    let shots = screenshot_dir();
+    let output = Command::new("node")
+        .arg(workspace_root().join("apps/seizure-ops/tests/clients/bedside_page.mjs"))
+        .env("PLAYWRIGHT_CORE", &playwright)
+        .env("CHROMIUM", &chromium)
+        .env("PAGE_URL", format!("{inference}/ui"))
+        .env("USERNAME", "admin")
+        .env("PASSWORD", &password)
+        .env("PATIENT", patient.to_string())
+        .env("UNKNOWN_PATIENT", unknown.to_string())
+        .env("SHOTS", &shots)
+        .output()
+        .expect("node runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the browser session failed:\n{stderr}"
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let step = |name: &str| -> &Value {
+        seen["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no step {name}: {seen}"))
+    };
+
+    assert_eq!(step("wrong password")["message"], "wrong user or password");
+    assert_eq!(step("wrong password")["app_hidden"], true);
+    let model = step("logged in")["model"].as_str().unwrap();
+    assert!(model.contains("v1"), "{model}");
+    assert_eq!(step("logged in")["user"], "admin");
+    let unknown_status = step("unknown patient")["status"].as_str().unwrap();
+    assert!(
+        unknown_status.contains(&format!("no patient {unknown}")) && unknown_status.contains("404"),
+        "{unknown_status}"
+    );
+
+    let opened = step("patient");
+    let summary = opened["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!("Patient {patient}: "))
+            && summary.contains(prediction["prediction"].as_str().unwrap())
+            && summary.contains("model v1"),
+        "{summary}"
+    );
+    assert!(opened["trace_points"].as_u64().unwrap() >= 500, "{opened}");
+    assert_eq!(opened["threshold_drawn"], 1);
+    assert!(opened["probability_path"].as_u64().unwrap() > 0);
+
+    let alarm = step("alarm");
+    assert_eq!(alarm["banner_visible"], true, "{alarm}");
+    let shown = alarm["banner_shown"].as_array().unwrap();
+    assert!(
+        shown.iter().any(|t| t
+            .as_str()
+            .unwrap()
+            .contains(&format!("SEIZURE ALARM: patient {patient}"))),
+        "{alarm}"
+    );
+    assert!(alarm["alarm_lines"].as_u64().unwrap() >= 1, "{alarm}");
+    // Every window of the replay was scored by the server: (samples - 178) / hop + 1.
+    let windows = (recordings * 178 - 178) / 87 + 1;
+    let ended = step("stream ended")["status"].as_str().unwrap();
+    assert!(
+        ended.contains(&format!("{windows} windows scored")),
+        "{ended} (expected {windows} windows)"
+    );
+    assert_eq!(step("acknowledged")["still_up_after_end"], true);
+    assert_eq!(step("acknowledged")["hidden_after"], true);
+    let out = step("logged out");
+    // The auth service revoked the page's refresh token.
+    assert_eq!(out["logout_status"], 204, "{out}");
+    assert!(out["stored_tokens"].is_null());
+    assert_eq!(
+        out["trace_left"], 0,
+        "nothing of the patient stays on screen"
+    );
+    assert_eq!(out["summary_left"], "");
+
+    // Chromium logs the answers the steps above provoked (the wrong password's 401, the
+    // unknown patient's 404); nothing else may show up.
+    let unexpected: Vec<&Value> = seen["console"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| {
+            let m = m.as_str().unwrap();
+            let provoked = m.contains("status of 401")
+                || m.contains("status of 404")
+                || m == format!("seizure-ops: no patient {unknown} (404 not_found)");
+            !provoked
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "the browser logged errors: {unexpected:?}"
+    );
+    assert!(
+        seen["failed_requests"].as_array().unwrap().is_empty(),
+        "requests failed: {}",
+        seen["failed_requests"]
+    );
+    for name in ["1-login", "2-patient", "3-alarm", "4-stream-ended"] {
+        let png = std::fs::read(shots.join(format!("{name}.png"))).unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "{name}.png"
+        );
+    }
+    eprintln!("screenshots: {}", shots.display());
+    up.interrupt();
+}

@@ -1,0 +1,117 @@
+// Drives the bedside page (inference's /ui/) in headless Chromium as a user would, through
+// playwright-core: a wrong password, the right one, an unknown patient, a real one (trace,
+// probability and threshold drawn), then a replayed live stream until an alarm shows.
+// Screenshots go to SHOTS. Prints what it saw as JSON on stdout; the Rust test judges it.
+//
+// Environment: PLAYWRIGHT_CORE (a node_modules directory), CHROMIUM, PAGE_URL, USERNAME,
+// PASSWORD, PATIENT, UNKNOWN_PATIENT, SHOTS.
+import { createRequire } from "node:module";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const require = createRequire(`${env("PLAYWRIGHT_CORE")}/`);
+const { chromium } = require("playwright-core");
+
+const seen = { console: [], failed_requests: [], steps: [] };
+const step = (name, detail = {}) => seen.steps.push({ name, ...detail });
+
+const browser = await chromium.launch({
+  executablePath: env("CHROMIUM"),
+  // A network without internet: every host but the loopback one is unresolvable, so a page
+  // that needed a CDN would show it.
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on("console", (message) => {
+    if (message.type() === "error" || message.type() === "warning") seen.console.push(message.text());
+  });
+  page.on("pageerror", (error) => seen.console.push(`page error: ${error.message}`));
+  page.on("requestfailed", (request) => seen.failed_requests.push(`${request.url()}: ${request.failure()?.errorText}`));
+  const shot = async (name) => page.screenshot({ path: `${env("SHOTS")}/${name}.png`, fullPage: true });
+
+  await page.goto(env("PAGE_URL"));
+  await page.waitForSelector("#login-form:not([hidden])");
+  await shot("1-login");
+
+  // A clumsy user first.
+  await page.fill("#username", env("USERNAME"));
+  await page.fill("#password", "not-the-password");
+  await page.click("#login-button");
+  await page.waitForFunction(() => document.getElementById("login-error").textContent.length > 0);
+  step("wrong password", { message: await page.textContent("#login-error"), app_hidden: await page.isHidden("#app-view") });
+
+  await page.fill("#password", env("PASSWORD"));
+  await page.click("#login-button");
+  await page.waitForSelector("#app-view:not([hidden])");
+  await page.waitForFunction(() => /v\d/.test(document.getElementById("model").textContent));
+  step("logged in", { model: await page.textContent("#model"), user: await page.textContent("#user") });
+
+  await page.fill("#patient-id", env("UNKNOWN_PATIENT"));
+  await page.click("#open-patient");
+  await page.waitForFunction(() => document.getElementById("status").className === "error");
+  step("unknown patient", { status: await page.textContent("#status") });
+
+  await page.fill("#patient-id", env("PATIENT"));
+  await page.click("#open-patient");
+  await page.waitForSelector("#trace path.signal");
+  await page.waitForSelector("#probability path.probability");
+  step("patient", {
+    summary: await page.textContent("#summary"),
+    status: await page.textContent("#status"),
+    trace_points: await page.$eval("#trace path.signal", (p) => (p.getAttribute("d").match(/L/g) || []).length),
+    threshold_drawn: (await page.$$("#probability line.threshold")).length,
+    probability_path: await page.$eval("#probability path.probability", (p) => p.getAttribute("d").length),
+  });
+  await shot("2-patient");
+
+  // The replay, fast, with the most sensitive rule (the test model is tiny). Whether the
+  // banner ever showed is recorded as it happens.
+  await page.evaluate(() => {
+    window.bannerShown = [];
+    const banner = document.getElementById("alarm-banner");
+    new MutationObserver(() => {
+      if (!banner.hidden) window.bannerShown.push(banner.textContent);
+    }).observe(banner, { attributes: true, childList: true, subtree: true, characterData: true });
+  });
+  await page.selectOption("#speed", "16");
+  await page.fill("#alarm-k", "1");
+  await page.fill("#alarm-n", "1");
+  await page.click("#start-stream");
+  await page.waitForSelector("#alarms li.onset", { timeout: 60000 });
+  await page.waitForSelector("#probability line.alarm", { state: "attached", timeout: 5000 });
+  step("alarm", {
+    banner_shown: await page.evaluate(() => window.bannerShown),
+    banner_visible: await page.isVisible("#alarm-banner"),
+    alarm_lines: (await page.$$("#probability line.alarm")).length,
+  });
+  await shot("3-alarm");
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("stream ended"), null, { timeout: 120000 });
+  step("stream ended", {
+    status: await page.textContent("#status"),
+    alarms: await page.$$eval("#alarms li", (items) => items.map((i) => `${i.className}: ${i.textContent}`)),
+  });
+  await shot("4-stream-ended");
+  // The banner stays up after the seizure ends, until acknowledged.
+  const stillUp = await page.isVisible("#alarm-banner");
+  await page.click("#acknowledge");
+  step("acknowledged", { still_up_after_end: stillUp, hidden_after: await page.isHidden("#alarm-banner") });
+
+  const loggedOut = page.waitForResponse((r) => r.url().endsWith("/logout"));
+  await page.click("#logout");
+  const logout = await loggedOut;
+  await page.waitForSelector("#login-form:not([hidden])");
+  step("logged out", {
+    logout_status: logout.status(),
+    stored_tokens: await page.evaluate(() => sessionStorage.getItem("seizure-ops-tokens")),
+    trace_left: await page.$$eval("#trace *", (e) => e.length),
+    summary_left: await page.textContent("#summary"),
+  });
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(seen));

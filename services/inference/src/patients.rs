@@ -1,0 +1,95 @@
+//! The patient store read as signals: which patients there are and a patient's raw recordings,
+//! for a viewer that draws the EEG under its predictions (the page at `/ui/`). Same roles as
+//! `GET /predict/{patient_id}`; reading a patient's signal is logged with the reader.
+
+use auth_tokens::Role;
+use axum::extract::{Path, State};
+use axum::Json;
+use http_kit::{ApiError, Authenticated, ErrorBody};
+use serde::Serialize;
+
+use crate::api::{patient_store, SharedState, PREDICTING_ROLES};
+
+/// The patients of the store.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PatientList {
+    pub count: usize,
+    /// Their ids, ascending.
+    pub patients: Vec<u64>,
+}
+
+/// One patient's raw EEG, as the store holds it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PatientSignal {
+    pub patient_id: u64,
+    /// The source data's segment name.
+    pub segment: String,
+    pub sampling_hz: f64,
+    /// Samples per recording (one second).
+    pub samples_per_recording: usize,
+    /// Each recording's one-second chunk number in the source data, in the order of
+    /// `recordings` (and of the per-recording predictions).
+    pub chunks: Vec<u8>,
+    /// The recordings' raw samples (µV), one array per recording.
+    pub recordings: Vec<Vec<f32>>,
+}
+
+#[utoipa::path(get, path = "/patients",
+    responses((status = 200, body = PatientList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn list_patients(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+) -> Result<Json<PatientList>, ApiError> {
+    caller.require(&PREDICTING_ROLES)?;
+    let store = patient_store(&state)?;
+    let patients = store.patient_ids();
+    Ok(Json(PatientList {
+        count: patients.len(),
+        patients,
+    }))
+}
+
+#[utoipa::path(get, path = "/patients/{patient_id}/recordings",
+    params(("patient_id" = String, Path, description = "the patient's id (a positive integer)")),
+    responses((status = 200, body = PatientSignal), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn patient_recordings(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+    Path(raw_id): Path<String>,
+) -> Result<Json<PatientSignal>, ApiError> {
+    let claims = caller.require(&PREDICTING_ROLES)?.clone();
+    let patient_id: u64 = raw_id.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "the patient id must be a positive integer, not {raw_id:?}"
+        ))
+    })?;
+    let store = patient_store(&state)?;
+    let found = tokio::task::spawn_blocking(move || store.get(patient_id))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let Some(found) = found else {
+        return Err(ApiError::not_found(format!("no patient {patient_id}")));
+    };
+    tracing::info!(
+        patient_id,
+        user = %claims.sub,
+        admin = claims.role == Role::Admin,
+        "patient signal read"
+    );
+    let per = found.samples.len() / found.chunks.len().max(1);
+    Ok(Json(PatientSignal {
+        patient_id,
+        segment: found.segment,
+        sampling_hz: eeg_data::SAMPLING_HZ,
+        samples_per_recording: per,
+        recordings: found
+            .samples
+            .chunks(per.max(1))
+            .map(<[f32]>::to_vec)
+            .collect(),
+        chunks: found.chunks,
+    }))
+}
