@@ -222,6 +222,18 @@ fn every_dashboard_panel_query_returns_data_from_a_real_prometheus() {
         .send()
         .unwrap();
     assert!(reloaded.status().is_success());
+    // New recordings (not the store's) fill the drift window for the drift panels.
+    post_recordings(
+        &http,
+        &inference,
+        &token,
+        &held_out_recordings(home.path(), 1.0),
+    );
+    prometheus.wait_for(
+        &http,
+        r#"input_drift_ready{job="inference"} == 1"#,
+        "the drift window to fill",
+    );
     prometheus.wait_for(
         &http,
         r#"increase(predictions_total{job="inference"}[1m]) > 0"#,
