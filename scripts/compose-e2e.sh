@@ -214,6 +214,14 @@ audit_rows() {
     psql -h 127.0.0.1 -U predictions -d predictions -tAc 'SELECT count(*) FROM prediction_log' | tr -d '[:space:]'
 }
 predict() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:8002/predict/$patient" -H "authorization: Bearer $token"; }
+# POST /reload-model through the gateway: the status code, or "curl exit N" when no answer
+# came (said, not a silent stop of the script under `set -e`).
+reload_model() {
+  local code
+  code=$(curl -s -o /tmp/seizure-ops-e2e-reload.json -w '%{http_code}' -X POST http://127.0.0.1:8002/reload-model -H "authorization: Bearer $token") \
+    || code="curl exit $?"
+  echo "$code"
+}
 before=$(audit_rows)
 compose stop postgres > /dev/null 2>&1
 answered=0
@@ -238,13 +246,13 @@ step "fault: the object store unreachable"
 # objects in memory only, and an outage must not also be a data loss.
 store_network=$(docker inspect -f '{{range $name, $_ := .NetworkSettings.Networks}}{{$name}}{{end}}' "$(container_of minio)")
 docker network disconnect "$store_network" "$(container_of minio)"
-reload_code=$(curl -s -o /tmp/seizure-ops-e2e-reload.json -w '%{http_code}' -X POST http://127.0.0.1:8002/reload-model -H "authorization: Bearer $token")
+reload_code=$(reload_model)
 [[ "$reload_code" == 200 ]] || { failing_service=inference; fail "reload of the unchanged release without the object store answered $reload_code: $(cat /tmp/seizure-ops-e2e-reload.json)"; }
 [[ "$(predict)" == 200 ]] || { failing_service=inference; fail "predictions stopped without the object store"; }
 # A reload that has to pull (the local copy is gone): 502 with a reason, the loaded model
 # keeps serving.
 compose exec -T inference rm -rf /srv/model/production
-reload_code=$(curl -s -o /tmp/seizure-ops-e2e-reload.json -w '%{http_code}' -X POST http://127.0.0.1:8002/reload-model -H "authorization: Bearer $token")
+reload_code=$(reload_model)
 [[ "$reload_code" == 502 ]] || { failing_service=inference; fail "a reload that must pull without the object store answered $reload_code: $(cat /tmp/seizure-ops-e2e-reload.json)"; }
 grep -q '"model_unavailable"' /tmp/seizure-ops-e2e-reload.json || fail "the 502 has no reason: $(cat /tmp/seizure-ops-e2e-reload.json)"
 [[ "$(predict)" == 200 ]] || { failing_service=inference; fail "the loaded model stopped serving after a failed reload"; }
