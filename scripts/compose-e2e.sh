@@ -216,10 +216,17 @@ audit_rows() {
 predict() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:8002/predict/$patient" -H "authorization: Bearer $token"; }
 # POST /reload-model through the gateway: the status code, or "curl exit N" when no answer
 # came (said, not a silent stop of the script under `set -e`).
+# One more try after a transport failure only: disconnecting a container from the compose
+# network makes Docker rewrite its bridge rules, which can reset a connection to a published
+# port at that moment (a reload of an unchanged release is safe to send twice).
 reload_model() {
-  local code
-  code=$(curl -s -o /tmp/seizure-ops-e2e-reload.json -w '%{http_code}' -X POST http://127.0.0.1:8002/reload-model -H "authorization: Bearer $token") \
-    || code="curl exit $?"
+  local code attempt
+  for attempt in 1 2; do
+    code=$(curl -s -o /tmp/seizure-ops-e2e-reload.json -w '%{http_code}' -X POST http://127.0.0.1:8002/reload-model -H "authorization: Bearer $token") \
+      && break
+    code="curl exit $?"
+    sleep 1
+  done
   echo "$code"
 }
 before=$(audit_rows)
