@@ -216,16 +216,16 @@ audit_rows() {
 predict() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:8002/predict/$patient" -H "authorization: Bearer $token"; }
 # POST /reload-model through the gateway: the status code, or "curl exit N" when no answer
 # came (said, not a silent stop of the script under `set -e`).
-# One more try after a transport failure only: disconnecting a container from the compose
-# network makes Docker rewrite its bridge rules, which can reset a connection to a published
-# port at that moment (a reload of an unchanged release is safe to send twice).
+# Retried after a transport failure only (up to ~15 s): after `docker network disconnect`,
+# connections to the published port are reset by Docker's proxy for a while, before they
+# reach the gateway (it logs none of them). A reload is safe to send again.
 reload_model() {
   local code attempt
-  for attempt in 1 2; do
+  for attempt in 1 2 3 4 5 6; do
     code=$(curl -s -o /tmp/seizure-ops-e2e-reload.json -w '%{http_code}' -X POST http://127.0.0.1:8002/reload-model -H "authorization: Bearer $token") \
       && break
     code="curl exit $?"
-    sleep 1
+    sleep 3
   done
   echo "$code"
 }
