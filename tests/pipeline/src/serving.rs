@@ -89,6 +89,20 @@ impl App {
     pub async fn metrics(&self) -> String {
         self.text("/metrics").await
     }
+
+    /// Waits (up to 60 s) until the service is ready again with nothing left in its audit
+    /// spill file: every record it answered is in the database.
+    pub async fn wait_until_audit_is_written(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (_, ready) = self.get("/health/ready", None).await;
+            if ready["status"] == "ready" && ready["audit"]["spill_pending"] == 0 {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{ready}");
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    }
 }
 
 /// The service's arguments for a test: random port, the given release and store, its

@@ -762,15 +762,7 @@ async fn inference_starts_and_serves_while_its_database_is_down() {
     }
     tokio::task::block_in_place(|| server.resume());
     let admin = app.token(Role::Admin);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (_, ready) = app.get("/health/ready", None).await;
-        if ready["status"] == "ready" && ready["audit"]["spill_pending"] == 0 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{ready}");
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    }
+    app.wait_until_audit_is_written().await;
     let (status, page) = app.get("/logs", Some(&admin)).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["records"].as_array().unwrap().len(), 5, "{page}");

@@ -602,15 +602,7 @@ async fn alarms_raised_while_the_audit_database_is_down_reach_it_once_it_is_back
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     tokio::task::block_in_place(|| server.resume());
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, ready) = app.get("/health/ready", None).await;
-        if ready["status"] == "ready" && ready["audit"]["spill_pending"] == 0 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{ready}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    app.wait_until_audit_is_written().await;
     assert_eq!(audited_alarms(&app, &id).await, onsets);
 }
 
