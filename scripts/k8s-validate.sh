@@ -211,6 +211,29 @@ def check_against_help(where, command_lines, env_names):
             problems.append(f"{where}: {name} is not a variable of the subcommand it runs "
                             f"(not in its --help)")
 
+def memory_bytes(quantity):
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "K": 10**3, "M": 10**6, "G": 10**9}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return int(float(quantity[: -len(suffix)]) * factor)
+    return int(quantity)
+
+def check_footprint(where, c, envs):
+    """The inference caps' worst case fits the container's memory limit (docs/hardening.md,
+    "Memory budget"): `seizure-ops inference --check-footprint` with the container's values."""
+    limit = c.get("resources", {}).get("limits", {}).get("memory")
+    if limit is None:
+        problems.append(f"{where}: the inference container has no memory limit")
+        return
+    env = {"PATH": os.environ.get("PATH", ""), "MEMORY_LIMIT_BYTES": str(memory_bytes(limit))}
+    env.update({k: v for k, v in envs.items() if v is not None})
+    out = subprocess.run([binary, "inference", "--check-footprint"], capture_output=True,
+                         text=True, env=env)
+    if out.returncode != 0:
+        problems.append(f"{where}: the caps do not fit its {limit}: {out.stderr.strip()}")
+    else:
+        print(f"k8s-validate: {where}: {out.stdout.strip()} (limit {limit})")
+
 def check_container(where, c):
     envs = {}
     for e in c.get("env", []):
@@ -230,6 +253,8 @@ def check_container(where, c):
         problems.append(f"{where}: unexpected command {command}")
     if binary:
         check_against_help(where, command_lines, envs)
+        if any(line[:1] == ["inference"] for line in command_lines):
+            check_footprint(where, c, envs)
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     for key in ("AUTH_LISTEN", "INFERENCE_LISTEN"):
         if key in envs and int(envs[key].rsplit(":", 1)[1]) not in ports.values():

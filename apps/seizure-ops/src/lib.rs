@@ -7,6 +7,7 @@
 //! command lines, which `dvc.yaml` calls.
 
 pub mod cv;
+mod descriptors;
 pub mod events;
 pub mod monitor;
 mod ops;

@@ -100,6 +100,32 @@ async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
             format!("http://localhost:{}", page.port()),
         ];
     }
+    // A descriptor budget per side: inference at its caps cannot take auth's.
+    let mut inference_args = inference_args;
+    if let Some(limit) = crate::descriptors::open_files_limit() {
+        let (auth_cap, inference_cap) = crate::descriptors::split(
+            limit,
+            inference_args.monitor.max_monitor_sockets,
+            auth_args.server.max_connections,
+            inference_args.server.max_connections,
+        )?;
+        if (auth_cap, inference_cap)
+            != (
+                auth_args.server.max_connections,
+                inference_args.server.max_connections,
+            )
+        {
+            tracing::warn!(
+                limit,
+                auth_cap,
+                inference_cap,
+                "the open-files limit is too low for both services' MAX_CONNECTIONS: \
+                 each side gets its share"
+            );
+        }
+        auth_args.server.max_connections = auth_cap;
+        inference_args.server.max_connections = inference_cap;
+    }
     let auth_state = auth::build_state(&auth_args).await?;
     let inference_state = inference::build_state(&inference_args).await?;
     let patient = inference_state

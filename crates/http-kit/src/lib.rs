@@ -11,12 +11,14 @@
 //!   and the JSON 404 [`not_found`].
 
 mod auth;
+pub mod body_budget;
 mod error;
 mod layers;
 pub mod origin;
 mod server;
 
 pub use auth::{Authenticated, VerifierState};
+pub use body_budget::{limit_bodies, BodyBudget};
 pub use error::{ApiError, ErrorBody};
 pub use layers::{standard_layers, RequestId, REQUEST_ID_HEADER};
 pub use server::{serve, ServerArgs, ServerLimits};

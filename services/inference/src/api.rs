@@ -54,6 +54,8 @@ pub struct Settings {
     pub model_watch: Option<std::time::Duration>,
     /// Largest WebSocket message accepted (the body limit of the HTTP endpoints).
     pub max_message_bytes: usize,
+    /// Request bodies in flight, all together (`MAX_BODY_BYTES_IN_FLIGHT`).
+    pub body_bytes_in_flight: usize,
     /// Where the page at /ui/ logs in (`UI_AUTH_URL`).
     pub ui_auth: Option<crate::ui::AuthUrl>,
 }

@@ -7,6 +7,7 @@ pub mod admission;
 pub mod api;
 pub mod audit;
 pub mod fleet_drift;
+pub mod footprint;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
@@ -93,6 +94,20 @@ pub struct InferenceArgs {
     /// Largest request body accepted (bytes); 1,000 recordings of JSON numbers fit in 8 MiB.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Request bodies in flight, all requests together (bytes, declared lengths): past it a
+    /// request with a body is answered 503 before it is read (docs/hardening.md, "Memory
+    /// budget"). Never below MAX_BODY_BYTES.
+    #[arg(long, env = "MAX_BODY_BYTES_IN_FLIGHT", default_value_t = footprint::DEFAULT_BODY_BYTES_IN_FLIGHT)]
+    pub max_body_bytes_in_flight: usize,
+    /// The memory the service may use (bytes): at start the caps' worst case
+    /// (docs/hardening.md, "Memory budget") must fit in it, or the service refuses to start.
+    /// Default: the container's limit (cgroup `memory.max`), none outside a container.
+    #[arg(long, env = "MEMORY_LIMIT_BYTES")]
+    pub memory_limit_bytes: Option<u64>,
+    /// Print the memory the caps may need, part by part, and exit: non-zero when it exceeds
+    /// the memory limit. Connects to nothing (scripts/k8s-validate.sh runs it per overlay).
+    #[arg(long)]
+    pub check_footprint: bool,
     /// Overrides the model card's bound on absolute raw sample values (`input.max_abs_sample`,
     /// 10,000 unless the training run set another): larger values are refused with 422.
     #[arg(long, env = "MAX_ABS_SAMPLE")]
@@ -205,6 +220,7 @@ fn instance_name() -> String {
 /// Connects, loads what there is to load, and builds the shared state. A missing model or
 /// patient store does not stop the service: it starts not ready and says why.
 pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> {
+    footprint::check(args)?;
     if args.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
         bail!("PREDICTION_THRESHOLD must be between 0 and 1");
     }
@@ -274,6 +290,7 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             model_watch: (args.model_watch_seconds > 0)
                 .then(|| Duration::from_secs(args.model_watch_seconds)),
             max_message_bytes: args.max_body_bytes,
+            body_bytes_in_flight: args.max_body_bytes_in_flight,
             ui_auth,
         },
         reload_lock: tokio::sync::Mutex::new(()),
@@ -337,8 +354,13 @@ pub async fn serve(
     max_body_bytes: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app =
-        api::router(state.clone()).layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
+    let budget = http_kit::BodyBudget::new(state.settings.body_bytes_in_flight, max_body_bytes);
+    let app = api::router(state.clone())
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            budget,
+            http_kit::limit_bodies,
+        ));
     http_kit::serve(listener, app, state.settings.limits, shutdown).await?;
     // Monitoring sockets outlive their HTTP connection: end them (their last alarms audited)
     // before the audit log closes.
@@ -359,6 +381,11 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.args.check_footprint {
+        let footprint = footprint::check(&cli.args)?;
+        println!("memory at the caps: {footprint}");
+        return Ok(());
+    }
     runtime()?.block_on(async {
         let state = build_state(&cli.args).await?;
         let listener = tokio::net::TcpListener::bind(cli.args.listen)

@@ -1,24 +1,18 @@
 //! The plain-HTTP form of monitoring sessions, for clients without WebSocket.
 
 use auth_tokens::Role;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use http_kit::{ApiError, Authenticated, ErrorBody, RequestId};
 
+use super::sessions::End;
+use super::socket::max_message_bytes;
 use super::{
     finish, info, no_session, open_entry, push_and_record, OpenBody, PushAnswer, PushBody,
     SessionInfo,
 };
 use crate::api::{SharedState, PREDICTING_ROLES};
-
-fn unprocessable(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::JsonDataError(e) => ApiError::unprocessable(e.body_text()),
-        other => other.into(),
-    }
-}
 
 #[utoipa::path(post, path = "/monitor/sessions", request_body = OpenBody,
     responses((status = 201, body = SessionInfo), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
@@ -70,15 +64,31 @@ pub(crate) async fn push_samples(
     caller: Authenticated,
     Extension(request_id): Extension<RequestId>,
     Path(id): Path<String>,
-    body: Result<Json<PushBody>, JsonRejection>,
+    body: axum::body::Body,
 ) -> Result<Json<PushAnswer>, ApiError> {
     let claims = caller.require(&PREDICTING_ROLES)?.clone();
-    let Json(body) = body.map_err(unprocessable)?;
-    check_push_size(&state, body.samples.len())?;
+    // An unknown session is refused before its body is read; the body is read within the
+    // size of one push (not the service's whole body limit) and parsed only then.
     let entry = state
         .sessions
         .get(&id, &claims.sub, claims.role == Role::Admin)
         .ok_or_else(|| no_session(&id))?;
+    let limit = max_message_bytes(&state);
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let e = e.into_inner();
+        if e.is::<http_body_util::LengthLimitError>() {
+            too_large(limit)
+        } else {
+            ApiError::bad_request(format!("cannot read the body: {e}"))
+        }
+    })?;
+    super::check_push_text(&state, &bytes)?;
+    let body: PushBody = serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::unprocessable(e.to_string()),
+        _ => ApiError::bad_request(format!("the body is not JSON: {e}")),
+    })?;
+    drop(bytes);
+    check_push_size(&state, body.samples.len())?;
     let answer = push_and_record(
         &state,
         &claims,
@@ -89,6 +99,17 @@ pub(crate) async fn push_samples(
     )
     .await?;
     Ok(Json(answer))
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!(
+            "a push body may take at most {limit} bytes (one push of the most samples); \
+             send the rest in further pushes"
+        ),
+    )
 }
 
 /// 413 for a push over the limit.
@@ -117,7 +138,7 @@ pub(crate) async fn close_session(
     let claims = caller.require(&PREDICTING_ROLES)?;
     let entry = state
         .sessions
-        .remove(&id, &claims.sub, claims.role == Role::Admin)
+        .remove(&id, &claims.sub, claims.role == Role::Admin, End::Deleted)
         .ok_or_else(|| no_session(&id))?;
     state
         .metrics

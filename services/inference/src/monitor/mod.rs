@@ -148,6 +148,31 @@ fn info(entry: &Entry, session: &Session, sessions: &Sessions) -> SessionInfo {
     }
 }
 
+/// Bytes of JSON text a push of `max_samples` may take (about 24 per sample:
+/// `-1.2345678901234567e+03,`), within the HTTP body limit.
+pub fn push_text_limit(max_samples: usize, max_body_bytes: usize) -> usize {
+    (max_samples * 24 + 1024).min(max_body_bytes)
+}
+
+/// Refuses (413) a push text that holds more samples than one push may carry, before it is
+/// parsed: such a text has at least as many commas, so what is parsed stays within the
+/// limit (plus the few commas of the other fields) whatever the numbers' spelling.
+fn check_push_text(state: &SharedState, text: &[u8]) -> Result<(), ApiError> {
+    let commas = text.iter().filter(|&&b| b == b',').count();
+    let limit = state.sessions.limits.max_monitor_push_samples;
+    if commas > limit + 8 {
+        return Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_samples",
+            format!(
+                "more than {limit} samples in one push; at most {limit} (send the rest in \
+                 further pushes)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn no_session(id: &str) -> ApiError {
     ApiError::not_found(format!(
         "no monitoring session {id:?} (closed, expired after its idle timeout, or not yours)"

@@ -12,26 +12,43 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct MonitorArgs {
     /// Monitoring sessions open at once, all users together; more are refused (503).
-    #[arg(long, env = "MAX_MONITOR_SESSIONS", default_value_t = 4096, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    #[arg(long, env = "MAX_MONITOR_SESSIONS", default_value_t = DEFAULT_MAX_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_monitor_sessions: usize,
     /// Monitoring sessions one user may have open; more are refused (429).
-    #[arg(long, env = "MAX_MONITOR_SESSIONS_PER_USER", default_value_t = 256, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    #[arg(long, env = "MAX_MONITOR_SESSIONS_PER_USER", default_value_t = DEFAULT_MAX_SESSIONS_PER_USER, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_monitor_sessions_per_user: usize,
     /// A session without a push for this long is closed (its end is logged).
-    #[arg(long, env = "MONITOR_IDLE_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, env = "MONITOR_IDLE_SECONDS", default_value_t = DEFAULT_IDLE_SECONDS, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub monitor_idle_seconds: u64,
     /// Most samples one push may carry (17,361 = 100 s at 173.61 Hz); more are refused (413).
-    #[arg(long, env = "MAX_MONITOR_PUSH_SAMPLES", default_value_t = 17_361, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    #[arg(long, env = "MAX_MONITOR_PUSH_SAMPLES", default_value_t = DEFAULT_MAX_PUSH_SAMPLES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_monitor_push_samples: usize,
+    /// Monitoring WebSockets open at once, all users together (counted from the handshake
+    /// until the socket is closed); more are refused (503).
+    #[arg(long, env = "MAX_MONITOR_SOCKETS", default_value_t = DEFAULT_MAX_SOCKETS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_monitor_sockets: usize,
+    /// Monitoring WebSockets one user may have open; more are refused (429).
+    #[arg(long, env = "MAX_MONITOR_SOCKETS_PER_USER", default_value_t = DEFAULT_MAX_SOCKETS_PER_USER, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_monitor_sockets_per_user: usize,
 }
+
+/// Default bounds (docs/hardening.md, "Memory budget", has the arithmetic they come from).
+pub const DEFAULT_MAX_SESSIONS: usize = 4096;
+pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 256;
+pub const DEFAULT_MAX_SOCKETS: usize = 128;
+pub const DEFAULT_MAX_SOCKETS_PER_USER: usize = 16;
+pub const DEFAULT_IDLE_SECONDS: u64 = 60;
+pub const DEFAULT_MAX_PUSH_SAMPLES: usize = 17_361;
 
 impl Default for MonitorArgs {
     fn default() -> Self {
         Self {
-            max_monitor_sessions: 4096,
-            max_monitor_sessions_per_user: 256,
-            monitor_idle_seconds: 60,
-            max_monitor_push_samples: 17_361,
+            max_monitor_sessions: DEFAULT_MAX_SESSIONS,
+            max_monitor_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
+            monitor_idle_seconds: DEFAULT_IDLE_SECONDS,
+            max_monitor_push_samples: DEFAULT_MAX_PUSH_SAMPLES,
+            max_monitor_sockets: DEFAULT_MAX_SOCKETS,
+            max_monitor_sockets_per_user: DEFAULT_MAX_SOCKETS_PER_USER,
         }
     }
 }
@@ -46,12 +63,67 @@ pub struct Session {
     pub windows_scored: u64,
 }
 
+/// Why a session ended. A WebSocket carrying the session closes at once with this close
+/// code and reason, whichever side ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// A close frame or a dropped connection.
+    ClientGone,
+    /// `{"type": "close"}` on the socket.
+    ClientAsked,
+    /// `DELETE /monitor/sessions/{id}`.
+    Deleted,
+    /// No push for `MONITOR_IDLE_SECONDS`.
+    Idle,
+    /// The access token the socket was opened with expired or was revoked.
+    Token,
+    /// The service is shutting down.
+    Shutdown,
+    /// A message over the size limit (close code 1009).
+    TooBig,
+}
+
+impl End {
+    pub fn reason(self) -> &'static str {
+        match self {
+            End::ClientGone => "closed by the client",
+            End::ClientAsked => "closed at the client's request",
+            End::Deleted => "the session was closed with DELETE /monitor/sessions/{id}",
+            End::Idle => "idle timeout",
+            End::Token => "the access token expired or was revoked; reconnect with a fresh one",
+            End::Shutdown => "the service is shutting down",
+            End::TooBig => "message too big: a message holds at most one push",
+        }
+    }
+
+    /// The WebSocket close code (RFC 6455, 7.4.1).
+    pub fn close_code(self) -> u16 {
+        match self {
+            End::TooBig => 1009,
+            _ => 1000,
+        }
+    }
+
+    /// `monitor_sessions_closed_total{end}`.
+    pub fn label(self) -> &'static str {
+        match self {
+            End::Idle => "idle",
+            End::Token => "token",
+            End::Shutdown => "shutdown",
+            End::TooBig => "too_big",
+            End::ClientGone | End::ClientAsked | End::Deleted => "client",
+        }
+    }
+}
+
 pub struct Entry {
     pub id: String,
     pub owner: String,
     /// Milliseconds since the registry started, at the last use.
     last_used_ms: AtomicU64,
     pub session: Mutex<Session>,
+    /// Set once, when the session leaves the registry: its socket (if any) closes on it.
+    ended: tokio::sync::watch::Sender<Option<End>>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -60,23 +132,47 @@ pub enum Refusal {
     UserFull { limit: usize },
 }
 
+/// Open sockets, in all and per user.
+#[derive(Default)]
+struct SocketCounts {
+    total: usize,
+    per_user: HashMap<String, usize>,
+}
+
 pub struct Sessions {
     pub limits: MonitorArgs,
     started: Instant,
     map: Mutex<HashMap<String, Arc<Entry>>>,
     /// Set when the service shuts down: open sockets end their sessions and close.
     closing: tokio::sync::watch::Sender<bool>,
-    /// WebSocket sessions running now.
-    sockets: AtomicU64,
+    /// WebSockets from their handshake until they are closed.
+    sockets: Arc<Mutex<SocketCounts>>,
 }
 
-/// Counts one running socket while it lives.
-pub struct SocketGuard<'a>(&'a Sessions);
+/// One socket's place under the socket caps, held from the handshake until the socket is
+/// closed (it moves into the upgraded connection's task).
+pub struct SocketPermit {
+    counts: Arc<Mutex<SocketCounts>>,
+    owner: String,
+}
 
-impl Drop for SocketGuard<'_> {
+impl Drop for SocketPermit {
     fn drop(&mut self) {
-        self.0.sockets.fetch_sub(1, Ordering::SeqCst);
+        let mut counts = lock(&self.counts);
+        counts.total -= 1;
+        if let Some(mine) = counts.per_user.get_mut(&self.owner) {
+            *mine -= 1;
+            if *mine == 0 {
+                counts.per_user.remove(&self.owner);
+            }
+        }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Sessions {
@@ -86,14 +182,35 @@ impl Sessions {
             started: Instant::now(),
             map: Mutex::new(HashMap::new()),
             closing: tokio::sync::watch::Sender::new(false),
-            sockets: AtomicU64::new(0),
+            sockets: Arc::default(),
         }
     }
 
-    /// Registers a running socket until the guard drops.
-    pub fn socket(&self) -> SocketGuard<'_> {
-        self.sockets.fetch_add(1, Ordering::SeqCst);
-        SocketGuard(self)
+    /// A place for one more socket of `owner`, within the caps.
+    pub fn admit_socket(&self, owner: &str) -> Result<SocketPermit, Refusal> {
+        let mut counts = lock(&self.sockets);
+        if counts.total >= self.limits.max_monitor_sockets {
+            return Err(Refusal::Full {
+                limit: self.limits.max_monitor_sockets,
+            });
+        }
+        let mine = counts.per_user.get(owner).copied().unwrap_or(0);
+        if mine >= self.limits.max_monitor_sockets_per_user {
+            return Err(Refusal::UserFull {
+                limit: self.limits.max_monitor_sockets_per_user,
+            });
+        }
+        counts.total += 1;
+        *counts.per_user.entry(owner.to_owned()).or_default() += 1;
+        Ok(SocketPermit {
+            counts: Arc::clone(&self.sockets),
+            owner: owner.to_owned(),
+        })
+    }
+
+    /// Sockets open now (from their handshake).
+    pub fn sockets(&self) -> usize {
+        lock(&self.sockets).total
     }
 
     /// Resolves when the service starts shutting down.
@@ -106,7 +223,7 @@ impl Sessions {
     pub async fn shut_down(&self, grace: Duration) {
         let _ = self.closing.send(true);
         let deadline = tokio::time::Instant::now() + grace;
-        while self.sockets.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        while self.sockets() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -120,12 +237,11 @@ impl Sessions {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Entry>>> {
-        self.map
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.map)
     }
 
-    /// Closes sessions idle for longer than the timeout; returns them.
+    /// Closes sessions idle for longer than the timeout (their sockets close with them);
+    /// returns them.
     pub fn sweep(&self) -> Vec<Arc<Entry>> {
         let now = self.now_ms();
         let limit = self.idle_timeout().as_millis() as u64;
@@ -135,7 +251,11 @@ impl Sessions {
             .filter(|e| now.saturating_sub(e.last_used_ms.load(Ordering::Relaxed)) > limit)
             .map(|e| e.id.clone())
             .collect();
-        expired.iter().filter_map(|id| map.remove(id)).collect()
+        let expired: Vec<Arc<Entry>> = expired.iter().filter_map(|id| map.remove(id)).collect();
+        for entry in &expired {
+            entry.end(End::Idle);
+        }
+        expired
     }
 
     pub fn len(&self) -> usize {
@@ -165,6 +285,7 @@ impl Sessions {
             owner: owner.to_owned(),
             last_used_ms: AtomicU64::new(self.now_ms()),
             session: Mutex::new(session),
+            ended: tokio::sync::watch::Sender::new(None),
         });
         map.insert(entry.id.clone(), entry.clone());
         Ok(entry)
@@ -178,20 +299,42 @@ impl Sessions {
         Some(entry.clone())
     }
 
-    /// Removes the session `id` if `caller` may use it.
-    pub fn remove(&self, id: &str, caller: &str, admin: bool) -> Option<Arc<Entry>> {
+    /// Removes the session `id` if `caller` may use it, ending it (and its socket) for `why`.
+    pub fn remove(&self, id: &str, caller: &str, admin: bool, why: End) -> Option<Arc<Entry>> {
         let mut map = self.lock();
         if !map.get(id).is_some_and(|e| admin || e.owner == caller) {
             return None;
         }
-        map.remove(id)
+        let entry = map.remove(id)?;
+        entry.end(why);
+        Some(entry)
     }
 }
 
 impl Entry {
     pub fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
-        self.session
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.session)
+    }
+
+    /// Marks the session ended (the first reason stays).
+    fn end(&self, why: End) {
+        self.ended.send_if_modified(|end| {
+            let first = end.is_none();
+            if first {
+                *end = Some(why);
+            }
+            first
+        });
+    }
+
+    /// Resolves with the reason once the session has left the registry.
+    pub async fn ended(&self) -> End {
+        let mut ended = self.ended.subscribe();
+        let end = match ended.wait_for(Option::is_some).await {
+            Ok(end) => *end,
+            // The sender lives in the entry itself, so this cannot happen while we borrow it.
+            Err(_) => None,
+        };
+        end.unwrap_or(End::ClientGone)
     }
 }

@@ -10,8 +10,13 @@
 //!   timeout (no push for `MONITOR_IDLE_SECONDS`), the token expiring or being revoked, or the
 //!   service shutting down (after a `closed` message) end the session too.
 //!
-//! A socket is a session: their number is bounded by `MAX_MONITOR_SESSIONS` (an upgraded
-//! connection leaves the HTTP connection count). A message holds at most one push.
+//! A socket and its session are one resource: whatever ends the session (the client, a
+//! `DELETE /monitor/sessions/{id}` over HTTP, the idle sweep, the token, shutdown) closes the
+//! socket at once with a close code and reason ([`End`]), and a closed socket ends its
+//! session. Sockets count against `MAX_MONITOR_SESSIONS` (as sessions) and against caps of
+//! their own, `MAX_MONITOR_SOCKETS` and `MAX_MONITOR_SOCKETS_PER_USER`, from the handshake
+//! until the socket is closed (an upgraded connection leaves the HTTP connection count). A
+//! message holds at most one push; a larger one closes the socket with 1009.
 
 use std::sync::Arc;
 
@@ -25,7 +30,8 @@ use http_kit::{ApiError, Authenticated};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{finish, info, open_entry, push_and_record, Entry, OpenBody};
+use super::sessions::{End, SocketPermit};
+use super::{finish, info, open_entry, push_and_record, Entry, OpenBody, Refusal};
 use crate::api::{SharedState, PREDICTING_ROLES};
 
 #[derive(Debug, Deserialize)]
@@ -54,14 +60,44 @@ pub(crate) async fn monitor_socket(
             format!("GET /monitor is a WebSocket ({e}); without one, use /monitor/sessions"),
         )
     })?;
+    let permit = state
+        .sessions
+        .admit_socket(&claims.sub)
+        .map_err(|refusal| match refusal {
+            Refusal::Full { limit } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_sockets",
+                format!("{limit} monitoring sockets are open; try again later"),
+            )
+            .retry_after(5),
+            Refusal::UserFull { limit } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sockets",
+                format!("you have {limit} monitoring sockets open; close one first"),
+            ),
+        })?;
     let entry = open_entry(&state, &claims.sub, body)?;
-    // A message holds at most one push: about 24 bytes per sample as JSON text.
-    let push_bytes = state.sessions.limits.max_monitor_push_samples * 24 + 1024;
-    let max_bytes = state.settings.max_message_bytes.min(push_bytes);
+    let max_bytes = max_message_bytes(&state);
     Ok(upgrade
         .max_message_size(max_bytes)
         .max_frame_size(max_bytes)
-        .on_upgrade(move |socket| run(socket, state, claims, entry)))
+        // tungstenite's defaults (128 KiB each) would hold a quarter of a megabyte per idle
+        // socket; messages larger than a chunk still arrive whole (docs/hardening.md).
+        .read_buffer_size(SOCKET_BUFFER_BYTES)
+        .write_buffer_size(SOCKET_BUFFER_BYTES)
+        .max_write_buffer_size(max_bytes + SOCKET_BUFFER_BYTES)
+        .on_upgrade(move |socket| run(socket, state, claims, entry, permit)))
+}
+
+/// Read chunk and write batching size of a monitoring socket.
+pub const SOCKET_BUFFER_BYTES: usize = 4096;
+
+/// The largest WebSocket message, and the body limit of `POST /monitor/sessions/{id}/samples`.
+pub fn max_message_bytes(state: &SharedState) -> usize {
+    super::push_text_limit(
+        state.sessions.limits.max_monitor_push_samples,
+        state.settings.max_message_bytes,
+    )
 }
 
 fn error_message(error: &ApiError) -> Value {
@@ -93,48 +129,83 @@ fn tagged(kind: &str, value: impl serde::Serialize) -> String {
     serde_json::to_string(&Tagged { kind, value }).expect("answers serialise")
 }
 
-async fn close(mut socket: WebSocket, reason: &str) {
+async fn close(mut socket: WebSocket, end: End) {
     let frame = CloseFrame {
-        code: 1000,
-        reason: reason.to_owned().into(),
+        code: end.close_code(),
+        reason: end.reason().into(),
     };
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
-const TOKEN_ENDED: &str = "the access token expired or was revoked; reconnect with a fresh one";
+/// Whether a receive error is a message over the size limit.
+fn too_big(error: axum::Error) -> bool {
+    matches!(
+        error.into_inner().downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}
+
+/// How often an open socket checks whether its token was revoked (the revocation list is
+/// polled every few seconds; this only bounds the delay after a poll).
+const REVOCATION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 async fn run(
     mut socket: WebSocket,
     state: SharedState,
     claims: auth_tokens::Claims,
     entry: Arc<Entry>,
+    _permit: SocketPermit,
 ) {
-    let _running = state.sessions.socket();
     let first = tagged("session", info(&entry, &entry.lock(), &state.sessions));
     let idle = state.sessions.idle_timeout();
     // Idle means no push (pings and bad messages do not keep a session open).
     let mut last_push = tokio::time::Instant::now();
-    let mut reason = "closed by the client";
+    let expires = tokio::time::Instant::now()
+        + std::time::Duration::from_secs(claims.exp.saturating_sub(auth_tokens::now_seconds()));
+    let mut revocation = tokio::time::interval(REVOCATION_CHECK);
+    let mut end = End::ClientGone;
     if send(&mut socket, first).await {
         loop {
             let message = tokio::select! {
                 received = tokio::time::timeout_at(last_push + idle, socket.recv()) => received,
                 () = state.sessions.closing() => {
                     let _ = send(&mut socket, tagged("closed", finish(&entry))).await;
-                    reason = "the service is shutting down";
+                    end = End::Shutdown;
                     break;
+                }
+                // Closed elsewhere: over HTTP, or by the idle sweep.
+                why = entry.ended() => {
+                    end = why;
+                    break;
+                }
+                () = tokio::time::sleep_until(expires) => {
+                    end = End::Token;
+                    break;
+                }
+                _ = revocation.tick() => {
+                    if state.verifier.is_revoked(&claims) {
+                        end = End::Token;
+                        break;
+                    }
+                    continue;
                 }
             };
             let message = match message {
                 Err(_) => {
-                    reason = "idle timeout";
+                    end = End::Idle;
                     break;
                 }
                 Ok(Some(Ok(message))) => message,
-                Ok(_) => break,
+                Ok(Some(Err(error))) => {
+                    if too_big(error) {
+                        end = End::TooBig;
+                    }
+                    break;
+                }
+                Ok(None) => break,
             };
             if claims.exp <= auth_tokens::now_seconds() || state.verifier.is_revoked(&claims) {
-                reason = TOKEN_ENDED;
+                end = End::Token;
                 break;
             }
             let text = match message {
@@ -150,11 +221,17 @@ async fn run(
                 // axum answers pings itself.
                 Message::Ping(_) | Message::Pong(_) => continue,
             };
+            if let Err(error) = super::check_push_text(&state, text.as_bytes()) {
+                if send(&mut socket, error_message(&error)).await {
+                    continue;
+                }
+                break;
+            }
             let (samples, offset) = match serde_json::from_str::<ClientMessage>(text.as_str()) {
                 Ok(ClientMessage::Samples { samples, offset }) => (samples, offset),
                 Ok(ClientMessage::Close) => {
                     let _ = send(&mut socket, tagged("closed", finish(&entry))).await;
-                    reason = "closed at the client's request";
+                    end = End::ClientAsked;
                     break;
                 }
                 Err(e) => {
@@ -165,6 +242,7 @@ async fn run(
                     break;
                 }
             };
+            drop(text);
             let answer = push(&state, &claims, &entry, samples, offset).await;
             if answer.is_ok() {
                 last_push = tokio::time::Instant::now();
@@ -177,33 +255,29 @@ async fn run(
                 break;
             }
             if answer.is_err() && state.sessions.get(&entry.id, &claims.sub, true).is_none() {
-                reason = "the session expired";
+                end = entry.ended().await;
                 break;
             }
         }
     }
+    // Ended here (not elsewhere, where it was counted already): count it.
     if state
         .sessions
-        .remove(&entry.id, &claims.sub, true)
+        .remove(&entry.id, &claims.sub, true, end)
         .is_some()
     {
-        let end = match reason {
-            "idle timeout" => "idle",
-            TOKEN_ENDED => "token",
-            _ => "client",
-        };
         state
             .metrics
             .monitor_sessions_closed
-            .with_label_values(&[end])
+            .with_label_values(&[end.label()])
             .inc();
     }
     state
         .metrics
         .monitor_sessions
         .set(state.sessions.len() as i64);
-    tracing::info!(session_id = %entry.id, %reason, "monitoring socket closed");
-    close(socket, reason).await;
+    tracing::info!(session_id = %entry.id, reason = end.reason(), "monitoring socket closed");
+    close(socket, end).await;
 }
 
 async fn push(

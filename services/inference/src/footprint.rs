@@ -1,0 +1,119 @@
+//! The memory the service can need when every cap is reached at once, part by part, and the
+//! check at start that it fits the memory the service may use (the container's limit).
+//! docs/hardening.md ("Memory budget") states the arithmetic; the figures per item are
+//! measured by `tests/pipeline/tests/monitor_limits.rs` (which fails if they are exceeded),
+//! and `tests/footprint.rs` checks that the Kubernetes manifests' limits hold the defaults.
+
+use std::fmt;
+
+use anyhow::bail;
+
+use crate::InferenceArgs;
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+
+/// Resident with a model and a patient store loaded, before any request (measured 20-30 MiB
+/// here; docs/benchmarks.md: 21 MiB at 1,200 patients/s), with room for scoring batches.
+pub const BASE_BYTES: u64 = 64 * MIB;
+/// One open monitoring session: its monitor (at most one window of samples, the alarm
+/// rule's state) and registry entry.
+pub const SESSION_BYTES: u64 = 16 * KIB;
+/// One open monitoring socket between messages: 4 KiB read and write buffers, the
+/// WebSocket state and its task.
+pub const SOCKET_BYTES: u64 = 48 * KIB;
+/// One open HTTP connection between requests: hyper's buffers and the connection's task.
+pub const CONNECTION_BYTES: u64 = 32 * KIB;
+/// A JSON body or message in flight, parsed: the text itself plus what it parses to. The
+/// shortest number is one digit and a comma (2 bytes) and becomes an f64 (8 bytes), so the
+/// parsed form is at most 4 times the text: 5 times in all.
+pub const PARSE_FACTOR: u64 = 5;
+/// Request bodies in flight, all together (`MAX_BODY_BYTES_IN_FLIGHT`).
+pub const DEFAULT_BODY_BYTES_IN_FLIGHT: usize = 32 * 1024 * 1024;
+
+/// The worst case at the caps, in bytes, by part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    pub base: u64,
+    pub sessions: u64,
+    pub sockets: u64,
+    pub connections: u64,
+    pub bodies: u64,
+}
+
+impl Footprint {
+    pub fn at_caps(args: &InferenceArgs) -> Self {
+        let monitor = &args.monitor;
+        // A socket may hold one message of the largest push on top of its buffers: the frame
+        // as received and the message made of it (twice the text), and the samples parsed
+        // from it (the text's commas are checked first: at most the limit, 8 bytes each).
+        let text =
+            crate::monitor::push_text_limit(monitor.max_monitor_push_samples, args.max_body_bytes)
+                as u64;
+        let message = 2 * text + 8 * (monitor.max_monitor_push_samples as u64 + 9);
+        let body_budget = args.max_body_bytes_in_flight.max(args.max_body_bytes) as u64;
+        Self {
+            base: BASE_BYTES,
+            sessions: monitor.max_monitor_sessions as u64 * SESSION_BYTES,
+            sockets: monitor.max_monitor_sockets as u64 * (SOCKET_BYTES + message),
+            connections: args.server.max_connections as u64 * CONNECTION_BYTES,
+            bodies: PARSE_FACTOR * body_budget,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.base + self.sessions + self.sockets + self.connections + self.bodies
+    }
+}
+
+impl fmt::Display for Footprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mib = |bytes: u64| bytes as f64 / MIB as f64;
+        write!(
+            f,
+            "{:.0} MiB = base {:.0} + sessions {:.0} (MAX_MONITOR_SESSIONS) + sockets {:.0} \
+             (MAX_MONITOR_SOCKETS) + connections {:.0} (MAX_CONNECTIONS) + bodies {:.0} \
+             (MAX_BODY_BYTES_IN_FLIGHT)",
+            mib(self.total()),
+            mib(self.base),
+            mib(self.sessions),
+            mib(self.sockets),
+            mib(self.connections),
+            mib(self.bodies)
+        )
+    }
+}
+
+/// The container's memory limit (cgroup v2 `memory.max`, or v1 `memory.limit_in_bytes`),
+/// if it has one.
+pub fn container_limit() -> Option<u64> {
+    [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .filter_map(|path| std::fs::read_to_string(path).ok())
+    .filter_map(|text| text.trim().parse::<u64>().ok())
+    // cgroup v1 writes "no limit" as a number near 2^63.
+    .find(|&limit| limit < 1 << 50)
+}
+
+/// Refuses to start when the caps' worst case does not fit the memory limit
+/// (`MEMORY_LIMIT_BYTES`, else the container's).
+pub fn check(args: &InferenceArgs) -> anyhow::Result<Footprint> {
+    let footprint = Footprint::at_caps(args);
+    let limit = args.memory_limit_bytes.or_else(container_limit);
+    match limit {
+        Some(limit) if footprint.total() > limit => bail!(
+            "the caps need up to {footprint}, more than the memory limit of {} MiB: lower \
+             them (docs/hardening.md, \"Memory budget\") or raise the limit",
+            limit / MIB
+        ),
+        Some(limit) => tracing::info!(
+            "memory at the caps: {footprint}, within the limit of {} MiB",
+            limit / MIB
+        ),
+        None => tracing::info!("memory at the caps: {footprint} (no memory limit set)"),
+    }
+    Ok(footprint)
+}

@@ -1,0 +1,366 @@
+//! The bedside surfaces under a hostile clinician (docs/hardening.md, "Bedside threat
+//! model"): monitoring sockets close with their sessions and are capped from the handshake,
+//! oversized messages close with 1009, and push bodies are limited while they are read (an
+//! unknown session refused before). Real clients: `websockets` from PyPI and reqwest.
+//! File descriptors and memory are this process's (the service runs in it); the two tests
+//! that measure them take turns.
+
+use std::io::{BufRead, Write};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use auth_tokens::Role;
+use pipeline_tests::serving::{assert_error, App};
+use pipeline_tests::Workspace;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn shared_workspace() -> &'static Workspace {
+    static WORKSPACE: OnceLock<Workspace> = OnceLock::new();
+    WORKSPACE.get_or_init(|| Workspace::promoted(1))
+}
+
+/// The tests that measure this process's descriptors and memory run one at a time.
+static MEASURED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn script() -> std::path::PathBuf {
+    test_support::workspace_root().join("tests/pipeline/clients/monitor_ws_attack.py")
+}
+
+fn socket_url(app: &App) -> String {
+    format!("{}/monitor", app.base.replace("http://", "ws://"))
+}
+
+async fn attack(python: std::path::PathBuf, spec: Value) -> Value {
+    tokio::task::spawn_blocking(move || {
+        test_support::json_through_python(&python, &script(), &spec)
+    })
+    .await
+    .unwrap()
+}
+
+/// Waits (at most 10 s) until `done` holds.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "not within 10 s: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Regression: a socket whose session was closed over HTTP stayed open until its idle
+/// timeout, outside every cap, so one token opened sockets until the process ran out of
+/// file descriptors. Now the DELETE closes the socket at once, saying why, and a loop of
+/// open + DELETE leaves no descriptor or memory behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_sockets_session_closes_it_at_once_and_a_loop_leaves_nothing_open() {
+    let Some(python) = test_support::websockets_python() else {
+        return;
+    };
+    let _measured = MEASURED.lock().await;
+    let app = App::for_workspace(shared_workspace()).await;
+    let token = app.token(Role::Clinician);
+    let spec = |count: usize| {
+        json!({"mode": "delete", "url": socket_url(&app), "base": app.base, "token": token,
+               "count": count, "seconds": 60, "wait": 5})
+    };
+    // Warm-up (allocator arenas, the first connections), then the measured loop.
+    attack(python.clone(), spec(20)).await;
+    eventually("the warm-up sockets are gone", || {
+        app.state.sessions.sockets() == 0
+    })
+    .await;
+    let (fds, rss) = (open_fds(), test_support::resident_kib());
+    let out = attack(python, spec(300)).await;
+    eprintln!("open + DELETE x300: {out}");
+    assert_eq!(out["opened"], 300, "{out}");
+    assert_eq!(
+        out["closed_by_server"], 300,
+        "every socket closed by the server: {out}"
+    );
+    assert_eq!(out["codes"], json!({"1000": 300}), "{out}");
+    assert_eq!(
+        out["reasons"],
+        json!(["the session was closed with DELETE /monitor/sessions/{id}"])
+    );
+    assert!(out["max_close_s"].as_f64().unwrap() < 2.0, "{out}");
+    eventually("every socket is gone", || app.state.sessions.sockets() == 0).await;
+    eventually("the descriptors are back", || open_fds() <= fds + 8).await;
+    let grown = test_support::resident_kib().saturating_sub(rss);
+    eprintln!("descriptors {fds} -> {}, RSS +{grown} KiB", open_fds());
+    assert!(
+        grown < 16 * 1024,
+        "RSS grew by {grown} KiB over 300 sockets"
+    );
+    let metrics = app.metrics().await;
+    assert!(metrics.contains("monitor_sessions 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("monitor_sessions_closed_total{end=\"client\"} 320"),
+        "{metrics}"
+    );
+}
+
+/// A process holding sockets open until its stdin closes.
+struct Holder {
+    child: std::process::Child,
+    report: Value,
+}
+
+impl Holder {
+    fn open(python: &std::path::Path, spec: Value) -> Self {
+        let mut child = std::process::Command::new(python)
+            .arg(script())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{spec}").unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let report = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        Self { child, report }
+    }
+
+    fn release(mut self) {
+        drop(self.child.stdin.take());
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_are_capped_per_user_and_in_all_from_the_handshake() {
+    let Some(python) = test_support::websockets_python() else {
+        return;
+    };
+    let ws = shared_workspace();
+    let app = App::spawn_with(
+        &ws.path("production"),
+        &ws.path("patients/store"),
+        None,
+        |args| {
+            args.monitor.max_monitor_sockets = 6;
+            args.monitor.max_monitor_sockets_per_user = 4;
+        },
+    )
+    .await;
+    let ada = app.token(Role::Clinician);
+    let grace = app.issuer.issue("grace", Role::Clinician).unwrap().0;
+    let hold = |token: &str, count: usize| {
+        let spec = json!({"mode": "hold", "url": socket_url(&app), "token": token, "count": count});
+        let python = python.clone();
+        tokio::task::spawn_blocking(move || Holder::open(&python, spec))
+    };
+    let ada_holds = hold(&ada, 6).await.unwrap();
+    assert_eq!(
+        ada_holds.report,
+        json!({"opened": 4, "refused": {"429": 2}})
+    );
+    let grace_holds = hold(&grace, 3).await.unwrap();
+    assert_eq!(
+        grace_holds.report,
+        json!({"opened": 2, "refused": {"503": 1}})
+    );
+    assert_eq!(app.state.sessions.sockets(), 6);
+    // The HTTP form is bounded by the session caps, not the socket caps.
+    let (status, body) = app.post("/monitor/sessions", json!({}), Some(&grace)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The service answers while the sockets are held.
+    let (status, _) = app.get("/health/live", None).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::task::spawn_blocking(move || ada_holds.release())
+        .await
+        .unwrap();
+    eventually("ada's sockets are gone", || {
+        app.state.sessions.sockets() == 2
+    })
+    .await;
+    let again = hold(&grace, 2).await.unwrap();
+    assert_eq!(again.report, json!({"opened": 2, "refused": {}}));
+    tokio::task::spawn_blocking(move || {
+        again.release();
+        grace_holds.release();
+    })
+    .await
+    .unwrap();
+    eventually("every socket is gone", || app.state.sessions.sockets() == 0).await;
+}
+
+/// The figures per item of the memory budget (`inference::footprint`) hold: 1,000 open
+/// sessions over HTTP, then 100 held sockets, each within its figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_sessions_and_sockets_stay_within_the_memory_budgets_figures() {
+    let Some(python) = test_support::websockets_python() else {
+        return;
+    };
+    let _measured = MEASURED.lock().await;
+    let ws = shared_workspace();
+    let app = App::spawn_with(
+        &ws.path("production"),
+        &ws.path("patients/store"),
+        None,
+        |args| {
+            args.monitor.max_monitor_sessions_per_user = 2_000;
+            args.monitor.max_monitor_sockets_per_user = 128;
+        },
+    )
+    .await;
+    let token = app.token(Role::Clinician);
+    // Warm-up: a few of each.
+    for _ in 0..20 {
+        let (status, _) = app.post("/monitor/sessions", json!({}), Some(&token)).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let before = test_support::resident_kib();
+    for _ in 0..1_000 {
+        let (status, _) = app.post("/monitor/sessions", json!({}), Some(&token)).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let per_session = (test_support::resident_kib().saturating_sub(before)) * 1024 / 1_000;
+    let spec = json!({"mode": "hold", "url": socket_url(&app), "token": token, "count": 100});
+    let before = test_support::resident_kib();
+    let held = tokio::task::spawn_blocking(move || Holder::open(&python, spec))
+        .await
+        .unwrap();
+    assert_eq!(held.report, json!({"opened": 100, "refused": {}}));
+    let per_socket = (test_support::resident_kib().saturating_sub(before)) * 1024 / 100;
+    eprintln!("per session {per_session} B, per socket (with its session) {per_socket} B");
+    assert!(
+        per_session <= inference::footprint::SESSION_BYTES,
+        "{per_session} B a session"
+    );
+    assert!(
+        per_socket <= inference::footprint::SOCKET_BYTES + inference::footprint::SESSION_BYTES,
+        "{per_socket} B a socket"
+    );
+    tokio::task::spawn_blocking(move || held.release())
+        .await
+        .unwrap();
+}
+
+/// Regression: an oversized message closed the socket as "closed by the client" (1000).
+#[tokio::test]
+async fn an_oversized_message_closes_the_socket_with_1009() {
+    let Some(python) = test_support::websockets_python() else {
+        return;
+    };
+    let app = App::for_workspace(shared_workspace()).await;
+    let spec = json!({"mode": "oversize", "url": socket_url(&app),
+                      "token": app.token(Role::Clinician), "bytes": 1_000_000});
+    let out = attack(python, spec).await;
+    assert_eq!(out["close_code"], 1009, "{out}");
+    assert!(
+        out["close_reason"].as_str().unwrap().contains("too big"),
+        "{out}"
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("monitor_sessions_closed_total{end=\"too_big\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("monitor_sessions 0\n"), "{metrics}");
+}
+
+/// Regression: `POST /monitor/sessions/<any id>/samples` parsed a whole 8 MiB body (4.2 M
+/// numbers) before the size check and before looking the session up; 48 at once took
+/// +336 MiB. Now an unknown session is refused first, and the body is read within one
+/// push's size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_bodies_are_limited_while_read_and_unknown_sessions_refused_first() {
+    let _measured = MEASURED.lock().await;
+    let app = App::for_workspace(shared_workspace()).await;
+    let token = app.token(Role::Clinician);
+    let (status, info) = app.post("/monitor/sessions", json!({}), Some(&token)).await;
+    assert_eq!(status, StatusCode::CREATED, "{info}");
+    let id = info["session_id"].as_str().unwrap().to_owned();
+    let zeros = |bytes: usize| {
+        let mut body = String::with_capacity(bytes + 32);
+        body.push_str("{\"samples\": [0");
+        while body.len() < bytes {
+            body.push_str(",0");
+        }
+        body.push_str("]}");
+        reqwest::Body::from(body)
+    };
+    let push = |id: &str, body: reqwest::Body| {
+        app.http
+            .post(format!("{}/monitor/sessions/{id}/samples", app.base))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // 600 kB: over one push (17,361 samples), under the service's body limit.
+    let response = push("no-such-session", zeros(600_000)).await.unwrap();
+    let (status, body) = pipeline_tests::serving::answer(response).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::NOT_FOUND,
+        "no monitoring session",
+    );
+    let response = push(&id, zeros(600_000)).await.unwrap();
+    let (status, body) = pipeline_tests::serving::answer(response).await;
+    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "at most");
+
+    // 48 pushes of 8 MiB at once: each refused, 503 past the service's budget for bodies in
+    // flight (before its body is read), else 413 (or the connection closed mid-upload once
+    // that answer is sent); memory flat. One body shared by all (no client copies).
+    let mut eight_mib = String::from("{\"samples\": [0");
+    while eight_mib.len() < 8 << 20 {
+        eight_mib.push_str(",0");
+    }
+    eight_mib.push_str("]}");
+    let eight_mib: &'static str = Box::leak(eight_mib.into_boxed_str());
+    let before = test_support::resident_kib();
+    let started = Instant::now();
+    let pushes: Vec<_> = (0..48)
+        .map(|_| {
+            let request = app
+                .http
+                .post(format!("{}/monitor/sessions/{id}/samples", app.base))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(eight_mib);
+            tokio::spawn(async move { request.send().await.map(|r| r.status()) })
+        })
+        .collect();
+    let (mut too_large, mut busy, mut cut) = (0, 0, 0);
+    for push in pushes {
+        match push.await.unwrap() {
+            Ok(StatusCode::PAYLOAD_TOO_LARGE) => too_large += 1,
+            Ok(StatusCode::SERVICE_UNAVAILABLE) => busy += 1,
+            Err(_) => cut += 1,
+            Ok(other) => panic!("an 8 MiB push answered {other}"),
+        }
+    }
+    let refused = too_large + busy + cut;
+    let elapsed = started.elapsed();
+    let grown = test_support::resident_kib().saturating_sub(before);
+    eprintln!(
+        "48 x 8 MiB pushes: {elapsed:?}, RSS +{grown} KiB; 413 x{too_large}, 503 x{busy}, \
+         cut x{cut}"
+    );
+    assert_eq!(refused, 48);
+    assert!(
+        busy > 0,
+        "the budget for bodies in flight (32 MiB) holds 4 bodies of 8 MiB"
+    );
+    assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
+    // The session is untouched and still works.
+    let (status, body) = app
+        .post(
+            &format!("/monitor/sessions/{id}/samples"),
+            json!({"samples": [1.0, 2.0]}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["samples_seen"], 2);
+}
