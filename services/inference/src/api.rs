@@ -436,6 +436,15 @@ fn count_outcome(state: &AppState, answer: &PredictionResponse) {
         .outcome(if seizure { "seizure" } else { "no_seizure" });
 }
 
+/// Runs a user's admitted CPU work off the async workers, when it is the user's turn.
+pub(crate) async fn blocking_as<T: Send + 'static>(
+    ticket: &Ticket,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let _turn = ticket.turn().await;
+    blocking(work).await
+}
+
 /// Runs CPU work off the async workers.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -466,7 +475,7 @@ async fn predict_patient(
     let ticket = admit(&state, &claims.sub)?;
     let cancel = ticket.cancellation();
     let worker = state.clone();
-    let answer = blocking(move || {
+    let answer = blocking_as(&ticket, move || {
         let recordings = store.get(patient_id).map_err(ApiError::internal)?;
         let Some(recordings) = recordings else {
             worker.metrics.outcome("unknown_patient");
@@ -581,7 +590,10 @@ pub(crate) async fn predict_recordings(
     let ticket = admit(state, &claims.sub)?;
     let cancel = ticket.cancellation();
     let worker = state.clone();
-    let answer = blocking(move || score(&worker, &model, &samples, None, None, &cancel)).await?;
+    let answer = blocking_as(&ticket, move || {
+        score(&worker, &model, &samples, None, None, &cancel)
+    })
+    .await?;
     drop(ticket);
     count_outcome(state, &answer);
     audit(state, claims, request_id, &answer).await?;

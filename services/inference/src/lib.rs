@@ -298,6 +298,8 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
         admission: Arc::new(admission::Admission::new(
             args.max_predictions_per_user,
             args.max_predictions_in_progress,
+            // Half the cores for one user's work at a time: another's pushes keep the rest.
+            std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
         )),
         sessions: monitor::Sessions::new(args.monitor.clone()),
         drift: fleet_drift::FleetDrift::new(Duration::from_secs(args.drift_max_age_seconds)),

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 pub mod serving;
+pub mod sockets;
 
 use eeg_data::prepare::{prepare, PrepareOptions};
 use eeg_data::synthetic::{self, SynthConfig};

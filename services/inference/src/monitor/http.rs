@@ -35,7 +35,7 @@ pub(crate) async fn open_session(
         })?
     };
     let entry = open_entry(&state, &claims.sub, body)?;
-    let answer = info(&entry, &entry.lock(), &state.sessions);
+    let answer = info(&entry, &state.sessions);
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
@@ -52,7 +52,7 @@ pub(crate) async fn session_status(
         .sessions
         .get(&id, &claims.sub, claims.role == Role::Admin)
         .ok_or_else(|| no_session(&id))?;
-    let answer = info(&entry, &entry.lock(), &state.sessions);
+    let answer = info(&entry, &state.sessions);
     Ok(Json(answer))
 }
 
@@ -149,5 +149,5 @@ pub(crate) async fn close_session(
         .monitor_sessions_closed
         .with_label_values(&["client"])
         .inc();
-    Ok(Json(finish(&entry)))
+    Ok(Json(finish(&entry).await))
 }

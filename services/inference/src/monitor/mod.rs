@@ -23,7 +23,7 @@ use crate::api::{input_bound, serving_model, threshold_of, SharedState};
 use crate::audit::{now_micros, PredictionRecord, KIND_MONITOR_ALARM};
 
 use http::{close_session, open_session, push_samples, session_status};
-pub use sessions::{Entry, MonitorArgs, Refusal, Session, Sessions};
+pub use sessions::{Entry, MonitorArgs, Refusal, Session, Sessions, Status};
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -44,12 +44,12 @@ pub fn spawn_sweeper(state: SharedState) -> tokio::task::JoinHandle<()> {
         loop {
             ticks.tick().await;
             for entry in state.sessions.sweep() {
-                let session = entry.lock();
+                let status = entry.status();
                 tracing::info!(
                     session_id = %entry.id,
                     owner = %entry.owner,
-                    samples = session.monitor.samples_seen(),
-                    in_seizure = session.monitor.in_seizure(),
+                    samples = status.samples_seen,
+                    in_seizure = status.in_seizure,
                     "monitoring session closed after its idle timeout"
                 );
                 state
@@ -127,22 +127,23 @@ pub struct PushAnswer {
     pub events: Vec<Event>,
 }
 
-fn info(entry: &Entry, session: &Session, sessions: &Sessions) -> SessionInfo {
-    let config = session.monitor.config();
+fn info(entry: &Entry, sessions: &Sessions) -> SessionInfo {
+    let status = entry.status();
+    let config = &status.config;
     SessionInfo {
         session_id: entry.id.clone(),
-        model_version: session.model_version.clone(),
+        model_version: status.model_version.clone(),
         threshold: config.rule.threshold,
-        threshold_source: session.threshold_source.clone(),
+        threshold_source: status.threshold_source.clone(),
         hop: config.hop,
         alarm_k: config.rule.k,
         alarm_n: config.rule.n,
         refractory_s: config.rule.refractory_s,
         window_samples: eeg_data::SAMPLES_PER_RECORDING,
         sampling_hz: eeg_data::SAMPLING_HZ,
-        samples_seen: session.monitor.samples_seen(),
-        in_seizure: session.monitor.in_seizure(),
-        alarms: session.alarms,
+        samples_seen: status.samples_seen,
+        in_seizure: status.in_seizure,
+        alarms: status.alarms,
         max_samples_per_push: sessions.limits.max_monitor_push_samples,
         idle_timeout_seconds: sessions.limits.monitor_idle_seconds,
     }
@@ -237,7 +238,7 @@ fn push_into(
     offset: Option<u64>,
 ) -> Result<PushAnswer, ApiError> {
     use axum::http::StatusCode;
-    let mut session = entry.lock();
+    let mut session = entry.session.blocking_lock();
     let seen = session.monitor.samples_seen();
     if let Some(offset) = offset.filter(|&o| o != seen) {
         return Err(ApiError::new(
@@ -288,6 +289,7 @@ fn push_into(
         .iter()
         .filter(|e| matches!(e, Event::SeizureOnset { .. }))
         .count() as u64;
+    entry.update_status(&session);
     Ok(PushAnswer {
         session_id: entry.id.clone(),
         model_version: session.model_version.clone(),
@@ -313,7 +315,7 @@ async fn push_and_record(
     let ticket = crate::api::admit(state, &claims.sub)?;
     let (state, claims) = (state.clone(), claims.clone());
     tokio::spawn(async move {
-        let answer = crate::api::blocking({
+        let answer = crate::api::blocking_as(&ticket, {
             let state = state.clone();
             move || push_into(&state, &entry, &samples, offset)
         })
@@ -374,10 +376,12 @@ async fn record_push(
     Ok(())
 }
 
-/// Ends a session: an open seizure is closed.
-fn finish(entry: &Entry) -> PushAnswer {
-    let mut session = entry.lock();
+/// Ends a session: an open seizure is closed. Waits (without holding a worker) for a push
+/// in progress to finish first.
+async fn finish(entry: &Entry) -> PushAnswer {
+    let mut session = entry.session.lock().await;
     let events: Vec<Event> = session.monitor.finish().into_iter().collect();
+    entry.update_status(&session);
     PushAnswer {
         session_id: entry.id.clone(),
         model_version: session.model_version.clone(),

@@ -116,12 +116,41 @@ impl End {
     }
 }
 
+/// What a session's status answers, kept beside the session so that reading it never waits
+/// for a push (the session itself is locked for the whole of one).
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub model_version: String,
+    pub threshold_source: String,
+    pub config: bedside::MonitorConfig,
+    pub samples_seen: u64,
+    pub in_seizure: bool,
+    pub alarms: u64,
+}
+
+impl Status {
+    fn of(session: &Session) -> Self {
+        Self {
+            model_version: session.model_version.clone(),
+            threshold_source: session.threshold_source.clone(),
+            config: *session.monitor.config(),
+            samples_seen: session.monitor.samples_seen(),
+            in_seizure: session.monitor.in_seizure(),
+            alarms: session.alarms,
+        }
+    }
+}
+
 pub struct Entry {
     pub id: String,
     pub owner: String,
     /// Milliseconds since the registry started, at the last use.
     last_used_ms: AtomicU64,
-    pub session: Mutex<Session>,
+    /// Locked by a push for its whole inference (on a blocking thread), and by closing it
+    /// (awaited: no async worker is held while inference runs).
+    pub session: tokio::sync::Mutex<Session>,
+    /// The session as of its last completed push.
+    status: Mutex<Status>,
     /// Set once, when the session leaves the registry: its socket (if any) closes on it.
     ended: tokio::sync::watch::Sender<Option<End>>,
 }
@@ -284,7 +313,8 @@ impl Sessions {
             id: auth_tokens::random_id(),
             owner: owner.to_owned(),
             last_used_ms: AtomicU64::new(self.now_ms()),
-            session: Mutex::new(session),
+            status: Mutex::new(Status::of(&session)),
+            session: tokio::sync::Mutex::new(session),
             ended: tokio::sync::watch::Sender::new(None),
         });
         map.insert(entry.id.clone(), entry.clone());
@@ -312,8 +342,14 @@ impl Sessions {
 }
 
 impl Entry {
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
-        lock(&self.session)
+    /// The session as of its last completed push (never waits for one in progress).
+    pub fn status(&self) -> Status {
+        lock(&self.status).clone()
+    }
+
+    /// Records the session's state after a push or its end.
+    pub fn update_status(&self, session: &Session) {
+        *lock(&self.status) = Status::of(session);
     }
 
     /// Marks the session ended (the first reason stays).

@@ -156,7 +156,7 @@ async fn run(
     entry: Arc<Entry>,
     _permit: SocketPermit,
 ) {
-    let first = tagged("session", info(&entry, &entry.lock(), &state.sessions));
+    let first = tagged("session", info(&entry, &state.sessions));
     let idle = state.sessions.idle_timeout();
     // Idle means no push (pings and bad messages do not keep a session open).
     let mut last_push = tokio::time::Instant::now();
@@ -169,7 +169,7 @@ async fn run(
             let message = tokio::select! {
                 received = tokio::time::timeout_at(last_push + idle, socket.recv()) => received,
                 () = state.sessions.closing() => {
-                    let _ = send(&mut socket, tagged("closed", finish(&entry))).await;
+                    let _ = send(&mut socket, tagged("closed", finish(&entry).await)).await;
                     end = End::Shutdown;
                     break;
                 }
@@ -230,7 +230,7 @@ async fn run(
             let (samples, offset) = match serde_json::from_str::<ClientMessage>(text.as_str()) {
                 Ok(ClientMessage::Samples { samples, offset }) => (samples, offset),
                 Ok(ClientMessage::Close) => {
-                    let _ = send(&mut socket, tagged("closed", finish(&entry))).await;
+                    let _ = send(&mut socket, tagged("closed", finish(&entry).await)).await;
                     end = End::ClientAsked;
                     break;
                 }
