@@ -23,7 +23,7 @@ mod revocations;
 mod verify;
 
 pub use keys::{Jwks, KeyError, SigningAlgorithm, SigningKey};
-pub use revocations::{subject_key, Revocations};
+pub use revocations::Revocations;
 pub use verify::{KeySource, TokenError, Verifier, VerifierConfig, DEFAULT_MAX_LIFETIME_SECONDS};
 
 use serde::{Deserialize, Serialize};

@@ -46,6 +46,8 @@ const LEEWAY: u64 = 30;
 const REVOKED_SESSION: &str = "family-revoked";
 /// In the verifier's revocation list: tokens issued up to the fixture's creation.
 const DELETED_USER: &str = "deleted-user";
+/// The deleted user's session, listed when the user was deleted.
+const DELETED_USERS_SESSION: &str = "family-of-the-deleted-user";
 /// Nesting deeper than serde_json's recursion limit (128).
 const DEEP: usize = 200;
 const ONE_MB: usize = 1 << 20;
@@ -91,7 +93,7 @@ impl Fixture {
         let now = now_seconds();
         let mut revocations = Revocations::default();
         revocations.revoke_session(REVOKED_SESSION);
-        revocations.revoke_subject(DELETED_USER, now);
+        revocations.revoke_session(DELETED_USERS_SESSION);
         verifier.set_revocations(revocations);
 
         let mut validation = Validation::new(jwt_algorithm(alg));
@@ -1218,7 +1220,13 @@ fn rejected_only_by_us(f: &Fixture) -> Vec<Case> {
         .because(revoked),
         Case::new(
             "a deleted user's token",
-            f.sign(&header, &with(claims.clone(), json!({"sub": DELETED_USER}))),
+            f.sign(
+                &header,
+                &with(
+                    claims.clone(),
+                    json!({"sub": DELETED_USER, "sid": DELETED_USERS_SESSION}),
+                ),
+            ),
         )
         .because(revoked),
         // Claim shapes: jsonwebtoken accepts lists for iss and aud (any member matching) and

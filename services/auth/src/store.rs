@@ -121,9 +121,9 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if deleted > 0 {
-            revoke_access_in(&mut tx, "sub", username, now, access_expiry).await?;
-            // Every session too: a refresh in flight may sign a token a second after `now`,
-            // which the subject revocation (`iat <= now`) would not catch.
+            // Every session of the user: each token the service signs carries its session,
+            // so the published list covers them all while naming nobody (a refresh in flight
+            // signs into a session listed here too).
             let families: Vec<String> = sqlx::query_scalar(
                 "SELECT family FROM refresh_families WHERE username = $1 \
                      AND (revoked_at IS NULL OR revoked_at = $2)",

@@ -228,10 +228,12 @@ pub(super) fn access_expiry(state: &AppState, now: i64) -> i64 {
 pub async fn sync_revocations(state: &AppState) -> Result<auth_tokens::Revocations, StoreError> {
     let now = now_seconds() as i64;
     let mut revocations = auth_tokens::Revocations::default();
-    for (kind, value, revoked_at) in state.store.access_revocations(now).await? {
+    for (kind, value, _revoked_at) in state.store.access_revocations(now).await? {
         match kind.as_str() {
             "sid" => revocations.revoke_session(&value),
-            "sub" => revocations.revoke_subject(&value, revoked_at as u64),
+            // Rows of earlier versions, by username: covered by the user's sessions, and
+            // never published (a hash of a username names the person).
+            "sub" => {}
             other => tracing::warn!(kind = other, "unknown revocation kind ignored"),
         }
     }
@@ -382,7 +384,7 @@ pub(super) async fn jwks(State(state): State<SharedState>) -> Json<serde_json::V
 /// The list this service's verifier enforces, read from memory: kept current by every
 /// revocation here and by the 5-second sync (other replicas), so an unauthenticated poll never
 /// touches the database.
-#[utoipa::path(get, path = "/.well-known/revocations.json", responses((status = 200, description = "access tokens revoked before their expiry: sessions (sid) and SHA-256 hashes of usernames with the time up to which their tokens are revoked")))]
+#[utoipa::path(get, path = "/.well-known/revocations.json", responses((status = 200, description = "access tokens revoked before their expiry, by session (sid: random ids; a deleted user's sessions are all listed, nothing names a person)")))]
 pub(super) async fn revocations(
     State(state): State<SharedState>,
 ) -> Json<auth_tokens::Revocations> {
