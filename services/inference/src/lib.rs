@@ -367,6 +367,10 @@ pub async fn serve(
     // Monitoring sockets outlive their HTTP connection: end them (their last alarms audited)
     // before the audit log closes.
     state.sessions.shut_down(state.settings.limits.drain).await;
+    // Sessions still open over HTTP: their alarms past the hour's quota, summarised.
+    for entry in state.sessions.entries() {
+        monitor::summarise_ended(&state, &entry).await;
+    }
     state.log.close(state.settings.audit_shutdown_grace).await?;
     Ok(())
 }

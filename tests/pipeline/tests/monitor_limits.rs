@@ -161,7 +161,18 @@ async fn a_hostile_sessions_pushes_hold_neither_its_status_nor_a_neighbours_real
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let _measured = MEASURED.lock().await;
-    let app = Arc::new(App::for_workspace(shared_workspace()).await);
+    let ws = shared_workspace();
+    // Replays at 64x real time: a push of 100 s every 1.6 s (a live session: 100 s at once,
+    // then real time only).
+    let app = Arc::new(
+        App::spawn_with(
+            &ws.path("production"),
+            &ws.path("patients/store"),
+            None,
+            |args| args.monitor.monitor_replay_speed = 64,
+        )
+        .await,
+    );
     let ada = app.token(Role::Clinician);
     let grace = app.issuer.issue("grace", Role::Clinician).unwrap().0;
     let open = |token: String, body: Value| {
@@ -172,7 +183,7 @@ async fn a_hostile_sessions_pushes_hold_neither_its_status_nor_a_neighbours_real
             info["session_id"].as_str().unwrap().to_owned()
         }
     };
-    let hostile = open(ada.clone(), json!({"hop": 8})).await;
+    let hostile = open(ada.clone(), json!({"hop": 8, "replay": true})).await;
     let neighbour = open(grace.clone(), json!({})).await;
     let signal: Vec<f64> = [(5, 11), (1, 7), (4, 3)]
         .iter()
@@ -197,7 +208,7 @@ async fn a_hostile_sessions_pushes_hold_neither_its_status_nor_a_neighbours_real
                 let path = format!("/monitor/sessions/{id}/samples");
                 let (status, _) = app.post(&path, json!({"samples": long}), Some(&ada)).await;
                 if status == StatusCode::TOO_MANY_REQUESTS {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 pushed.push(status);
             }
@@ -271,6 +282,215 @@ async fn a_hostile_sessions_pushes_hold_neither_its_status_nor_a_neighbours_real
     assert!(status_p99 < Duration::from_millis(250), "{status_p99:?}");
     assert!(health_p99 < Duration::from_millis(250), "{health_p99:?}");
     assert!(push_p99 < Duration::from_millis(500), "{push_p99:?}");
+}
+
+/// The most and the least seizure-like window (178 samples) of the synthetic segments for
+/// the workspace's model, on either side of its threshold.
+fn extreme_windows(ws: &Workspace) -> (Vec<f64>, Vec<f64>) {
+    let predictor = seizure_model::Predictor::load(&ws.path("production")).unwrap();
+    let threshold = predictor.card().threshold().0;
+    let windows: Vec<Vec<f32>> = [1, 5]
+        .into_iter()
+        .flat_map(|class| (1..8).map(move |seed| (class, seed)))
+        .flat_map(|(class, seed)| {
+            let segment = eeg_data::synthetic::reference_segment(class, seed);
+            segment
+                .chunks_exact(178)
+                .map(<[f32]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let probabilities = predictor.predict(&windows.concat());
+    let by = |better: fn(f32, f32) -> bool| {
+        (0..windows.len())
+            .reduce(|a, b| {
+                if better(probabilities[b], probabilities[a]) {
+                    b
+                } else {
+                    a
+                }
+            })
+            .unwrap()
+    };
+    let (high, low) = (by(|a, b| a > b), by(|a, b| a < b));
+    assert!(
+        f64::from(probabilities[high]) >= threshold && f64::from(probabilities[low]) < threshold,
+        "windows on both sides of {threshold}: {} and {}",
+        probabilities[high],
+        probabilities[low]
+    );
+    let f64s = |w: &[f32]| w.iter().map(|&v| f64::from(v)).collect();
+    (f64s(&windows[high]), f64s(&windows[low]))
+}
+
+/// Every audit record of `user`, through `GET /logs` page by page.
+async fn audit_records(app: &App, user: &str) -> Vec<Value> {
+    let admin = app.issuer.issue("root", Role::Admin).unwrap().0;
+    let (mut records, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/logs?limit=500&cursor={c}"),
+            None => "/logs?limit=500".to_owned(),
+        };
+        let (status, page) = app.get(&path, Some(&admin)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        records.extend(
+            page["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["username"] == user)
+                .cloned(),
+        );
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return records,
+        }
+    }
+}
+
+/// Regression: a session `{"hop":178,"alarm_k":1,"alarm_n":1,"refractory_s":0}` fed windows
+/// alternating between the most and least seizure-like recordings raised an audited alarm
+/// every other window, with nothing tying pushes to the clock: 4 threads for 15 s wrote
+/// 124,957 alarm rows (36.6 MB). Now a live session takes real time plus one push, a replay
+/// its own speed, and alarms past the hour's quotas (per session, per user) are summarised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_flood_is_paced_and_summarised_not_written_row_by_row() {
+    let ws = shared_workspace();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("predictions.db");
+    let app = std::sync::Arc::new(
+        App::spawn_with(
+            &ws.path("production"),
+            &ws.path("patients/store"),
+            Some(database.display().to_string()),
+            |args| args.monitor.monitor_replay_speed = 64,
+        )
+        .await,
+    );
+    let ada = app.token(Role::Clinician);
+    let (high, low) = extreme_windows(ws);
+    let flood: Vec<f64> = [high, low].concat().repeat(48); // 96 windows, 48 onsets at 1 of 1
+    let settings = json!({"hop": 178, "alarm_k": 1, "alarm_n": 1, "refractory_s": 0});
+
+    // A live session: one push ahead of the clock, then real time only.
+    let (status, info) = app
+        .post("/monitor/sessions", settings.clone(), Some(&ada))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{info}");
+    assert_eq!(info["replay"], false);
+    let live = info["session_id"].as_str().unwrap().to_owned();
+    let path = format!("/monitor/sessions/{live}/samples");
+    let long: Vec<f64> = flood.iter().copied().cycle().take(17_361).collect();
+    let (status, body) = app.post(&path, json!({"samples": long}), Some(&ada)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.post(&path, json!({"samples": long}), Some(&ada)).await;
+    assert_error(status, &body, StatusCode::TOO_MANY_REQUESTS, "ahead of");
+    let (_, info) = app
+        .get(&format!("/monitor/sessions/{live}"), Some(&ada))
+        .await;
+    assert_eq!(
+        info["samples_seen"], 17_361,
+        "the refused push appended nothing"
+    );
+
+    // Four replay sessions (64x here) flooding for 5 s.
+    let replay = {
+        let mut s = settings.clone();
+        s["replay"] = json!(true);
+        s
+    };
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        let (status, info) = app
+            .post("/monitor/sessions", replay.clone(), Some(&ada))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{info}");
+        assert_eq!(info["replay"], true);
+        sessions.push(info["session_id"].as_str().unwrap().to_owned());
+    }
+    let rows_before = std::fs::metadata(&database).unwrap().len();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let floods: Vec<_> = sessions
+        .iter()
+        .map(|id| {
+            let (app, ada, flood, id) = (app.clone(), ada.clone(), flood.clone(), id.clone());
+            tokio::spawn(async move {
+                let (mut onsets, mut paced) = (0usize, 0usize);
+                let path = format!("/monitor/sessions/{id}/samples");
+                while Instant::now() < deadline {
+                    let (status, body) =
+                        app.post(&path, json!({"samples": flood}), Some(&ada)).await;
+                    match status {
+                        StatusCode::OK => {
+                            onsets += body["events"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .filter(|e| e["type"] == "seizure_onset")
+                                .count();
+                        }
+                        StatusCode::TOO_MANY_REQUESTS => {
+                            paced += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        other => panic!("{other}: {body}"),
+                    }
+                }
+                (onsets, paced)
+            })
+        })
+        .collect();
+    let (mut onsets, mut paced) = (0, 0);
+    for flood in floods {
+        let (o, p) = flood.await.unwrap();
+        onsets += o;
+        paced += p;
+    }
+    for id in &sessions {
+        let response = app
+            .http
+            .delete(format!("{}/monitor/sessions/{id}", app.base))
+            .bearer_auth(&ada)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    app.wait_until_audit_is_written().await;
+    let records = audit_records(&app, "ada").await;
+    let rows = |kind: &str| records.iter().filter(|r| r["kind"] == kind).count();
+    let summarised: u64 = records
+        .iter()
+        .filter(|r| r["kind"] == "monitor_replay_alarms_summary")
+        .map(|r| r["recordings"].as_u64().unwrap())
+        .sum();
+    let grown = std::fs::metadata(&database).unwrap().len() - rows_before;
+    eprintln!(
+        "5 s of 4 replay floods: {onsets} onsets ({paced} pushes paced), {} alarm rows, \
+         {} summaries of {summarised}, audit database +{grown} bytes",
+        rows("monitor_replay_alarm"),
+        rows("monitor_replay_alarms_summary")
+    );
+    // Paced at 64x real time, each session takes its burst and 5 s x 11,111 samples: about
+    // 200 onsets each (the issue's flood: 8,330 a second), past the 60 a session an hour
+    // written one row each; the rest are summarised, none lost.
+    assert!(onsets > 4 * 60, "{onsets}");
+    let most = 4 * (17_361 + 6 * 11_112) / (2 * 178);
+    assert!(onsets <= most, "{onsets} onsets, more than the pace allows ({most})");
+    assert!(paced > 0, "the replays were paced");
+    assert_eq!(rows("monitor_replay_alarm"), 4 * 60);
+    assert_eq!(rows("monitor_replay_alarms_summary"), 4);
+    assert_eq!(
+        rows("monitor_replay_alarm") as u64 + summarised,
+        onsets as u64
+    );
+    // The live session's alarms are its own kind, within its quota too.
+    assert!(rows("monitor_alarm") <= 60);
+    assert!(
+        grown < 1 << 20,
+        "the audit database grew by {grown} bytes over the flood"
+    );
 }
 
 /// Regression: an oversized message closed the socket as "closed by the client" (1000).

@@ -44,8 +44,10 @@ pub struct PredictionRecord {
     pub seizure_probability: f64,
     pub prediction: bool,
     pub epileptic_recordings: Vec<usize>,
-    /// `prediction`, or `monitor_alarm` (a seizure onset in a monitoring session). Spill
-    /// lines written before the field read as predictions.
+    /// `prediction`; `monitor_alarm` (a seizure onset in a live monitoring session) or
+    /// `monitor_replay_alarm` (in a replay); `monitor_alarms_summary` /
+    /// `monitor_replay_alarms_summary`: alarms of a session past the hour's quota, their
+    /// count in `recordings`. Spill lines written before the field read as predictions.
     #[serde(default = "prediction_kind")]
     pub kind: String,
     /// The monitoring session of a `monitor_alarm`.
@@ -55,6 +57,9 @@ pub struct PredictionRecord {
 
 pub const KIND_PREDICTION: &str = "prediction";
 pub const KIND_MONITOR_ALARM: &str = "monitor_alarm";
+pub const KIND_MONITOR_REPLAY_ALARM: &str = "monitor_replay_alarm";
+pub const KIND_MONITOR_ALARMS_SUMMARY: &str = "monitor_alarms_summary";
+pub const KIND_MONITOR_REPLAY_ALARMS_SUMMARY: &str = "monitor_replay_alarms_summary";
 
 fn prediction_kind() -> String {
     KIND_PREDICTION.to_owned()

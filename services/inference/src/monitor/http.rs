@@ -34,7 +34,7 @@ pub(crate) async fn open_session(
             _ => ApiError::bad_request(format!("the body is not JSON: {e}")),
         })?
     };
-    let entry = open_entry(&state, &claims.sub, body)?;
+    let entry = open_entry(&state, &claims, body)?;
     let answer = info(&entry, &state.sessions);
     Ok((StatusCode::CREATED, Json(answer)))
 }
@@ -149,5 +149,7 @@ pub(crate) async fn close_session(
         .monitor_sessions_closed
         .with_label_values(&["client"])
         .inc();
-    Ok(Json(finish(&entry).await))
+    let answer = finish(&entry).await;
+    super::summarise_ended(&state, &entry).await;
+    Ok(Json(answer))
 }

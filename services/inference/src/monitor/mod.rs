@@ -7,6 +7,7 @@
 //! started on (a reload serves new sessions).
 
 pub(crate) mod http;
+pub mod quota;
 mod sessions;
 mod socket;
 
@@ -20,7 +21,10 @@ use http_kit::{ApiError, RequestId};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{input_bound, serving_model, threshold_of, SharedState};
-use crate::audit::{now_micros, PredictionRecord, KIND_MONITOR_ALARM};
+use crate::audit::{
+    now_micros, PredictionRecord, KIND_MONITOR_ALARM, KIND_MONITOR_ALARMS_SUMMARY,
+    KIND_MONITOR_REPLAY_ALARM, KIND_MONITOR_REPLAY_ALARMS_SUMMARY,
+};
 
 use http::{close_session, open_session, push_samples, session_status};
 pub use sessions::{Entry, MonitorArgs, Refusal, Session, Sessions, Status};
@@ -44,6 +48,7 @@ pub fn spawn_sweeper(state: SharedState) -> tokio::task::JoinHandle<()> {
         loop {
             ticks.tick().await;
             for entry in state.sessions.sweep() {
+                summarise_ended(&state, &entry).await;
                 let status = entry.status();
                 tracing::info!(
                     session_id = %entry.id,
@@ -78,6 +83,11 @@ pub struct OpenBody {
     pub alarm_n: Option<usize>,
     /// No new alarm within this many seconds of a seizure's declared end (default 30).
     pub refractory_s: Option<f64>,
+    /// A replay of recorded EEG (the page's replays, tests): paced at up to
+    /// `MONITOR_REPLAY_SPEED` (16) times real time instead of real time, its alarms audited
+    /// as `monitor_replay_alarm`, its windows kept out of the fleet's drift window. Default:
+    /// a live stream, paced to real time.
+    pub replay: Option<bool>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -98,6 +108,11 @@ pub struct SessionInfo {
     pub alarms: u64,
     pub max_samples_per_push: usize,
     pub idle_timeout_seconds: u64,
+    /// A replay (see the session's settings) or a live stream.
+    pub replay: bool,
+    /// The most samples a second the session takes on average (173.61 live; times
+    /// `MONITOR_REPLAY_SPEED` for a replay), one push ahead of the clock at most.
+    pub max_samples_per_second: f64,
 }
 
 /// Samples to append, in order, in the model's units (µV at 173.61 Hz).
@@ -146,6 +161,8 @@ fn info(entry: &Entry, sessions: &Sessions) -> SessionInfo {
         alarms: status.alarms,
         max_samples_per_push: sessions.limits.max_monitor_push_samples,
         idle_timeout_seconds: sessions.limits.monitor_idle_seconds,
+        replay: status.replay,
+        max_samples_per_second: status.max_samples_per_second,
     }
 }
 
@@ -181,7 +198,12 @@ fn no_session(id: &str) -> ApiError {
 }
 
 /// Opens a session for `owner` on the serving model, within the bounds.
-fn open_entry(state: &SharedState, owner: &str, body: OpenBody) -> Result<Arc<Entry>, ApiError> {
+fn open_entry(
+    state: &SharedState,
+    claims: &auth_tokens::Claims,
+    body: OpenBody,
+) -> Result<Arc<Entry>, ApiError> {
+    let owner = claims.sub.as_str();
     use axum::http::StatusCode;
     let model = serving_model(state)?;
     let (threshold, source) = threshold_of(state, &model);
@@ -198,16 +220,31 @@ fn open_entry(state: &SharedState, owner: &str, body: OpenBody) -> Result<Arc<En
     let monitor = Monitor::new(Arc::clone(&model.predictor), config)
         .map_err(|e| ApiError::unprocessable(e.to_string()))?
         .with_input_bound(input_bound(state, &model));
+    let limits = &state.sessions.limits;
+    let replay = body.replay.unwrap_or(false);
+    let speed = if replay {
+        f64::from(limits.monitor_replay_speed)
+    } else {
+        1.0
+    };
+    let now = std::time::Instant::now();
     let session = Session {
         monitor,
         model_version: model.version.clone(),
         threshold_source: source.as_str().to_owned(),
         alarms: 0,
         windows_scored: 0,
+        replay,
+        pace: quota::Pace::new(
+            eeg_data::SAMPLING_HZ * speed,
+            limits.max_monitor_push_samples as f64,
+            now,
+        ),
+        alarm_quota: quota::AlarmQuota::new(limits.max_session_alarms_per_hour, now),
     };
     let entry = state
         .sessions
-        .open(owner, session)
+        .open(owner, claims.role.as_str(), session)
         .map_err(|refusal| match refusal {
             Refusal::Full { limit } => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -229,6 +266,16 @@ fn open_entry(state: &SharedState, owner: &str, body: OpenBody) -> Result<Arc<En
     Ok(entry)
 }
 
+/// What a push did, and what of it to write to the audit log.
+struct Pushed {
+    answer: PushAnswer,
+    replay: bool,
+    /// Per seizure onset of the answer, in order: written one row for itself.
+    audited: Vec<bool>,
+    /// Alarms of an hour that ended, not written one row each: one summary record.
+    summarise: u64,
+}
+
 /// Appends samples to a session (blocking: the model runs here). Refused samples leave the
 /// session as it was.
 fn push_into(
@@ -236,7 +283,7 @@ fn push_into(
     entry: &Entry,
     samples: &[f64],
     offset: Option<u64>,
-) -> Result<PushAnswer, ApiError> {
+) -> Result<Pushed, ApiError> {
     use axum::http::StatusCode;
     let mut session = entry.session.blocking_lock();
     let seen = session.monitor.samples_seen();
@@ -250,6 +297,22 @@ fn push_into(
             ),
         ));
     }
+    let now = std::time::Instant::now();
+    if let Err(wait) = session.pace.take(samples.len(), now) {
+        let kind = if session.replay { "replay" } else { "live" };
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ahead_of_the_clock",
+            format!(
+                "this {kind} session takes at most {:.2} samples a second, one push ahead of \
+                 the clock: these {} samples come {:.1} s early; nothing was appended",
+                session.pace.rate(),
+                samples.len(),
+                wait.as_secs_f64()
+            ),
+        )
+        .retry_after(wait.as_secs().max(1)));
+    }
     let update = session.monitor.push(samples).map_err(|e| match e {
         bedside::MonitorError::NonFiniteOutput { .. } => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -257,8 +320,19 @@ fn push_into(
             format!("{e}; nothing was appended"),
         ),
         other => ApiError::unprocessable(other.to_string()),
-    })?;
-    if let Some(profile) = session.monitor.predictor().profile().cloned() {
+    });
+    let update = match update {
+        Ok(update) => update,
+        Err(error) => {
+            session.pace.refund(samples.len());
+            return Err(error);
+        }
+    };
+    // A replay's windows are recorded EEG (perhaps the store's own): not the fleet's input.
+    let profile = (!session.replay)
+        .then(|| session.monitor.predictor().profile().cloned())
+        .flatten();
+    if let Some(profile) = profile {
         // Non-overlapping windows only (every `stride`-th of the session's), so that a small
         // hop cannot fill the fleet's window with near-copies; called at the card's threshold.
         let stride = eeg_data::SAMPLES_PER_RECORDING
@@ -284,19 +358,36 @@ fn push_into(
             &called,
         );
     }
-    session.alarms += update
+    let onsets = update
         .events
         .iter()
         .filter(|e| matches!(e, Event::SeizureOnset { .. }))
-        .count() as u64;
+        .count();
+    session.alarms += onsets as u64;
+    let summarise = session.alarm_quota.roll(now);
+    let audited = (0..onsets)
+        .map(|_| {
+            let written =
+                session.alarm_quota.admit() && state.sessions.admit_user_alarm(&entry.owner, now);
+            if !written {
+                session.alarm_quota.suppress();
+            }
+            written
+        })
+        .collect();
     entry.update_status(&session);
-    Ok(PushAnswer {
-        session_id: entry.id.clone(),
-        model_version: session.model_version.clone(),
-        samples_seen: session.monitor.samples_seen(),
-        in_seizure: session.monitor.in_seizure(),
-        windows: update.windows,
-        events: update.events,
+    Ok(Pushed {
+        answer: PushAnswer {
+            session_id: entry.id.clone(),
+            model_version: session.model_version.clone(),
+            samples_seen: session.monitor.samples_seen(),
+            in_seizure: session.monitor.in_seizure(),
+            windows: update.windows,
+            events: update.events,
+        },
+        replay: session.replay,
+        audited,
+        summarise,
     })
 }
 
@@ -315,27 +406,40 @@ async fn push_and_record(
     let ticket = crate::api::admit(state, &claims.sub)?;
     let (state, claims) = (state.clone(), claims.clone());
     tokio::spawn(async move {
-        let answer = crate::api::blocking_as(&ticket, {
+        let pushed = crate::api::blocking_as(&ticket, {
             let state = state.clone();
+            let entry = entry.clone();
             move || push_into(&state, &entry, &samples, offset)
         })
         .await?;
         drop(ticket);
-        record_push(&state, &claims, request_id.as_ref(), &answer).await?;
-        Ok(answer)
+        record_push(&state, &claims, request_id.as_ref(), &pushed).await?;
+        if pushed.summarise > 0 {
+            record_summary(
+                &state,
+                &entry,
+                &pushed.answer.model_version,
+                pushed.replay,
+                pushed.summarise,
+            )
+            .await?;
+        }
+        Ok(pushed.answer)
     })
     .await
     .map_err(ApiError::internal)?
 }
 
-/// Counts what a push produced and writes one audit record per seizure onset, before the
-/// push is answered.
+/// Counts what a push produced and writes one audit record per seizure onset within the
+/// hour's quotas, before the push is answered.
 async fn record_push(
     state: &SharedState,
     claims: &auth_tokens::Claims,
     request_id: Option<&RequestId>,
-    answer: &PushAnswer,
+    pushed: &Pushed,
 ) -> Result<(), ApiError> {
+    let answer = &pushed.answer;
+    let mut audited = pushed.audited.iter();
     state
         .metrics
         .monitor_windows
@@ -354,6 +458,14 @@ async fn record_push(
     for event in &answer.events {
         if let Event::SeizureOnset { probability, .. } = event {
             state.metrics.monitor_alarms.inc();
+            if audited.next() != Some(&true) {
+                continue;
+            }
+            let kind = if pushed.replay {
+                KIND_MONITOR_REPLAY_ALARM
+            } else {
+                KIND_MONITOR_ALARM
+            };
             let record = PredictionRecord {
                 id: auth_tokens::random_id(),
                 at: String::new(),
@@ -367,13 +479,64 @@ async fn record_push(
                 seizure_probability: f64::from(*probability),
                 prediction: true,
                 epileptic_recordings: vec![0],
-                kind: KIND_MONITOR_ALARM.to_owned(),
+                kind: kind.to_owned(),
                 session_id: Some(answer.session_id.clone()),
             };
             state.log.record(record).await.map_err(ApiError::internal)?;
         }
     }
     Ok(())
+}
+
+/// One audit record for `count` alarms of a session that were not written one row each
+/// (past the hour's quota): `recordings` holds the count.
+pub async fn record_summary(
+    state: &SharedState,
+    entry: &Entry,
+    model_version: &str,
+    replay: bool,
+    count: u64,
+) -> Result<(), ApiError> {
+    let kind = if replay {
+        KIND_MONITOR_REPLAY_ALARMS_SUMMARY
+    } else {
+        KIND_MONITOR_ALARMS_SUMMARY
+    };
+    tracing::warn!(session_id = %entry.id, owner = %entry.owner, count, "alarms past the hour's quota, summarised in one record");
+    let record = PredictionRecord {
+        id: auth_tokens::random_id(),
+        at: String::new(),
+        at_us: now_micros(),
+        username: entry.owner.clone(),
+        role: entry.role.clone(),
+        request_id: None,
+        patient_id: None,
+        model_version: model_version.to_owned(),
+        recordings: usize::try_from(count).unwrap_or(usize::MAX),
+        seizure_probability: 1.0,
+        prediction: true,
+        epileptic_recordings: Vec::new(),
+        kind: kind.to_owned(),
+        session_id: Some(entry.id.clone()),
+    };
+    state.log.record(record).await.map_err(ApiError::internal)
+}
+
+/// Writes the summary of a session's unwritten alarms, if any, when it ends.
+pub async fn summarise_ended(state: &SharedState, entry: &Entry) {
+    let (model_version, replay, count) = {
+        let mut session = entry.session.lock().await;
+        (
+            session.model_version.clone(),
+            session.replay,
+            session.alarm_quota.take_suppressed(),
+        )
+    };
+    if count > 0 {
+        if let Err(e) = record_summary(state, entry, &model_version, replay, count).await {
+            tracing::error!(session_id = %entry.id, "cannot record the alarm summary: {e:?}");
+        }
+    }
 }
 
 /// Ends a session: an open seizure is closed. Waits (without holding a worker) for a push

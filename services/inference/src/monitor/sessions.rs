@@ -30,6 +30,18 @@ pub struct MonitorArgs {
     /// Monitoring WebSockets one user may have open; more are refused (429).
     #[arg(long, env = "MAX_MONITOR_SOCKETS_PER_USER", default_value_t = DEFAULT_MAX_SOCKETS_PER_USER, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_monitor_sockets_per_user: usize,
+    /// How fast a `replay` session may stream, in times real time (a live session: real
+    /// time); both may run one push ahead of the clock (MAX_MONITOR_PUSH_SAMPLES).
+    #[arg(long, env = "MONITOR_REPLAY_SPEED", default_value_t = DEFAULT_REPLAY_SPEED, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub monitor_replay_speed: u32,
+    /// Alarms of one session written to the audit log per hour, one row each; more are
+    /// counted and summarised in one record when the hour or the session ends.
+    #[arg(long, env = "MAX_SESSION_ALARMS_PER_HOUR", default_value_t = DEFAULT_SESSION_ALARMS_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_session_alarms_per_hour: u32,
+    /// Alarms of one user's sessions together written one row each per hour (the rest
+    /// summarised per session): the audit log's growth per user is bounded.
+    #[arg(long, env = "MAX_USER_ALARMS_PER_HOUR", default_value_t = DEFAULT_USER_ALARMS_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_user_alarms_per_hour: u32,
 }
 
 /// Default bounds (docs/hardening.md, "Memory budget", has the arithmetic they come from).
@@ -39,6 +51,10 @@ pub const DEFAULT_MAX_SOCKETS: usize = 128;
 pub const DEFAULT_MAX_SOCKETS_PER_USER: usize = 16;
 pub const DEFAULT_IDLE_SECONDS: u64 = 60;
 pub const DEFAULT_MAX_PUSH_SAMPLES: usize = 17_361;
+pub const DEFAULT_REPLAY_SPEED: u32 = 16;
+/// A real seizure raises one alarm; 60 an hour is one a minute, beyond any real patient.
+pub const DEFAULT_SESSION_ALARMS_PER_HOUR: u32 = 60;
+pub const DEFAULT_USER_ALARMS_PER_HOUR: u32 = 600;
 
 impl Default for MonitorArgs {
     fn default() -> Self {
@@ -49,6 +65,9 @@ impl Default for MonitorArgs {
             max_monitor_push_samples: DEFAULT_MAX_PUSH_SAMPLES,
             max_monitor_sockets: DEFAULT_MAX_SOCKETS,
             max_monitor_sockets_per_user: DEFAULT_MAX_SOCKETS_PER_USER,
+            monitor_replay_speed: DEFAULT_REPLAY_SPEED,
+            max_session_alarms_per_hour: DEFAULT_SESSION_ALARMS_PER_HOUR,
+            max_user_alarms_per_hour: DEFAULT_USER_ALARMS_PER_HOUR,
         }
     }
 }
@@ -61,6 +80,11 @@ pub struct Session {
     pub alarms: u64,
     /// Windows scored so far (which of them join the fleet's drift window).
     pub windows_scored: u64,
+    /// A replay of recorded EEG (paced at its own speed, its alarms marked as replayed, kept
+    /// out of the fleet's drift window), or a live stream (paced to real time).
+    pub replay: bool,
+    pub pace: super::quota::Pace,
+    pub alarm_quota: super::quota::AlarmQuota,
 }
 
 /// Why a session ended. A WebSocket carrying the session closes at once with this close
@@ -126,6 +150,8 @@ pub struct Status {
     pub samples_seen: u64,
     pub in_seizure: bool,
     pub alarms: u64,
+    pub replay: bool,
+    pub max_samples_per_second: f64,
 }
 
 impl Status {
@@ -137,6 +163,8 @@ impl Status {
             samples_seen: session.monitor.samples_seen(),
             in_seizure: session.monitor.in_seizure(),
             alarms: session.alarms,
+            replay: session.replay,
+            max_samples_per_second: session.pace.rate(),
         }
     }
 }
@@ -144,6 +172,8 @@ impl Status {
 pub struct Entry {
     pub id: String,
     pub owner: String,
+    /// The opener's role (for the records written on the session's behalf).
+    pub role: String,
     /// Milliseconds since the registry started, at the last use.
     last_used_ms: AtomicU64,
     /// Locked by a push for its whole inference (on a blocking thread), and by closing it
@@ -176,6 +206,8 @@ pub struct Sessions {
     closing: tokio::sync::watch::Sender<bool>,
     /// WebSockets from their handshake until they are closed.
     sockets: Arc<Mutex<SocketCounts>>,
+    /// Alarms written per user this hour.
+    user_alarms: Mutex<HashMap<String, super::quota::AlarmQuota>>,
 }
 
 /// One socket's place under the socket caps, held from the handshake until the socket is
@@ -212,7 +244,26 @@ impl Sessions {
             map: Mutex::new(HashMap::new()),
             closing: tokio::sync::watch::Sender::new(false),
             sockets: Arc::default(),
+            user_alarms: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether one more alarm of `owner` may be written one row for itself this hour.
+    pub fn admit_user_alarm(&self, owner: &str, now: Instant) -> bool {
+        let mut users = lock(&self.user_alarms);
+        // Hours that ended are forgotten (what they suppressed is counted per session).
+        users.retain(|_, quota| quota.is_current(now));
+        users
+            .entry(owner.to_owned())
+            .or_insert_with(|| {
+                super::quota::AlarmQuota::new(self.limits.max_user_alarms_per_hour, now)
+            })
+            .admit()
+    }
+
+    /// Every open session (for the summaries written at shutdown).
+    pub fn entries(&self) -> Vec<Arc<Entry>> {
+        self.lock().values().cloned().collect()
     }
 
     /// A place for one more socket of `owner`, within the caps.
@@ -296,7 +347,7 @@ impl Sessions {
     }
 
     /// Registers a session for `owner`, within the bounds.
-    pub fn open(&self, owner: &str, session: Session) -> Result<Arc<Entry>, Refusal> {
+    pub fn open(&self, owner: &str, role: &str, session: Session) -> Result<Arc<Entry>, Refusal> {
         let mut map = self.lock();
         if map.len() >= self.limits.max_monitor_sessions {
             return Err(Refusal::Full {
@@ -312,6 +363,7 @@ impl Sessions {
         let entry = Arc::new(Entry {
             id: auth_tokens::random_id(),
             owner: owner.to_owned(),
+            role: role.to_owned(),
             last_used_ms: AtomicU64::new(self.now_ms()),
             status: Mutex::new(Status::of(&session)),
             session: tokio::sync::Mutex::new(session),

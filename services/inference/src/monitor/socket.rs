@@ -76,7 +76,7 @@ pub(crate) async fn monitor_socket(
                 format!("you have {limit} monitoring sockets open; close one first"),
             ),
         })?;
-    let entry = open_entry(&state, &claims.sub, body)?;
+    let entry = open_entry(&state, &claims, body)?;
     let max_bytes = max_message_bytes(&state);
     Ok(upgrade
         .max_message_size(max_bytes)
@@ -271,6 +271,7 @@ async fn run(
             .monitor_sessions_closed
             .with_label_values(&[end.label()])
             .inc();
+        super::summarise_ended(&state, &entry).await;
     }
     state
         .metrics

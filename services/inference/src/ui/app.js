@@ -400,7 +400,7 @@ async function startStream() {
   $("stop-stream").disabled = false;
   let session;
   try {
-    session = await api("/monitor/sessions", { method: "POST", body: JSON.stringify({ alarm_k: k, alarm_n: n }) });
+    session = await api("/monitor/sessions", { method: "POST", body: JSON.stringify({ alarm_k: k, alarm_n: n, replay: true }) });
   } catch (e) {
     if (page.stream === stream) page.stream = null;
     $("start-stream").disabled = !page.patient;
