@@ -234,6 +234,7 @@ fn score(
     patient_id: Option<u64>,
     chunks: Option<&[u8]>,
     cancel: &AtomicBool,
+    sender: Option<&str>,
 ) -> Result<PredictionResponse, ApiError> {
     let started = Instant::now();
     let mut probabilities = Vec::with_capacity(samples.len() / SAMPLES_PER_RECORDING);
@@ -275,10 +276,9 @@ fn score(
     let (threshold, source) = threshold_of(state, model);
     let as_f64: Vec<f64> = probabilities.iter().map(|&p| f64::from(p)).collect();
     let seizure_probability = seizure_model::patient_probability(&as_f64);
-    // Incoming signals join the fleet's drift window; the patient store's do not (reading a
-    // patient again is not new input, and would let one caller fill the window).
-    let incoming = patient_id.is_none();
-    let ood = out_of_distribution(state, model, samples, &as_f64, incoming);
+    // Incoming signals (`sender`'s) join the fleet's drift window; the patient store's do not
+    // (reading a patient again is not new input, and would let one caller fill the window).
+    let ood = out_of_distribution(state, model, samples, &as_f64, sender);
     let per_recording: Vec<RecordingScore> = as_f64
         .iter()
         .enumerate()
@@ -310,26 +310,37 @@ fn score(
 }
 
 /// With a drift profile: each recording's OOD score (counted in metrics) and the summary;
-/// `incoming` recordings also join the fleet-wide drift window, called at the card's
-/// threshold (the one the profile was calibrated with, whatever override is in force).
+/// recordings a `sender` posted also join the fleet-wide drift window as theirs (within
+/// their share), called at the card's threshold (the one the profile was calibrated with,
+/// whatever override is in force), but for the patient store's own recordings posted back.
 fn out_of_distribution(
     state: &AppState,
     model: &LoadedModel,
     samples: &[f32],
     probabilities: &[f64],
-    incoming: bool,
+    sender: Option<&str>,
 ) -> Option<(Vec<bedside::WindowOod>, OodSummary)> {
     let profile = model.predictor.profile()?;
     let features = state.drift.features(samples);
-    if incoming {
+    if let Some(sender) = sender {
         let card_threshold = model.card().threshold().0;
-        let called: Vec<bool> = probabilities.iter().map(|&p| p >= card_threshold).collect();
+        let known = state
+            .drift
+            .known_recordings(state.patients.load_full().as_ref(), samples);
+        let (new_features, called): (Vec<drift::Features>, Vec<bool>) = features
+            .iter()
+            .zip(probabilities)
+            .zip(&known)
+            .filter(|(_, &known)| !known)
+            .map(|((f, &p), _)| (*f, p >= card_threshold))
+            .unzip();
         let serving = state.model.current();
         state.drift.observe(
             serving.as_ref().map(|m| m.version.as_str()),
             &model.version,
             profile,
-            &features,
+            sender,
+            &new_features,
             &called,
         );
     }
@@ -512,6 +523,7 @@ async fn predict_patient(
             Some(patient_id),
             Some(&recordings.chunks),
             &cancel,
+            None,
         )
     })
     .await?;
@@ -590,8 +602,17 @@ pub(crate) async fn predict_recordings(
     let ticket = admit(state, &claims.sub)?;
     let cancel = ticket.cancellation();
     let worker = state.clone();
+    let sender = claims.sub.clone();
     let answer = blocking_as(&ticket, move || {
-        score(&worker, &model, &samples, None, None, &cancel)
+        score(
+            &worker,
+            &model,
+            &samples,
+            None,
+            None,
+            &cancel,
+            Some(&sender),
+        )
     })
     .await?;
     drop(ticket);

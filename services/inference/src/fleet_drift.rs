@@ -1,9 +1,16 @@
 //! Drift of the incoming signal, fleet-wide on this replica: the windows of incoming signals
-//! the service scores (`POST /predict`, `infer`, and the non-overlapping windows of monitoring
-//! sessions; not the patient store's, which is not new input) go into one sliding window,
-//! compared with the serving model's profile at every Prometheus scrape. See `drift::profile` for the
-//! statistics and their calibration, and docs/drift.md.
+//! the service scores (`POST /predict`, `infer`, and the non-overlapping windows of live
+//! monitoring sessions; not the patient store's, which is not new input) go into one sliding
+//! window, compared with the serving model's profile at every Prometheus scrape. See
+//! `drift::profile` for the statistics and their calibration, and docs/drift.md.
+//!
+//! Against poisoning and masking (docs/hardening.md): each user holds at most a share of the
+//! window (`DRIFT_MAX_USER_SHARE`; past it, their own oldest windows go), and recordings of
+//! the patient store posted back (an exact match of their samples) are not new input and
+//! are left out.
 
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,16 +19,62 @@ use prometheus::{Gauge, GaugeVec, IntCounterVec, Opts};
 
 use crate::model::LoadedModel;
 
+/// The fingerprints of every recording of the store (a few thousand; an unreadable patient
+/// is skipped and logged).
+fn store_fingerprints(store: &patient_store::PatientStore) -> HashSet<u64> {
+    let mut fingerprints = HashSet::new();
+    for id in store.patient_ids() {
+        match store.get(id) {
+            Ok(Some(patient)) => fingerprints.extend(
+                patient
+                    .samples
+                    .chunks_exact(eeg_data::SAMPLES_PER_RECORDING)
+                    .map(fingerprint),
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                patient = id,
+                "cannot fingerprint a patient's recordings: {e}"
+            ),
+        }
+    }
+    fingerprints
+}
+
 /// The sliding window, sized by the serving model's profile, holding that model's calls only
 /// (the first window of a newly served model starts it afresh), and nothing older than
 /// `max_age`.
 pub struct FleetDrift {
     window: Mutex<Held>,
     max_age: Duration,
+    /// The most of the window one user may hold (a fraction).
+    share: f64,
+    /// Fingerprints of the patient store's recordings, for the store they were taken of.
+    known: Mutex<Known>,
     extractor: FeatureExtractor,
     /// One scrape at a time sets and reads the gauges.
     scrape: Mutex<()>,
 }
+
+#[derive(Default)]
+struct Known {
+    /// The store (its address while held) the fingerprints describe.
+    store: usize,
+    fingerprints: Arc<HashSet<u64>>,
+}
+
+/// A recording's fingerprint: its samples' bits (+0 for -0).
+pub fn fingerprint(recording: &[f32]) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    for &v in recording {
+        let v = if v == 0.0 { 0.0f32 } else { v };
+        v.to_bits().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// The default `DRIFT_MAX_USER_SHARE`.
+pub const DEFAULT_SHARE: f64 = 0.1;
 
 struct Held {
     window: DriftWindow,
@@ -34,18 +87,22 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
 
 impl Default for FleetDrift {
     fn default() -> Self {
-        Self::new(DEFAULT_MAX_AGE)
+        Self::new(DEFAULT_MAX_AGE, DEFAULT_SHARE)
     }
 }
 
 impl FleetDrift {
-    pub fn new(max_age: Duration) -> Self {
+    pub fn new(max_age: Duration, share: f64) -> Self {
+        let mut window = DriftWindow::new(drift::BuildConfig::default().window);
+        window.set_share(share);
         Self {
             window: Mutex::new(Held {
-                window: DriftWindow::new(drift::BuildConfig::default().window),
+                window,
                 version: None,
             }),
             max_age,
+            share,
+            known: Mutex::new(Known::default()),
             extractor: FeatureExtractor::for_recordings(),
             scrape: Mutex::new(()),
         }
@@ -59,15 +116,40 @@ impl FleetDrift {
             .collect()
     }
 
-    /// Adds windows scored by model `version` (with `profile`): their features and whether
-    /// the model called them seizure. Only the `serving` model's windows count (a session
-    /// pinned to the previous model adds nothing); the first of a newly served model clears
-    /// the previous one's.
+    /// Which of row-major `recordings` are recordings of the patient `store` (exact
+    /// matches); the store's fingerprints are taken once per store.
+    pub fn known_recordings(
+        &self,
+        store: Option<&Arc<patient_store::PatientStore>>,
+        recordings: &[f32],
+    ) -> Vec<bool> {
+        let rows = recordings.chunks_exact(self.extractor.window_len());
+        let Some(store) = store else {
+            return rows.map(|_| false).collect();
+        };
+        let fingerprints = {
+            let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            let address = Arc::as_ptr(store) as usize;
+            if known.store != address {
+                known.fingerprints = Arc::new(store_fingerprints(store));
+                known.store = address;
+            }
+            known.fingerprints.clone()
+        };
+        rows.map(|row| fingerprints.contains(&fingerprint(row)))
+            .collect()
+    }
+
+    /// Adds windows from `source` (a user) scored by model `version` (with `profile`): their
+    /// features and whether the model called them seizure. Only the `serving` model's
+    /// windows count (a session pinned to the previous model adds nothing); the first of a
+    /// newly served model clears the previous one's.
     pub fn observe(
         &self,
         serving: Option<&str>,
         version: &str,
         profile: &Profile,
+        source: &str,
         features: &[Features],
         called: &[bool],
     ) {
@@ -81,10 +163,11 @@ impl FleetDrift {
         }
         if held.window.capacity() != profile.drift.window {
             held.window.resize(profile.drift.window);
+            held.window.set_share(self.share);
         }
         let now = Instant::now();
         for (features, &called) in features.iter().zip(called) {
-            held.window.observe_at(now, features, called);
+            held.window.observe_from(now, source, features, called);
         }
     }
 
@@ -115,9 +198,16 @@ impl FleetDrift {
             if held.version.as_deref() != model.map(|m| m.version.as_str()) {
                 held.window.clear();
             }
-            held.window.snapshot()
+            (
+                held.window.snapshot(),
+                held.window.sources(),
+                held.window.share(),
+            )
         };
+        let (snapshot, sources, share) = snapshot;
         let report = snapshot.report(profile);
+        gauges.window_sources.set(sources as f64);
+        gauges.window_user_share.set(share as f64);
         gauges.window_capacity.set(report.capacity as f64);
         gauges.window_windows.set(report.windows as f64);
         gauges
@@ -170,6 +260,9 @@ pub struct DriftGauges {
     /// Scored windows in the sliding window now (the serving model's, recent enough).
     pub window_windows: Gauge,
     pub window_background: Gauge,
+    /// Users with windows in the sliding window now, and the most one may hold.
+    pub window_sources: Gauge,
+    pub window_user_share: Gauge,
     pub predicted_seizure_rate: Gauge,
     pub rate_ready: Gauge,
     pub rate_threshold: Gauge,
@@ -225,6 +318,14 @@ impl DriftGauges {
                 "input_drift_window_background",
                 "Background windows (called non-seizure) in the sliding window now",
             ),
+            window_sources: gauge(
+                "input_drift_window_users",
+                "Users whose windows are in the sliding window now",
+            ),
+            window_user_share: gauge(
+                "input_drift_window_user_share",
+                "The most windows one user may hold in the sliding window (DRIFT_MAX_USER_SHARE)",
+            ),
             predicted_seizure_rate: gauge(
                 "predicted_seizure_rate",
                 "Share of the recent scored windows the model called seizure",
@@ -263,6 +364,8 @@ impl DriftGauges {
             &gauges.window_capacity,
             &gauges.window_windows,
             &gauges.window_background,
+            &gauges.window_sources,
+            &gauges.window_user_share,
             &gauges.predicted_seizure_rate,
             &gauges.rate_ready,
             &gauges.rate_threshold,
@@ -290,6 +393,8 @@ impl DriftGauges {
             &self.window_capacity,
             &self.window_windows,
             &self.window_background,
+            &self.window_sources,
+            &self.window_user_share,
             &self.predicted_seizure_rate,
             &self.rate_ready,
             &self.rate_threshold,

@@ -147,10 +147,26 @@ pub struct InferenceArgs {
     #[arg(long, env = "DRIFT_MAX_AGE_SECONDS", default_value_t = 3600,
         value_parser = clap::value_parser!(u64).range(60..=7 * 24 * 3600))]
     pub drift_max_age_seconds: u64,
+    /// The most of the fleet's drift window one user's windows may hold (a fraction, 0 to
+    /// 1): past it their own oldest make way, so one user (one request) moves the drift and
+    /// seizure-rate gauges by this share at most. The window is ready only once that many
+    /// users' input fills it (1/share users at least); 1 turns the limit off (a single
+    /// feeder, e.g. one ward gateway account).
+    #[arg(long, env = "DRIFT_MAX_USER_SHARE", default_value_t = fleet_drift::DEFAULT_SHARE, value_parser = share_fraction)]
+    pub drift_max_user_share: f64,
     #[command(flatten)]
     pub monitor: monitor::MonitorArgs,
     #[command(flatten)]
     pub server: http_kit::ServerArgs,
+}
+
+fn share_fraction(text: &str) -> Result<f64, String> {
+    let share: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if share > 0.0 && share <= 1.0 {
+        Ok(share)
+    } else {
+        Err(format!("a fraction in (0, 1], not {text}"))
+    }
 }
 
 fn production_pointer(args: &InferenceArgs) -> PathBuf {
@@ -302,7 +318,10 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
         )),
         sessions: monitor::Sessions::new(args.monitor.clone()),
-        drift: fleet_drift::FleetDrift::new(Duration::from_secs(args.drift_max_age_seconds)),
+        drift: fleet_drift::FleetDrift::new(
+            Duration::from_secs(args.drift_max_age_seconds),
+            args.drift_max_user_share,
+        ),
     });
     monitor::spawn_sweeper(state.clone());
     let fingerprint = state.settings.release.fingerprint();

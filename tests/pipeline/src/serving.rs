@@ -138,6 +138,7 @@ pub fn default_args(production: &Path, patients: &Path, dir: &Path) -> inference
         model_startup_fetch_seconds: 60,
         ui_auth_url: None,
         drift_max_age_seconds: 3600,
+        drift_max_user_share: inference::fleet_drift::DEFAULT_SHARE,
         monitor: Default::default(),
         server: Default::default(),
     }

@@ -1124,7 +1124,8 @@ fn gauge(metrics: &str, name: &str) -> f64 {
 }
 
 /// What joins the fleet's drift window: new input once (`POST /predict` recordings, a
-/// session's non-overlapping windows), not the patient store read again and again, and only
+/// session's non-overlapping windows), not the patient store read again and again (nor
+/// posted back), and only
 /// the serving model's windows (a reload starts it afresh; a session pinned to the previous
 /// model adds nothing).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1132,7 +1133,14 @@ async fn the_drift_window_takes_new_input_once_and_only_the_serving_model_s() {
     let releases = tokio::task::spawn_blocking(releases).await.unwrap();
     let production = releases.ws.path("production");
     install(&releases.v1, &production);
-    let app = App::for_workspace(&releases.ws).await;
+    // One user here: no share limit (tested by one_user_moves_the_drift_gauges_...).
+    let app = App::spawn_with(
+        &production,
+        &releases.ws.path("patients/store"),
+        None,
+        |args| args.drift_max_user_share = 1.0,
+    )
+    .await;
     let clinician = app.token(Role::Clinician);
     let admin = app.token(Role::Admin);
     let windows = |metrics: String| gauge(&metrics, "input_drift_window_windows");
@@ -1151,7 +1159,22 @@ async fn the_drift_window_takes_new_input_once_and_only_the_serving_model_s() {
         "the store is not new input"
     );
 
-    let recordings = patient_samples(&releases.ws, patient);
+    // The store's recordings posted back are not new input either (an exact match).
+    let stored = patient_samples(&releases.ws, patient);
+    let (status, body) = app
+        .post(
+            "/predict",
+            json!({ "recordings": &stored[..10] }),
+            Some(&clinician),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(windows(app.metrics().await), 0.0, "the store posted back");
+    // The same shifted by 1 µV are.
+    let recordings: Vec<Vec<f64>> = stored
+        .iter()
+        .map(|r| r.iter().map(|v| v + 1.0).collect())
+        .collect();
     let ten = json!({ "recordings": &recordings[..10] });
     let (status, body) = app.post("/predict", ten.clone(), Some(&clinician)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -1195,4 +1218,123 @@ async fn the_drift_window_takes_new_input_once_and_only_the_serving_model_s() {
     let (status, body) = app.post("/predict", ten, Some(&clinician)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(windows(app.metrics().await), 10.0);
+}
+
+/// Fresh synthetic background recordings (seeds far from the data set's), `count` of them,
+/// scaled by `gain` and shifted by `offset` µV.
+fn fresh_background(first_seed: u64, count: usize, gain: f64, offset: f64) -> Vec<Vec<f64>> {
+    (first_seed..)
+        .flat_map(|seed| {
+            let class = 2 + (seed % 4) as u8;
+            eeg_data::synthetic::reference_segment(class, seed)
+                .chunks_exact(178)
+                .map(|w| w.iter().map(|&v| f64::from(v) * gain + offset).collect())
+                .collect::<Vec<Vec<f64>>>()
+        })
+        .take(count)
+        .collect()
+}
+
+/// Regression: the fleet's drift window held 1,000 windows and one `POST /predict` carried
+/// 1,000 recordings with no per-user share: one request at gain x2 took `input_drift_score`
+/// 0.70 -> 2.39, 1,000 seizure-like recordings set `predicted_seizure_rate` to 1.0, and a
+/// replay of the store's own EEG masked another user's drift. Now each user holds at most
+/// `DRIFT_MAX_USER_SHARE` (0.1) of the window, and the store's recordings posted back are
+/// left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_moves_the_drift_gauges_by_their_share_at_most() {
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let metrics = || async { app.metrics().await };
+    let post = |user: &'static str, recordings: Vec<Vec<f64>>| {
+        let token = app.issuer.issue(user, Role::Clinician).unwrap().0;
+        let api = app.api.clone();
+        async move {
+            for chunk in recordings.chunks(1_000) {
+                let (status, body) = api
+                    .post("/predict", json!({ "recordings": chunk }), Some(&token))
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+            }
+        }
+    };
+    // One user alone fills a share, not the window (the profile's capacity is known once
+    // the window takes its first windows).
+    post("u0", fresh_background(100_000, 1_000, 1.0, 0.0)).await;
+    let m = metrics().await;
+    let capacity = gauge(&m, "input_drift_window_size") as usize;
+    let share = gauge(&m, "input_drift_window_user_share") as usize;
+    assert_eq!(share, capacity.div_ceil(10), "capacity {capacity}");
+    assert_eq!(gauge(&m, "input_drift_window_windows") as usize, share);
+    assert_eq!(gauge(&m, "input_drift_ready"), 0.0);
+    // Twelve users fill it (a share each of calls; a few are called seizure, and the
+    // statistics need a full window of background ones).
+    const USERS: [&str; 12] = [
+        "u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8", "u9", "u10", "u11",
+    ];
+    for (i, user) in USERS.iter().enumerate() {
+        post(
+            user,
+            fresh_background(200_000 + 1_000 * i as u64, share, 1.0, 0.0),
+        )
+        .await;
+    }
+    let m = metrics().await;
+    assert!(gauge(&m, "input_drift_window_users") >= 10.0, "a tenth each at most");
+    assert_eq!(gauge(&m, "input_drift_ready"), 1.0);
+    let score_before = gauge(&m, "input_drift_score");
+    let rate_before = gauge(&m, "predicted_seizure_rate");
+    let ks_before = max_ks(&m);
+
+    // Poisoning: one request of 1,000 recordings at +300 µV (the issue took the score to 18).
+    post("eve", fresh_background(300_000, 1_000, 1.0, 300.0)).await;
+    let m = metrics().await;
+    let ks_poisoned = max_ks(&m);
+    eprintln!(
+        "capacity {capacity}, share {share}: score {score_before:.2} -> {:.2}, max KS \
+         {ks_before:.3} -> {ks_poisoned:.3}",
+        gauge(&m, "input_drift_score")
+    );
+    // The KS statistic of a window where one user holds a tenth moves by about a tenth.
+    assert!(
+        ks_poisoned <= ks_before + share as f64 / capacity as f64 + 0.05,
+        "{ks_before} -> {ks_poisoned}"
+    );
+    // Seizure-like input from one user moves the predicted-seizure rate by a share at most.
+    let seizures: Vec<Vec<f64>> = (400_000..)
+        .flat_map(|seed| {
+            eeg_data::synthetic::reference_segment(1, seed)
+                .chunks_exact(178)
+                .map(|w| w.iter().map(|&v| f64::from(v)).collect())
+                .collect::<Vec<Vec<f64>>>()
+        })
+        .take(1_000)
+        .collect();
+    post("mallory", seizures).await;
+    let rate_after = gauge(&metrics().await, "predicted_seizure_rate");
+    assert!(
+        rate_after <= rate_before + 2.0 * share as f64 / capacity as f64 + 1e-9,
+        "predicted seizure rate {rate_before} -> {rate_after}"
+    );
+
+    // Masking: the store's own recordings posted back add nothing.
+    let windows = gauge(&metrics().await, "input_drift_window_windows");
+    let stored: Vec<Vec<f64>> = patient_ids(ws)
+        .into_iter()
+        .flat_map(|id| patient_samples(ws, id))
+        .take(1_000)
+        .collect();
+    let score = gauge(&metrics().await, "input_drift_score");
+    post("trudy", stored).await;
+    let m = metrics().await;
+    assert_eq!(gauge(&m, "input_drift_window_windows"), windows);
+    assert_eq!(gauge(&m, "input_drift_score"), score);
+}
+
+fn max_ks(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("input_drift_ks{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .fold(0.0, f64::max)
 }

@@ -477,7 +477,10 @@ async fn an_alarm_flood_is_paced_and_summarised_not_written_row_by_row() {
     // written one row each; the rest are summarised, none lost.
     assert!(onsets > 4 * 60, "{onsets}");
     let most = 4 * (17_361 + 6 * 11_112) / (2 * 178);
-    assert!(onsets <= most, "{onsets} onsets, more than the pace allows ({most})");
+    assert!(
+        onsets <= most,
+        "{onsets} onsets, more than the pace allows ({most})"
+    );
     assert!(paced > 0, "the replays were paced");
     assert_eq!(rows("monitor_replay_alarm"), 4 * 60);
     assert_eq!(rows("monitor_replay_alarms_summary"), 4);

@@ -354,6 +354,7 @@ fn push_into(
             serving.as_ref().map(|m| m.version.as_str()),
             &session.model_version,
             &profile,
+            &entry.owner,
             &features,
             &called,
         );
