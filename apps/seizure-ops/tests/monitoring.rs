@@ -177,7 +177,7 @@ fn every_dashboard_panel_query_returns_data_from_a_real_prometheus() {
         return;
     };
     let home = tempfile::tempdir().unwrap();
-    let up = Running::quick_up(home.path());
+    let up = Running::quick_up_one_feeder(home.path());
     let (auth, inference) = (up.url("auth"), up.url("inference"));
     let host = |url: &str| url.trim_start_matches("http://").to_owned();
     let prometheus = start_prometheus(
@@ -315,7 +315,7 @@ fn a_gain_of_two_raises_the_drift_gauges_and_the_alert() {
         return;
     };
     let home = tempfile::tempdir().unwrap();
-    let up = Running::quick_up(home.path());
+    let up = Running::quick_up_one_feeder(home.path());
     let inference = up.url("inference");
     let prometheus = start_prometheus(
         &prometheus_bin,

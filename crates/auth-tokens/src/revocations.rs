@@ -35,6 +35,11 @@ impl Revocations {
         self.len() == 0
     }
 
+    /// Whether the login session `sid` was revoked.
+    pub fn revokes_session(&self, sid: &str) -> bool {
+        self.sessions.contains(sid)
+    }
+
     /// Whether `claims` belong to a revoked session.
     pub fn revokes(&self, claims: &Claims) -> bool {
         claims

@@ -299,6 +299,15 @@ impl Verifier {
             .revokes(claims)
     }
 
+    /// Whether the login session `sid` was revoked (for what outlives its requests: a
+    /// monitoring session opened in that login).
+    pub fn is_session_revoked(&self, sid: &str) -> bool {
+        self.revocations
+            .read()
+            .expect("revocation lock")
+            .revokes_session(sid)
+    }
+
     fn check_revoked(&self, claims: Claims) -> Result<Claims, TokenError> {
         if self.is_revoked(&claims) {
             Err(TokenError::Revoked)

@@ -78,6 +78,8 @@ pub struct AppState {
     pub sessions: crate::monitor::Sessions,
     /// The sliding window of scored windows for fleet-wide drift.
     pub drift: crate::fleet_drift::FleetDrift,
+    /// Reads of patients' signals, per user (`SIGNAL_READS_PER_MINUTE`).
+    pub signal_reads: crate::quota::PerUser,
 }
 
 impl VerifierState for AppState {

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod monitor;
 pub mod patients;
+pub mod quota;
 pub mod reload;
 pub mod signals;
 pub mod ui;
@@ -154,6 +155,10 @@ pub struct InferenceArgs {
     /// feeder, e.g. one ward gateway account).
     #[arg(long, env = "DRIFT_MAX_USER_SHARE", default_value_t = fleet_drift::DEFAULT_SHARE, value_parser = share_fraction)]
     pub drift_max_user_share: f64,
+    /// Patients' raw recordings (`GET /patients/{id}/recordings`) one user may read a
+    /// minute, all at once at most; more are answered 429. Each read is audited.
+    #[arg(long, env = "SIGNAL_READS_PER_MINUTE", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub signal_reads_per_minute: u32,
     #[command(flatten)]
     pub monitor: monitor::MonitorArgs,
     #[command(flatten)]
@@ -318,6 +323,10 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
         )),
         sessions: monitor::Sessions::new(args.monitor.clone()),
+        signal_reads: quota::PerUser::new(
+            f64::from(args.signal_reads_per_minute) / 60.0,
+            f64::from(args.signal_reads_per_minute),
+        ),
         drift: fleet_drift::FleetDrift::new(
             Duration::from_secs(args.drift_max_age_seconds),
             args.drift_max_user_share,

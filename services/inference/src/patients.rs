@@ -1,9 +1,12 @@
 //! The patient store read as signals: which patients there are and a patient's raw recordings,
 //! for a viewer that draws the EEG under its predictions (the page at `/ui/`). Same roles as
-//! `GET /predict/{patient_id}`; reading a patient's signal is logged with the reader.
+//! `GET /predict/{patient_id}`; reads of a patient's signal are limited per user
+//! (`SIGNAL_READS_PER_MINUTE`, then 429) and each is written to the audit log (`kind:
+//! signal_read`: who read which patient, when) before it is answered.
 
 use auth_tokens::Role;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use http_kit::{ApiError, Authenticated, ErrorBody};
 use serde::Serialize;
@@ -52,7 +55,7 @@ pub(crate) async fn list_patients(
 
 #[utoipa::path(get, path = "/patients/{patient_id}/recordings",
     params(("patient_id" = String, Path, description = "the patient's id (a positive integer)")),
-    responses((status = 200, body = PatientSignal), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, body = PatientSignal), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn patient_recordings(
     State(state): State<SharedState>,
@@ -65,6 +68,21 @@ pub(crate) async fn patient_recordings(
             "the patient id must be a positive integer, not {raw_id:?}"
         ))
     })?;
+    if let Err(wait) = state
+        .signal_reads
+        .take(&claims.sub, 1, std::time::Instant::now())
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_signal_reads",
+            format!(
+                "you have read patients' signals as often as allowed a minute; try again in \
+                 {:.0} s",
+                wait.as_secs_f64().ceil()
+            ),
+        )
+        .retry_after(wait.as_secs().max(1)));
+    }
     let store = patient_store(&state)?;
     let found = tokio::task::spawn_blocking(move || store.get(patient_id))
         .await
@@ -79,6 +97,28 @@ pub(crate) async fn patient_recordings(
         admin = claims.role == Role::Admin,
         "patient signal read"
     );
+    // Audited before it is answered, like a prediction: no signal leaves unrecorded.
+    let record = crate::audit::PredictionRecord {
+        id: auth_tokens::random_id(),
+        at: String::new(),
+        at_us: crate::audit::now_micros(),
+        username: claims.sub.clone(),
+        role: claims.role.as_str().to_owned(),
+        request_id: None,
+        patient_id: Some(patient_id),
+        model_version: state
+            .model
+            .current()
+            .map(|m| m.version.clone())
+            .unwrap_or_default(),
+        recordings: found.chunks.len(),
+        seizure_probability: 0.0,
+        prediction: false,
+        epileptic_recordings: Vec::new(),
+        kind: crate::audit::KIND_SIGNAL_READ.to_owned(),
+        session_id: None,
+    };
+    state.log.record(record).await.map_err(ApiError::internal)?;
     let per = found.samples.len() / found.chunks.len().max(1);
     Ok(Json(PatientSignal {
         patient_id,

@@ -139,6 +139,7 @@ pub fn default_args(production: &Path, patients: &Path, dir: &Path) -> inference
         ui_auth_url: None,
         drift_max_age_seconds: 3600,
         drift_max_user_share: inference::fleet_drift::DEFAULT_SHARE,
+        signal_reads_per_minute: 30,
         monitor: Default::default(),
         server: Default::default(),
     }

@@ -1280,7 +1280,10 @@ async fn one_user_moves_the_drift_gauges_by_their_share_at_most() {
         .await;
     }
     let m = metrics().await;
-    assert!(gauge(&m, "input_drift_window_users") >= 10.0, "a tenth each at most");
+    assert!(
+        gauge(&m, "input_drift_window_users") >= 10.0,
+        "a tenth each at most"
+    );
     assert_eq!(gauge(&m, "input_drift_ready"), 1.0);
     let score_before = gauge(&m, "input_drift_score");
     let rate_before = gauge(&m, "predicted_seizure_rate");

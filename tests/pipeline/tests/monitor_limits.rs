@@ -616,3 +616,92 @@ async fn push_bodies_are_limited_while_read_and_unknown_sessions_refused_first()
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["samples_seen"], 2);
 }
+
+/// Regression: every patient's raw EEG could be read in 0.3 s without throttling, and the
+/// reads reached only the service log. Now reads are limited per user (30 a minute) and each
+/// is in the audit table (who read which patient, when).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signal_reads_are_throttled_per_user_and_audited() {
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let ada = app.token(Role::Clinician);
+    let grace = app.issuer.issue("grace", Role::Clinician).unwrap().0;
+    let patients = pipeline_tests::serving::patient_ids(ws);
+    let mut read = Vec::new();
+    for patient in patients.iter().cycle().take(30) {
+        let (status, body) = app
+            .get(&format!("/patients/{patient}/recordings"), Some(&ada))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        read.push(*patient);
+    }
+    let (status, body) = app
+        .get(&format!("/patients/{}/recordings", patients[0]), Some(&ada))
+        .await;
+    assert_error(status, &body, StatusCode::TOO_MANY_REQUESTS, "a minute");
+    // Another clinician is not held back by ada.
+    let (status, _) = app
+        .get(
+            &format!("/patients/{}/recordings", patients[0]),
+            Some(&grace),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.wait_until_audit_is_written().await;
+    let mut audited: Vec<u64> = audit_records(&app, "ada")
+        .await
+        .iter()
+        .filter(|r| r["kind"] == "signal_read")
+        .map(|r| r["patient_id"].as_u64().unwrap())
+        .collect();
+    audited.sort_unstable();
+    read.sort_unstable();
+    assert_eq!(audited, read, "one audit record per read, with the patient");
+}
+
+/// Regression: a deleted user's (or a logged-out login's) monitoring sessions over HTTP
+/// stayed open until their idle timeout. Now revoking the login session closes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_login_closes_its_monitoring_sessions() {
+    let app = App::for_workspace(shared_workspace()).await;
+    let (token, _) = app
+        .issuer
+        .issue_in_session("ada", Role::Clinician, Some("login-1"))
+        .unwrap();
+    let (other, _) = app
+        .issuer
+        .issue_in_session("ada", Role::Clinician, Some("login-2"))
+        .unwrap();
+    let open = |token: String| {
+        let api = app.api.clone();
+        async move {
+            let (status, info) = api.post("/monitor/sessions", json!({}), Some(&token)).await;
+            assert_eq!(status, StatusCode::CREATED, "{info}");
+            info["session_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let revoked = open(token.clone()).await;
+    let kept = open(other.clone()).await;
+    let mut list = auth_tokens::Revocations::default();
+    list.revoke_session("login-1");
+    app.state.verifier.set_revocations(list);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _) = app
+            .get(&format!("/monitor/sessions/{revoked}"), Some(&other))
+            .await;
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still open after 5 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _) = app
+        .get(&format!("/monitor/sessions/{kept}"), Some(&other))
+        .await;
+    assert_eq!(status, StatusCode::OK, "the other login's session stays");
+    assert!(app
+        .metrics()
+        .await
+        .contains("monitor_sessions_closed_total{end=\"token\"} 1"));
+}

@@ -92,6 +92,18 @@ impl Running {
         Self::start(seizure_ops(home).arg("up").args(QUICK).args(ANY_PORTS))
     }
 
+    /// [`Running::quick_up`] with the fleet's drift window fed by one user (the admin these
+    /// tests log in as): no share per user (`DRIFT_MAX_USER_SHARE=1`).
+    pub fn quick_up_one_feeder(home: &Path) -> Self {
+        Self::start(
+            seizure_ops(home)
+                .env("DRIFT_MAX_USER_SHARE", "1")
+                .arg("up")
+                .args(QUICK)
+                .args(ANY_PORTS),
+        )
+    }
+
     /// The URL printed after `label` (e.g. "auth").
     pub fn url(&self, label: &str) -> String {
         self.banner

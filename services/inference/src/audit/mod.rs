@@ -44,7 +44,7 @@ pub struct PredictionRecord {
     pub seizure_probability: f64,
     pub prediction: bool,
     pub epileptic_recordings: Vec<usize>,
-    /// `prediction`; `monitor_alarm` (a seizure onset in a live monitoring session) or
+    /// `prediction`; `signal_read` (a patient's raw recordings read); `monitor_alarm` (a seizure onset in a live monitoring session) or
     /// `monitor_replay_alarm` (in a replay); `monitor_alarms_summary` /
     /// `monitor_replay_alarms_summary`: alarms of a session past the hour's quota, their
     /// count in `recordings`. Spill lines written before the field read as predictions.
@@ -57,6 +57,8 @@ pub struct PredictionRecord {
 
 pub const KIND_PREDICTION: &str = "prediction";
 pub const KIND_MONITOR_ALARM: &str = "monitor_alarm";
+/// A read of a patient's raw recordings (`GET /patients/{id}/recordings`).
+pub const KIND_SIGNAL_READ: &str = "signal_read";
 pub const KIND_MONITOR_REPLAY_ALARM: &str = "monitor_replay_alarm";
 pub const KIND_MONITOR_ALARMS_SUMMARY: &str = "monitor_alarms_summary";
 pub const KIND_MONITOR_REPLAY_ALARMS_SUMMARY: &str = "monitor_replay_alarms_summary";

@@ -7,7 +7,6 @@
 //! started on (a reload serves new sessions).
 
 pub(crate) mod http;
-pub mod quota;
 mod sessions;
 mod socket;
 
@@ -40,14 +39,24 @@ pub fn routes() -> Router<SharedState> {
         .route("/monitor/sessions/{id}/samples", post(push_samples))
 }
 
-/// Closes idle sessions every quarter of the idle timeout, until the process ends.
+/// Closes idle sessions, and sessions whose opener's login session was revoked, every
+/// second (at most a quarter of the idle timeout), until the process ends.
 pub fn spawn_sweeper(state: SharedState) -> tokio::task::JoinHandle<()> {
-    let every = (state.sessions.idle_timeout() / 4).max(Duration::from_millis(250));
+    let every = (state.sessions.idle_timeout() / 4)
+        .clamp(Duration::from_millis(250), Duration::from_secs(1));
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         loop {
             ticks.tick().await;
-            for entry in state.sessions.sweep() {
+            let idle = state.sessions.sweep();
+            let revoked = state
+                .sessions
+                .sweep_revoked(|sid| state.verifier.is_session_revoked(sid));
+            for (entry, end) in idle
+                .into_iter()
+                .map(|e| (e, "idle"))
+                .chain(revoked.into_iter().map(|e| (e, "token")))
+            {
                 summarise_ended(&state, &entry).await;
                 let status = entry.status();
                 tracing::info!(
@@ -55,12 +64,13 @@ pub fn spawn_sweeper(state: SharedState) -> tokio::task::JoinHandle<()> {
                     owner = %entry.owner,
                     samples = status.samples_seen,
                     in_seizure = status.in_seizure,
-                    "monitoring session closed after its idle timeout"
+                    end,
+                    "monitoring session closed (idle timeout, or its login session revoked)"
                 );
                 state
                     .metrics
                     .monitor_sessions_closed
-                    .with_label_values(&["idle"])
+                    .with_label_values(&[end])
                     .inc();
             }
             state
@@ -235,16 +245,16 @@ fn open_entry(
         alarms: 0,
         windows_scored: 0,
         replay,
-        pace: quota::Pace::new(
+        pace: crate::quota::Pace::new(
             eeg_data::SAMPLING_HZ * speed,
             limits.max_monitor_push_samples as f64,
             now,
         ),
-        alarm_quota: quota::AlarmQuota::new(limits.max_session_alarms_per_hour, now),
+        alarm_quota: crate::quota::AlarmQuota::new(limits.max_session_alarms_per_hour, now),
     };
     let entry = state
         .sessions
-        .open(owner, claims.role.as_str(), session)
+        .open(claims, session)
         .map_err(|refusal| match refusal {
             Refusal::Full { limit } => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -83,8 +83,8 @@ pub struct Session {
     /// A replay of recorded EEG (paced at its own speed, its alarms marked as replayed, kept
     /// out of the fleet's drift window), or a live stream (paced to real time).
     pub replay: bool,
-    pub pace: super::quota::Pace,
-    pub alarm_quota: super::quota::AlarmQuota,
+    pub pace: crate::quota::Pace,
+    pub alarm_quota: crate::quota::AlarmQuota,
 }
 
 /// Why a session ended. A WebSocket carrying the session closes at once with this close
@@ -174,6 +174,9 @@ pub struct Entry {
     pub owner: String,
     /// The opener's role (for the records written on the session's behalf).
     pub role: String,
+    /// The opener's login session (`sid`): revoking it (logout, the user deleted) closes
+    /// this monitoring session too.
+    pub login_session: Option<String>,
     /// Milliseconds since the registry started, at the last use.
     last_used_ms: AtomicU64,
     /// Locked by a push for its whole inference (on a blocking thread), and by closing it
@@ -207,7 +210,7 @@ pub struct Sessions {
     /// WebSockets from their handshake until they are closed.
     sockets: Arc<Mutex<SocketCounts>>,
     /// Alarms written per user this hour.
-    user_alarms: Mutex<HashMap<String, super::quota::AlarmQuota>>,
+    user_alarms: Mutex<HashMap<String, crate::quota::AlarmQuota>>,
 }
 
 /// One socket's place under the socket caps, held from the handshake until the socket is
@@ -256,7 +259,7 @@ impl Sessions {
         users
             .entry(owner.to_owned())
             .or_insert_with(|| {
-                super::quota::AlarmQuota::new(self.limits.max_user_alarms_per_hour, now)
+                crate::quota::AlarmQuota::new(self.limits.max_user_alarms_per_hour, now)
             })
             .admit()
     }
@@ -338,6 +341,22 @@ impl Sessions {
         expired
     }
 
+    /// Closes sessions whose opener's login session was revoked (logout, the user
+    /// deleted); their sockets close with them. Returns them.
+    pub fn sweep_revoked(&self, revoked: impl Fn(&str) -> bool) -> Vec<Arc<Entry>> {
+        let mut map = self.lock();
+        let ended: Vec<String> = map
+            .values()
+            .filter(|e| e.login_session.as_deref().is_some_and(&revoked))
+            .map(|e| e.id.clone())
+            .collect();
+        let ended: Vec<Arc<Entry>> = ended.iter().filter_map(|id| map.remove(id)).collect();
+        for entry in &ended {
+            entry.end(End::Token);
+        }
+        ended
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }
@@ -347,7 +366,12 @@ impl Sessions {
     }
 
     /// Registers a session for `owner`, within the bounds.
-    pub fn open(&self, owner: &str, role: &str, session: Session) -> Result<Arc<Entry>, Refusal> {
+    pub fn open(
+        &self,
+        opener: &auth_tokens::Claims,
+        session: Session,
+    ) -> Result<Arc<Entry>, Refusal> {
+        let owner = opener.sub.as_str();
         let mut map = self.lock();
         if map.len() >= self.limits.max_monitor_sessions {
             return Err(Refusal::Full {
@@ -363,7 +387,8 @@ impl Sessions {
         let entry = Arc::new(Entry {
             id: auth_tokens::random_id(),
             owner: owner.to_owned(),
-            role: role.to_owned(),
+            role: opener.role.as_str().to_owned(),
+            login_session: opener.sid.clone(),
             last_used_ms: AtomicU64::new(self.now_ms()),
             status: Mutex::new(Status::of(&session)),
             session: tokio::sync::Mutex::new(session),

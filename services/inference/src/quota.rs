@@ -1,7 +1,9 @@
-//! What ties a monitoring session to the clock: pushes paced to real time (a replay to its
-//! own speed) with a bounded burst, and audited alarms bounded per session and per user per
-//! hour, the excess summarised in one record rather than written one row each.
+//! Rates tied to the clock: token buckets (a monitoring session's samples paced to real
+//! time, a user's reads of patients' signals) and hourly quotas (audited alarms, the excess
+//! summarised in one record rather than written one row each). A leaf: no service types.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A token bucket in samples: `rate` samples a second, at most `capacity` at once. Starts
@@ -46,6 +48,37 @@ impl Pace {
     /// Gives back samples taken for a push that was then refused.
     pub fn refund(&mut self, samples: usize) {
         self.tokens = (self.tokens + samples as f64).min(self.capacity);
+    }
+}
+
+/// A token bucket per user, each `rate` a second with a burst of `capacity`.
+pub struct PerUser {
+    rate: f64,
+    capacity: f64,
+    buckets: Mutex<HashMap<String, Pace>>,
+}
+
+impl PerUser {
+    pub fn new(rate: f64, capacity: f64) -> Self {
+        Self {
+            rate,
+            capacity,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes `n` from `user`'s bucket, or says how long until it could.
+    pub fn take(&self, user: &str, n: usize, now: Instant) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() > 10_000 {
+            // Buckets full again are the same as new ones: forget them.
+            let refill = Duration::from_secs_f64(self.capacity / self.rate);
+            buckets.retain(|_, pace| now.saturating_duration_since(pace.last) < refill);
+        }
+        buckets
+            .entry(user.to_owned())
+            .or_insert_with(|| Pace::new(self.rate, self.capacity, now))
+            .take(n, now)
     }
 }
 
