@@ -1,64 +1,120 @@
-//! A budget for request bodies in flight, in bytes, shared by every request of a service:
+//! A budget for request bodies in memory, in bytes, shared by every request of a service:
 //! the body limit bounds one request, this bounds them all together, so that the connection
-//! cap times the body limit (1,024 x 8 MiB) never has to fit in memory. A request with a
-//! body takes its declared length (`Content-Length`, or the body limit when it has none: a
-//! chunked body) from the budget until its answer is ready; when the budget cannot cover
-//! it, it is answered 503 at once, before its body is read.
+//! cap times the body limit (1,024 x 8 MiB) never has to fit in memory.
+//!
+//! Bytes are counted as they arrive, not as declared: a client that announces a large
+//! `Content-Length` and sends nothing holds nothing (reserving the declared length let four
+//! idle connections refuse every other body for the request timeout). What a request has
+//! read stays counted until its answer is ready (the parsed form lives that long too), and
+//! is never held past the request timeout (the handler, its body with it, is dropped). When
+//! the budget cannot take the next bytes, the request is answered 503 with `Retry-After`.
 
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::ApiError;
-
-/// Bytes are counted in KiB (a semaphore holds at most `u32::MAX` permits per acquire).
-const UNIT: usize = 1024;
 
 #[derive(Clone, Debug)]
 pub struct BodyBudget {
     permits: Arc<Semaphore>,
     budget_bytes: usize,
-    max_body_bytes: usize,
 }
 
 impl BodyBudget {
-    /// `budget_bytes` for all bodies in flight together, each at most `max_body_bytes`.
+    /// `budget_bytes` for all bodies in memory together, never below one largest body
+    /// (`max_body_bytes`), so that a lone largest request always fits.
     pub fn new(budget_bytes: usize, max_body_bytes: usize) -> Self {
-        let budget_bytes = budget_bytes.max(max_body_bytes);
+        let budget_bytes = budget_bytes.max(max_body_bytes).min(Semaphore::MAX_PERMITS);
         Self {
-            permits: Arc::new(Semaphore::new(budget_bytes.div_ceil(UNIT))),
+            permits: Arc::new(Semaphore::new(budget_bytes)),
             budget_bytes,
-            max_body_bytes,
         }
     }
 
-    /// The budget in bytes (never below one largest body).
+    /// The budget in bytes.
     pub fn bytes(&self) -> usize {
         self.budget_bytes
     }
 
-    /// What a request takes from the budget: its declared length, at most the body limit;
-    /// the body limit for a body of unknown length; nothing without a body.
-    fn claim(&self, request: &Request) -> usize {
-        let headers = request.headers();
-        let declared = headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        match declared {
-            Some(length) => usize::try_from(length)
-                .unwrap_or(usize::MAX)
-                .min(self.max_body_bytes),
-            None if headers.contains_key(TRANSFER_ENCODING) => self.max_body_bytes,
-            None => 0,
-        }
+    /// Bytes free now.
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
     }
 }
+
+/// What one request has taken from the budget, given back when its answer is ready.
+#[derive(Default)]
+struct Held {
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    refused: AtomicBool,
+}
+
+/// A request body that takes each frame's bytes from the budget as it arrives.
+struct Counted {
+    inner: Body,
+    permits: Arc<Semaphore>,
+    held: Arc<Held>,
+}
+
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                let wanted = u32::try_from(data.len()).unwrap_or(u32::MAX);
+                match self.permits.clone().try_acquire_many_owned(wanted) {
+                    Ok(permit) => {
+                        let mut held = self.held.permit.lock().unwrap_or_else(|p| p.into_inner());
+                        match held.as_mut() {
+                            Some(all) => all.merge(permit),
+                            None => *held = Some(permit),
+                        }
+                    }
+                    Err(_) => {
+                        self.held.refused.store(true, Ordering::Relaxed);
+                        return Poll::Ready(Some(Err(axum::Error::new(BudgetSpentError))));
+                    }
+                }
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The error a body read raises when the budget is spent (the request is answered 503).
+#[derive(Debug)]
+pub struct BudgetSpentError;
+
+impl std::fmt::Display for BudgetSpentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the service's budget for request bodies is spent")
+    }
+}
+
+impl std::error::Error for BudgetSpentError {}
 
 /// The middleware: `axum::middleware::from_fn_with_state(budget, limit_bodies)`.
 pub async fn limit_bodies(
@@ -66,45 +122,49 @@ pub async fn limit_bodies(
     request: Request,
     next: Next,
 ) -> Response {
-    let claim = budget.claim(&request);
-    if claim == 0 {
-        return next.run(request).await;
-    }
-    let units = u32::try_from(claim.div_ceil(UNIT)).unwrap_or(u32::MAX);
-    match budget.permits.clone().try_acquire_many_owned(units) {
-        Ok(permit) => {
-            let response = next.run(request).await;
-            drop(permit);
-            response
-        }
-        Err(_) => ApiError::new(
+    let held = Arc::new(Held::default());
+    let request = request.map(|inner| {
+        Body::new(Counted {
+            inner,
+            permits: budget.permits.clone(),
+            held: held.clone(),
+        })
+    });
+    let response = next.run(request).await;
+    // The answer is ready: what the request read (and parsed) is given back.
+    drop(held.permit.lock().unwrap_or_else(|p| p.into_inner()).take());
+    if held.refused.load(Ordering::Relaxed) {
+        return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
             format!(
-                "request bodies in flight have reached the service's budget ({} MiB); \
-                 try again shortly",
+                "request bodies in memory have reached the service's budget ({} MiB); try \
+                 again shortly",
                 budget.budget_bytes >> 20
             ),
         )
         .retry_after(1)
-        .into_response(),
+        .into_response();
     }
+    response
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header::CONTENT_LENGTH;
     use axum::routing::post;
     use axum::Router;
     use tower::ServiceExt;
 
     use super::*;
 
-    /// Handlers wait for a permit of `gate` each, so bodies stay in flight until released.
+    /// Handlers wait for a permit of `gate` each (after reading their body), so bodies stay
+    /// counted until released.
     fn app(budget: BodyBudget, gate: Arc<Semaphore>) -> Router {
         Router::new()
             .route(
                 "/",
-                post(move |body: axum::body::Bytes| {
+                post(move |body: Bytes| {
                     let gate = gate.clone();
                     async move {
                         gate.acquire().await.unwrap().forget();
@@ -118,56 +178,69 @@ mod tests {
     fn request(length: usize) -> Request {
         Request::post("/")
             .header(CONTENT_LENGTH, length)
-            .body(axum::body::Body::from(vec![b'x'; length]))
+            .body(Body::from(vec![b'x'; length]))
             .unwrap()
     }
 
     #[tokio::test]
     async fn bodies_past_the_budget_are_refused_until_one_finishes() {
         let gate = Arc::new(Semaphore::new(0));
-        let app = app(BodyBudget::new(3 * UNIT * 100, UNIT * 100), gate.clone());
-        // Three bodies of 100 KiB fill the budget while their handlers wait.
+        let budget = BodyBudget::new(300_000, 100_000);
+        let app = app(budget.clone(), gate.clone());
+        // Three bodies of 100 kB fill the budget while their handlers wait.
         let held: Vec<_> = (0..3)
-            .map(|_| tokio::spawn(app.clone().oneshot(request(100 * UNIT))))
+            .map(|_| tokio::spawn(app.clone().oneshot(request(100_000))))
             .collect();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(budget.available(), 0);
         let refused = app.clone().oneshot(request(10)).await.unwrap();
         assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(refused.headers()["retry-after"], "1");
         // A request without a body passes whatever the budget.
-        let empty = Request::post("/").body(axum::body::Body::empty()).unwrap();
+        let empty = Request::post("/").body(Body::empty()).unwrap();
         let empty = tokio::spawn(app.clone().oneshot(empty));
         gate.add_permits(4);
         for answer in held {
             assert_eq!(answer.await.unwrap().unwrap().status(), StatusCode::OK);
         }
         assert_eq!(empty.await.unwrap().unwrap().status(), StatusCode::OK);
-        // The budget is back.
+        // The budget is back whole.
+        assert_eq!(budget.available(), 300_000);
         gate.add_permits(1);
         let admitted = app.clone().oneshot(request(10)).await.unwrap();
         assert_eq!(admitted.status(), StatusCode::OK);
     }
 
-    #[test]
-    fn a_claim_is_the_declared_length_within_the_body_limit() {
-        let budget = BodyBudget::new(64 * UNIT, 8 * UNIT);
-        assert_eq!(budget.claim(&request(100)), 100);
-        assert_eq!(budget.claim(&request(100 * UNIT)), 8 * UNIT);
-        let chunked = Request::post("/")
-            .header(TRANSFER_ENCODING, "chunked")
-            .body(axum::body::Body::empty())
+    /// A body whose bytes never come.
+    struct Silent;
+
+    impl http_body::Body for Silent {
+        type Data = Bytes;
+        type Error = axum::Error;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+            Poll::Pending
+        }
+    }
+
+    /// Regression: reserving the declared length let a few connections that announce 8 MiB
+    /// and send nothing refuse every other body. Declared bytes cost nothing until sent.
+    #[tokio::test]
+    async fn a_declared_length_that_never_arrives_holds_nothing() {
+        let budget = BodyBudget::new(100_000, 100_000);
+        let gate = Arc::new(Semaphore::new(10));
+        let app = app(budget.clone(), gate);
+        let silent = Request::post("/")
+            .header(CONTENT_LENGTH, 100_000)
+            .body(Body::new(Silent))
             .unwrap();
-        assert_eq!(budget.claim(&chunked), 8 * UNIT);
-        let huge = Request::post("/")
-            .header(CONTENT_LENGTH, "18446744073709551615")
-            .body(axum::body::Body::empty())
-            .unwrap();
-        assert_eq!(budget.claim(&huge), 8 * UNIT);
-        assert_eq!(
-            budget.claim(&Request::get("/").body(axum::body::Body::empty()).unwrap()),
-            0
-        );
-        // Never below one largest body, so a lone largest request always passes.
-        assert_eq!(BodyBudget::new(1, 8 * UNIT).bytes(), 8 * UNIT);
+        let _silent = tokio::spawn(app.clone().oneshot(silent));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(budget.available(), 100_000);
+        let answer = app.clone().oneshot(request(50_000)).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
     }
 }

@@ -58,8 +58,9 @@ pub struct FleetDrift {
 
 #[derive(Default)]
 struct Known {
-    /// The store (its address while held) the fingerprints describe.
-    store: usize,
+    /// The store the fingerprints describe (weak: a store dropped and another allocated at
+    /// the same address is never mistaken for it).
+    store: std::sync::Weak<patient_store::PatientStore>,
     fingerprints: Arc<HashSet<u64>>,
 }
 
@@ -127,15 +128,23 @@ impl FleetDrift {
         let Some(store) = store else {
             return rows.map(|_| false).collect();
         };
-        let fingerprints = {
-            let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-            let address = Arc::as_ptr(store) as usize;
-            if known.store != address {
-                known.fingerprints = Arc::new(store_fingerprints(store));
-                known.store = address;
-            }
-            known.fingerprints.clone()
+        let cached = {
+            let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            known
+                .store
+                .upgrade()
+                .is_some_and(|held| Arc::ptr_eq(&held, store))
+                .then(|| known.fingerprints.clone())
         };
+        // Taken outside the lock (a few thousand recordings read once per store): other
+        // predictions do not wait for it.
+        let fingerprints = cached.unwrap_or_else(|| {
+            let fingerprints = Arc::new(store_fingerprints(store));
+            let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            known.store = Arc::downgrade(store);
+            known.fingerprints = fingerprints.clone();
+            fingerprints
+        });
         rows.map(|row| fingerprints.contains(&fingerprint(row)))
             .collect()
     }

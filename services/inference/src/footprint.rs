@@ -1,8 +1,9 @@
 //! The memory the service can need when every cap is reached at once, part by part, and the
 //! check at start that it fits the memory the service may use (the container's limit).
 //! docs/hardening.md ("Memory budget") states the arithmetic; the figures per item are
-//! measured by `tests/pipeline/tests/monitor_limits.rs` (which fails if they are exceeded),
-//! and `tests/footprint.rs` checks that the Kubernetes manifests' limits hold the defaults.
+//! measured by `tests/pipeline/tests/monitor_memory.rs` (which fails if they are exceeded),
+//! and `scripts/k8s-validate.sh` checks every overlay's caps against its memory limit with
+//! `seizure-ops inference --check-footprint`.
 
 use std::fmt;
 
@@ -29,7 +30,7 @@ pub const CONNECTION_BYTES: u64 = 32 * KIB;
 /// parsed form is at most 4 times the text: 5 times in all.
 pub const PARSE_FACTOR: u64 = 5;
 /// Request bodies in flight, all together (`MAX_BODY_BYTES_IN_FLIGHT`).
-pub const DEFAULT_BODY_BYTES_IN_FLIGHT: usize = 32 * 1024 * 1024;
+pub const DEFAULT_BODY_BYTES_IN_FLIGHT: usize = 24 * 1024 * 1024;
 
 /// The worst case at the caps, in bytes, by part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,4 +117,42 @@ pub fn check(args: &InferenceArgs) -> anyhow::Result<Footprint> {
         None => tracing::info!("memory at the caps: {footprint} (no memory limit set)"),
     }
     Ok(footprint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(edit: impl FnOnce(&mut InferenceArgs)) -> InferenceArgs {
+        let mut args = <crate::Cli as clap::Parser>::parse_from(["inference"]).args;
+        edit(&mut args);
+        args
+    }
+
+    /// The defaults fit the base manifest's 512 Mi; the dev overlay's caps its 256 Mi
+    /// (scripts/k8s-validate.sh checks the manifests themselves).
+    #[test]
+    fn the_default_caps_fit_the_manifests_limits() {
+        let defaults = Footprint::at_caps(&args(|_| {}));
+        assert!(defaults.total() <= 512 * MIB, "{defaults}");
+        let dev = Footprint::at_caps(&args(|a| {
+            a.monitor.max_monitor_sessions = 1024;
+            a.monitor.max_monitor_sockets = 32;
+            a.server.max_connections = 256;
+            a.max_body_bytes_in_flight = 16 << 20;
+        }));
+        assert!(dev.total() <= 256 * MIB, "{dev}");
+        // One more socket costs at least a largest message (not only its buffers).
+        let more = Footprint::at_caps(&args(|a| a.monitor.max_monitor_sockets += 1));
+        assert!(more.sockets - defaults.sockets > 1_000_000);
+    }
+
+    #[test]
+    fn caps_over_the_limit_refuse_to_start_saying_which() {
+        let error = check(&args(|a| a.memory_limit_bytes = Some(256 * MIB)))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("MAX_MONITOR_SOCKETS"), "{error}");
+        assert!(check(&args(|a| a.memory_limit_bytes = Some(1 << 30))).is_ok());
+    }
 }

@@ -395,10 +395,11 @@ pub async fn serve(
     // Monitoring sockets outlive their HTTP connection: end them (their last alarms audited)
     // before the audit log closes.
     state.sessions.shut_down(state.settings.limits.drain).await;
-    // Sessions still open over HTTP: their alarms past the hour's quota, summarised.
-    for entry in state.sessions.entries() {
-        monitor::summarise_ended(&state, &entry).await;
-    }
+    // Alarms past the quotas not yet summarised: one record a user, before the log closes.
+    let due = state
+        .sessions
+        .take_alarm_summaries(std::time::Instant::now(), true);
+    monitor::record_summaries(&state, due).await;
     state.log.close(state.settings.audit_shutdown_grace).await?;
     Ok(())
 }

@@ -68,6 +68,7 @@ impl PerUser {
     }
 
     /// Takes `n` from `user`'s bucket, or says how long until it could.
+    /// (Buckets idle long enough to be full again are forgotten.)
     pub fn take(&self, user: &str, n: usize, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > 10_000 {
@@ -133,6 +134,11 @@ impl AlarmQuota {
     /// Counts an alarm that is not written one row for itself.
     pub fn suppress(&mut self) {
         self.suppressed += 1;
+    }
+
+    /// Alarms counted but not yet summarised.
+    pub fn suppressed(&self) -> u64 {
+        self.suppressed
     }
 
     /// Alarms not yet summarised (taken: the caller writes the summary).

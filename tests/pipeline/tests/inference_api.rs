@@ -171,6 +171,8 @@ async fn patient_signals_are_the_store_s_and_the_page_is_served_self_contained()
         None,
         |args| {
             args.ui_auth_url = Some("http://127.0.0.1:8001/".into());
+            // 50 reads at once below (the per-user limit has its own test).
+            args.signal_reads_per_minute = 100;
         },
     )
     .await;

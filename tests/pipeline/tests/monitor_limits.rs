@@ -20,7 +20,8 @@ fn shared_workspace() -> &'static Workspace {
     WORKSPACE.get_or_init(|| Workspace::promoted(1))
 }
 
-/// The tests that measure this process's descriptors and memory run one at a time.
+/// One test at a time: several measure this process's descriptors, memory and latencies,
+/// which another test's service would disturb.
 static MEASURED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn open_fds() -> usize {
@@ -46,7 +47,15 @@ async fn deleting_a_sockets_session_closes_it_at_once_and_a_loop_leaves_nothing_
         return;
     };
     let _measured = MEASURED.lock().await;
-    let app = App::for_workspace(shared_workspace()).await;
+    let ws = shared_workspace();
+    let app = App::spawn_with(
+        &ws.path("production"),
+        &ws.path("patients/store"),
+        None,
+        // 320 opens in seconds (the per-minute limit on opens is not what this measures).
+        |args| args.monitor.max_session_opens_per_minute = 1_000,
+    )
+    .await;
     let token = app.token(Role::Clinician);
     let spec = |count: usize| {
         json!({"mode": "delete", "url": socket_url(&app), "base": app.base, "token": token,
@@ -90,6 +99,7 @@ async fn deleting_a_sockets_session_closes_it_at_once_and_a_loop_leaves_nothing_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_are_capped_per_user_and_in_all_from_the_handshake() {
+    let _one_at_a_time = MEASURED.lock().await;
     let Some(python) = test_support::websockets_python() else {
         return;
     };
@@ -356,6 +366,7 @@ async fn audit_records(app: &App, user: &str) -> Vec<Value> {
 /// its own speed, and alarms past the hour's quotas (per session, per user) are summarised.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alarm_flood_is_paced_and_summarised_not_written_row_by_row() {
+    let _one_at_a_time = MEASURED.lock().await;
     let ws = shared_workspace();
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("predictions.db");
@@ -457,24 +468,34 @@ async fn an_alarm_flood_is_paced_and_summarised_not_written_row_by_row() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }
-    app.wait_until_audit_is_written().await;
+    // Alarms past the quotas are summarised once a user an hour, or at shutdown: shut
+    // down, then read the audit log back through a new instance on the same database.
+    let app = std::sync::Arc::into_inner(app).expect("the floods are done");
+    app.shut_down().await.unwrap();
+    let app = App::spawn_with(
+        &ws.path("production"),
+        &ws.path("patients/store"),
+        Some(database.display().to_string()),
+        |_| {},
+    )
+    .await;
     let records = audit_records(&app, "ada").await;
     let rows = |kind: &str| records.iter().filter(|r| r["kind"] == kind).count();
     let summarised: u64 = records
         .iter()
-        .filter(|r| r["kind"] == "monitor_replay_alarms_summary")
+        .filter(|r| r["kind"] == "monitor_alarms_summary")
         .map(|r| r["recordings"].as_u64().unwrap())
         .sum();
     let grown = std::fs::metadata(&database).unwrap().len() - rows_before;
     eprintln!(
         "5 s of 4 replay floods: {onsets} onsets ({paced} pushes paced), {} alarm rows, \
-         {} summaries of {summarised}, audit database +{grown} bytes",
+         {} summary of {summarised}, audit database +{grown} bytes",
         rows("monitor_replay_alarm"),
-        rows("monitor_replay_alarms_summary")
+        rows("monitor_alarms_summary")
     );
     // Paced at 64x real time, each session takes its burst and 5 s x 11,111 samples: about
     // 200 onsets each (the issue's flood: 8,330 a second), past the 60 a session an hour
-    // written one row each; the rest are summarised, none lost.
+    // written one row each; the rest are summarised in one record, none lost.
     assert!(onsets > 4 * 60, "{onsets}");
     let most = 4 * (17_361 + 6 * 11_112) / (2 * 178);
     assert!(
@@ -483,13 +504,17 @@ async fn an_alarm_flood_is_paced_and_summarised_not_written_row_by_row() {
     );
     assert!(paced > 0, "the replays were paced");
     assert_eq!(rows("monitor_replay_alarm"), 4 * 60);
-    assert_eq!(rows("monitor_replay_alarms_summary"), 4);
+    assert_eq!(
+        rows("monitor_alarms_summary"),
+        1,
+        "one summary for the user"
+    );
     assert_eq!(
         rows("monitor_replay_alarm") as u64 + summarised,
         onsets as u64
     );
-    // The live session's alarms are its own kind, within its quota too.
-    assert!(rows("monitor_alarm") <= 60);
+    // The live session's alarms are their own kind, within its quota too.
+    assert!((1..=60).contains(&rows("monitor_alarm")));
     assert!(
         grown < 1 << 20,
         "the audit database grew by {grown} bytes over the flood"
@@ -499,6 +524,7 @@ async fn an_alarm_flood_is_paced_and_summarised_not_written_row_by_row() {
 /// Regression: an oversized message closed the socket as "closed by the client" (1000).
 #[tokio::test]
 async fn an_oversized_message_closes_the_socket_with_1009() {
+    let _one_at_a_time = MEASURED.lock().await;
     let Some(python) = test_support::websockets_python() else {
         return;
     };
@@ -561,9 +587,10 @@ async fn push_bodies_are_limited_while_read_and_unknown_sessions_refused_first()
     let (status, body) = pipeline_tests::serving::answer(response).await;
     assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "at most");
 
-    // 48 pushes of 8 MiB at once: each refused, 503 past the service's budget for bodies in
-    // flight (before its body is read), else 413 (or the connection closed mid-upload once
-    // that answer is sent); memory flat. One body shared by all (no client copies).
+    // 48 pushes of 8 MiB at once: each refused once one push's size is read, 413 (or the
+    // connection closed mid-upload once that answer is sent; 503 if the service's budget
+    // for bodies in memory ran out first); memory flat. One body shared by all (no client
+    // copies).
     let mut eight_mib = String::from("{\"samples\": [0");
     while eight_mib.len() < 8 << 20 {
         eight_mib.push_str(",0");
@@ -600,10 +627,6 @@ async fn push_bodies_are_limited_while_read_and_unknown_sessions_refused_first()
          cut x{cut}"
     );
     assert_eq!(refused, 48);
-    assert!(
-        busy > 0,
-        "the budget for bodies in flight (32 MiB) holds 4 bodies of 8 MiB"
-    );
     assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
     // The session is untouched and still works.
     let (status, body) = app
@@ -622,6 +645,7 @@ async fn push_bodies_are_limited_while_read_and_unknown_sessions_refused_first()
 /// is in the audit table (who read which patient, when).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signal_reads_are_throttled_per_user_and_audited() {
+    let _one_at_a_time = MEASURED.lock().await;
     let ws = shared_workspace();
     let app = App::for_workspace(ws).await;
     let ada = app.token(Role::Clinician);
@@ -663,6 +687,7 @@ async fn signal_reads_are_throttled_per_user_and_audited() {
 /// stayed open until their idle timeout. Now revoking the login session closes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_login_closes_its_monitoring_sessions() {
+    let _one_at_a_time = MEASURED.lock().await;
     let app = App::for_workspace(shared_workspace()).await;
     let (token, _) = app
         .issuer

@@ -150,6 +150,5 @@ pub(crate) async fn close_session(
         .with_label_values(&["client"])
         .inc();
     let answer = finish(&entry).await;
-    super::summarise_ended(&state, &entry).await;
     Ok(Json(answer))
 }

@@ -22,11 +22,12 @@ use serde::{Deserialize, Serialize};
 use crate::api::{input_bound, serving_model, threshold_of, SharedState};
 use crate::audit::{
     now_micros, PredictionRecord, KIND_MONITOR_ALARM, KIND_MONITOR_ALARMS_SUMMARY,
-    KIND_MONITOR_REPLAY_ALARM, KIND_MONITOR_REPLAY_ALARMS_SUMMARY,
+    KIND_MONITOR_REPLAY_ALARM,
 };
 
 use http::{close_session, open_session, push_samples, session_status};
-pub use sessions::{Entry, MonitorArgs, Refusal, Session, Sessions, Status};
+pub use sessions::{AlarmSummary, Entry, MonitorArgs, Refusal, Session, Sessions, Status};
+pub use socket::SOCKET_BUFFER_BYTES;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -57,7 +58,6 @@ pub fn spawn_sweeper(state: SharedState) -> tokio::task::JoinHandle<()> {
                 .map(|e| (e, "idle"))
                 .chain(revoked.into_iter().map(|e| (e, "token")))
             {
-                summarise_ended(&state, &entry).await;
                 let status = entry.status();
                 tracing::info!(
                     session_id = %entry.id,
@@ -77,6 +77,15 @@ pub fn spawn_sweeper(state: SharedState) -> tokio::task::JoinHandle<()> {
                 .metrics
                 .monitor_sessions
                 .set(state.sessions.len() as i64);
+            // Users whose hour ended with alarms past the quotas: one record each, written
+            // in a task of its own (a slow audit database does not hold the sweep).
+            let due = state
+                .sessions
+                .take_alarm_summaries(std::time::Instant::now(), false);
+            if !due.is_empty() {
+                let state = state.clone();
+                tokio::spawn(async move { record_summaries(&state, due).await });
+            }
         }
     })
 }
@@ -235,7 +244,7 @@ fn open_entry(
     let speed = if replay {
         f64::from(limits.monitor_replay_speed)
     } else {
-        1.0
+        sessions::LIVE_CATCH_UP
     };
     let now = std::time::Instant::now();
     let session = Session {
@@ -251,6 +260,7 @@ fn open_entry(
             now,
         ),
         alarm_quota: crate::quota::AlarmQuota::new(limits.max_session_alarms_per_hour, now),
+        closed: false,
     };
     let entry = state
         .sessions
@@ -267,6 +277,16 @@ fn open_entry(
                 "too_many_sessions",
                 format!("you have {limit} monitoring sessions open; close one first"),
             ),
+            Refusal::TooOften { retry_after } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sessions",
+                format!(
+                    "you have opened {} monitoring sessions this minute; try again in \
+                     {retry_after} s",
+                    limits.max_session_opens_per_minute
+                ),
+            )
+            .retry_after(retry_after),
         })?;
     state
         .metrics
@@ -280,10 +300,9 @@ fn open_entry(
 struct Pushed {
     answer: PushAnswer,
     replay: bool,
-    /// Per seizure onset of the answer, in order: written one row for itself.
+    /// Per seizure onset of the answer, in order: written one row for itself (the others
+    /// are counted for the user's hourly summary).
     audited: Vec<bool>,
-    /// Alarms of an hour that ended, not written one row each: one summary record.
-    summarise: u64,
 }
 
 /// Appends samples to a session (blocking: the model runs here). Refused samples leave the
@@ -296,6 +315,10 @@ fn push_into(
 ) -> Result<Pushed, ApiError> {
     use axum::http::StatusCode;
     let mut session = entry.session.blocking_lock();
+    if session.closed {
+        // Closed while this push waited for it: nothing is appended to an ended session.
+        return Err(no_session(&entry.id));
+    }
     let seen = session.monitor.samples_seen();
     if let Some(offset) = offset.filter(|&o| o != seen) {
         return Err(ApiError::new(
@@ -375,13 +398,15 @@ fn push_into(
         .filter(|e| matches!(e, Event::SeizureOnset { .. }))
         .count();
     session.alarms += onsets as u64;
-    let summarise = session.alarm_quota.roll(now);
+    session.alarm_quota.roll(now);
     let audited = (0..onsets)
         .map(|_| {
-            let written =
-                session.alarm_quota.admit() && state.sessions.admit_user_alarm(&entry.owner, now);
+            let written = session.alarm_quota.admit()
+                && state
+                    .sessions
+                    .admit_user_alarm(&entry.owner, &entry.role, now);
             if !written {
-                session.alarm_quota.suppress();
+                state.sessions.suppress_user_alarm(&entry.owner);
             }
             written
         })
@@ -398,7 +423,6 @@ fn push_into(
         },
         replay: session.replay,
         audited,
-        summarise,
     })
 }
 
@@ -425,16 +449,6 @@ async fn push_and_record(
         .await?;
         drop(ticket);
         record_push(&state, &claims, request_id.as_ref(), &pushed).await?;
-        if pushed.summarise > 0 {
-            record_summary(
-                &state,
-                &entry,
-                &pushed.answer.model_version,
-                pushed.replay,
-                pushed.summarise,
-            )
-            .await?;
-        }
         Ok(pushed.answer)
     })
     .await
@@ -499,53 +513,35 @@ async fn record_push(
     Ok(())
 }
 
-/// One audit record for `count` alarms of a session that were not written one row each
-/// (past the hour's quota): `recordings` holds the count.
-pub async fn record_summary(
-    state: &SharedState,
-    entry: &Entry,
-    model_version: &str,
-    replay: bool,
-    count: u64,
-) -> Result<(), ApiError> {
-    let kind = if replay {
-        KIND_MONITOR_REPLAY_ALARMS_SUMMARY
-    } else {
-        KIND_MONITOR_ALARMS_SUMMARY
-    };
-    tracing::warn!(session_id = %entry.id, owner = %entry.owner, count, "alarms past the hour's quota, summarised in one record");
-    let record = PredictionRecord {
-        id: auth_tokens::random_id(),
-        at: String::new(),
-        at_us: now_micros(),
-        username: entry.owner.clone(),
-        role: entry.role.clone(),
-        request_id: None,
-        patient_id: None,
-        model_version: model_version.to_owned(),
-        recordings: usize::try_from(count).unwrap_or(usize::MAX),
-        seizure_probability: 1.0,
-        prediction: true,
-        epileptic_recordings: Vec::new(),
-        kind: kind.to_owned(),
-        session_id: Some(entry.id.clone()),
-    };
-    state.log.record(record).await.map_err(ApiError::internal)
-}
-
-/// Writes the summary of a session's unwritten alarms, if any, when it ends.
-pub async fn summarise_ended(state: &SharedState, entry: &Entry) {
-    let (model_version, replay, count) = {
-        let mut session = entry.session.lock().await;
-        (
-            session.model_version.clone(),
-            session.replay,
-            session.alarm_quota.take_suppressed(),
-        )
-    };
-    if count > 0 {
-        if let Err(e) = record_summary(state, entry, &model_version, replay, count).await {
-            tracing::error!(session_id = %entry.id, "cannot record the alarm summary: {e:?}");
+/// One audit record per user for the alarms past the hour's quotas (their count in
+/// `recordings`): the audit log grows by at most the quotas' rows and one summary a user an
+/// hour, whatever the flood.
+pub async fn record_summaries(state: &SharedState, due: Vec<AlarmSummary>) {
+    let model_version = state
+        .model
+        .current()
+        .map(|m| m.version.clone())
+        .unwrap_or_default();
+    for summary in due {
+        tracing::warn!(owner = %summary.owner, count = summary.count, "alarms past the hour's quota, summarised in one record");
+        let record = PredictionRecord {
+            id: auth_tokens::random_id(),
+            at: String::new(),
+            at_us: now_micros(),
+            username: summary.owner.clone(),
+            role: summary.role.clone(),
+            request_id: None,
+            patient_id: None,
+            model_version: model_version.clone(),
+            recordings: usize::try_from(summary.count).unwrap_or(usize::MAX),
+            seizure_probability: 1.0,
+            prediction: true,
+            epileptic_recordings: Vec::new(),
+            kind: KIND_MONITOR_ALARMS_SUMMARY.to_owned(),
+            session_id: None,
+        };
+        if let Err(e) = state.log.record(record).await {
+            tracing::error!(owner = %summary.owner, "cannot record the alarm summary: {e}");
         }
     }
 }
@@ -554,7 +550,12 @@ pub async fn summarise_ended(state: &SharedState, entry: &Entry) {
 /// in progress to finish first.
 async fn finish(entry: &Entry) -> PushAnswer {
     let mut session = entry.session.lock().await;
-    let events: Vec<Event> = session.monitor.finish().into_iter().collect();
+    let events: Vec<Event> = if session.closed {
+        Vec::new()
+    } else {
+        session.monitor.finish().into_iter().collect()
+    };
+    session.closed = true;
     entry.update_status(&session);
     PushAnswer {
         session_id: entry.id.clone(),

@@ -35,13 +35,19 @@ pub struct MonitorArgs {
     #[arg(long, env = "MONITOR_REPLAY_SPEED", default_value_t = DEFAULT_REPLAY_SPEED, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub monitor_replay_speed: u32,
     /// Alarms of one session written to the audit log per hour, one row each; more are
-    /// counted and summarised in one record when the hour or the session ends.
+    /// counted in the user's summary.
     #[arg(long, env = "MAX_SESSION_ALARMS_PER_HOUR", default_value_t = DEFAULT_SESSION_ALARMS_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_session_alarms_per_hour: u32,
-    /// Alarms of one user's sessions together written one row each per hour (the rest
-    /// summarised per session): the audit log's growth per user is bounded.
+    /// Alarms of one user's sessions together written one row each per hour; the rest are
+    /// summarised in one record a user when the hour ends: the audit log's growth per user
+    /// is bounded.
     #[arg(long, env = "MAX_USER_ALARMS_PER_HOUR", default_value_t = DEFAULT_USER_ALARMS_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_user_alarms_per_hour: u32,
+    /// Monitoring sessions (HTTP or WebSocket) one user may open a minute; more are
+    /// answered 429. Each new session may run one push ahead of the clock, so this bounds
+    /// how far ahead a user can get by opening sessions.
+    #[arg(long, env = "MAX_SESSION_OPENS_PER_MINUTE", default_value_t = DEFAULT_SESSION_OPENS_PER_MINUTE, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_session_opens_per_minute: u32,
 }
 
 /// Default bounds (docs/hardening.md, "Memory budget", has the arithmetic they come from).
@@ -55,6 +61,10 @@ pub const DEFAULT_REPLAY_SPEED: u32 = 16;
 /// A real seizure raises one alarm; 60 an hour is one a minute, beyond any real patient.
 pub const DEFAULT_SESSION_ALARMS_PER_HOUR: u32 = 60;
 pub const DEFAULT_USER_ALARMS_PER_HOUR: u32 = 600;
+pub const DEFAULT_SESSION_OPENS_PER_MINUTE: u32 = 60;
+/// A live session is paced at this many times real time: a device that fell behind (a
+/// reconnection, a fast clock) catches up instead of staying behind for good.
+pub const LIVE_CATCH_UP: f64 = 1.25;
 
 impl Default for MonitorArgs {
     fn default() -> Self {
@@ -68,6 +78,7 @@ impl Default for MonitorArgs {
             monitor_replay_speed: DEFAULT_REPLAY_SPEED,
             max_session_alarms_per_hour: DEFAULT_SESSION_ALARMS_PER_HOUR,
             max_user_alarms_per_hour: DEFAULT_USER_ALARMS_PER_HOUR,
+            max_session_opens_per_minute: DEFAULT_SESSION_OPENS_PER_MINUTE,
         }
     }
 }
@@ -85,6 +96,8 @@ pub struct Session {
     pub replay: bool,
     pub pace: crate::quota::Pace,
     pub alarm_quota: crate::quota::AlarmQuota,
+    /// Ended (its final events given): a push that was waiting appends nothing.
+    pub closed: bool,
 }
 
 /// Why a session ended. A WebSocket carrying the session closes at once with this close
@@ -190,8 +203,16 @@ pub struct Entry {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
-    Full { limit: usize },
-    UserFull { limit: usize },
+    Full {
+        limit: usize,
+    },
+    UserFull {
+        limit: usize,
+    },
+    /// Too many sessions opened this minute; retry after this many seconds.
+    TooOften {
+        retry_after: u64,
+    },
 }
 
 /// Open sockets, in all and per user.
@@ -209,8 +230,23 @@ pub struct Sessions {
     closing: tokio::sync::watch::Sender<bool>,
     /// WebSockets from their handshake until they are closed.
     sockets: Arc<Mutex<SocketCounts>>,
-    /// Alarms written per user this hour.
-    user_alarms: Mutex<HashMap<String, crate::quota::AlarmQuota>>,
+    /// Alarms written per user this hour, and those past the quota to summarise.
+    user_alarms: Mutex<HashMap<String, UserAlarms>>,
+    /// Sessions opened per user.
+    opens: crate::quota::PerUser,
+}
+
+struct UserAlarms {
+    role: String,
+    quota: crate::quota::AlarmQuota,
+}
+
+/// Alarms of one user not written one row each: one audit record says how many.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmSummary {
+    pub owner: String,
+    pub role: String,
+    pub count: u64,
 }
 
 /// One socket's place under the socket caps, held from the handshake until the socket is
@@ -242,31 +278,63 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Sessions {
     pub fn new(limits: MonitorArgs) -> Self {
         Self {
-            limits,
             started: Instant::now(),
             map: Mutex::new(HashMap::new()),
             closing: tokio::sync::watch::Sender::new(false),
             sockets: Arc::default(),
+            opens: crate::quota::PerUser::new(
+                f64::from(limits.max_session_opens_per_minute) / 60.0,
+                f64::from(limits.max_session_opens_per_minute),
+            ),
             user_alarms: Mutex::new(HashMap::new()),
+            limits,
         }
     }
 
     /// Whether one more alarm of `owner` may be written one row for itself this hour.
-    pub fn admit_user_alarm(&self, owner: &str, now: Instant) -> bool {
+    pub fn admit_user_alarm(&self, owner: &str, role: &str, now: Instant) -> bool {
         let mut users = lock(&self.user_alarms);
-        // Hours that ended are forgotten (what they suppressed is counted per session).
-        users.retain(|_, quota| quota.is_current(now));
-        users
-            .entry(owner.to_owned())
-            .or_insert_with(|| {
-                crate::quota::AlarmQuota::new(self.limits.max_user_alarms_per_hour, now)
-            })
-            .admit()
+        let user = users.entry(owner.to_owned()).or_insert_with(|| UserAlarms {
+            role: role.to_owned(),
+            quota: crate::quota::AlarmQuota::new(self.limits.max_user_alarms_per_hour, now),
+        });
+        // An hour with alarms to summarise is rolled by the sweeper, which writes them.
+        if !user.quota.is_current(now) && user.quota.suppressed() == 0 {
+            user.quota.roll(now);
+        }
+        user.quota.admit()
     }
 
-    /// Every open session (for the summaries written at shutdown).
-    pub fn entries(&self) -> Vec<Arc<Entry>> {
-        self.lock().values().cloned().collect()
+    /// Counts an alarm of `owner` that is not written one row for itself.
+    pub fn suppress_user_alarm(&self, owner: &str) {
+        if let Some(user) = lock(&self.user_alarms).get_mut(owner) {
+            user.quota.suppress();
+        }
+    }
+
+    /// The summaries due: users whose hour ended with alarms past the quotas (every user
+    /// with any, when `closing`). Users with nothing left to count are forgotten.
+    pub fn take_alarm_summaries(&self, now: Instant, closing: bool) -> Vec<AlarmSummary> {
+        let mut users = lock(&self.user_alarms);
+        let mut due = Vec::new();
+        for (owner, user) in users.iter_mut() {
+            let count = if closing {
+                user.quota.take_suppressed()
+            } else if !user.quota.is_current(now) {
+                user.quota.roll(now)
+            } else {
+                0
+            };
+            if count > 0 {
+                due.push(AlarmSummary {
+                    owner: owner.clone(),
+                    role: user.role.clone(),
+                    count,
+                });
+            }
+        }
+        users.retain(|_, user| user.quota.is_current(now) || user.quota.suppressed() > 0);
+        due
     }
 
     /// A place for one more socket of `owner`, within the caps.
@@ -382,6 +450,11 @@ impl Sessions {
         if mine >= self.limits.max_monitor_sessions_per_user {
             return Err(Refusal::UserFull {
                 limit: self.limits.max_monitor_sessions_per_user,
+            });
+        }
+        if let Err(wait) = self.opens.take(owner, 1, Instant::now()) {
+            return Err(Refusal::TooOften {
+                retry_after: wait.as_secs().max(1),
             });
         }
         let entry = Arc::new(Entry {

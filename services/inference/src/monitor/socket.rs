@@ -75,8 +75,20 @@ pub(crate) async fn monitor_socket(
                 "too_many_sockets",
                 format!("you have {limit} monitoring sockets open; close one first"),
             ),
+            Refusal::TooOften { retry_after } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sockets",
+                "monitoring sockets opened too often; try again shortly",
+            )
+            .retry_after(retry_after),
         })?;
     let entry = open_entry(&state, &claims, body)?;
+    // Until the socket runs, the session is unclaimed: an upgrade that never completes (the
+    // client gone before the 101) closes it at once instead of leaving it to the idle sweep.
+    let unclaimed = Unclaimed {
+        state: state.clone(),
+        entry: Some(entry),
+    };
     let max_bytes = max_message_bytes(&state);
     Ok(upgrade
         .max_message_size(max_bytes)
@@ -86,7 +98,45 @@ pub(crate) async fn monitor_socket(
         .read_buffer_size(SOCKET_BUFFER_BYTES)
         .write_buffer_size(SOCKET_BUFFER_BYTES)
         .max_write_buffer_size(max_bytes + SOCKET_BUFFER_BYTES)
-        .on_upgrade(move |socket| run(socket, state, claims, entry, permit)))
+        .on_upgrade(move |socket| {
+            let entry = unclaimed.claim();
+            run(socket, state, claims, entry, permit)
+        }))
+}
+
+/// A session opened for a socket that is not running yet.
+struct Unclaimed {
+    state: SharedState,
+    entry: Option<Arc<Entry>>,
+}
+
+impl Unclaimed {
+    fn claim(mut self) -> Arc<Entry> {
+        self.entry.take().expect("claimed once")
+    }
+}
+
+impl Drop for Unclaimed {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            if let Some(entry) =
+                self.state
+                    .sessions
+                    .remove(&entry.id, &entry.owner, true, End::ClientGone)
+            {
+                tracing::info!(session_id = %entry.id, "monitoring socket never opened: session closed");
+                self.state
+                    .metrics
+                    .monitor_sessions_closed
+                    .with_label_values(&[End::ClientGone.label()])
+                    .inc();
+                self.state
+                    .metrics
+                    .monitor_sessions
+                    .set(self.state.sessions.len() as i64);
+            }
+        }
+    }
 }
 
 /// Read chunk and write batching size of a monitoring socket.
@@ -271,7 +321,6 @@ async fn run(
             .monitor_sessions_closed
             .with_label_values(&[end.label()])
             .inc();
-        super::summarise_ended(&state, &entry).await;
     }
     state
         .metrics
