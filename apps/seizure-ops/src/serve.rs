@@ -33,10 +33,25 @@ pub struct ServeArgs {
 }
 
 pub fn serve(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
-    inference::runtime()?.block_on(serve_both(home, args))
+    // Auth runs on a runtime of its own, a budget per side: inference at its caps (every
+    // worker and blocking thread scoring) cannot hold auth's requests or its password
+    // hashing, which run on auth's own threads.
+    let auth_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(2)
+        .thread_name("auth")
+        .enable_all()
+        .build()?;
+    let served = inference::runtime()?.block_on(serve_both(home, args, auth_runtime.handle()));
+    auth_runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    served
 }
 
-async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
+async fn serve_both(
+    home: &Home,
+    args: &ServeArgs,
+    auth_runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<()> {
     let key_file = home.path(SIGNING_KEY_FILE);
     let key = auth::load_or_create_signing_key(&key_file)?;
     let public_keys = home.path(PUBLIC_KEYS_FILE);
@@ -70,7 +85,8 @@ async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
         audit_spill_file: home.path("predictions.spill.jsonl"),
         ..crate::from_env()?
     };
-    let auth_listener = bind(auth_args.listen, "auth").await?;
+    // Bound here, served on auth's runtime (a listener belongs to the runtime that polls it).
+    let auth_listener = bind_std(auth_args.listen, "auth")?;
     let inference_listener = bind(inference_args.listen, "inference").await?;
     // Logout and user deletion reach inference through the auth service's revocation list.
     // The page at /ui/ logs in with this auth service (as a browser on this machine reaches it).
@@ -126,7 +142,12 @@ async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
         auth_args.server.max_connections = auth_cap;
         inference_args.server.max_connections = inference_cap;
     }
-    let auth_state = auth::build_state(&auth_args).await?;
+    let auth_state = {
+        let auth_args = auth_args.clone();
+        auth_runtime
+            .spawn(async move { auth::build_state(&auth_args).await })
+            .await??
+    };
     let inference_state = inference::build_state(&inference_args).await?;
     let patient = inference_state
         .patients
@@ -148,8 +169,13 @@ async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
+    let auth_stopped = until_stopped(stopped.clone());
+    let auth_served = auth_runtime.spawn(async move {
+        let listener = TcpListener::from_std(auth_listener)?;
+        auth::serve(listener, auth_state, auth_stopped).await
+    });
     tokio::try_join!(
-        auth::serve(auth_listener, auth_state, until_stopped(stopped.clone())),
+        async { auth_served.await? },
         inference::serve(
             inference_listener,
             inference_state,
@@ -159,6 +185,15 @@ async fn serve_both(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
     )?;
     println!("seizure-ops stopped");
     Ok(())
+}
+
+/// A listening socket for another runtime to serve (`TcpListener::from_std` there).
+fn bind_std(address: SocketAddr, service: &str) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(address).with_context(|| {
+        format!("{service}: cannot listen on {address} (is it already running?)")
+    })?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 async fn bind(address: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {

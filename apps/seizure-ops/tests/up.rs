@@ -100,3 +100,118 @@ fn pipeline_stops_at_the_first_failing_stage_and_names_it() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr.contains("nowhere.csv"), "{stderr}");
 }
+
+/// One `serve` process, two services: while two clinicians' hop-8 replays keep inference's
+/// scoring busy on both cores, auth (its own runtime and blocking threads) keeps answering:
+/// `/health/live` and logins (argon2id).
+#[test]
+fn auth_answers_while_two_clinicians_saturate_inference() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+    let home = tempfile::tempdir().unwrap();
+    let up = Running::start(
+        seizure_ops(home.path())
+            .env("MONITOR_REPLAY_SPEED", "64")
+            .arg("up")
+            .args(common::QUICK)
+            .args(ANY_PORTS),
+    );
+    let (auth, inference) = (up.url("auth"), up.url("inference"));
+    let http = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let admin = login(&http, &auth, &up.generated_password());
+    let mut clinicians = Vec::new();
+    for name in ["carol", "dave"] {
+        let created = http
+            .post(format!("{auth}/users"))
+            .bearer_auth(&admin)
+            .json(&json!({"username": name, "password": "a-long-password-1", "role": "clinician"}))
+            .send()
+            .unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        clinicians.push(common::login_as(&http, &auth, name, "a-long-password-1"));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let samples: Vec<f64> = (0..17_361)
+        .map(|i| ((i % 178) as f64).sin() * 50.0)
+        .collect();
+    let pushers: Vec<_> = clinicians
+        .iter()
+        .flat_map(|token| [token.clone(), token.clone()])
+        .map(|token| {
+            let (http, inference, stop, samples) = (
+                http.clone(),
+                inference.clone(),
+                stop.clone(),
+                samples.clone(),
+            );
+            std::thread::spawn(move || {
+                let session: Value = http
+                    .post(format!("{inference}/monitor/sessions"))
+                    .bearer_auth(&token)
+                    .json(&json!({"hop": 8, "replay": true}))
+                    .send()
+                    .unwrap()
+                    .json()
+                    .unwrap();
+                let id = session["session_id"].as_str().unwrap().to_owned();
+                let mut pushed = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let answer = http
+                        .post(format!("{inference}/monitor/sessions/{id}/samples"))
+                        .bearer_auth(&token)
+                        .json(&json!({ "samples": samples }))
+                        .send()
+                        .unwrap();
+                    if answer.status() == StatusCode::OK {
+                        pushed += 1;
+                    } else {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+                pushed
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut health = Vec::new();
+    let mut logins = Vec::new();
+    let until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < until {
+        let started = Instant::now();
+        let live = http.get(format!("{auth}/health/live")).send().unwrap();
+        assert_eq!(live.status(), StatusCode::OK);
+        health.push(started.elapsed());
+        if health.len() % 20 == 0 {
+            let started = Instant::now();
+            common::login_as(&http, &auth, "carol", "a-long-password-1");
+            logins.push(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let pushed: usize = pushers.into_iter().map(|p| p.join().unwrap()).sum();
+    health.sort();
+    logins.sort();
+    let p99 = health[(health.len() - 1) * 99 / 100];
+    eprintln!(
+        "under {pushed} hostile pushes: auth /health/live p50 {:?} p99 {p99:?} ({} probes), \
+         logins {logins:?}",
+        health[health.len() / 2],
+        health.len()
+    );
+    assert!(pushed > 0, "the pushes ran");
+    // Not a speed target: a starved auth would take seconds (the pushes' time).
+    assert!(
+        p99 < Duration::from_millis(500),
+        "auth /health/live p99 {p99:?}"
+    );
+    assert!(
+        logins.last().is_some_and(|l| *l < Duration::from_secs(5)),
+        "{logins:?}"
+    );
+    up.interrupt();
+}

@@ -169,9 +169,14 @@ impl Drop for Running {
 }
 
 pub fn login(http: &Client, auth: &str, password: &str) -> String {
+    login_as(http, auth, "admin", password)
+}
+
+/// An access token of `username`.
+pub fn login_as(http: &Client, auth: &str, username: &str, password: &str) -> String {
     let answer = http
         .post(format!("{auth}/login"))
-        .json(&json!({"username": "admin", "password": password}))
+        .json(&json!({"username": username, "password": password}))
         .send()
         .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);

@@ -441,7 +441,9 @@ async fn push_and_record(
     let ticket = crate::api::admit(state, &claims.sub)?;
     let (state, claims) = (state.clone(), claims.clone());
     tokio::spawn(async move {
-        let pushed = crate::api::blocking_as(&ticket, {
+        // Windows this push may complete, at most (one per hop).
+        let windows = samples.len() / entry.status().config.hop.max(1) + 1;
+        let pushed = crate::api::blocking_as(&ticket, windows, {
             let state = state.clone();
             let entry = entry.clone();
             move || push_into(&state, &entry, &samples, offset)
