@@ -39,9 +39,9 @@ fds() { ls "/proc/$pid/fd" | wc -l; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
 
 echo "bedside-attack: $bin"
-echo "== 1. open a socket, DELETE its session over HTTP, x100 (sockets kept open by the client)"
+echo "== 1. open a socket, DELETE its session over HTTP, x50 (sockets kept open by the client)"
 before_fds=$(fds)
-echo "{\"mode\":\"delete\",\"url\":\"$ws\",\"base\":\"$inference\",\"token\":\"$token\",\"count\":100,\"seconds\":60,\"wait\":2}" |
+echo "{\"mode\":\"delete\",\"url\":\"$ws\",\"base\":\"$inference\",\"token\":\"$token\",\"count\":50,\"seconds\":60,\"wait\":2}" |
   "$python" "$here/../tests/pipeline/clients/monitor_ws_attack.py" | tee "$home/delete.json"
 echo "server descriptors: before $before_fds, after $(fds); RSS $(rss) KiB"
 
@@ -61,6 +61,13 @@ for i in 1 2; do
   echo "push $i: HTTP $code"
 done
 
-echo "== 4. the revocation list, anonymously"
+echo "== 4. a user logs in and is deleted; the revocation list, read anonymously"
+curl -sf -o /dev/null -X POST "$auth/users" -H "authorization: Bearer $token" \
+  -H 'content-type: application/json' \
+  -d '{"username":"grace","password":"a-long-password-1","role":"clinician"}'
+curl -sf -o /dev/null -X POST "$auth/login" -H 'content-type: application/json' \
+  -d '{"username":"grace","password":"a-long-password-1"}'
+curl -sf -o /dev/null -X DELETE "$auth/users/grace" -H "authorization: Bearer $token"
 curl -s "$auth/.well-known/revocations.json"
 echo
+echo "sha256(grace) = $(printf grace | sha256sum | cut -d' ' -f1)"
