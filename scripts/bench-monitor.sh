@@ -37,7 +37,9 @@ for _ in $(seq 50); do curl -sf localhost:18101/health/ready >/dev/null && break
 max=$(printf '%s\n' "${counts[@]}" | sort -n | tail -1)
 MAX_MONITOR_SESSIONS=$((max + 100)) MAX_MONITOR_SESSIONS_PER_USER=$((max + 100)) \
   MAX_PREDICTIONS_PER_USER=$((max + 100)) MAX_PREDICTIONS_IN_PROGRESS=$((max + 100)) \
-  MAX_CONNECTIONS=$((max + 100)) \
+  MAX_CONNECTIONS=$((max + 100)) MAX_MONITOR_SOCKETS=$((max + 100)) \
+  MAX_MONITOR_SOCKETS_PER_USER=$((max + 100)) MAX_SESSION_OPENS_PER_MINUTE=$((max + 100)) \
+  MEMORY_LIMIT_BYTES=$((16 << 30)) \
   "$bin" inference --listen 127.0.0.1:18102 --production-dir production \
   --patient-store patients/store --database-url predictions.db \
   --jwks-url http://127.0.0.1:18101/.well-known/jwks.json 2>inference.log &

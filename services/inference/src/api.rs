@@ -112,7 +112,17 @@ pub fn router(state: SharedState) -> Router {
         .merge(crate::ui::routes(state.settings.ui_auth.clone()))
         .merge(http_kit::docs(ApiDoc::openapi()))
         .fallback(http_kit::not_found)
-        .with_state(state);
+        .with_state(state.clone())
+        // Bodies in memory, all requests together: inside the standard layers, so a 503 of
+        // the budget carries their headers and is counted, and the request timeout ends
+        // what a request holds.
+        .layer(axum::middleware::from_fn_with_state(
+            http_kit::BodyBudget::new(
+                state.settings.body_bytes_in_flight,
+                state.settings.max_message_bytes,
+            ),
+            http_kit::limit_bodies,
+        ));
     http_kit::standard_layers(router, timeout).layer(axum::middleware::from_fn_with_state(
         http_metrics,
         http_metrics::HttpMetrics::layer,

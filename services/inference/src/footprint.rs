@@ -46,12 +46,16 @@ impl Footprint {
     pub fn at_caps(args: &InferenceArgs) -> Self {
         let monitor = &args.monitor;
         // A socket may hold one message of the largest push on top of its buffers: the frame
-        // as received and the message made of it (twice the text), and the samples parsed
-        // from it (the text's commas are checked first: at most the limit, 8 bytes each).
+        // as received and the message made of it (twice the text); the samples parsed from
+        // it (the text's commas are checked first: at most the limit, 8 bytes each, in a
+        // vector grown by doubling); and an answer as large waiting in its write buffer (a
+        // client that stops reading).
         let text =
             crate::monitor::push_text_limit(monitor.max_monitor_push_samples, args.max_body_bytes)
                 as u64;
-        let message = 2 * text + 8 * (monitor.max_monitor_push_samples as u64 + 9);
+        let samples = (monitor.max_monitor_push_samples as u64 + 9).next_power_of_two() * 8;
+        let write_buffer = text + crate::monitor::SOCKET_BUFFER_BYTES as u64;
+        let message = 2 * text + samples + write_buffer;
         let body_budget = args.max_body_bytes_in_flight.max(args.max_body_bytes) as u64;
         Self {
             base: BASE_BYTES,
@@ -135,6 +139,10 @@ mod tests {
     fn the_default_caps_fit_the_manifests_limits() {
         let defaults = Footprint::at_caps(&args(|_| {}));
         assert!(defaults.total() <= 512 * MIB, "{defaults}");
+        // The table in docs/hardening.md, "Memory budget".
+        let mib = |bytes: u64| (bytes + MIB / 2) / MIB;
+        assert_eq!(mib(defaults.total()), 471, "{defaults}");
+        assert_eq!(mib(defaults.sockets), 191, "{defaults}");
         let dev = Footprint::at_caps(&args(|a| {
             a.monitor.max_monitor_sessions = 1024;
             a.monitor.max_monitor_sockets = 32;
@@ -142,9 +150,10 @@ mod tests {
             a.max_body_bytes_in_flight = 16 << 20;
         }));
         assert!(dev.total() <= 256 * MIB, "{dev}");
+        assert_eq!(mib(dev.total()), 216, "{dev}");
         // One more socket costs at least a largest message (not only its buffers).
         let more = Footprint::at_caps(&args(|a| a.monitor.max_monitor_sockets += 1));
-        assert!(more.sockets - defaults.sockets > 1_000_000);
+        assert!(more.sockets - defaults.sockets > 1_500_000);
     }
 
     #[test]

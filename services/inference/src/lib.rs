@@ -95,9 +95,9 @@ pub struct InferenceArgs {
     /// Largest request body accepted (bytes); 1,000 recordings of JSON numbers fit in 8 MiB.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// Request bodies in flight, all requests together (bytes, declared lengths): past it a
-    /// request with a body is answered 503 before it is read (docs/hardening.md, "Memory
-    /// budget"). Never below MAX_BODY_BYTES.
+    /// Request bodies in memory, all requests together (bytes, counted as they arrive and
+    /// held until the answer is ready): past it a request is answered 503 (docs/hardening.md,
+    /// "Memory budget"). Never below MAX_BODY_BYTES.
     #[arg(long, env = "MAX_BODY_BYTES_IN_FLIGHT", default_value_t = footprint::DEFAULT_BODY_BYTES_IN_FLIGHT)]
     pub max_body_bytes_in_flight: usize,
     /// The memory the service may use (bytes): at start the caps' worst case
@@ -384,13 +384,8 @@ pub async fn serve(
     max_body_bytes: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let budget = http_kit::BodyBudget::new(state.settings.body_bytes_in_flight, max_body_bytes);
-    let app = api::router(state.clone())
-        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            budget,
-            http_kit::limit_bodies,
-        ));
+    let app =
+        api::router(state.clone()).layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
     http_kit::serve(listener, app, state.settings.limits, shutdown).await?;
     // Monitoring sockets outlive their HTTP connection: end them (their last alarms audited)
     // before the audit log closes.

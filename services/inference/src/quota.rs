@@ -136,6 +136,11 @@ impl AlarmQuota {
         self.suppressed += 1;
     }
 
+    /// Alarms written this hour.
+    pub fn used(&self) -> u32 {
+        self.used
+    }
+
     /// Alarms counted but not yet summarised.
     pub fn suppressed(&self) -> u64 {
         self.suppressed

@@ -45,8 +45,9 @@ pub struct PredictionRecord {
     pub prediction: bool,
     pub epileptic_recordings: Vec<usize>,
     /// `prediction`; `signal_read` (a patient's raw recordings read); `monitor_alarm` (a seizure onset in a live monitoring session) or
-    /// `monitor_replay_alarm` (in a replay); `monitor_alarms_summary`: a user's alarms past
-    /// the hour's quotas, their count in `recordings`. Spill lines written before the field read as predictions.
+    /// `monitor_replay_alarm` (in a replay); `monitor_alarms_summary` /
+    /// `monitor_replay_alarms_summary`: a user's live / replayed alarms past the hour's
+    /// quotas, their count in `recordings`. Spill lines written before the field read as predictions.
     #[serde(default = "prediction_kind")]
     pub kind: String,
     /// The monitoring session of a `monitor_alarm`.
@@ -60,6 +61,7 @@ pub const KIND_MONITOR_ALARM: &str = "monitor_alarm";
 pub const KIND_SIGNAL_READ: &str = "signal_read";
 pub const KIND_MONITOR_REPLAY_ALARM: &str = "monitor_replay_alarm";
 pub const KIND_MONITOR_ALARMS_SUMMARY: &str = "monitor_alarms_summary";
+pub const KIND_MONITOR_REPLAY_ALARMS_SUMMARY: &str = "monitor_replay_alarms_summary";
 
 fn prediction_kind() -> String {
     KIND_PREDICTION.to_owned()

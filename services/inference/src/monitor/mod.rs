@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::{input_bound, serving_model, threshold_of, SharedState};
 use crate::audit::{
     now_micros, PredictionRecord, KIND_MONITOR_ALARM, KIND_MONITOR_ALARMS_SUMMARY,
-    KIND_MONITOR_REPLAY_ALARM,
+    KIND_MONITOR_REPLAY_ALARM, KIND_MONITOR_REPLAY_ALARMS_SUMMARY,
 };
 
 use http::{close_session, open_session, push_samples, session_status};
@@ -103,7 +103,7 @@ pub struct OpenBody {
     /// No new alarm within this many seconds of a seizure's declared end (default 30).
     pub refractory_s: Option<f64>,
     /// A replay of recorded EEG (the page's replays, tests): paced at up to
-    /// `MONITOR_REPLAY_SPEED` (16) times real time instead of real time, its alarms audited
+    /// `MONITOR_REPLAY_SPEED` (16) times real time instead of 1.25 times, its alarms audited
     /// as `monitor_replay_alarm`, its windows kept out of the fleet's drift window. Default:
     /// a live stream, paced to real time.
     pub replay: Option<bool>,
@@ -129,8 +129,9 @@ pub struct SessionInfo {
     pub idle_timeout_seconds: u64,
     /// A replay (see the session's settings) or a live stream.
     pub replay: bool,
-    /// The most samples a second the session takes on average (173.61 live; times
-    /// `MONITOR_REPLAY_SPEED` for a replay), one push ahead of the clock at most.
+    /// The most samples a second the session takes on average (1.25 x 173.61 live, so a
+    /// device that fell behind catches up; `MONITOR_REPLAY_SPEED` x 173.61 for a replay),
+    /// one push ahead of the clock at most.
     pub max_samples_per_second: f64,
 }
 
@@ -310,12 +311,12 @@ struct Pushed {
 fn push_into(
     state: &SharedState,
     entry: &Entry,
+    mut session: tokio::sync::OwnedMutexGuard<Session>,
     samples: &[f64],
     offset: Option<u64>,
 ) -> Result<Pushed, ApiError> {
     use axum::http::StatusCode;
-    let mut session = entry.session.blocking_lock();
-    if session.closed {
+    if session.closed || entry.is_ended() {
         // Closed while this push waited for it: nothing is appended to an ended session.
         return Err(no_session(&entry.id));
     }
@@ -406,7 +407,9 @@ fn push_into(
                     .sessions
                     .admit_user_alarm(&entry.owner, &entry.role, now);
             if !written {
-                state.sessions.suppress_user_alarm(&entry.owner);
+                state
+                    .sessions
+                    .suppress_user_alarm(&entry.owner, session.replay);
             }
             written
         })
@@ -441,12 +444,15 @@ async fn push_and_record(
     let ticket = crate::api::admit(state, &claims.sub)?;
     let (state, claims) = (state.clone(), claims.clone());
     tokio::spawn(async move {
+        // The session is locked here, waiting without a thread: a push to a session another
+        // push is scoring never holds a blocking thread while it waits.
+        let session = entry.session.clone().lock_owned().await;
         // Windows this push may complete, at most (one per hop).
-        let windows = samples.len() / entry.status().config.hop.max(1) + 1;
+        let windows = samples.len() / session.monitor.config().hop.max(1) + 1;
         let pushed = crate::api::blocking_as(&ticket, windows, {
             let state = state.clone();
             let entry = entry.clone();
-            move || push_into(&state, &entry, &samples, offset)
+            move || push_into(&state, &entry, session, &samples, offset)
         })
         .await?;
         drop(ticket);
@@ -539,7 +545,12 @@ pub async fn record_summaries(state: &SharedState, due: Vec<AlarmSummary>) {
             seizure_probability: 1.0,
             prediction: true,
             epileptic_recordings: Vec::new(),
-            kind: KIND_MONITOR_ALARMS_SUMMARY.to_owned(),
+            kind: if summary.replay {
+                KIND_MONITOR_REPLAY_ALARMS_SUMMARY
+            } else {
+                KIND_MONITOR_ALARMS_SUMMARY
+            }
+            .to_owned(),
             session_id: None,
         };
         if let Err(e) = state.log.record(record).await {

@@ -194,7 +194,7 @@ pub struct Entry {
     last_used_ms: AtomicU64,
     /// Locked by a push for its whole inference (on a blocking thread), and by closing it
     /// (awaited: no async worker is held while inference runs).
-    pub session: tokio::sync::Mutex<Session>,
+    pub session: Arc<tokio::sync::Mutex<Session>>,
     /// The session as of its last completed push.
     status: Mutex<Status>,
     /// Set once, when the session leaves the registry: its socket (if any) closes on it.
@@ -238,7 +238,10 @@ pub struct Sessions {
 
 struct UserAlarms {
     role: String,
+    /// Rows written this hour; its `suppressed` counts live alarms past the quotas.
     quota: crate::quota::AlarmQuota,
+    /// Replayed alarms past the quotas (summarised apart, marked as replayed).
+    replay_suppressed: u64,
 }
 
 /// Alarms of one user not written one row each: one audit record says how many.
@@ -247,6 +250,8 @@ pub struct AlarmSummary {
     pub owner: String,
     pub role: String,
     pub count: u64,
+    /// Alarms of replay sessions (written as `monitor_replay_alarms_summary`).
+    pub replay: bool,
 }
 
 /// One socket's place under the socket caps, held from the handshake until the socket is
@@ -297,43 +302,64 @@ impl Sessions {
         let user = users.entry(owner.to_owned()).or_insert_with(|| UserAlarms {
             role: role.to_owned(),
             quota: crate::quota::AlarmQuota::new(self.limits.max_user_alarms_per_hour, now),
+            replay_suppressed: 0,
         });
         // An hour with alarms to summarise is rolled by the sweeper, which writes them.
-        if !user.quota.is_current(now) && user.quota.suppressed() == 0 {
+        if !user.quota.is_current(now)
+            && user.quota.suppressed() == 0
+            && user.replay_suppressed == 0
+        {
             user.quota.roll(now);
         }
         user.quota.admit()
     }
 
     /// Counts an alarm of `owner` that is not written one row for itself.
-    pub fn suppress_user_alarm(&self, owner: &str) {
+    pub fn suppress_user_alarm(&self, owner: &str, replay: bool) {
         if let Some(user) = lock(&self.user_alarms).get_mut(owner) {
-            user.quota.suppress();
+            if replay {
+                user.replay_suppressed += 1;
+            } else {
+                user.quota.suppress();
+            }
         }
     }
 
     /// The summaries due: users whose hour ended with alarms past the quotas (every user
-    /// with any, when `closing`). Users with nothing left to count are forgotten.
+    /// with any, when `closing`); an ended hour is rolled over. Users whose hour ended with
+    /// nothing to count are forgotten.
     pub fn take_alarm_summaries(&self, now: Instant, closing: bool) -> Vec<AlarmSummary> {
         let mut users = lock(&self.user_alarms);
         let mut due = Vec::new();
         for (owner, user) in users.iter_mut() {
-            let count = if closing {
-                user.quota.take_suppressed()
-            } else if !user.quota.is_current(now) {
+            let ended = !user.quota.is_current(now);
+            if !(closing || ended) {
+                continue;
+            }
+            let live = if ended {
                 user.quota.roll(now)
             } else {
-                0
+                user.quota.take_suppressed()
             };
-            if count > 0 {
-                due.push(AlarmSummary {
-                    owner: owner.clone(),
-                    role: user.role.clone(),
-                    count,
-                });
+            let replayed = std::mem::take(&mut user.replay_suppressed);
+            for (count, replay) in [(live, false), (replayed, true)] {
+                if count > 0 {
+                    due.push(AlarmSummary {
+                        owner: owner.clone(),
+                        role: user.role.clone(),
+                        count,
+                        replay,
+                    });
+                }
             }
         }
-        users.retain(|_, user| user.quota.is_current(now) || user.quota.suppressed() > 0);
+        // A user forgotten at the next sweep after an hour with nothing to count.
+        users.retain(|_, user| {
+            user.quota.is_current(now)
+                && (user.quota.used() > 0
+                    || user.quota.suppressed() > 0
+                    || user.replay_suppressed > 0)
+        });
         due
     }
 
@@ -464,7 +490,7 @@ impl Sessions {
             login_session: opener.sid.clone(),
             last_used_ms: AtomicU64::new(self.now_ms()),
             status: Mutex::new(Status::of(&session)),
-            session: tokio::sync::Mutex::new(session),
+            session: Arc::new(tokio::sync::Mutex::new(session)),
             ended: tokio::sync::watch::Sender::new(None),
         });
         map.insert(entry.id.clone(), entry.clone());
@@ -511,6 +537,11 @@ impl Entry {
             }
             first
         });
+    }
+
+    /// Whether the session has left the registry (closed, swept, revoked).
+    pub fn is_ended(&self) -> bool {
+        self.ended.borrow().is_some()
     }
 
     /// Resolves with the reason once the session has left the registry.
