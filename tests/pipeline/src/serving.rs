@@ -82,6 +82,20 @@ impl App {
         Self::spawn(&ws.path("production"), &ws.path("patients/store"), None).await
     }
 
+    /// [`App::for_workspace`] with `edit` applied to the service's arguments first.
+    pub async fn for_workspace_with(
+        ws: &Workspace,
+        edit: impl FnOnce(&mut inference::InferenceArgs),
+    ) -> Self {
+        Self::spawn_with(
+            &ws.path("production"),
+            &ws.path("patients/store"),
+            None,
+            edit,
+        )
+        .await
+    }
+
     pub fn token(&self, role: Role) -> String {
         self.issuer.issue("ada", role).unwrap().0
     }

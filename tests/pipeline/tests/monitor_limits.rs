@@ -48,10 +48,8 @@ async fn deleting_a_sockets_session_closes_it_at_once_and_a_loop_leaves_nothing_
     };
     let _measured = MEASURED.lock().await;
     let ws = shared_workspace();
-    let app = App::spawn_with(
-        &ws.path("production"),
-        &ws.path("patients/store"),
-        None,
+    let app = App::for_workspace_with(
+        ws,
         // 320 opens in seconds (the per-minute limit on opens is not what this measures).
         |args| args.monitor.max_session_opens_per_minute = 1_000,
     )
@@ -104,15 +102,10 @@ async fn sockets_are_capped_per_user_and_in_all_from_the_handshake() {
         return;
     };
     let ws = shared_workspace();
-    let app = App::spawn_with(
-        &ws.path("production"),
-        &ws.path("patients/store"),
-        None,
-        |args| {
-            args.monitor.max_monitor_sockets = 6;
-            args.monitor.max_monitor_sockets_per_user = 4;
-        },
-    )
+    let app = App::for_workspace_with(ws, |args| {
+        args.monitor.max_monitor_sockets = 6;
+        args.monitor.max_monitor_sockets_per_user = 4;
+    })
     .await;
     let ada = app.token(Role::Clinician);
     let grace = app.issuer.issue("grace", Role::Clinician).unwrap().0;
@@ -182,15 +175,8 @@ async fn hostile_neighbour() {
     let ws = shared_workspace();
     // Replays at 64x real time: a push of 100 s every 1.6 s (a live session: 100 s at once,
     // then real time only).
-    let app = Arc::new(
-        App::spawn_with(
-            &ws.path("production"),
-            &ws.path("patients/store"),
-            None,
-            |args| args.monitor.monitor_replay_speed = 64,
-        )
-        .await,
-    );
+    let app =
+        Arc::new(App::for_workspace_with(ws, |args| args.monitor.monitor_replay_speed = 64).await);
     let ada = app.token(Role::Clinician);
     let grace = app.issuer.issue("grace", Role::Clinician).unwrap().0;
     let open = |token: String, body: Value| {

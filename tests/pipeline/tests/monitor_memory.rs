@@ -19,16 +19,11 @@ async fn open_sessions_and_sockets_stay_within_the_memory_budgets_figures() {
     let ws = tokio::task::spawn_blocking(|| Workspace::promoted(1))
         .await
         .unwrap();
-    let app = App::spawn_with(
-        &ws.path("production"),
-        &ws.path("patients/store"),
-        None,
-        |args| {
-            args.monitor.max_monitor_sessions_per_user = 2_000;
-            args.monitor.max_monitor_sockets_per_user = 128;
-            args.monitor.max_session_opens_per_minute = 10_000;
-        },
-    )
+    let app = App::for_workspace_with(&ws, |args| {
+        args.monitor.max_monitor_sessions_per_user = 2_000;
+        args.monitor.max_monitor_sockets_per_user = 128;
+        args.monitor.max_session_opens_per_minute = 10_000;
+    })
     .await;
     let token = app.token(Role::Clinician);
     // Warm-up: a few of each.

@@ -211,6 +211,34 @@ fn check_push_text(state: &SharedState, text: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The answer (error `code`) to a refused session or socket (`what`): 503 when everyone's
+/// cap is reached, 429 when the caller's is.
+fn refused(refusal: Refusal, what: &str, code: &'static str) -> ApiError {
+    use axum::http::StatusCode;
+    match refusal {
+        Refusal::Full { limit } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            format!("{limit} monitoring {what} are open; try again later"),
+        )
+        .retry_after(5),
+        Refusal::UserFull { limit } => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            code,
+            format!("you have {limit} monitoring {what} open; close one first"),
+        ),
+        Refusal::TooOften { retry_after } => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            code,
+            format!(
+                "you have opened as many monitoring {what} this minute as allowed; try again \
+                 in {retry_after} s"
+            ),
+        )
+        .retry_after(retry_after),
+    }
+}
+
 fn no_session(id: &str) -> ApiError {
     ApiError::not_found(format!(
         "no monitoring session {id:?} (closed, expired after its idle timeout, or not yours)"
@@ -224,7 +252,6 @@ fn open_entry(
     body: OpenBody,
 ) -> Result<Arc<Entry>, ApiError> {
     let owner = claims.sub.as_str();
-    use axum::http::StatusCode;
     let model = serving_model(state)?;
     let (threshold, source) = threshold_of(state, &model);
     let defaults = AlarmRule::with_threshold(threshold);
@@ -266,29 +293,7 @@ fn open_entry(
     let entry = state
         .sessions
         .open(claims, session)
-        .map_err(|refusal| match refusal {
-            Refusal::Full { limit } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too_many_sessions",
-                format!("{limit} monitoring sessions are open; try again later"),
-            )
-            .retry_after(5),
-            Refusal::UserFull { limit } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_sessions",
-                format!("you have {limit} monitoring sessions open; close one first"),
-            ),
-            Refusal::TooOften { retry_after } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_sessions",
-                format!(
-                    "you have opened {} monitoring sessions this minute; try again in \
-                     {retry_after} s",
-                    limits.max_session_opens_per_minute
-                ),
-            )
-            .retry_after(retry_after),
-        })?;
+        .map_err(|refusal| refused(refusal, "sessions", "too_many_sessions"))?;
     state
         .metrics
         .monitor_sessions

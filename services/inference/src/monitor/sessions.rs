@@ -422,33 +422,34 @@ impl Sessions {
     pub fn sweep(&self) -> Vec<Arc<Entry>> {
         let now = self.now_ms();
         let limit = self.idle_timeout().as_millis() as u64;
-        let mut map = self.lock();
-        let expired: Vec<String> = map
-            .values()
-            .filter(|e| now.saturating_sub(e.last_used_ms.load(Ordering::Relaxed)) > limit)
-            .map(|e| e.id.clone())
-            .collect();
-        let expired: Vec<Arc<Entry>> = expired.iter().filter_map(|id| map.remove(id)).collect();
-        for entry in &expired {
-            entry.end(End::Idle);
-        }
-        expired
+        self.remove_where(
+            |e| now.saturating_sub(e.last_used_ms.load(Ordering::Relaxed)) > limit,
+            End::Idle,
+        )
     }
 
     /// Closes sessions whose opener's login session was revoked (logout, the user
     /// deleted); their sockets close with them. Returns them.
     pub fn sweep_revoked(&self, revoked: impl Fn(&str) -> bool) -> Vec<Arc<Entry>> {
+        self.remove_where(
+            |e| e.login_session.as_deref().is_some_and(&revoked),
+            End::Token,
+        )
+    }
+
+    /// Removes and ends (for `why`) the sessions `ended` picks.
+    fn remove_where(&self, ended: impl Fn(&Entry) -> bool, why: End) -> Vec<Arc<Entry>> {
         let mut map = self.lock();
-        let ended: Vec<String> = map
+        let ids: Vec<String> = map
             .values()
-            .filter(|e| e.login_session.as_deref().is_some_and(&revoked))
+            .filter(|e| ended(e))
             .map(|e| e.id.clone())
             .collect();
-        let ended: Vec<Arc<Entry>> = ended.iter().filter_map(|id| map.remove(id)).collect();
-        for entry in &ended {
-            entry.end(End::Token);
+        let removed: Vec<Arc<Entry>> = ids.iter().filter_map(|id| map.remove(id)).collect();
+        for entry in &removed {
+            entry.end(why);
         }
-        ended
+        removed
     }
 
     pub fn len(&self) -> usize {

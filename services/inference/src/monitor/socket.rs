@@ -31,7 +31,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::sessions::{End, SocketPermit};
-use super::{finish, info, open_entry, push_and_record, Entry, OpenBody, Refusal};
+use super::{finish, info, open_entry, push_and_record, Entry, OpenBody};
 use crate::api::{SharedState, PREDICTING_ROLES};
 
 #[derive(Debug, Deserialize)]
@@ -63,25 +63,7 @@ pub(crate) async fn monitor_socket(
     let permit = state
         .sessions
         .admit_socket(&claims.sub)
-        .map_err(|refusal| match refusal {
-            Refusal::Full { limit } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too_many_sockets",
-                format!("{limit} monitoring sockets are open; try again later"),
-            )
-            .retry_after(5),
-            Refusal::UserFull { limit } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_sockets",
-                format!("you have {limit} monitoring sockets open; close one first"),
-            ),
-            Refusal::TooOften { retry_after } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_sockets",
-                "monitoring sockets opened too often; try again shortly",
-            )
-            .retry_after(retry_after),
-        })?;
+        .map_err(|refusal| super::refused(refusal, "sockets", "too_many_sockets"))?;
     let entry = open_entry(&state, &claims, body)?;
     // Until the socket runs, the session is unclaimed: an upgrade that never completes (the
     // client gone before the 101) closes it at once instead of leaving it to the idle sweep.
