@@ -176,12 +176,7 @@ async fn serve_both(
     });
     tokio::try_join!(
         async { auth_served.await? },
-        inference::serve(
-            inference_listener,
-            inference_state,
-            inference_args.max_body_bytes,
-            until_stopped(stopped),
-        ),
+        inference::serve(inference_listener, inference_state, until_stopped(stopped),),
     )?;
     println!("seizure-ops stopped");
     Ok(())

@@ -9,7 +9,7 @@ use std::fmt;
 
 use anyhow::bail;
 
-use crate::InferenceArgs;
+use crate::config::InferenceArgs;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -29,8 +29,6 @@ pub const CONNECTION_BYTES: u64 = 32 * KIB;
 /// shortest number is one digit and a comma (2 bytes) and becomes an f64 (8 bytes), so the
 /// parsed form is at most 4 times the text: 5 times in all.
 pub const PARSE_FACTOR: u64 = 5;
-/// Request bodies in flight, all together (`MAX_BODY_BYTES_IN_FLIGHT`).
-pub const DEFAULT_BODY_BYTES_IN_FLIGHT: usize = 24 * 1024 * 1024;
 
 /// The worst case at the caps, in bytes, by part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +49,10 @@ impl Footprint {
         // vector grown by doubling); and an answer as large waiting in its write buffer (a
         // client that stops reading).
         let text =
-            crate::monitor::push_text_limit(monitor.max_monitor_push_samples, args.max_body_bytes)
+            crate::sessions::push_text_limit(monitor.max_monitor_push_samples, args.max_body_bytes)
                 as u64;
         let samples = (monitor.max_monitor_push_samples as u64 + 9).next_power_of_two() * 8;
-        let write_buffer = text + crate::monitor::SOCKET_BUFFER_BYTES as u64;
+        let write_buffer = text + crate::sessions::SOCKET_BUFFER_BYTES as u64;
         let message = 2 * text + samples + write_buffer;
         let body_budget = args.max_body_bytes_in_flight.max(args.max_body_bytes) as u64;
         Self {
@@ -128,7 +126,7 @@ mod tests {
     use super::*;
 
     fn args(edit: impl FnOnce(&mut InferenceArgs)) -> InferenceArgs {
-        let mut args = <crate::Cli as clap::Parser>::parse_from(["inference"]).args;
+        let mut args = <crate::config::Cli as clap::Parser>::parse_from(["inference"]).args;
         edit(&mut args);
         args
     }

@@ -141,3 +141,24 @@ impl ModelSlot {
         self.0.swap(Some(Arc::new(model)))
     }
 }
+
+/// The production release this replica last settled on, by its fingerprint: loaded (and
+/// serving it) or refused as invalid (and serving an older one, or none).
+#[derive(Default)]
+pub struct Settled(std::sync::Mutex<Option<(Vec<u8>, bool)>>);
+
+impl Settled {
+    /// Records the outcome for `fingerprint`; `None` forgets (the watch looks again).
+    pub fn record(&self, fingerprint: Option<Vec<u8>>, serving: bool) {
+        *self.0.lock().expect("not poisoned") = fingerprint.map(|f| (f, serving));
+    }
+
+    /// Whether this replica serves the release `now` names: `None` when it has not settled on
+    /// that release yet (a reload is due).
+    pub fn serving(&self, now: &[u8]) -> Option<bool> {
+        match &*self.0.lock().expect("not poisoned") {
+            Some((seen, serving)) if seen == now => Some(*serving),
+            _ => None,
+        }
+    }
+}

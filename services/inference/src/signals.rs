@@ -10,7 +10,8 @@ use eeg_data::SAMPLES_PER_RECORDING;
 use serde::de::{DeserializeSeed, Error, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserializer;
 
-use crate::api::MAX_RECORDINGS;
+/// The most recordings one request (`POST /predict`, an `infer` tensor) may carry.
+pub const MAX_RECORDINGS: usize = 1000;
 
 pub fn bounded_recordings<'de, D: Deserializer<'de>>(
     deserializer: D,

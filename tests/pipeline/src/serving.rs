@@ -54,14 +54,9 @@ impl App {
         let base = format!("http://{}", listener.local_addr().unwrap());
         // Dropping the app (its sender) shuts the server down too.
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(inference::serve(
-            listener,
-            state.clone(),
-            args.max_body_bytes,
-            async {
-                let _ = stop.await;
-            },
-        ));
+        let server = tokio::spawn(inference::serve(listener, state.clone(), async {
+            let _ = stop.await;
+        }));
         Self {
             api: JsonClient::new(base),
             issuer: Issuer::new(key, "seizure-ops-auth", "seizure-ops", 900),
@@ -139,7 +134,7 @@ pub fn default_args(production: &Path, patients: &Path, dir: &Path) -> inference
         threshold: None,
         request_timeout_seconds: 10,
         max_body_bytes: 8 * 1024 * 1024,
-        max_body_bytes_in_flight: inference::footprint::DEFAULT_BODY_BYTES_IN_FLIGHT,
+        max_body_bytes_in_flight: inference::config::DEFAULT_BODY_BYTES_IN_FLIGHT,
         memory_limit_bytes: None,
         check_footprint: false,
         max_abs_sample: None,

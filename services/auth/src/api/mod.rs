@@ -23,6 +23,7 @@ use crate::store::{Store, StoreError};
 
 pub mod metrics;
 pub mod sessions;
+pub mod usernames;
 pub mod users;
 
 pub use metrics::AuthMetrics;

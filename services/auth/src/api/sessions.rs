@@ -13,7 +13,7 @@ use serde_json::json;
 
 use http_kit::{ApiError, Authenticated, ErrorBody};
 
-use super::users::{invalid_username, valid_username};
+use super::usernames::{invalid_username, valid_username};
 use super::{AppState, SharedState};
 use crate::client_address::client_address;
 use crate::passwords;

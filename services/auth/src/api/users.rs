@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use http_kit::{ApiError, Authenticated, ErrorBody};
 
 use super::sessions::{access_expiry, sync_revocations};
+use super::usernames::{invalid_username, valid_username};
 use super::SharedState;
 use crate::passwords;
 use crate::store::{Store, StoreError, User};
@@ -39,21 +40,6 @@ impl From<User> for UserView {
             created_at: user.created_at,
         }
     }
-}
-
-pub(super) fn invalid_username() -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_username",
-        "usernames have 1 to 64 letters, digits or . _ - @",
-    )
-}
-
-pub(super) fn valid_username(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
 }
 
 /// Creates a user (already validated), hashing the password off the async threads.

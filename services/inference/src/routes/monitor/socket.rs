@@ -30,9 +30,13 @@ use http_kit::{ApiError, Authenticated};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::sessions::{End, SocketPermit};
-use super::{finish, info, open_entry, push_and_record, Entry, OpenBody};
-use crate::api::{SharedState, PREDICTING_ROLES};
+use crate::routes::PREDICTING_ROLES;
+use crate::service::monitor::{
+    check_push_text, finish, info, max_message_bytes, no_session, open_entry, push_and_record,
+    refused, OpenBody, PushAnswer,
+};
+use crate::sessions::{End, Entry, SocketPermit, SOCKET_BUFFER_BYTES};
+use crate::state::SharedState;
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -63,7 +67,7 @@ pub(crate) async fn monitor_socket(
     let permit = state
         .sessions
         .admit_socket(&claims.sub)
-        .map_err(|refusal| super::refused(refusal, "sockets", "too_many_sockets"))?;
+        .map_err(|refusal| refused(refusal, "sockets", "too_many_sockets"))?;
     let entry = open_entry(&state, &claims, body)?;
     // Until the socket runs, the session is unclaimed: an upgrade that never completes (the
     // client gone before the 101) closes it at once instead of leaving it to the idle sweep.
@@ -119,17 +123,6 @@ impl Drop for Unclaimed {
             }
         }
     }
-}
-
-/// Read chunk and write batching size of a monitoring socket.
-pub const SOCKET_BUFFER_BYTES: usize = 4096;
-
-/// The largest WebSocket message, and the body limit of `POST /monitor/sessions/{id}/samples`.
-pub fn max_message_bytes(state: &SharedState) -> usize {
-    super::push_text_limit(
-        state.sessions.limits.max_monitor_push_samples,
-        state.settings.max_message_bytes,
-    )
 }
 
 fn error_message(error: &ApiError) -> Value {
@@ -253,7 +246,7 @@ async fn run(
                 // axum answers pings itself.
                 Message::Ping(_) | Message::Pong(_) => continue,
             };
-            if let Err(error) = super::check_push_text(&state, text.as_bytes()) {
+            if let Err(error) = check_push_text(&state, text.as_bytes()) {
                 if send(&mut socket, error_message(&error)).await {
                     continue;
                 }
@@ -318,11 +311,11 @@ async fn push(
     entry: &Arc<Entry>,
     samples: Vec<f64>,
     offset: Option<u64>,
-) -> Result<super::PushAnswer, ApiError> {
+) -> Result<PushAnswer, ApiError> {
     // Touch the session (the idle sweep), or find it swept.
     let entry = state
         .sessions
         .get(&entry.id, &claims.sub, true)
-        .ok_or_else(|| super::no_session(&entry.id))?;
+        .ok_or_else(|| no_session(&entry.id))?;
     push_and_record(state, claims, None, entry, samples, offset).await
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::AppState;
 use crate::model::LoadError;
+use crate::state::AppState;
 
 /// What a reload did.
 #[derive(Debug, Clone)]
@@ -15,27 +15,6 @@ pub struct Reloaded {
     pub old_version: Option<String>,
     pub new_version: String,
     pub loaded_at: String,
-}
-
-/// The production release this replica last settled on, by its fingerprint: loaded (and
-/// serving it) or refused as invalid (and serving an older one, or none).
-#[derive(Default)]
-pub struct Settled(std::sync::Mutex<Option<(Vec<u8>, bool)>>);
-
-impl Settled {
-    /// Records the outcome for `fingerprint`; `None` forgets (the watch looks again).
-    pub fn record(&self, fingerprint: Option<Vec<u8>>, serving: bool) {
-        *self.0.lock().expect("not poisoned") = fingerprint.map(|f| (f, serving));
-    }
-
-    /// Whether this replica serves the release `now` names: `None` when it has not settled on
-    /// that release yet (a reload is due).
-    pub fn serving(&self, now: &[u8]) -> Option<bool> {
-        match &*self.0.lock().expect("not poisoned") {
-            Some((seen, serving)) if seen == now => Some(*serving),
-            _ => None,
-        }
-    }
 }
 
 /// What names the production release now (file reads, off the async workers).

@@ -556,3 +556,12 @@ impl Entry {
         end.unwrap_or(End::ClientGone)
     }
 }
+
+/// Read chunk and write batching size of a monitoring socket.
+pub const SOCKET_BUFFER_BYTES: usize = 4096;
+
+/// Bytes of JSON text a push of `max_samples` may take (about 24 per sample:
+/// `-1.2345678901234567e+03,`), within the HTTP body limit.
+pub fn push_text_limit(max_samples: usize, max_body_bytes: usize) -> usize {
+    (max_samples * 24 + 1024).min(max_body_bytes)
+}

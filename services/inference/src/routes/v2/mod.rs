@@ -31,11 +31,12 @@ use serde_json::{json, Value};
 
 use eeg_data::SAMPLES_PER_RECORDING;
 
-use crate::api::{
-    input_bound, predict_recordings, ready, serving_model, AppState, SharedState, MAX_RECORDINGS,
-    PREDICTING_ROLES,
-};
 use crate::model::LoadedModel;
+use crate::routes::PREDICTING_ROLES;
+use crate::service::readiness::readiness;
+use crate::service::scoring::{input_bound, predict_recordings, serving_model};
+use crate::signals::MAX_RECORDINGS;
+use crate::state::{AppState, SharedState};
 
 /// The one input tensor's name.
 pub const INPUT: &str = "recordings";
@@ -161,7 +162,7 @@ pub struct Ready {
     pub ready: bool,
 }
 
-fn readiness(ready: bool) -> Response {
+fn ready_answer(ready: bool) -> Response {
     let status = if ready {
         StatusCode::OK
     } else {
@@ -174,7 +175,7 @@ fn readiness(ready: bool) -> Response {
 #[utoipa::path(get, path = "/v2/health/ready", tag = "open-inference-protocol",
     responses((status = 200, body = Ready), (status = 503, body = Ready)))]
 pub(crate) async fn server_ready(State(state): State<SharedState>) -> Response {
-    readiness(ready(State(state)).await.status() == StatusCode::OK)
+    ready_answer(readiness(&state).is_ok())
 }
 
 /// The served model if it is `name` (and `version`, when given): 404 otherwise, saying
@@ -295,10 +296,10 @@ async fn model_ready_response(
     version: Option<&str>,
 ) -> Result<Response, V2Error> {
     match state.model.current() {
-        None => Ok(readiness(false)),
+        None => Ok(ready_answer(false)),
         Some(model) => {
             model_named(model, name, version)?;
-            Ok(server_ready(State(state)).await)
+            Ok(ready_answer(readiness(&state).is_ok()))
         }
     }
 }

@@ -11,7 +11,9 @@ use axum::Json;
 use http_kit::{ApiError, Authenticated, ErrorBody};
 use serde::Serialize;
 
-use crate::api::{patient_store, SharedState, PREDICTING_ROLES};
+use crate::routes::PREDICTING_ROLES;
+use crate::service::patients::patient_store;
+use crate::state::SharedState;
 
 /// The patients of the store.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -6,13 +6,13 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use http_kit::{ApiError, Authenticated, ErrorBody, RequestId};
 
-use super::sessions::End;
-use super::socket::max_message_bytes;
-use super::{
-    finish, info, no_session, open_entry, push_and_record, OpenBody, PushAnswer, PushBody,
-    SessionInfo,
+use crate::routes::PREDICTING_ROLES;
+use crate::service::monitor::{
+    check_push_size, check_push_text, finish, info, max_message_bytes, no_session, open_entry,
+    push_and_record, OpenBody, PushAnswer, PushBody, SessionInfo,
 };
-use crate::api::{SharedState, PREDICTING_ROLES};
+use crate::sessions::End;
+use crate::state::SharedState;
 
 #[utoipa::path(post, path = "/monitor/sessions", request_body = OpenBody,
     responses((status = 201, body = SessionInfo), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
@@ -82,7 +82,7 @@ pub(crate) async fn push_samples(
             ApiError::bad_request(format!("cannot read the body: {e}"))
         }
     })?;
-    super::check_push_text(&state, &bytes)?;
+    check_push_text(&state, &bytes)?;
     let body: PushBody = serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::unprocessable(e.to_string()),
         _ => ApiError::bad_request(format!("the body is not JSON: {e}")),
@@ -110,21 +110,6 @@ fn too_large(limit: usize) -> ApiError {
              send the rest in further pushes"
         ),
     )
-}
-
-/// 413 for a push over the limit.
-pub(super) fn check_push_size(state: &SharedState, samples: usize) -> Result<(), ApiError> {
-    let limit = state.sessions.limits.max_monitor_push_samples;
-    if samples > limit {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_samples",
-            format!(
-                "{samples} samples in one push; at most {limit} (send the rest in further pushes)"
-            ),
-        ));
-    }
-    Ok(())
 }
 
 #[utoipa::path(delete, path = "/monitor/sessions/{id}", params(("id" = String, Path, description = "the session id")),

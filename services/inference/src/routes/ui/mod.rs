@@ -15,19 +15,12 @@ use axum::{Json, Router};
 use serde_json::json;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::api::SharedState;
+use crate::config::AuthUrl;
+use crate::state::SharedState;
 
 const INDEX: &str = include_str!("index.html");
 const SCRIPT: &str = include_str!("app.js");
 const STYLE: &str = include_str!("app.css");
-
-/// Where the page logs in: the auth service's base URL as a browser reaches it.
-pub type AuthUrl = http_kit::origin::WebUrl;
-
-/// Checks `UI_AUTH_URL`.
-pub fn auth_url(text: &str) -> Result<AuthUrl, String> {
-    http_kit::origin::web_url(text).map_err(|e| format!("UI_AUTH_URL {e}"))
-}
 
 /// The page's content security policy: its own assets, and connections to this service and
 /// the auth service only.
@@ -81,6 +74,7 @@ pub fn routes(auth: Option<AuthUrl>) -> Router<SharedState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::auth_url;
 
     #[test]
     fn the_policy_allows_connections_to_the_auth_origin_only() {

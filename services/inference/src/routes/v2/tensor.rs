@@ -10,7 +10,7 @@ use eeg_data::SAMPLES_PER_RECORDING;
 use serde::de::{DeserializeSeed, Error, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::api::MAX_RECORDINGS;
+use crate::signals::MAX_RECORDINGS;
 
 /// The most numbers one input may carry: 1,000 recordings of 178 samples.
 pub const MAX_VALUES: usize = MAX_RECORDINGS * SAMPLES_PER_RECORDING;

@@ -1,0 +1,195 @@
+//! The service's configuration: flags with environment fallbacks, and what is read from
+//! them (where the production pointer and the revocation list are, how tokens are verified,
+//! where the page logs in).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::bail;
+use auth_tokens::{Jwks, KeySource};
+use clap::{Args, Parser};
+use stage_kit::RemoteArgs;
+
+use crate::fleet_drift;
+use crate::sessions::MonitorArgs;
+
+/// Request bodies in memory, all requests together, by default (`MAX_BODY_BYTES_IN_FLIGHT`).
+pub const DEFAULT_BODY_BYTES_IN_FLIGHT: usize = 24 * 1024 * 1024;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "inference",
+    version,
+    about = "The seizure-ops inference service"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub args: InferenceArgs,
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InferenceArgs {
+    /// Address to listen on.
+    #[arg(long, env = "INFERENCE_LISTEN", default_value = "127.0.0.1:8002")]
+    pub listen: SocketAddr,
+    /// The production release directory that evaluate's promotion installs.
+    #[arg(long, env = "PRODUCTION_DIR", default_value = "production")]
+    pub production_dir: PathBuf,
+    /// With a DVC remote: the `.dvc` pointer naming the production version to pull into
+    /// `--production-dir` on start and on every reload (default: `<production-dir>.dvc`).
+    #[arg(long, env = "PRODUCTION_POINTER")]
+    pub production_pointer: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// The patient store that patient-pull writes.
+    #[arg(long, env = "PATIENT_STORE", default_value = "patients/store")]
+    pub patient_store: PathBuf,
+    /// The prediction audit log: a SQLite file path, or a `postgres://` URL.
+    #[arg(long, env = "DATABASE_URL", default_value = "predictions.db")]
+    pub database_url: String,
+    /// A file holding the PostgreSQL password (a Docker secret), added to DATABASE_URL.
+    #[arg(long, env = "DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<PathBuf>,
+    /// The auth service's key set, e.g. http://auth:8001/.well-known/jwks.json.
+    #[arg(long, env = "AUTH_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// Or a file with the public key(s): a JWKS document or a PEM public key.
+    #[arg(long, env = "AUTH_PUBLIC_KEY_FILE", conflicts_with = "jwks_url")]
+    pub public_key_file: Option<PathBuf>,
+    /// The auth service's access-token revocation list, polled so that logout, a revoked
+    /// session and a deleted user stop working here within seconds (default: beside
+    /// AUTH_JWKS_URL, `/.well-known/revocations.json`).
+    #[arg(long, env = "AUTH_REVOCATIONS_URL")]
+    pub revocations_url: Option<String>,
+    /// How often the revocation list is polled.
+    #[arg(long, env = "REVOCATION_POLL_SECONDS", default_value_t = 5)]
+    pub revocation_poll_seconds: u64,
+    #[arg(long, env = "JWT_ISSUER", default_value = auth_tokens::DEFAULT_ISSUER)]
+    pub issuer: String,
+    #[arg(long, env = "JWT_AUDIENCE", default_value = auth_tokens::DEFAULT_AUDIENCE)]
+    pub audience: String,
+    /// Overrides the served model's decision threshold (the one training chose on validation
+    /// and stored in its card). Every answer says which is in force (`threshold_source`).
+    #[arg(long, env = "PREDICTION_THRESHOLD")]
+    pub threshold: Option<f64>,
+    /// Requests running longer are answered 503.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub request_timeout_seconds: u64,
+    /// Largest request body accepted (bytes); 1,000 recordings of JSON numbers fit in 8 MiB.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Request bodies in memory, all requests together (bytes, counted as they arrive and
+    /// held until the answer is ready): past it a request is answered 503 (docs/hardening.md,
+    /// "Memory budget"). Never below MAX_BODY_BYTES.
+    #[arg(long, env = "MAX_BODY_BYTES_IN_FLIGHT", default_value_t = DEFAULT_BODY_BYTES_IN_FLIGHT)]
+    pub max_body_bytes_in_flight: usize,
+    /// The memory the service may use (bytes): at start the caps' worst case
+    /// (docs/hardening.md, "Memory budget") must fit in it, or the service refuses to start.
+    /// Default: the container's limit (cgroup `memory.max`), none outside a container.
+    #[arg(long, env = "MEMORY_LIMIT_BYTES")]
+    pub memory_limit_bytes: Option<u64>,
+    /// Print the memory the caps may need, part by part, and exit: non-zero when it exceeds
+    /// the memory limit. Connects to nothing (scripts/k8s-validate.sh runs it per overlay).
+    #[arg(long)]
+    pub check_footprint: bool,
+    /// Overrides the model card's bound on absolute raw sample values (`input.max_abs_sample`,
+    /// 10,000 unless the training run set another): larger values are refused with 422.
+    #[arg(long, env = "MAX_ABS_SAMPLE")]
+    pub max_abs_sample: Option<f64>,
+    /// Where audit records go that the database cannot take in time (a database outage, a
+    /// shutdown flush that runs out of time); written back to the database automatically.
+    #[arg(
+        long,
+        env = "AUDIT_SPILL_FILE",
+        default_value = "predictions.spill.jsonl"
+    )]
+    pub audit_spill_file: PathBuf,
+    /// Predictions one user may have in progress at once; more are answered 429.
+    #[arg(long, env = "MAX_PREDICTIONS_PER_USER", default_value_t = 4)]
+    pub max_predictions_per_user: usize,
+    /// Predictions in progress at once, all users together; more are answered 503.
+    #[arg(long, env = "MAX_PREDICTIONS_IN_PROGRESS", default_value_t = 64)]
+    pub max_predictions_in_progress: usize,
+    /// How long shutdown waits for the audit log to reach the database before spilling.
+    #[arg(long, env = "AUDIT_SHUTDOWN_GRACE_SECONDS", default_value_t = 5)]
+    pub audit_shutdown_grace_seconds: u64,
+    /// How often (seconds) this replica checks the production pointer and reloads itself when
+    /// it names another release, so every replica converges after a promotion; 0 turns it off.
+    #[arg(long, env = "MODEL_WATCH_SECONDS", default_value_t = 30)]
+    pub model_watch_seconds: u64,
+    /// How long the start waits for the production release (keep it under the startup
+    /// probe's allowance, 120 s in deploy/k8s): past it, or when the object store hangs, the
+    /// service starts not ready and its pointer watch (or POST /reload-model) fetches it later.
+    #[arg(long, env = "MODEL_STARTUP_FETCH_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub model_startup_fetch_seconds: u64,
+    /// The auth service's base URL as a browser reaches it (e.g. http://127.0.0.1:8001): the
+    /// page at /ui/ logs in there. Unset, the page asks for an access token instead.
+    #[arg(long, env = "UI_AUTH_URL")]
+    pub ui_auth_url: Option<String>,
+    /// Scored windows older than this (seconds) leave the fleet's drift window: the drift
+    /// gauges describe recent input, and read not ready when too little of it came.
+    #[arg(long, env = "DRIFT_MAX_AGE_SECONDS", default_value_t = 3600,
+        value_parser = clap::value_parser!(u64).range(60..=7 * 24 * 3600))]
+    pub drift_max_age_seconds: u64,
+    /// The most of the fleet's drift window one user's windows may hold (a fraction, 0 to
+    /// 1): past it their own oldest make way, so one user (one request) moves the drift and
+    /// seizure-rate gauges by this share at most. The window is ready only once that many
+    /// users' input fills it (1/share users at least); 1 turns the limit off (a single
+    /// feeder, e.g. one ward gateway account).
+    #[arg(long, env = "DRIFT_MAX_USER_SHARE", default_value_t = fleet_drift::DEFAULT_SHARE, value_parser = share_fraction)]
+    pub drift_max_user_share: f64,
+    /// Patients' raw recordings (`GET /patients/{id}/recordings`) one user may read a
+    /// minute, all at once at most; more are answered 429. Each read is audited.
+    #[arg(long, env = "SIGNAL_READS_PER_MINUTE", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub signal_reads_per_minute: u32,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
+    #[command(flatten)]
+    pub server: http_kit::ServerArgs,
+}
+
+fn share_fraction(text: &str) -> Result<f64, String> {
+    let share: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if share > 0.0 && share <= 1.0 {
+        Ok(share)
+    } else {
+        Err(format!("a fraction in (0, 1], not {text}"))
+    }
+}
+
+pub(crate) fn production_pointer(args: &InferenceArgs) -> PathBuf {
+    args.production_pointer
+        .clone()
+        .unwrap_or_else(|| artifact_store::dvc::pointer_path(&args.production_dir))
+}
+
+pub(crate) fn key_source(args: &InferenceArgs) -> anyhow::Result<KeySource> {
+    match (&args.jwks_url, &args.public_key_file) {
+        (Some(url), _) => Ok(KeySource::Url(url.clone())),
+        (None, Some(path)) => Ok(KeySource::Static(Jwks::from_file(path)?)),
+        (None, None) => bail!(
+            "no way to verify access tokens: set AUTH_JWKS_URL to the auth service's \
+             /.well-known/jwks.json, or AUTH_PUBLIC_KEY_FILE to its public key"
+        ),
+    }
+}
+
+/// Where the revocation list is: configured, or beside the JWKS URL.
+pub(crate) fn revocations_url(args: &InferenceArgs) -> Option<String> {
+    args.revocations_url.clone().or_else(|| {
+        args.jwks_url
+            .as_deref()
+            .and_then(|url| url.strip_suffix("/.well-known/jwks.json"))
+            .map(|base| format!("{base}/.well-known/revocations.json"))
+    })
+}
+
+/// Where the page logs in: the auth service's base URL as a browser reaches it.
+pub type AuthUrl = http_kit::origin::WebUrl;
+
+/// Checks `UI_AUTH_URL`.
+pub fn auth_url(text: &str) -> Result<AuthUrl, String> {
+    http_kit::origin::web_url(text).map_err(|e| format!("UI_AUTH_URL {e}"))
+}

@@ -1,0 +1,240 @@
+//! Startup and shutdown: the state built from the configuration (keys, audit log, the
+//! production model, the patient store, background tasks), the server run until a signal,
+//! then drained and the audit log flushed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use arc_swap::ArcSwapOption;
+use auth_tokens::{Verifier, VerifierConfig};
+
+use crate::config::{
+    auth_url, key_source, production_pointer, revocations_url, Cli, InferenceArgs,
+};
+use crate::service::{monitor, reload};
+use crate::state::{AppState, Settings};
+use crate::{admission, audit, fleet_drift, footprint, metrics, model, quota, routes, sessions};
+
+/// Polls the revocation list until the process ends. A failed poll keeps the last list
+/// (tokens stay short-lived) and is logged.
+fn spawn_revocation_poller(
+    verifier: Arc<Verifier>,
+    url: String,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        let mut failing = false;
+        loop {
+            ticks.tick().await;
+            match verifier.fetch_revocations(&url).await {
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::info!(%url, "revocation list reachable again");
+                }
+                Ok(_) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(%url, "cannot fetch the revocation list: {e}");
+                }
+                Err(_) => {}
+            }
+        }
+    })
+}
+
+fn instance_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("inference@{host}")
+}
+
+/// Connects, loads what there is to load, and builds the shared state. A missing model or
+/// patient store does not stop the service: it starts not ready and says why.
+pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> {
+    footprint::check(args)?;
+    if args.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+        bail!("PREDICTION_THRESHOLD must be between 0 and 1");
+    }
+    if let Some(bound) = args.max_abs_sample {
+        if !(bound.is_finite() && bound > 0.0 && bound <= f64::from(f32::MAX)) {
+            bail!("MAX_ABS_SAMPLE must be a positive number within f32's range, not {bound}");
+        }
+    }
+    let ui_auth = args
+        .ui_auth_url
+        .as_deref()
+        .map(auth_url)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let verifier = Arc::new(
+        Verifier::new(
+            VerifierConfig {
+                issuer: args.issuer.clone(),
+                audience: args.audience.clone(),
+                leeway_seconds: 30,
+                max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
+            },
+            key_source(args)?,
+        )
+        .await?,
+    );
+    if let Some(url) = revocations_url(args) {
+        spawn_revocation_poller(
+            verifier.clone(),
+            url,
+            Duration::from_secs(args.revocation_poll_seconds.max(1)),
+        );
+    }
+    let metrics = metrics::InferenceMetrics::new();
+    let database = match &args.database_password_file {
+        Some(file) => sql_pool::with_password_file(&args.database_url, file)?,
+        None => args.database_url.clone(),
+    };
+    let log = audit::PredictionLog::open(
+        &database,
+        audit::AuditOptions::new(args.audit_spill_file.clone()),
+        metrics.http.registry(),
+    )
+    .await
+    .with_context(|| format!("cannot open the prediction log {}", args.database_url))?;
+    let state = Arc::new(AppState {
+        model: model::ModelSlot::default(),
+        patients: ArcSwapOption::empty(),
+        log,
+        metrics,
+        verifier,
+        settings: Settings {
+            release: model::ReleaseSource {
+                dir: args.production_dir.clone(),
+                remote: args
+                    .remote
+                    .open()?
+                    .map(|remote| (remote, production_pointer(args))),
+            },
+            patient_store_dir: args.patient_store.clone(),
+            threshold: args.threshold,
+            instance: instance_name(),
+            request_timeout: Duration::from_secs(args.request_timeout_seconds),
+            max_abs_sample: args.max_abs_sample,
+            audit_shutdown_grace: Duration::from_secs(args.audit_shutdown_grace_seconds),
+            limits: args.server.limits(),
+            model_watch: (args.model_watch_seconds > 0)
+                .then(|| Duration::from_secs(args.model_watch_seconds)),
+            max_message_bytes: args.max_body_bytes,
+            body_bytes_in_flight: args.max_body_bytes_in_flight,
+            ui_auth,
+        },
+        reload_lock: tokio::sync::Mutex::new(()),
+        settled: model::Settled::default(),
+        admission: Arc::new(admission::Admission::new(
+            args.max_predictions_per_user,
+            args.max_predictions_in_progress,
+            // Half the cores for one user's work at a time: another's pushes keep the rest.
+            std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
+        )),
+        sessions: sessions::Sessions::new(args.monitor.clone()),
+        signal_reads: quota::PerUser::new(
+            f64::from(args.signal_reads_per_minute) / 60.0,
+            f64::from(args.signal_reads_per_minute),
+        ),
+        drift: fleet_drift::FleetDrift::new(
+            Duration::from_secs(args.drift_max_age_seconds),
+            args.drift_max_user_share,
+        ),
+    });
+    monitor::spawn_sweeper(state.clone());
+    let fingerprint = state.settings.release.fingerprint();
+    // A hanging object store must not hold the start past the startup probe: start not ready
+    // and let the pointer watch (or POST /reload-model) fetch it later.
+    let limit = Duration::from_secs(args.model_startup_fetch_seconds);
+    let first = tokio::time::timeout(limit, state.settings.release.fetch_and_load())
+        .await
+        .unwrap_or_else(|_| {
+            Err(model::LoadError::Unavailable(format!(
+                "the production release was not fetched within {} s",
+                limit.as_secs()
+            )))
+        });
+    match first {
+        Ok(model) => {
+            tracing::info!(version = %model.version, "serving the production model");
+            state.metrics.serving(None, &model.version);
+            state.model.swap(model);
+            state.settled.record(fingerprint, true);
+        }
+        Err(e) => {
+            // Behind when there is a release it could not load (not when there is none yet).
+            state
+                .metrics
+                .behind_pointer
+                .set(i64::from(fingerprint.is_some()));
+            if matches!(e, model::LoadError::Invalid(_)) {
+                state.settled.record(fingerprint, false);
+            }
+            tracing::warn!("starting without a model (not ready): {e}");
+        }
+    }
+    if let Some(every) = state.settings.model_watch {
+        reload::spawn_watcher(state.clone(), every);
+    }
+    match patient_store::PatientStore::open(&args.patient_store) {
+        Ok(store) => {
+            tracing::info!(patients = store.len(), "patient store opened");
+            state.patients.store(Some(Arc::new(store)));
+        }
+        Err(e) => tracing::warn!("no patient store yet (GET /predict/{{id}} answers 503): {e}"),
+    }
+    Ok(state)
+}
+
+/// Serves until `shutdown` resolves, drains in-flight requests, then flushes the audit log.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = routes::router(state.clone());
+    http_kit::serve(listener, app, state.settings.limits, shutdown).await?;
+    // Monitoring sockets outlive their HTTP connection: end them (their last alarms audited)
+    // before the audit log closes.
+    state.sessions.shut_down(state.settings.limits.drain).await;
+    // Alarms past the quotas not yet summarised: one record a user, before the log closes.
+    let due = state
+        .sessions
+        .take_alarm_summaries(std::time::Instant::now(), true);
+    monitor::record_summaries(&state, due).await;
+    state.log.close(state.settings.audit_shutdown_grace).await?;
+    Ok(())
+}
+
+/// The runtime inference is served on.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    // Scoring runs on the blocking pool; a pool the size of the machine keeps throughput and
+    // keeps memory flat (every extra thread brings its own stack and allocator arena).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(2 * cores)
+        .build()
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.args.check_footprint {
+        let footprint = footprint::check(&cli.args)?;
+        println!("memory at the caps: {footprint}");
+        return Ok(());
+    }
+    runtime()?.block_on(async {
+        let state = build_state(&cli.args).await?;
+        let listener = tokio::net::TcpListener::bind(cli.args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", cli.args.listen))?;
+        tracing::info!(address = %cli.args.listen, "inference service listening");
+        serve(listener, state, http_kit::shutdown_signal()).await
+    })
+}

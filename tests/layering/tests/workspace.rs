@@ -1,0 +1,129 @@
+//! The workspace's layering, checked on every test run (and so in CI).
+
+use std::path::{Path, PathBuf};
+
+use layering_tests::modules::CrateModules;
+use layering_tests::upward_edges;
+use layering_tests::workspace::{packages, Layer};
+
+/// This workspace, or another checkout named by `LAYERING_WORKSPACE` (to see what the checks
+/// say of an earlier commit).
+fn workspace() -> PathBuf {
+    if let Some(other) = std::env::var_os("LAYERING_WORKSPACE") {
+        return PathBuf::from(other)
+            .canonicalize()
+            .expect("LAYERING_WORKSPACE exists");
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root")
+}
+
+#[test]
+fn packages_depend_downwards_only() {
+    let packages = packages(&workspace());
+    let layer = |name: &str| {
+        packages
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.layer)
+    };
+    let mut wrong = Vec::new();
+    for package in &packages {
+        let Some(own) = package.layer else {
+            wrong.push(format!(
+                "{} lives outside crates/, services/, apps/, tests/",
+                package.name
+            ));
+            continue;
+        };
+        for dependency in &package.dependencies {
+            let Some(theirs) = layer(&dependency.name) else {
+                continue;
+            };
+            if !own.may_use(theirs, dependency.kind == "dev") {
+                wrong.push(format!(
+                    "{} ({own:?}) depends on {} ({theirs:?}) as a {} dependency",
+                    package.name, dependency.name, dependency.kind
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "upward or sideways dependencies:\n{}",
+        wrong.join("\n")
+    );
+    assert!(packages.iter().any(|p| p.layer == Some(Layer::Service)));
+}
+
+#[test]
+fn no_crate_has_an_import_cycle() {
+    let mut found = Vec::new();
+    let mut read = 0;
+    for package in packages(&workspace()) {
+        for root in &package.roots {
+            let modules =
+                CrateModules::read(root).unwrap_or_else(|e| panic!("{}: {e}", package.name));
+            read += modules.names().count();
+            for cycle in modules.sibling_graph().cycles() {
+                let edges: Vec<String> = cycle
+                    .iter()
+                    .map(|(from, to, why)| format!("  {from} -> {to}: {why}"))
+                    .collect();
+                found.push(format!(
+                    "{} ({}):\n{}",
+                    package.name,
+                    root.display(),
+                    edges.join("\n")
+                ));
+            }
+        }
+    }
+    assert!(
+        read > 100,
+        "only {read} modules read: the sources were not found"
+    );
+    assert!(found.is_empty(), "import cycles:\n{}", found.join("\n"));
+}
+
+/// The inference service, as its crate documentation draws it: startup -> routes -> service
+/// -> state -> configuration -> leaves.
+const INFERENCE_LAYERS: &[(&str, usize)] = &[
+    ("crate::admission", 0),
+    ("crate::audit", 0),
+    ("crate::fleet_drift", 0),
+    ("crate::metrics", 0),
+    ("crate::model", 0),
+    ("crate::quota", 0),
+    ("crate::sessions", 0),
+    ("crate::signals", 0),
+    ("crate::config", 1),
+    ("crate::footprint", 1),
+    ("crate::state", 2),
+    ("crate::service", 3),
+    ("crate::routes", 4),
+    ("crate::startup", 5),
+];
+
+#[test]
+fn the_inference_service_imports_downwards_only() {
+    let root = workspace().join("services/inference/src/lib.rs");
+    let modules = CrateModules::read(&root).unwrap();
+    let unplaced: Vec<&str> = modules
+        .names()
+        .filter(|m| *m != layering_tests::modules::ROOT)
+        .filter(|m| {
+            !INFERENCE_LAYERS
+                .iter()
+                .any(|(p, _)| m == p || layering_tests::modules::is_below(m, p))
+        })
+        .collect();
+    assert!(
+        unplaced.is_empty(),
+        "modules in no layer (add them to INFERENCE_LAYERS): {unplaced:?}"
+    );
+    let upward = upward_edges(&modules.graph(), INFERENCE_LAYERS);
+    assert!(upward.is_empty(), "upward imports:\n{}", upward.join("\n"));
+}
