@@ -1,10 +1,14 @@
-//! `seizure-ops evaluate-events`: event-level evaluation on long recordings spliced from
-//! held-out segments (never training segments), with the SzCORE conventions.
+//! `seizure-ops evaluate-events`: event-level evaluation of the alarm rule on held-out
+//! segments (never training segments): first each segment once (distinct background, the
+//! honest false-alarm rate, beside the card's out-of-fold figures and both pooled), then long
+//! recordings spliced from them with the SzCORE conventions (which reuse each background
+//! segment many times over: labelled as repeated).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use bedside::plot::Chart;
+use bedside::tuning::Measured;
 use bedside::{score, Alarm, EventScores, Interval, ScoringParams, SpliceConfig};
 use clap::{Args, ValueEnum};
 use eeg_data::processed::{ProcessedDataset, Split};
@@ -139,6 +143,14 @@ pub struct EventsReport {
     pub config: bedside::MonitorConfig,
     pub splice: SpliceConfig,
     pub scoring: ScoringParams,
+    /// Each held-out segment once: every background segment on its own, every seizure after
+    /// a background segment.
+    pub distinct: Measured,
+    /// The card's out-of-fold figures, when the rule is the card's alarm decision.
+    pub out_of_fold: Option<Measured>,
+    /// Out of fold and `distinct` together (detection latency from `distinct` only).
+    pub pooled: Option<Measured>,
+    /// Spliced recordings: the background segments repeat many times over.
     pub recordings: Vec<RecordingReport>,
     pub total: Summary,
     pub targets: Targets,
@@ -161,6 +173,48 @@ pub fn run_events(args: &EventsArgs) -> anyhow::Result<EventsReport> {
             .collect()
     };
     let (background, seizure) = (rows(0), rows(1));
+    let (quiet, onsets) =
+        bedside::tuning::held_out_streams(&predictor, &background, &seizure, config.hop)?;
+    let distinct = bedside::tuning::measure(config.rule, &quiet, &onsets);
+    let card_alarm = predictor
+        .card()
+        .decisions
+        .as_ref()
+        .and_then(|d| d.alarm.as_ref())
+        .filter(|a| {
+            bedside::AlarmRule::of_card(predictor.card()) == config.rule && a.hop == config.hop
+        });
+    let out_of_fold = card_alarm.map(|a| Measured {
+        background_hours: a.background_hours,
+        false_alarms: a.false_alarms,
+        false_alarms_per_hour: a.false_alarms_per_hour,
+        false_alarms_per_hour_interval: a.false_alarms_per_hour_interval,
+        seizures: a.seizures,
+        detected: a.detected,
+        event_sensitivity: Some(a.event_sensitivity),
+        latency_median_s: a.latency_median_s,
+        latency_p90_s: a.latency_p90_s,
+    });
+    let pooled = out_of_fold.as_ref().map(|oof| {
+        let hours = oof.background_hours + distinct.background_hours;
+        let false_alarms = oof.false_alarms + distinct.false_alarms;
+        let seizures = oof.seizures + distinct.seizures;
+        let detected = oof.detected + distinct.detected;
+        Measured {
+            background_hours: hours,
+            false_alarms,
+            false_alarms_per_hour: false_alarms as f64 / hours,
+            false_alarms_per_hour_interval: seizure_model::decisions::poisson_interval(
+                false_alarms,
+            )
+            .map(|mu| mu / hours),
+            seizures,
+            detected,
+            event_sensitivity: (seizures > 0).then(|| detected as f64 / seizures as f64),
+            latency_median_s: distinct.latency_median_s,
+            latency_p90_s: distinct.latency_p90_s,
+        }
+    });
     let splice_config = SpliceConfig {
         seed: args.seed,
         duration_s: args.hours * 3600.0,
@@ -225,6 +279,9 @@ pub fn run_events(args: &EventsArgs) -> anyhow::Result<EventsReport> {
         config,
         splice: splice_config,
         scoring: params,
+        distinct,
+        out_of_fold,
+        pooled,
         recordings,
         meets_targets: summary.meets(&TARGETS),
         total: summary,
@@ -243,6 +300,46 @@ pub fn run_events(args: &EventsArgs) -> anyhow::Result<EventsReport> {
 
 fn print_table(report: &EventsReport) {
     let f = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+    let rule = &report.config.rule;
+    println!(
+        "alarm rule: threshold {:.4}, {} of {}, refractory {} s, hop {}",
+        rule.threshold, rule.k, rule.n, rule.refractory_s, report.config.hop
+    );
+    println!(
+        "{:<34} {:>6} {:>4} {:>17} {:>9} {:>7} {:>7}",
+        "distinct background (each once)",
+        "hours",
+        "FA",
+        "FA/h [95%]",
+        "detected",
+        "lat med",
+        "lat p90"
+    );
+    let measured = |name: &str, m: &Measured| {
+        println!(
+            "{name:<34} {:>6.2} {:>4} {:>5.2} [{:.2}, {:.2}] {:>4}/{:<4} {:>7} {:>7}",
+            m.background_hours,
+            m.false_alarms,
+            m.false_alarms_per_hour,
+            m.false_alarms_per_hour_interval[0],
+            m.false_alarms_per_hour_interval[1],
+            m.detected,
+            m.seizures,
+            f(m.latency_median_s),
+            f(m.latency_p90_s),
+        )
+    };
+    measured(
+        &format!("{} split", report.split.split().name()),
+        &report.distinct,
+    );
+    if let Some(m) = &report.out_of_fold {
+        measured("out of fold (model card)", m);
+    }
+    if let Some(m) = &report.pooled {
+        measured("pooled", m);
+    }
+    println!("spliced recordings (background segments repeated many times over):");
     println!(
         "{:>8} {:>6} {:>5} {:>5} {:>6} {:>7} {:>7} {:>9} {:>9}",
         "seed", "hours", "refs", "tp", "fp", "sens", "FA/h", "lat med", "lat p90"

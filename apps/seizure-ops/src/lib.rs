@@ -65,7 +65,7 @@ pub enum Command {
     /// The auth service alone (its own command line).
     Auth(auth::Cli),
     /// The inference service alone (its own command line).
-    Inference(inference::Cli),
+    Inference(Box<inference::Cli>),
     /// Create the token signing key (RS256, owner-only) unless it exists; write its public JWKS.
     Keygen(ops::KeygenArgs),
     /// Exit 0 when the URL answers 2xx (container health checks; the image has no curl).
@@ -204,7 +204,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Evaluate(c) => evaluate::run(c),
         Command::PatientPull(c) => patient_pull::run(c),
         Command::Auth(c) => auth::run(c),
-        Command::Inference(c) => inference::run(c),
+        Command::Inference(c) => inference::run(*c),
         Command::Keygen(args) => ops::keygen(&args),
         Command::Healthcheck(args) => ops::healthcheck(&args),
     }

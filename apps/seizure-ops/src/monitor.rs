@@ -15,34 +15,38 @@ use serde::Serialize;
 
 use crate::Home;
 
-/// The alarm rule and hop, defaulting to the model card's threshold and the documented rule.
+/// The alarm rule and hop, defaulting to the model card's alarm decision (chosen out of fold;
+/// in an earlier card, the documented rule at its threshold).
 #[derive(Debug, Clone, Args)]
 pub struct RuleArgs {
     /// Samples between consecutive windows (87 = 0.5 s at 173.61 Hz).
     #[arg(long, env = "MONITOR_HOP", default_value_t = DEFAULT_HOP)]
     pub hop: usize,
-    /// Alarm when at least K of the last N windows are at or above the threshold.
-    #[arg(long = "alarm-k", env = "MONITOR_ALARM_K", default_value_t = AlarmRule::with_threshold(0.5).k)]
-    pub k: usize,
-    #[arg(long = "alarm-n", env = "MONITOR_ALARM_N", default_value_t = AlarmRule::with_threshold(0.5).n)]
-    pub n: usize,
-    /// No new alarm within this many seconds of a seizure's declared end.
-    #[arg(long, env = "MONITOR_REFRACTORY_S", default_value_t = AlarmRule::with_threshold(0.5).refractory_s)]
-    pub refractory_s: f64,
-    /// Window threshold (default: the model card's decision threshold).
+    /// Alarm when at least K of the last N windows are at or above the threshold (default:
+    /// the card's).
+    #[arg(long = "alarm-k", env = "MONITOR_ALARM_K")]
+    pub k: Option<usize>,
+    #[arg(long = "alarm-n", env = "MONITOR_ALARM_N")]
+    pub n: Option<usize>,
+    /// No new alarm within this many seconds of a seizure's declared end (default: the
+    /// card's).
+    #[arg(long, env = "MONITOR_REFRACTORY_S")]
+    pub refractory_s: Option<f64>,
+    /// Window threshold of the alarm rule (default: the card's).
     #[arg(long, env = "MONITOR_THRESHOLD")]
     pub threshold: Option<f64>,
 }
 
 impl RuleArgs {
     pub fn config(&self, predictor: &Predictor) -> anyhow::Result<MonitorConfig> {
+        let card = AlarmRule::of_card(predictor.card());
         let config = MonitorConfig {
             hop: self.hop,
             rule: AlarmRule {
-                threshold: self.threshold.unwrap_or(predictor.card().threshold().0),
-                k: self.k,
-                n: self.n,
-                refractory_s: self.refractory_s,
+                threshold: self.threshold.unwrap_or(card.threshold),
+                k: self.k.unwrap_or(card.k),
+                n: self.n.unwrap_or(card.n),
+                refractory_s: self.refractory_s.unwrap_or(card.refractory_s),
             },
         };
         config.check()?;

@@ -45,6 +45,20 @@ impl AlarmRule {
         }
     }
 
+    /// The card's alarm decision (chosen out of fold), or (an earlier card) the defaults at
+    /// its window threshold.
+    pub fn of_card(card: &seizure_model::ModelCard) -> Self {
+        match card.decisions.as_ref().and_then(|d| d.alarm.as_ref()) {
+            Some(a) => Self {
+                threshold: a.threshold,
+                k: a.k,
+                n: a.n,
+                refractory_s: a.refractory_s,
+            },
+            None => Self::with_threshold(card.threshold().0),
+        }
+    }
+
     /// Why the rule cannot be used, if it cannot.
     pub fn check(&self) -> Result<(), String> {
         if !(self.threshold.is_finite() && self.threshold > 0.0 && self.threshold < 1.0) {

@@ -7,6 +7,7 @@
 //! * [`scoring`]: event-level scoring with the SzCORE conventions (the `timescoring` package's
 //!   rules), plus detection latency.
 //! * [`splice`]: long test recordings spliced from held-out segments, deterministic from a seed.
+//! * [`tuning`]: the alarm rule chosen on streams scored once (out of fold).
 //! * [`plot`]: the strip chart a neurologist would check (trace, probability, alarms) as SVG.
 
 pub mod alarm;
@@ -15,6 +16,7 @@ pub mod plot;
 pub mod scoring;
 pub mod splice;
 pub mod stream;
+pub mod tuning;
 
 pub use alarm::{AlarmRule, AlarmState, Event};
 pub use monitor::{Monitor, MonitorConfig, MonitorError, Update, WindowOod, WindowScore};

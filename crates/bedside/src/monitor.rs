@@ -30,11 +30,11 @@ pub struct MonitorConfig {
 }
 
 impl MonitorConfig {
-    /// The defaults for a model: 0.5 s hop, the default rule at the card's threshold.
+    /// The defaults for a model: 0.5 s hop, the card's alarm rule ([`AlarmRule::of_card`]).
     pub fn for_model(predictor: &Predictor) -> Self {
         Self {
             hop: DEFAULT_HOP,
-            rule: AlarmRule::with_threshold(predictor.card().threshold().0),
+            rule: AlarmRule::of_card(predictor.card()),
         }
     }
 

@@ -69,6 +69,10 @@ pub struct ModelCard {
     /// they are served at [`crate::threshold::FALLBACK_THRESHOLD`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_threshold: Option<crate::threshold::DecisionThreshold>,
+    /// The window, patient and alarm decisions chosen out of fold ([`crate::decisions`]);
+    /// absent in cards older than them, which use `decision_threshold` for every decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<crate::decisions::Decisions>,
     /// Temperature scaling of the logits, if training fitted one (`--temperature-scaling`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature_scaling: Option<crate::temperature::TemperatureScaling>,
@@ -100,14 +104,45 @@ where
 }
 
 impl ModelCard {
-    /// The threshold this model is served and evaluated at, unless overridden.
+    /// The window threshold this model is served and evaluated at, unless overridden: the
+    /// out-of-fold one, else (an earlier card) the one chosen on validation, else 0.5.
     pub fn threshold(&self) -> (f64, crate::threshold::ThresholdSource) {
+        if let Some(decisions) = &self.decisions {
+            return (
+                decisions.window.threshold,
+                crate::threshold::ThresholdSource::ModelCard,
+            );
+        }
         match &self.decision_threshold {
             Some(chosen) => (chosen.value, crate::threshold::ThresholdSource::ModelCard),
             None => (
                 crate::threshold::FALLBACK_THRESHOLD,
                 crate::threshold::ThresholdSource::Fallback,
             ),
+        }
+    }
+
+    /// How the card's decisions were chosen: `out_of_fold` (three decisions), `validation` (an
+    /// earlier card: one threshold chosen on the validation split, for every decision) or
+    /// `none` (older still: 0.5).
+    pub fn decision_basis(&self) -> &'static str {
+        match (&self.decisions, &self.decision_threshold) {
+            (Some(_), _) => "out_of_fold",
+            (None, Some(_)) => "validation",
+            (None, None) => "none",
+        }
+    }
+
+    /// How this card calls a patient: its out-of-fold patient decision, or (an earlier card)
+    /// the mean probability against `window_threshold`, the window threshold in force.
+    pub fn patient_call(&self, window_threshold: f64) -> crate::decisions::PatientCall {
+        match &self.decisions {
+            Some(d) => crate::decisions::PatientCall {
+                rule: d.patient.rule,
+                window_threshold: d.window.threshold,
+                threshold: d.patient.threshold,
+            },
+            None => crate::decisions::PatientCall::mean_at(window_threshold),
         }
     }
 
@@ -134,6 +169,7 @@ impl ModelCard {
             git_commit: None,
             run_id: None,
             decision_threshold: None,
+            decisions: None,
             temperature_scaling: None,
             weights_file: WEIGHTS_FILE.into(),
             weights_md5: String::new(),

@@ -6,11 +6,13 @@
 //! * [`onnx`]: the served network exported as an ONNX model (for onnxruntime, MLflow, Triton).
 //! * [`predictor`]: a fast, thread-safe, burn-free forward pass for serving and evaluation.
 //! * [`release`]: the installed production release (`release.json` beside the artifact).
-//! * [`threshold`]: the one decision threshold, chosen on validation, kept in the card.
+//! * [`threshold`]: the one decision threshold, chosen on validation, kept in older cards.
+//! * [`decisions`]: the window, patient and alarm decisions, chosen out of fold.
 //! * [`temperature`]: optional temperature scaling of the probabilities, fitted on validation.
 
 pub mod artifact;
 pub mod config;
+pub mod decisions;
 pub mod network;
 pub mod onnx;
 pub mod predictor;
@@ -20,6 +22,7 @@ pub mod threshold;
 
 pub use artifact::{ArtifactError, ModelCard};
 pub use config::{FrontEnd, ModelConfig};
+pub use decisions::{Decisions, PatientCall, PatientRule};
 pub use network::SeizureNet;
 pub use predictor::{patient_probability, PredictError, Predictor};
 pub use release::{installed_release, Release, ReleaseError, RELEASE_FILE};

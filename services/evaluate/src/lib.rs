@@ -272,6 +272,7 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<(Report, Option<AuditReco
             offsets: offsets.as_ref(),
         },
         candidate_eval.recordings.threshold,
+        &candidate_eval.patient_call,
         settings.target_specificity,
         settings.seed,
     );

@@ -6,6 +6,7 @@
 //! Scores that are not all finite have no metrics: every score-derived value is NaN (a sort
 //! would otherwise rank NaN scores and report a finite, meaningless AUC for a diverged model).
 
+use seizure_model::PatientCall;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -183,12 +184,13 @@ pub fn sensitivity_at_specificity(scores: &[f64], labels: &[bool], min_specifici
         .fold(0.0, f64::max)
 }
 
-/// Patient-level scores ([`seizure_model::patient_probability`] of each group's recordings),
-/// with each group's label. Returns (group ids, scores, labels), ordered by group id.
+/// Patient-level scores (each group's recordings scored by the patient `call`'s rule), with
+/// each group's label. Returns (group ids, scores, labels), ordered by group id.
 pub fn per_group(
     scores: &[f64],
     labels: &[bool],
     groups: &[u32],
+    call: &PatientCall,
 ) -> (Vec<u32>, Vec<f64>, Vec<bool>) {
     let mut members: BTreeMap<u32, (Vec<f64>, bool)> = BTreeMap::new();
     for ((&score, &label), &group) in scores.iter().zip(labels).zip(groups) {
@@ -199,10 +201,7 @@ pub fn per_group(
             .push(score);
     }
     let ids = members.keys().copied().collect();
-    let means = members
-        .values()
-        .map(|(s, _)| seizure_model::patient_probability(s))
-        .collect();
+    let means = members.values().map(|(s, _)| call.score(s)).collect();
     let group_labels = members.values().map(|(_, l)| *l).collect();
     (ids, means, group_labels)
 }
@@ -323,6 +322,7 @@ mod tests {
             &[0.2, 0.4, 0.9, 0.7],
             &[false, false, true, true],
             &[5, 5, 2, 2],
+            &PatientCall::mean_at(0.5),
         );
         assert_eq!(ids, [2, 5]);
         assert!(close(scores[0], 0.8) && close(scores[1], 0.3));

@@ -58,7 +58,14 @@ impl PrimaryMetric {
     }
 
     /// The metric on a subset of recordings (`groups`: the patient of each).
-    fn on(self, scores: &[f64], labels: &[bool], groups: &[u32], threshold: f64) -> f64 {
+    fn on(
+        self,
+        scores: &[f64],
+        labels: &[bool],
+        groups: &[u32],
+        threshold: f64,
+        call: &seizure_model::PatientCall,
+    ) -> f64 {
         match self {
             PrimaryMetric::RocAuc => metrics::roc_auc(scores, labels),
             PrimaryMetric::PrAuc => metrics::average_precision(scores, labels),
@@ -66,8 +73,8 @@ impl PrimaryMetric {
             PrimaryMetric::Accuracy => metrics::compute(scores, labels, threshold).accuracy,
             PrimaryMetric::Sensitivity => metrics::compute(scores, labels, threshold).sensitivity,
             PrimaryMetric::PatientAccuracy => {
-                let (_, s, l) = metrics::per_group(scores, labels, groups);
-                metrics::compute(&s, &l, threshold).accuracy
+                let (_, s, l) = metrics::per_group(scores, labels, groups, call);
+                metrics::compute(&s, &l, call.threshold).accuracy
             }
         }
     }
@@ -405,8 +412,12 @@ fn compare(
         policy.seed,
         |indices, groups| {
             let labels: Vec<bool> = indices.iter().map(|&i| split.labels[i]).collect();
-            metric.on(&pick(candidate.scores, indices), &labels, groups, ct)
-                - metric.on(&pick(production.scores, indices), &labels, groups, pt)
+            let (cc, pc) = (
+                &candidate.evaluation.patient_call,
+                &production.evaluation.patient_call,
+            );
+            metric.on(&pick(candidate.scores, indices), &labels, groups, ct, cc)
+                - metric.on(&pick(production.scores, indices), &labels, groups, pt, pc)
         },
     );
     Comparison {
@@ -427,7 +438,8 @@ mod tests {
 
     /// A model's evaluation computed from `scores` the way the service does it.
     fn evaluation_of(scores: &[f64], labels: &[bool], segments: &[u32]) -> ModelEvaluation {
-        let (_, ps, pl) = metrics::per_group(scores, labels, segments);
+        let call = seizure_model::PatientCall::mean_at(0.5);
+        let (_, ps, pl) = metrics::per_group(scores, labels, segments, &call);
         let nan = Interval {
             low: f64::NAN,
             high: f64::NAN,
@@ -444,6 +456,8 @@ mod tests {
             version: None,
             training_data_md5: Some("data.dir".into()),
             threshold_source: "override",
+            decision_basis: "validation",
+            patient_call: call,
             recordings: metrics::compute(scores, labels, 0.5),
             patients: metrics::compute(&ps, &pl, 0.5),
             target_specificity: settings.target_specificity,

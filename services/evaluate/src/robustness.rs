@@ -122,6 +122,15 @@ impl Perturbation {
     }
 }
 
+/// Where a presentation is scored: the window threshold, the patient call, and the
+/// specificity sensitivity is reported at.
+#[derive(Debug, Clone, Copy)]
+pub struct OperatingPoints {
+    pub threshold: f64,
+    pub patient: seizure_model::PatientCall,
+    pub target_specificity: f64,
+}
+
 /// Scores and summarises one presentation of the test split.
 pub fn quality(
     name: &str,
@@ -129,12 +138,13 @@ pub fn quality(
     scores: &[f64],
     labels: &[bool],
     segments: &[u32],
-    threshold: f64,
-    target_specificity: f64,
+    at: &OperatingPoints,
 ) -> Quality {
+    let (threshold, target_specificity) = (at.threshold, at.target_specificity);
     let recordings = metrics::compute(scores, labels, threshold);
-    let (_, patient_scores, patient_labels) = metrics::per_group(scores, labels, segments);
-    let patients = metrics::compute(&patient_scores, &patient_labels, threshold);
+    let (_, patient_scores, patient_labels) =
+        metrics::per_group(scores, labels, segments, &at.patient);
+    let patients = metrics::compute(&patient_scores, &patient_labels, at.patient.threshold);
     Quality {
         name: name.to_owned(),
         description: description.to_owned(),
@@ -194,6 +204,7 @@ pub fn evaluate(
     predictor: &Predictor,
     inputs: &RobustnessInputs,
     threshold: f64,
+    call: &seizure_model::PatientCall,
     target_specificity: f64,
     seed: u64,
 ) -> Robustness {
@@ -204,8 +215,11 @@ pub fn evaluate(
             scores,
             labels,
             segments,
-            threshold,
-            target_specificity,
+            &OperatingPoints {
+                threshold,
+                patient: *call,
+                target_specificity,
+            },
         )
     };
     let aligned = summarise(

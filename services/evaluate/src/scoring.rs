@@ -2,7 +2,7 @@
 //! figure with its 95% interval.
 
 use eeg_data::processed::{ProcessedDataset, Split};
-use seizure_model::{Predictor, ThresholdSource};
+use seizure_model::{PatientCall, Predictor, ThresholdSource};
 use serde::Serialize;
 
 use crate::calibration::{self, Calibration};
@@ -67,8 +67,13 @@ pub struct ModelEvaluation {
     pub training_data_md5: Option<String>,
     /// Where `recordings.threshold` comes from: `model_card`, `override` or `fallback`.
     pub threshold_source: &'static str,
+    /// How the card's decisions were chosen: `out_of_fold`, `validation` (an earlier card,
+    /// one threshold for every decision) or `none`.
+    pub decision_basis: &'static str,
+    /// How a patient (a segment) is called: the card's patient decision.
+    pub patient_call: PatientCall,
     pub recordings: Metrics,
-    /// Each segment's recordings averaged into one patient-level probability.
+    /// Each segment's recordings scored by the patient rule, at the patient threshold.
     pub patients: Metrics,
     pub target_specificity: f64,
     /// Best recording-level sensitivity at a specificity of at least `target_specificity`.
@@ -99,21 +104,24 @@ pub fn evaluate(
     version: Option<String>,
     settings: &IntervalSettings,
 ) -> ModelEvaluation {
-    let (_, patient_scores, patient_labels) =
-        metrics::per_group(scores, &test.labels, &test.segments);
     let card = predictor.card();
     let (threshold, source) = match threshold_override {
         Some(value) => (value, ThresholdSource::Override),
         None => card.threshold(),
     };
+    let patient_call = card.patient_call(threshold);
+    let (_, patient_scores, patient_labels) =
+        metrics::per_group(scores, &test.labels, &test.segments, &patient_call);
     let recordings = metrics::compute(scores, &test.labels, threshold);
-    let patients = metrics::compute(&patient_scores, &patient_labels, threshold);
+    let patients = metrics::compute(&patient_scores, &patient_labels, patient_call.threshold);
     let intervals = intervals_of(scores, test, threshold, &patients, settings);
     ModelEvaluation {
         run_id: card.run_id.clone(),
         version,
         training_data_md5: card.training_data_md5.clone(),
         threshold_source: source.as_str(),
+        decision_basis: card.decision_basis(),
+        patient_call,
         sensitivity_at_target_specificity: metrics::sensitivity_at_specificity(
             scores,
             &test.labels,

@@ -70,10 +70,16 @@ pub struct InferenceArgs {
     pub issuer: String,
     #[arg(long, env = "JWT_AUDIENCE", default_value = auth_tokens::DEFAULT_AUDIENCE)]
     pub audience: String,
-    /// Overrides the served model's decision threshold (the one training chose on validation
-    /// and stored in its card). Every answer says which is in force (`threshold_source`).
+    /// Overrides the served model's window threshold (each recording's call: the one training
+    /// chose out of fold, or on validation in an earlier card, stored in its card). Every
+    /// answer says which is in force (`threshold_source`).
     #[arg(long, env = "PREDICTION_THRESHOLD")]
     pub threshold: Option<f64>,
+    /// Overrides the served model's patient threshold (the patient decision training chose
+    /// out of fold; in an earlier card, the window threshold on the mean). Answers say so
+    /// (`patient_threshold_source`).
+    #[arg(long, env = "PATIENT_THRESHOLD")]
+    pub patient_threshold: Option<f64>,
     /// Requests running longer are answered 503.
     #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 10)]
     pub request_timeout_seconds: u64,

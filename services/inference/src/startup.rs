@@ -60,6 +60,12 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
     if args.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
         bail!("PREDICTION_THRESHOLD must be between 0 and 1");
     }
+    if args
+        .patient_threshold
+        .is_some_and(|t| !(0.0..=1.0).contains(&t))
+    {
+        bail!("PATIENT_THRESHOLD must be between 0 and 1");
+    }
     if let Some(bound) = args.max_abs_sample {
         if !(bound.is_finite() && bound > 0.0 && bound <= f64::from(f32::MAX)) {
             bail!("MAX_ABS_SAMPLE must be a positive number within f32's range, not {bound}");
@@ -118,6 +124,7 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             },
             patient_store_dir: args.patient_store.clone(),
             threshold: args.threshold,
+            patient_threshold: args.patient_threshold,
             instance: instance_name(),
             request_timeout: Duration::from_secs(args.request_timeout_seconds),
             max_abs_sample: args.max_abs_sample,

@@ -22,8 +22,10 @@ use crate::sessions::Sessions;
 pub struct Settings {
     pub release: ReleaseSource,
     pub patient_store_dir: PathBuf,
-    /// Overrides the model card's decision threshold, if set.
+    /// Overrides the model card's window threshold, if set.
     pub threshold: Option<f64>,
+    /// Overrides the model card's patient threshold, if set.
+    pub patient_threshold: Option<f64>,
     /// Who answers, e.g. `inference@host`.
     pub instance: String,
     pub request_timeout: std::time::Duration,

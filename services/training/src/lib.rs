@@ -6,6 +6,7 @@
 //! `MLFLOW_TRACKING_URI` is set, the local store otherwise.
 
 pub mod logged_model;
+pub mod oof;
 pub mod profile;
 pub mod train;
 pub mod windows;
@@ -66,6 +67,18 @@ pub struct TrainingArgs {
     /// split; it is stored in the model card and used by evaluation and inference.
     #[arg(long, env = "THRESHOLD_SPECIFICITY", default_value_t = seizure_model::threshold::DEFAULT_TARGET_SPECIFICITY)]
     pub threshold_specificity: f64,
+    /// Folds of the out-of-fold evidence the model's window, patient and alarm decisions are
+    /// chosen on (a model per fold, each trained as the served one without its fold's
+    /// segments); 0 chooses the one threshold on the validation split as earlier releases did.
+    #[arg(long, env = "OOF_FOLDS", default_value_t = 5)]
+    pub oof_folds: usize,
+    /// The patient decision's target specificity (out of fold, over segments as patients).
+    #[arg(long, env = "PATIENT_SPECIFICITY", default_value_t = seizure_model::decisions::DEFAULT_PATIENT_TARGET_SPECIFICITY)]
+    pub patient_specificity: f64,
+    /// The bedside alarm rule's false-alarm budget per hour (out of fold, each background
+    /// segment once), at event sensitivity >= 0.95 and median latency <= 5 s.
+    #[arg(long, env = "ALARM_BUDGET_PER_HOUR", default_value_t = seizure_model::decisions::DEFAULT_ALARM_BUDGET_PER_HOUR)]
+    pub alarm_budget_per_hour: f64,
     /// Fit temperature scaling on the validation split (calibrated probabilities; the ranking
     /// and ROC AUC are unchanged). Stored in the model card and applied wherever it is used.
     #[arg(long, env = "TEMPERATURE_SCALING", default_value_t = false, action = clap::ArgAction::Set)]
@@ -154,6 +167,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         outcome.card.metrics["val_loss"],
         outcome.card.metrics["val_accuracy"],
     );
+    if let Some(d) = &outcome.card.decisions {
+        print!("{}", decisions_summary(d));
+    }
     if let Some(t) = &outcome.card.temperature_scaling {
         println!(
             "temperature scaling: T {:.3}, validation NLL {:.4} -> {:.4}",
@@ -215,6 +231,15 @@ pub fn train_model_with(
     }
     if !(args.threshold_specificity > 0.0 && args.threshold_specificity <= 1.0) {
         bail!("--threshold-specificity must lie in (0, 1]");
+    }
+    if !(args.patient_specificity > 0.0 && args.patient_specificity <= 1.0) {
+        bail!("--patient-specificity must lie in (0, 1]");
+    }
+    if !(args.alarm_budget_per_hour.is_finite() && args.alarm_budget_per_hour >= 0.0) {
+        bail!("--alarm-budget-per-hour must be a number >= 0");
+    }
+    if args.oof_folds == 1 || args.oof_folds > 20 {
+        bail!("--oof-folds must be 0 (none) or between 2 and 20");
     }
     args.dvc.fetch(&args.data)?;
     let dataset = ProcessedDataset::open(&args.data)
@@ -371,6 +396,36 @@ pub fn train_model_with(
                  diverged); evaluation will refuse this model"
             ),
         }
+        if args.oof_folds > 0 && card.decision_threshold.is_some() {
+            let started = std::time::Instant::now();
+            card.decisions =
+                out_of_fold(args, &dataset, &train_split, &validation, &config, &card)?;
+            match &card.decisions {
+                Some(d) => {
+                    let mut metrics = vec![
+                        Metric::now("oof_window_threshold", d.window.threshold, 0),
+                        Metric::now("oof_window_specificity", d.window.specificity.value, 0),
+                        Metric::now("oof_window_sensitivity", d.window.sensitivity.value, 0),
+                        Metric::now("oof_patient_threshold", d.patient.threshold, 0),
+                        Metric::now("oof_patient_accuracy", d.patient.accuracy.value, 0),
+                        Metric::now("oof_seconds", started.elapsed().as_secs_f64(), 0),
+                    ];
+                    if let Some(a) = &d.alarm {
+                        metrics.push(Metric::now(
+                            "oof_false_alarms_per_hour",
+                            a.false_alarms_per_hour,
+                            0,
+                        ));
+                        metrics.push(Metric::now("oof_event_sensitivity", a.event_sensitivity, 0));
+                    }
+                    tracker.log_metrics(&run.run_id, &metrics)?;
+                }
+                None => tracing::warn!(
+                    "no out-of-fold decisions: a fold's scores are not all finite, or a class is \
+                     missing; the validation threshold decides"
+                ),
+            }
+        }
         let profile = training_signals.as_ref().and_then(|signals| {
             let predictor = seizure_model::Predictor::from_network(card.clone(), &outcome.network);
             profile::build(&predictor, signals, &args.drift_config())
@@ -411,6 +466,114 @@ pub fn train_model_with(
         tracing::warn!("cannot close run {}: {e}", run.run_id);
     }
     result
+}
+
+/// The out-of-fold decisions, in a few lines.
+pub fn decisions_summary(d: &seizure_model::Decisions) -> String {
+    let rate = |r: &seizure_model::decisions::Rate| {
+        format!(
+            "{:.4} [{:.4}, {:.4}] ({}/{})",
+            r.value, r.interval[0], r.interval[1], r.count, r.of
+        )
+    };
+    let mut text = format!(
+        "decisions on {}:\n  window: threshold {:.6} for specificity >= {}: specificity {}, sensitivity {}\n  \
+         patient: {} >= {:.4} (gap {:.4}..{:.4}) for specificity >= {}: right {}, specificity {}, sensitivity {}\n",
+        d.evidence.source,
+        d.window.threshold,
+        d.window.target_specificity,
+        rate(&d.window.specificity),
+        rate(&d.window.sensitivity),
+        d.patient.rule.as_str(),
+        d.patient.threshold,
+        d.patient.margin[0],
+        d.patient.margin[1],
+        d.patient.target_specificity,
+        rate(&d.patient.accuracy),
+        rate(&d.patient.specificity),
+        rate(&d.patient.sensitivity),
+    );
+    match &d.alarm {
+        Some(a) => text.push_str(&format!(
+            "  alarm: threshold {:.4}, {} of {}, refractory {} s: {} false alarms in {:.2} h of distinct \
+             background = {:.2}/h [{:.2}, {:.2}]; {}/{} seizures detected ({:.3}), latency median {} s, \
+             p90 {} s; {} ({} rules compared)\n",
+            a.threshold,
+            a.k,
+            a.n,
+            a.refractory_s,
+            a.false_alarms,
+            a.background_hours,
+            a.false_alarms_per_hour,
+            a.false_alarms_per_hour_interval[0],
+            a.false_alarms_per_hour_interval[1],
+            a.detected,
+            a.seizures,
+            a.event_sensitivity,
+            a.latency_median_s.map_or("-".into(), |v| format!("{v:.2}")),
+            a.latency_p90_s.map_or("-".into(), |v| format!("{v:.2}")),
+            if a.meets_targets {
+                format!("meets the targets (<= {}/h)", a.budget_per_hour)
+            } else {
+                format!("MISSES the targets (<= {}/h, sensitivity >= 0.95, median latency <= 5 s)", a.budget_per_hour)
+            },
+            a.rules_compared,
+        )),
+        None => text.push_str("  alarm: none chosen (no continuous signals)\n"),
+    }
+    text
+}
+
+/// The out-of-fold decisions ([`oof`]): None (with a warning) for a dataset without the
+/// continuous signals of its training and validation segments (an older preprocessing).
+fn out_of_fold(
+    args: &TrainingArgs,
+    dataset: &ProcessedDataset,
+    train_split: &SplitArrays,
+    validation: &SplitArrays,
+    config: &TrainConfig,
+    card: &ModelCard,
+) -> anyhow::Result<Option<seizure_model::Decisions>> {
+    let (Ok(train_signals), Ok(validation_signals)) = (
+        dataset.signals(Split::Train),
+        dataset.signals(Split::Validation),
+    ) else {
+        tracing::warn!("no out-of-fold decisions: the dataset keeps no continuous signals");
+        return Ok(None);
+    };
+    if train_signals.is_empty() || validation_signals.is_empty() {
+        tracing::warn!("no out-of-fold decisions: the dataset keeps no continuous signals");
+        return Ok(None);
+    }
+    let manifest = &dataset.manifest;
+    let pool = oof::Pool {
+        train: train_split,
+        validation,
+        signals: oof::pool_signals(&train_signals, &validation_signals)?,
+        segments: manifest.segments.len(),
+        normalisation: manifest.normalisation,
+        windows: args.windows,
+        augmentation: Augmentation {
+            gain: args.augment_gain,
+            noise: args.augment_noise,
+        },
+        undersample: manifest.balance == eeg_data::processed::Balance::Undersample,
+        max_rows: args.max_train_rows,
+    };
+    let settings = oof::OofSettings {
+        folds: args.oof_folds,
+        window_specificity: args.threshold_specificity,
+        patient_specificity: args.patient_specificity,
+        alarm: bedside::tuning::Targets {
+            budget_per_hour: args.alarm_budget_per_hour,
+            ..Default::default()
+        },
+        hop: bedside::monitor::DEFAULT_HOP,
+    };
+    let mut card = card.clone();
+    card.decisions = None;
+    let scored = oof::score(&pool, config, &card, &settings)?;
+    Ok(oof::decide(&scored, &settings))
 }
 
 fn validation_inputs(validation: &SplitArrays) -> &[f32] {

@@ -87,6 +87,10 @@ impl Workspace {
             drift_window: 1_000,
             drift_permutations: 1_000,
             threshold_specificity: 0.98,
+            // Out-of-fold decisions cost a training per fold: tests that need them ask.
+            oof_folds: 0,
+            patient_specificity: seizure_model::decisions::DEFAULT_PATIENT_TARGET_SPECIFICITY,
+            alarm_budget_per_hour: seizure_model::decisions::DEFAULT_ALARM_BUDGET_PER_HOUR,
             temperature_scaling: false,
             front_end: training::FrontEndArg::Frames,
             lstm_hidden: 56,

@@ -132,6 +132,7 @@ pub fn default_args(production: &Path, patients: &Path, dir: &Path) -> inference
         issuer: "seizure-ops-auth".into(),
         audience: "seizure-ops".into(),
         threshold: None,
+        patient_threshold: None,
         request_timeout_seconds: 10,
         max_body_bytes: 8 * 1024 * 1024,
         max_body_bytes_in_flight: inference::config::DEFAULT_BODY_BYTES_IN_FLIGHT,

@@ -349,6 +349,9 @@ impl Search<'_> {
             batch_size: config.batch_size,
             windows: config.windows_arg(),
             augment_gain: config.augment_gain,
+            // A trial is judged on its validation loss; its decisions are chosen when the
+            // winner is trained by the pipeline.
+            oof_folds: 0,
             dvc: DvcArgs {
                 no_dvc: true,
                 ..DvcArgs::default()

@@ -56,14 +56,26 @@ pub struct PredictionResponse {
     pub patient_id: Option<u64>,
     pub model_version: String,
     pub recordings: usize,
-    /// The mean of the recordings' probabilities (the rule evaluation uses per patient).
+    /// The mean of the recordings' probabilities.
     pub seizure_probability: f64,
-    /// `seizure` when `seizure_probability >= threshold`, else `non-seizure`.
+    /// The patient decision: `seizure` when `patient_score >= patient_threshold`, else
+    /// `non-seizure`.
     pub prediction: String,
+    /// The patient rule (`mean_probability` or `positive_fraction`), the recordings' score by
+    /// it, and the threshold it is called at.
+    pub patient_rule: String,
+    pub patient_score: f64,
+    pub patient_threshold: f64,
+    /// `model_card` or `override` (`PATIENT_THRESHOLD`).
+    pub patient_threshold_source: String,
+    /// The window decision: each recording is `seizure` at or above this.
     pub threshold: f64,
-    /// `model_card` (chosen on validation by training, as evaluated), `override`
-    /// (`PREDICTION_THRESHOLD`) or `fallback` (0.5, a card older than the rule).
+    /// `model_card` (as evaluated), `override` (`PREDICTION_THRESHOLD`) or `fallback` (0.5, a
+    /// card older than any rule).
     pub threshold_source: String,
+    /// How the card's decisions were chosen: `out_of_fold` (three decisions), `validation`
+    /// (an earlier card: one threshold, the patient called by the mean against it) or `none`.
+    pub decision_basis: String,
     /// Indices of the recordings at or above the threshold.
     pub epileptic_recordings: Vec<usize>,
     pub per_recording: Vec<RecordingScore>,
@@ -140,6 +152,8 @@ pub(crate) fn score(
     let (threshold, source) = threshold_of(state, model);
     let as_f64: Vec<f64> = probabilities.iter().map(|&p| f64::from(p)).collect();
     let seizure_probability = seizure_model::patient_probability(&as_f64);
+    let (call, patient_source) = patient_call_of(state, model, threshold);
+    let patient_score = call.score(&as_f64);
     // Incoming signals (`sender`'s) join the fleet's drift window; the patient store's do not
     // (reading a patient again is not new input, and would let one caller fill the window).
     let ood = out_of_distribution(state, model, samples, &as_f64, sender);
@@ -159,9 +173,14 @@ pub(crate) fn score(
         model_version: model.version.clone(),
         recordings: per_recording.len(),
         seizure_probability,
-        prediction: label(model, seizure_probability >= threshold),
+        prediction: label(model, patient_score >= call.threshold),
+        patient_rule: call.rule.as_str().to_owned(),
+        patient_score,
+        patient_threshold: call.threshold,
+        patient_threshold_source: patient_source.as_str().to_owned(),
         threshold,
         threshold_source: source.as_str().to_owned(),
+        decision_basis: model.card().decision_basis().to_owned(),
         epileptic_recordings: per_recording
             .iter()
             .filter(|r| r.probability >= threshold)
@@ -227,6 +246,23 @@ fn out_of_distribution(
     Some((scores, summary))
 }
 
+/// How `model` calls a patient: the card's patient decision (an earlier card: the mean against
+/// `window_threshold`, the window threshold in force), with `PATIENT_THRESHOLD` if set.
+pub(crate) fn patient_call_of(
+    state: &AppState,
+    model: &LoadedModel,
+    window_threshold: f64,
+) -> (seizure_model::PatientCall, ThresholdSource) {
+    let call = model.card().patient_call(window_threshold);
+    match state.settings.patient_threshold {
+        Some(threshold) => (
+            seizure_model::PatientCall { threshold, ..call },
+            ThresholdSource::Override,
+        ),
+        None => (call, ThresholdSource::ModelCard),
+    }
+}
+
 /// The threshold in force for `model`: the override, or the one in its card.
 pub(crate) fn threshold_of(state: &AppState, model: &LoadedModel) -> (f64, ThresholdSource) {
     match state.settings.threshold {
@@ -264,7 +300,7 @@ pub(crate) async fn audit(
         model_version: answer.model_version.clone(),
         recordings: answer.recordings,
         seizure_probability: answer.seizure_probability,
-        prediction: answer.seizure_probability >= answer.threshold,
+        prediction: answer.patient_score >= answer.patient_threshold,
         epileptic_recordings: answer.epileptic_recordings.clone(),
         kind: crate::audit::KIND_PREDICTION.to_owned(),
         session_id: None,
@@ -273,7 +309,7 @@ pub(crate) async fn audit(
 }
 
 pub(crate) fn count_outcome(state: &AppState, answer: &PredictionResponse) {
-    let seizure = answer.seizure_probability >= answer.threshold;
+    let seizure = answer.patient_score >= answer.patient_threshold;
     state
         .metrics
         .outcome(if seizure { "seizure" } else { "no_seizure" });

@@ -306,8 +306,10 @@ function showSummary(prediction, signal) {
     document.createTextNode(`Patient ${signal.patient_id}: `),
     verdict,
     document.createTextNode(
-      ` (mean probability ${prediction.seizure_probability.toFixed(3)}, threshold ${prediction.threshold.toFixed(3)} from ${prediction.threshold_source}; ` +
-        `${prediction.epileptic_recordings.length} of ${prediction.recordings} recordings at or above it; model v${prediction.model_version})`,
+      ` (patient score ${prediction.patient_score.toFixed(3)} by ${prediction.patient_rule.replace("_", " ")} against the patient threshold ` +
+        `${prediction.patient_threshold.toFixed(3)} from ${prediction.patient_threshold_source}; ` +
+        `${prediction.epileptic_recordings.length} of ${prediction.recordings} recordings at or above the window threshold ` +
+        `${prediction.threshold.toFixed(3)} from ${prediction.threshold_source}; decisions chosen ${prediction.decision_basis.replace(/_/g, " ")}; model v${prediction.model_version})`,
     ),
   ];
   if (ood && ood.flagged_recordings.length) {

@@ -180,8 +180,10 @@ pub(crate) fn open_entry(
 ) -> Result<Arc<Entry>, ApiError> {
     let owner = claims.sub.as_str();
     let model = serving_model(state)?;
-    let (threshold, source) = threshold_of(state, &model);
-    let defaults = AlarmRule::with_threshold(threshold);
+    // The card's alarm decision; PREDICTION_THRESHOLD, when set, overrides its threshold too.
+    let (_, source) = threshold_of(state, &model);
+    let defaults = AlarmRule::of_card(model.card());
+    let threshold = state.settings.threshold.unwrap_or(defaults.threshold);
     let config = MonitorConfig {
         hop: body.hop.unwrap_or(bedside::monitor::DEFAULT_HOP),
         rule: AlarmRule {
