@@ -292,7 +292,7 @@ pub fn choose_rule(
                         })
                         .unwrap_or(outcome.false_alarms);
                     let candidate = (meets, outcome.false_alarms, lower, median, n, rule, outcome);
-                    if better(&candidate, best.as_ref(), seizure_count) {
+                    if better(&candidate, best.as_ref()) {
                         best = Some(candidate);
                     }
                 }
@@ -327,7 +327,6 @@ pub fn choose_rule(
 fn better(
     candidate: &(bool, usize, usize, f64, usize, AlarmRule, Outcome),
     best: Option<&(bool, usize, usize, f64, usize, AlarmRule, Outcome)>,
-    _seizures: usize,
 ) -> bool {
     let Some(best) = best else {
         return true;
