@@ -4,8 +4,9 @@
 //! ([`eeg_data::split::assign_fold`]); for each fold, preprocessing makes that fold the test
 //! split (the other segments are train, validation and patient pool in the pipeline's
 //! proportions), training runs with the pipeline's settings, and the fold's test split is
-//! scored exactly as `evaluate` scores a candidate (at the threshold training chose on the
-//! fold's validation split, with 95% intervals). Nothing is promoted. Each fold's training
+//! scored exactly as `evaluate` scores a candidate (at the decisions training chose, with 95%
+//! intervals). Training chooses them out of fold inside the fold's own training and validation
+//! segments (nested: the fold's test split never informs them). Nothing is promoted. Each fold's training
 //! run is tracked under one parent run (`mlflow.parentRunId`), which gets the mean and
 //! standard deviation of every figure; `cv/cv.json` has it all.
 

@@ -148,7 +148,8 @@ pub struct EventsReport {
     pub distinct: Measured,
     /// The card's out-of-fold figures, when the rule is the card's alarm decision.
     pub out_of_fold: Option<Measured>,
-    /// Out of fold and `distinct` together (detection latency from `distinct` only).
+    /// Out of fold and `distinct` together, for the test split (validation is part of the
+    /// out-of-fold pool); detection latency from `distinct` only.
     pub pooled: Option<Measured>,
     /// Spliced recordings: the background segments repeat many times over.
     pub recordings: Vec<RecordingReport>,
@@ -195,26 +196,30 @@ pub fn run_events(args: &EventsArgs) -> anyhow::Result<EventsReport> {
         latency_median_s: a.latency_median_s,
         latency_p90_s: a.latency_p90_s,
     });
-    let pooled = out_of_fold.as_ref().map(|oof| {
-        let hours = oof.background_hours + distinct.background_hours;
-        let false_alarms = oof.false_alarms + distinct.false_alarms;
-        let seizures = oof.seizures + distinct.seizures;
-        let detected = oof.detected + distinct.detected;
-        Measured {
-            background_hours: hours,
-            false_alarms,
-            false_alarms_per_hour: false_alarms as f64 / hours,
-            false_alarms_per_hour_interval: seizure_model::decisions::poisson_interval(
+    // Only the test split is apart from the out-of-fold pool (training + validation).
+    let pooled = out_of_fold
+        .as_ref()
+        .filter(|_| args.split == HeldOut::Test)
+        .map(|oof| {
+            let hours = oof.background_hours + distinct.background_hours;
+            let false_alarms = oof.false_alarms + distinct.false_alarms;
+            let seizures = oof.seizures + distinct.seizures;
+            let detected = oof.detected + distinct.detected;
+            Measured {
+                background_hours: hours,
                 false_alarms,
-            )
-            .map(|mu| mu / hours),
-            seizures,
-            detected,
-            event_sensitivity: (seizures > 0).then(|| detected as f64 / seizures as f64),
-            latency_median_s: distinct.latency_median_s,
-            latency_p90_s: distinct.latency_p90_s,
-        }
-    });
+                false_alarms_per_hour: false_alarms as f64 / hours,
+                false_alarms_per_hour_interval: seizure_model::decisions::poisson_interval(
+                    false_alarms,
+                )
+                .map(|mu| mu / hours),
+                seizures,
+                detected,
+                event_sensitivity: (seizures > 0).then(|| detected as f64 / seizures as f64),
+                latency_median_s: distinct.latency_median_s,
+                latency_p90_s: distinct.latency_p90_s,
+            }
+        });
     let splice_config = SpliceConfig {
         seed: args.seed,
         duration_s: args.hours * 3600.0,

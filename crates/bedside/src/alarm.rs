@@ -45,10 +45,22 @@ impl AlarmRule {
         }
     }
 
-    /// The card's alarm decision (chosen out of fold), or (an earlier card) the defaults at
-    /// its window threshold.
+    /// The card's alarm decision (chosen out of fold) when it detects as the targets ask
+    /// (event sensitivity >= 0.95, median latency <= 5 s, out of fold), else (an earlier card,
+    /// or a decision that missed them) the defaults at its window threshold.
     pub fn of_card(card: &seizure_model::ModelCard) -> Self {
-        match card.decisions.as_ref().and_then(|d| d.alarm.as_ref()) {
+        use seizure_model::decisions::{MAX_MEDIAN_LATENCY_S, MIN_EVENT_SENSITIVITY};
+        let detects = |a: &&seizure_model::decisions::AlarmDecision| {
+            a.event_sensitivity >= MIN_EVENT_SENSITIVITY
+                && a.latency_median_s
+                    .is_some_and(|l| l <= MAX_MEDIAN_LATENCY_S)
+        };
+        match card
+            .decisions
+            .as_ref()
+            .and_then(|d| d.alarm.as_ref())
+            .filter(detects)
+        {
             Some(a) => Self {
                 threshold: a.threshold,
                 k: a.k,

@@ -133,13 +133,15 @@ impl ModelCard {
         }
     }
 
-    /// How this card calls a patient: its out-of-fold patient decision, or (an earlier card)
-    /// the mean probability against `window_threshold`, the window threshold in force.
+    /// How this card calls a patient, `window_threshold` being the window threshold in force
+    /// (the card's, or an override): its out-of-fold patient decision (a `positive_fraction`
+    /// counts windows at `window_threshold`, as the answer's per-recording calls do), or (an
+    /// earlier card) the mean probability against `window_threshold`.
     pub fn patient_call(&self, window_threshold: f64) -> crate::decisions::PatientCall {
         match &self.decisions {
             Some(d) => crate::decisions::PatientCall {
                 rule: d.patient.rule,
-                window_threshold: d.window.threshold,
+                window_threshold,
                 threshold: d.patient.threshold,
             },
             None => crate::decisions::PatientCall::mean_at(window_threshold),

@@ -152,8 +152,8 @@ pub struct PatientDecision {
     pub specificity: Rate,
     pub sensitivity: Rate,
     pub accuracy: Rate,
-    /// The gap between classes the threshold sits in (its lower and upper score), when the
-    /// classes are separated there.
+    /// The gap the threshold sits in the middle of: the highest score below it and the lowest
+    /// at or above it (out of fold).
     pub margin: [f64; 2],
 }
 
@@ -215,8 +215,9 @@ pub fn choose_window(
 
 /// Chooses the patient rule and threshold on out-of-fold patients (each one's window
 /// probabilities and label): for each rule, among thresholds whose specificity reaches the
-/// target, those of the highest sensitivity, and of those the middle of the widest score gap
-/// (a threshold at the edge of the negatives' scores is what misses on new patients); the
+/// target, those of the highest sensitivity, then specificity, and of those the middle of the
+/// widest score gap (a threshold at the edge of the negatives' scores is what misses on new
+/// patients); the
 /// rule right about more patients wins (the mean on a tie).
 pub fn choose_patient(
     patients: &[(Vec<f64>, bool)],
@@ -263,8 +264,9 @@ pub fn choose_patient(
     best
 }
 
-/// The threshold in the middle of the widest gap between consecutive distinct scores among
-/// the thresholds of the best sensitivity at specificity >= target, with the gap's ends.
+/// The threshold in the middle of a gap between consecutive distinct scores: of the gaps
+/// whose specificity reaches the target, the most sensitive, then the most specific, then the
+/// widest; with the gap's ends.
 fn middle_of_best_gap(scores: &[f64], labels: &[bool], target: f64) -> Option<(f64, [f64; 2])> {
     let mut distinct: Vec<f64> = scores.to_vec();
     distinct.sort_by(f64::total_cmp);
@@ -273,23 +275,20 @@ fn middle_of_best_gap(scores: &[f64], labels: &[bool], target: f64) -> Option<(f
     let mut gaps: Vec<[f64; 2]> = distinct.windows(2).map(|w| [w[0], w[1]]).collect();
     let top = *distinct.last()?;
     gaps.push([top, top + (1.0 - top).max(0.0) / 2.0 + f64::EPSILON]);
-    let mut best: Option<(usize, f64, [f64; 2])> = None;
+    let mut best: Option<((usize, usize, f64), [f64; 2])> = None;
     for gap in gaps {
         let threshold = (gap[0] + gap[1]) / 2.0;
         let (specificity, sensitivity) = rates(scores, labels, threshold);
         if specificity.value < target {
             continue;
         }
-        let width = gap[1] - gap[0];
-        let better = match best {
-            None => true,
-            Some((count, best_width, _)) => (sensitivity.count, width) > (count, best_width),
-        };
-        if better {
-            best = Some((sensitivity.count, width, gap));
+        // The most sensitive, then the most specific, then the widest gap.
+        let key = (sensitivity.count, specificity.count, gap[1] - gap[0]);
+        if best.is_none_or(|(best_key, _)| key > best_key) {
+            best = Some((key, gap));
         }
     }
-    best.map(|(_, _, gap)| ((gap[0] + gap[1]) / 2.0, gap))
+    best.map(|(_, gap)| ((gap[0] + gap[1]) / 2.0, gap))
 }
 
 /// Specificity and sensitivity of `scores >= threshold`.
@@ -413,6 +412,21 @@ mod tests {
         );
         assert_eq!(chosen.specificity.count, 2);
         assert_eq!(chosen.sensitivity.count, 1);
+    }
+
+    #[test]
+    fn equal_sensitivity_prefers_the_more_specific_threshold_over_a_wider_gap() {
+        // Negatives at 0.30, 0.70, 0.71; one positive at 0.72: 0.50 (between 0.30 and 0.70) is
+        // the widest gap but calls two negatives; 0.715 calls none.
+        let patients = vec![
+            (vec![0.30], false),
+            (vec![0.70], false),
+            (vec![0.71], false),
+            (vec![0.72], true),
+        ];
+        let chosen = choose_patient(&patients, 0.5, 0.5).unwrap();
+        assert!((chosen.threshold - 0.715).abs() < 1e-9, "{chosen:?}");
+        assert_eq!(chosen.specificity.count, 3);
     }
 
     #[test]

@@ -572,8 +572,15 @@ fn out_of_fold(
     };
     let mut card = card.clone();
     card.decisions = None;
-    let scored = oof::score(&pool, config, &card, &settings)?;
-    Ok(oof::decide(&scored, &settings))
+    match oof::score(&pool, config, &card, &settings) {
+        Ok(scored) => Ok(oof::decide(&scored, &settings)),
+        // Too few segments to deal into folds (a tiny data set): the validation threshold
+        // decides, as it did before.
+        Err(e) => {
+            tracing::warn!("no out-of-fold decisions: {e:#}");
+            Ok(None)
+        }
+    }
 }
 
 fn validation_inputs(validation: &SplitArrays) -> &[f32] {

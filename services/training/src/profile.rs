@@ -15,7 +15,8 @@ pub fn build(
     config: &drift::BuildConfig,
 ) -> Option<drift::Profile> {
     let card: &ModelCard = predictor.card();
-    let Some(threshold) = card.decision_threshold.as_ref().map(|t| t.value) else {
+    // The window threshold the service calls windows at (the out-of-fold one when chosen).
+    let Some(threshold) = card.decision_threshold.as_ref().map(|_| card.threshold().0) else {
         tracing::warn!("no drift profile: the model has no decision threshold (diverged)");
         return None;
     };

@@ -33,6 +33,18 @@ pub enum Error {
 struct Named {
     segments: Vec<String>,
     reexport: bool,
+    /// A `use` item (not a path in code), and the name it binds when renamed (`as`).
+    import: bool,
+    alias: Option<String>,
+}
+
+impl Named {
+    /// The name a `use` binds in its module.
+    fn binds(&self) -> Option<&str> {
+        self.alias
+            .as_deref()
+            .or_else(|| self.segments.last().map(String::as_str))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -130,7 +142,23 @@ impl CrateModules {
             "self" => (from.to_owned(), &segments[1..]),
             "super" => (from.to_owned(), segments),
             first if self.modules[from].children.contains(first) => (from.to_owned(), segments),
-            _ => return None,
+            // A name this module imported (`use crate::service as s; s::f()`): through it.
+            first => {
+                let import = self.modules[from]
+                    .named
+                    .iter()
+                    .find(|n| n.import && n.binds() == Some(first) && n.segments.len() > 1)?;
+                if depth >= 8 {
+                    return None;
+                }
+                let through: Vec<String> = import
+                    .segments
+                    .iter()
+                    .chain(&segments[1..])
+                    .cloned()
+                    .collect();
+                return self.resolve(from, &through, depth + 1);
+            }
         };
         for segment in rest {
             if segment == "super" {
@@ -158,7 +186,7 @@ impl CrateModules {
         self.modules[module]
             .named
             .iter()
-            .filter(|n| n.reexport && n.segments.last().map(String::as_str) == Some(name))
+            .filter(|n| n.reexport && n.binds() == Some(name))
             .find_map(|n| self.resolve(module, &n.segments, depth))
             .filter(|home| home != module)
     }
@@ -245,11 +273,23 @@ pub fn is_below(module: &str, ancestor: &str) -> bool {
         .is_some_and(|rest| rest.starts_with("::"))
 }
 
+/// Whether an item is compiled for tests only: `#[cfg(test)]` or `#[cfg(all(test, ...))]`
+/// (not `not(test)` or `any(test, ...)`, which are compiled outside tests too).
 fn is_test(attrs: &[syn::Attribute]) -> bool {
     attrs.iter().any(|attr| {
         attr.path().is_ident("cfg")
-            && matches!(&attr.meta, syn::Meta::List(list)
-                if list.tokens.to_string().split(|c: char| !c.is_alphanumeric() && c != '_').any(|w| w == "test"))
+            && matches!(&attr.meta, syn::Meta::List(list) if {
+                let words: Vec<String> = list
+                    .tokens
+                    .to_string()
+                    .split(|c: char| !c.is_alphanumeric() && c != '_')
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                words.first().is_some_and(|w| w == "test" || w == "all")
+                    && words.iter().any(|w| w == "test")
+                    && !words.iter().any(|w| w == "not" || w == "any")
+            })
     })
 }
 
@@ -296,17 +336,30 @@ struct Collector {
 
 impl Collector {
     fn use_tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree, reexport: bool) {
-        let mut push = |segments: Vec<String>| self.named.push(Named { segments, reexport });
+        let mut push = |segments: Vec<String>, alias: Option<String>| {
+            self.named.push(Named {
+                segments,
+                reexport,
+                import: true,
+                alias,
+            })
+        };
         match tree {
             syn::UseTree::Path(p) => {
                 prefix.push(p.ident.to_string());
                 self.use_tree(prefix, &p.tree, reexport);
                 prefix.pop();
             }
-            syn::UseTree::Name(n) if n.ident == "self" => push(prefix.clone()),
-            syn::UseTree::Name(n) => push([prefix.as_slice(), &[n.ident.to_string()]].concat()),
-            syn::UseTree::Rename(r) => push([prefix.as_slice(), &[r.ident.to_string()]].concat()),
-            syn::UseTree::Glob(_) => push(prefix.clone()),
+            syn::UseTree::Name(n) if n.ident == "self" => push(prefix.clone(), None),
+            syn::UseTree::Name(n) => {
+                push([prefix.as_slice(), &[n.ident.to_string()]].concat(), None)
+            }
+            syn::UseTree::Rename(r) => push(
+                [prefix.as_slice(), &[r.ident.to_string()]].concat(),
+                Some(r.rename.to_string()),
+            ),
+            // A glob binds no one name: an edge to the module it reads.
+            syn::UseTree::Glob(_) => push(prefix.clone(), Some("*".into())),
             syn::UseTree::Group(g) => {
                 for tree in &g.items {
                     self.use_tree(prefix, tree, reexport);
@@ -341,6 +394,8 @@ impl<'ast> Visit<'ast> for Collector {
             self.named.push(Named {
                 segments,
                 reexport: false,
+                import: false,
+                alias: None,
             });
         }
         syn::visit::visit_path(self, path);
@@ -468,6 +523,27 @@ mod tests {
         let cycles = modules.sibling_graph().cycles();
         assert_eq!(cycles.len(), 1, "{cycles:?}");
         assert_eq!(cycles[0][0].0, "crate::routes::a");
+    }
+
+    #[test]
+    fn renamed_imports_and_cfg_not_test_are_followed() {
+        let found = edges(&[
+            ("lib.rs", "pub mod a; pub mod b; pub mod c;"),
+            ("a.rs", "use crate::b as other; pub fn f() { other::g(); }"),
+            ("b.rs", "pub fn g() {} pub use crate::c::H as Renamed;"),
+            (
+                "c.rs",
+                "pub struct H; #[cfg(not(test))] fn live() { crate::a::f(); }",
+            ),
+        ]);
+        assert_eq!(
+            found,
+            [
+                pair("crate::a", "crate::b"),
+                pair("crate::b", "crate::c"),
+                pair("crate::c", "crate::a"),
+            ]
+        );
     }
 
     #[test]

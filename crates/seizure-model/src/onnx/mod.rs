@@ -56,8 +56,14 @@ pub fn model(predictor: &Predictor) -> ModelProto {
         "model_card",
         &serde_json::to_string(card).expect("a model card serialises"),
     )];
-    if let Some(threshold) = &card.decision_threshold {
-        metadata.push(entry("decision_threshold", &threshold.value.to_string()));
+    if card.decision_threshold.is_some() || card.decisions.is_some() {
+        // The window threshold served (the out-of-fold one when chosen), and the patient call.
+        let (threshold, _) = card.threshold();
+        metadata.push(entry("decision_threshold", &threshold.to_string()));
+        let call = card.patient_call(threshold);
+        metadata.push(entry("patient_rule", call.rule.as_str()));
+        metadata.push(entry("patient_threshold", &call.threshold.to_string()));
+        metadata.push(entry("decision_basis", card.decision_basis()));
     }
     // What our services check before scoring and a bare runtime does not: finite samples
     // within this bound (a runtime scores NaN or 1e39 into NaN or a confident answer).

@@ -579,6 +579,7 @@ async fn infer_version(
             "patient_rule": answer.patient_rule,
             "patient_score": answer.patient_score,
             "patient_threshold": answer.patient_threshold,
+            "patient_threshold_source": answer.patient_threshold_source,
             "decision_basis": answer.decision_basis,
             "processed_by": answer.processed_by,
         }),
