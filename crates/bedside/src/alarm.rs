@@ -233,6 +233,79 @@ pub fn alarms(events: &[Event], end_s: f64) -> Vec<crate::scoring::Alarm> {
 mod tests {
     use super::*;
 
+    fn card_with_alarm(sensitivity: f64, latency: Option<f64>) -> seizure_model::ModelCard {
+        use seizure_model::decisions::*;
+        let mut card = seizure_model::ModelCard::new(
+            seizure_model::ModelConfig::default(),
+            eeg_data::layout::Normalisation {
+                centring: eeg_data::layout::Centring::Global,
+                mean: 0.0,
+                std: 1.0,
+            },
+        );
+        let rate = Rate::new(1, 1);
+        card.decisions = Some(Decisions {
+            evidence: Evidence {
+                source: "test".into(),
+                folds: 2,
+                segments: 2,
+                seizure_segments: 1,
+            },
+            window: WindowDecision {
+                threshold: 0.7,
+                target_specificity: 0.98,
+                specificity: rate,
+                sensitivity: rate,
+            },
+            patient: PatientDecision {
+                rule: PatientRule::MeanProbability,
+                threshold: 0.6,
+                target_specificity: 0.99,
+                specificity: rate,
+                sensitivity: rate,
+                accuracy: rate,
+                margin: [0.5, 0.7],
+            },
+            alarm: Some(AlarmDecision {
+                threshold: 0.9,
+                k: 3,
+                n: 4,
+                refractory_s: 60.0,
+                hop: 87,
+                budget_per_hour: 1.0,
+                background_hours: 1.0,
+                false_alarms: 0,
+                false_alarms_per_hour: 0.0,
+                false_alarms_per_hour_interval: [0.0, 3.7],
+                seizures: 20,
+                detected: (sensitivity * 20.0) as usize,
+                event_sensitivity: sensitivity,
+                latency_median_s: latency,
+                latency_p90_s: latency,
+                meets_targets: false,
+                rules_compared: 1,
+            }),
+        });
+        card
+    }
+
+    #[test]
+    fn the_cards_alarm_decision_is_served_only_when_it_detects_as_asked() {
+        let served = AlarmRule::of_card(&card_with_alarm(0.95, Some(2.0)));
+        assert_eq!(
+            (served.threshold, served.k, served.n, served.refractory_s),
+            (0.9, 3, 4, 60.0)
+        );
+        // Too few seizures detected, or too late: the earlier default at the window threshold.
+        for card in [
+            card_with_alarm(0.9, Some(2.0)),
+            card_with_alarm(1.0, Some(6.0)),
+            card_with_alarm(1.0, None),
+        ] {
+            assert_eq!(AlarmRule::of_card(&card), AlarmRule::with_threshold(0.7));
+        }
+    }
+
     fn run(rule: AlarmRule, probabilities: &[f32]) -> Vec<Event> {
         let mut state = AlarmState::new(rule);
         let mut events: Vec<Event> = probabilities

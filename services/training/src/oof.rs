@@ -98,6 +98,39 @@ fn deal(signals: &Signals, folds: usize, seed: u64) -> Vec<usize> {
     fold_of
 }
 
+/// The segments fold `fold`'s model learns from, by segment index: of the other folds'
+/// segments, a stratified seventh validates (early stopping) and the rest trains. Neither
+/// holds a segment of the fold.
+fn inner_split(
+    signals: &Signals,
+    fold_of: &[usize],
+    fold: usize,
+    segments: usize,
+    rng: &mut Rng,
+) -> anyhow::Result<(Vec<bool>, Vec<bool>)> {
+    let mut trains = vec![false; segments];
+    let mut validates = vec![false; segments];
+    for label in [1u8, 0] {
+        let mut members: Vec<usize> = (0..signals.len())
+            .filter(|&i| fold_of[i] != fold && signals.y[i] == label)
+            .collect();
+        rng.shuffle(&mut members);
+        let held = members.len().div_ceil(7);
+        for (i, row) in members.into_iter().enumerate() {
+            let segment = signals.segment[row] as usize;
+            let Some(slot) = (if i < held {
+                validates.get_mut(segment)
+            } else {
+                trains.get_mut(segment)
+            }) else {
+                bail!("segment {segment} of the signals is not in the manifest's {segments}");
+            };
+            *slot = true;
+        }
+    }
+    Ok((trains, validates))
+}
+
 /// The rows of `arrays` whose segment is in `keep` (by segment index).
 fn rows_of(arrays: &SplitArrays, keep: &[bool]) -> Vec<usize> {
     (0..arrays.rows())
@@ -152,23 +185,7 @@ pub fn score(
         let started = std::time::Instant::now();
         // The other folds' segments: a seventh of each class validates, the rest trains.
         let mut rng = Rng::new(config.seed ^ (fold as u64 + 1).wrapping_mul(0x9E37_79B9));
-        let mut trains = vec![false; pool.segments];
-        let mut validates = vec![false; pool.segments];
-        for label in [1u8, 0] {
-            let mut members: Vec<usize> = (0..signals.len())
-                .filter(|&i| fold_of[i] != fold && signals.y[i] == label)
-                .collect();
-            rng.shuffle(&mut members);
-            let held = members.len().div_ceil(7);
-            for (i, row) in members.into_iter().enumerate() {
-                let segment = signals.segment[row] as usize;
-                if i < held {
-                    validates[segment] = true;
-                } else {
-                    trains[segment] = true;
-                }
-            }
-        }
+        let (trains, validates) = inner_split(signals, &fold_of, fold, pool.segments, &mut rng)?;
         let tagged = |keep: &[bool]| -> Vec<(bool, usize)> {
             rows_of(pool.train, keep)
                 .into_iter()
@@ -335,5 +352,21 @@ mod tests {
         }
         assert_eq!(fold_of, deal(&signals, 5, 42), "seeded");
         assert_ne!(fold_of, deal(&signals, 5, 43));
+        // A fold's model learns from none of the segments it scores.
+        for fold in 0..5 {
+            let (trains, validates) =
+                inner_split(&signals, &fold_of, fold, 350, &mut Rng::new(7)).unwrap();
+            for row in 0..350 {
+                let learns = trains[row] || validates[row];
+                assert_eq!(learns, fold_of[row] != fold, "segment {row}, fold {fold}");
+                assert!(!(trains[row] && validates[row]));
+            }
+            let validating = (0..350).filter(|&r| validates[r]).count();
+            assert_eq!(validating, 8 + 32, "a stratified seventh of 56 + 224");
+        }
+        // A signal naming a segment the manifest does not have is an error, not a panic.
+        let mut odd = signals.clone();
+        odd.segment[0] = 9_999;
+        assert!(inner_split(&odd, &fold_of, 1, 350, &mut Rng::new(7)).is_err());
     }
 }

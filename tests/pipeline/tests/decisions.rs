@@ -127,6 +127,28 @@ async fn the_service_answers_by_the_cards_decisions_and_overrides_say_so() {
     assert_eq!(body["patient_threshold_source"], "override");
     assert_eq!(body["threshold_source"], "model_card");
     assert_eq!(body["prediction"], "seizure");
+    drop(app);
+
+    // PREDICTION_THRESHOLD overrides the window decision only: the patient threshold stays
+    // the card's, and a positive fraction would count at the threshold in force.
+    let app = App::for_workspace_with(ws, |args| args.threshold = Some(0.5)).await;
+    let token = app.token(Role::Clinician);
+    let (status, body) = app.get(&format!("/predict/{patient}"), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["threshold_source"], "override");
+    assert_eq!(body["threshold"], 0.5);
+    assert_eq!(body["patient_threshold_source"], "model_card");
+    assert_eq!(body["patient_threshold"], decisions.patient.threshold);
+    let at_half = body["per_recording"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["probability"].as_f64().unwrap() >= 0.5)
+        .count();
+    assert_eq!(
+        body["epileptic_recordings"].as_array().unwrap().len(),
+        at_half
+    );
 }
 
 #[tokio::test]
