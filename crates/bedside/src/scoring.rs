@@ -124,16 +124,15 @@ impl EventScores {
     }
 }
 
-/// Linear interpolation between closest ranks (numpy's default).
+/// Linear interpolation between closest ranks (numpy's default; [`drift::stats::quantile`]),
+/// of unsorted `values`; None for none.
 pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let rank = q * (sorted.len() - 1) as f64;
-    let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
-    Some(sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64))
+    Some(drift::stats::quantile(&sorted, q))
 }
 
 /// Sample index of time `t` at the raster rate, as `timescoring` computes it.

@@ -62,10 +62,13 @@ pub fn std_dev(values: &[f64]) -> f64 {
     (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt()
 }
 
-/// The `q` quantile of a sorted, non-empty sample, interpolated linearly between order
-/// statistics (numpy's default).
+/// The `q` quantile (clamped to 0..=1) of a sorted sample, interpolated linearly between
+/// order statistics (numpy's default); NaN for an empty sample. The one quantile of the
+/// workspace (evaluation's intervals and the bedside latencies use it too).
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    assert!(!sorted.is_empty(), "a non-empty sample");
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
     let position = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
     let below = position.floor() as usize;
     let above = (below + 1).min(sorted.len() - 1);
@@ -102,6 +105,8 @@ mod tests {
     fn quantiles_interpolate_like_numpy() {
         let s = [1.0, 2.0, 3.0, 4.0];
         assert_eq!(quantile(&s, 0.5), 2.5);
+        assert!(quantile(&[], 0.5).is_nan());
+        assert_eq!(quantile(&[1.0, 3.0], 0.25), 1.5);
         assert_eq!(quantile(&s, 1.0), 4.0);
         assert!((quantile(&s, 0.9) - 3.7).abs() < 1e-12);
     }

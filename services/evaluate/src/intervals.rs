@@ -141,16 +141,8 @@ pub fn bootstrap(
     values
 }
 
-/// The `q` quantile (0..=1) of sorted `values`, linearly interpolated; NaN if empty.
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let position = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
-    let (below, above) = (position.floor() as usize, position.ceil() as usize);
-    let weight = position - below as f64;
-    sorted[below] * (1.0 - weight) + sorted[above] * weight
-}
+/// The `q` quantile of sorted values (NaN if empty): drift's, the workspace's one.
+pub use drift::stats::quantile;
 
 /// The percentile interval of bootstrap values at `confidence`.
 pub fn percentile_interval(sorted: &[f64], confidence: f64) -> Interval {

@@ -90,7 +90,7 @@ pub struct QualityFloor {
     #[arg(long, env = "MIN_SENSITIVITY", default_value_t = 0.90)]
     pub min_sensitivity: f64,
     /// The specificity at which sensitivity is floored and reported.
-    #[arg(long, env = "TARGET_SPECIFICITY", default_value_t = 0.98)]
+    #[arg(long, env = "TARGET_SPECIFICITY", default_value_t = seizure_model::threshold::DEFAULT_TARGET_SPECIFICITY)]
     pub target_specificity: f64,
 }
 

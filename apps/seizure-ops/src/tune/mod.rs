@@ -42,7 +42,7 @@ use pruner::{MedianPruner, Reports};
 use space::TrialConfig;
 
 /// The specificity at which the tie-breaking sensitivity is read (the evaluation's target).
-const TARGET_SPECIFICITY: f64 = 0.98;
+const TARGET_SPECIFICITY: f64 = seizure_model::threshold::DEFAULT_TARGET_SPECIFICITY;
 
 #[derive(Debug, Clone, Args)]
 pub struct TuneArgs {
