@@ -185,41 +185,12 @@ pub fn run_events(args: &EventsArgs) -> anyhow::Result<EventsReport> {
         .filter(|a| {
             bedside::AlarmRule::of_card(predictor.card()) == config.rule && a.hop == config.hop
         });
-    let out_of_fold = card_alarm.map(|a| Measured {
-        background_hours: a.background_hours,
-        false_alarms: a.false_alarms,
-        false_alarms_per_hour: a.false_alarms_per_hour,
-        false_alarms_per_hour_interval: a.false_alarms_per_hour_interval,
-        seizures: a.seizures,
-        detected: a.detected,
-        event_sensitivity: Some(a.event_sensitivity),
-        latency_median_s: a.latency_median_s,
-        latency_p90_s: a.latency_p90_s,
-    });
+    let out_of_fold = card_alarm.map(Measured::of_decision);
     // Only the test split is apart from the out-of-fold pool (training + validation).
     let pooled = out_of_fold
         .as_ref()
         .filter(|_| args.split == HeldOut::Test)
-        .map(|oof| {
-            let hours = oof.background_hours + distinct.background_hours;
-            let false_alarms = oof.false_alarms + distinct.false_alarms;
-            let seizures = oof.seizures + distinct.seizures;
-            let detected = oof.detected + distinct.detected;
-            Measured {
-                background_hours: hours,
-                false_alarms,
-                false_alarms_per_hour: false_alarms as f64 / hours,
-                false_alarms_per_hour_interval: seizure_model::decisions::poisson_interval(
-                    false_alarms,
-                )
-                .map(|mu| mu / hours),
-                seizures,
-                detected,
-                event_sensitivity: (seizures > 0).then(|| detected as f64 / seizures as f64),
-                latency_median_s: distinct.latency_median_s,
-                latency_p90_s: distinct.latency_p90_s,
-            }
-        });
+        .map(|oof| oof.pooled_with(&distinct));
     let splice_config = SpliceConfig {
         seed: args.seed,
         duration_s: args.hours * 3600.0,

@@ -122,6 +122,23 @@ impl Measured {
         seizures: usize,
         latencies: &[f64],
     ) -> Self {
+        Self::counted(
+            background_hours,
+            false_alarms,
+            seizures,
+            latencies.len(),
+            [percentile(latencies, 0.5), percentile(latencies, 0.9)],
+        )
+    }
+
+    /// The rates and intervals of counts, with latencies `[median, p90]` as given.
+    fn counted(
+        background_hours: f64,
+        false_alarms: usize,
+        seizures: usize,
+        detected: usize,
+        [latency_median_s, latency_p90_s]: [Option<f64>; 2],
+    ) -> Self {
         Self {
             background_hours,
             false_alarms,
@@ -129,11 +146,34 @@ impl Measured {
             false_alarms_per_hour_interval: poisson_interval(false_alarms)
                 .map(|mu| mu / background_hours),
             seizures,
-            detected: latencies.len(),
-            event_sensitivity: (seizures > 0).then(|| latencies.len() as f64 / seizures as f64),
-            latency_median_s: percentile(latencies, 0.5),
-            latency_p90_s: percentile(latencies, 0.9),
+            detected,
+            event_sensitivity: (seizures > 0).then(|| detected as f64 / seizures as f64),
+            latency_median_s,
+            latency_p90_s,
         }
+    }
+
+    /// A card's out-of-fold figures.
+    pub fn of_decision(a: &AlarmDecision) -> Self {
+        Self::counted(
+            a.background_hours,
+            a.false_alarms,
+            a.seizures,
+            a.detected,
+            [a.latency_median_s, a.latency_p90_s],
+        )
+    }
+
+    /// These and `held_out`'s counts together, with `held_out`'s latencies (the only ones
+    /// known one by one).
+    pub fn pooled_with(&self, held_out: &Measured) -> Self {
+        Self::counted(
+            self.background_hours + held_out.background_hours,
+            self.false_alarms + held_out.false_alarms,
+            self.seizures + held_out.seizures,
+            self.detected + held_out.detected,
+            [held_out.latency_median_s, held_out.latency_p90_s],
+        )
     }
 }
 
@@ -300,9 +340,12 @@ pub fn choose_rule(
         }
     }
     let (meets, false_alarms, _, _, _, rule, outcome) = best?;
-    let hours = background_s / 3600.0;
-    let rate = false_alarms as f64 / hours;
-    let interval = poisson_interval(false_alarms).map(|mu| mu / hours);
+    let measured = Measured::of(
+        background_s / 3600.0,
+        false_alarms,
+        seizure_count,
+        &outcome.latencies,
+    );
     Some(AlarmDecision {
         threshold: rule.threshold,
         k: rule.k,
@@ -310,16 +353,16 @@ pub fn choose_rule(
         refractory_s: rule.refractory_s,
         hop,
         budget_per_hour: targets.budget_per_hour,
-        background_hours: hours,
+        background_hours: measured.background_hours,
         false_alarms,
-        false_alarms_per_hour: rate,
-        false_alarms_per_hour_interval: interval,
+        false_alarms_per_hour: measured.false_alarms_per_hour,
+        false_alarms_per_hour_interval: measured.false_alarms_per_hour_interval,
         seizures: seizure_count,
         detected: outcome.detected,
         event_sensitivity: outcome.detected as f64 / seizure_count as f64,
-        latency_median_s: percentile(&outcome.latencies, 0.5),
-        latency_p90_s: percentile(&outcome.latencies, 0.9),
-        meets_targets: meets && rate <= targets.budget_per_hour,
+        latency_median_s: measured.latency_median_s,
+        latency_p90_s: measured.latency_p90_s,
+        meets_targets: meets && measured.false_alarms_per_hour <= targets.budget_per_hour,
         rules_compared: compared,
     })
 }
@@ -427,6 +470,27 @@ mod tests {
         assert!((chosen.background_hours - 1.0).abs() < 1e-9);
         assert_eq!(chosen.false_alarms, 0);
         assert!((chosen.false_alarms_per_hour_interval[1] - 3.689).abs() < 1e-2);
+    }
+
+    #[test]
+    fn pooled_figures_add_the_counts_and_recompute_the_interval() {
+        let oof = Measured::of(1.83, 2, 70, &vec![2.0; 67]);
+        let test = Measured::of(0.52, 1, 20, &[1.5, 2.0, 3.0]);
+        let pooled = oof.pooled_with(&test);
+        assert_eq!(
+            (pooled.false_alarms, pooled.seizures, pooled.detected),
+            (3, 90, 70)
+        );
+        assert!((pooled.background_hours - 2.35).abs() < 1e-12);
+        assert!((pooled.false_alarms_per_hour - 3.0 / 2.35).abs() < 1e-12);
+        let [low, high] = poisson_interval(3);
+        assert_eq!(
+            pooled.false_alarms_per_hour_interval,
+            [low / 2.35, high / 2.35]
+        );
+        assert_eq!(pooled.latency_median_s, test.latency_median_s);
+        // No seizures: no sensitivity, not a division by zero.
+        assert_eq!(Measured::of(1.0, 0, 0, &[]).event_sensitivity, None);
     }
 
     #[test]
