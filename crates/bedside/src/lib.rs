@@ -13,6 +13,7 @@
 pub mod alarm;
 pub mod monitor;
 pub mod plot;
+pub mod replay;
 pub mod scoring;
 pub mod splice;
 pub mod stream;

@@ -7,6 +7,7 @@ use seizure_model::Predictor;
 use serde::{Deserialize, Serialize};
 
 use crate::alarm::{AlarmRule, AlarmState, Event};
+use crate::replay::ReplayTracker;
 use crate::seconds;
 use crate::stream::WindowCutter;
 
@@ -106,6 +107,10 @@ pub struct Update {
     /// drift; not sent to clients).
     #[serde(skip)]
     pub features: Vec<drift::Features>,
+    /// Whether each window is a replay of known recordings (see [`crate::replay`]; all
+    /// `false` unless the push was given a way to recognise them).
+    #[serde(skip)]
+    pub replayed: Vec<bool>,
 }
 
 /// A monitored signal, pinned to the model it started with.
@@ -118,6 +123,8 @@ pub struct Monitor {
     scratch: Vec<f32>,
     /// Features of the windows scored by the last push (models with a drift profile).
     features: Vec<drift::Features>,
+    /// Which stretches of the signal are known recordings.
+    replay: ReplayTracker,
     extractor: Option<drift::FeatureExtractor>,
     /// The largest absolute sample accepted (the card's `max_abs_sample` unless overridden).
     input_bound: f64,
@@ -137,6 +144,7 @@ impl Monitor {
             config,
             scratch: Vec::new(),
             features: Vec::new(),
+            replay: ReplayTracker::default(),
             extractor,
         })
     }
@@ -186,33 +194,53 @@ impl Monitor {
     /// non-finite probability refuses the push as a whole: the signal and the alarm state stay
     /// as they were.
     pub fn push(&mut self, samples: &[f64]) -> Result<Update, MonitorError> {
+        self.push_recognising(samples, &|_| false)
+    }
+
+    /// [`Monitor::push`], marking the windows that replay recordings `known` recognises by
+    /// their fingerprint ([`Update::replayed`]).
+    pub fn push_recognising(
+        &mut self,
+        samples: &[f64],
+        known: &dyn Fn(u64) -> bool,
+    ) -> Result<Update, MonitorError> {
         self.check(samples)?;
         let samples: Vec<f32> = samples.iter().map(|&v| v as f32).collect();
-        let before = self.cutter.clone();
-        let (starts, probabilities) = self.score(&samples);
+        let before = (self.cutter.clone(), self.replay.clone());
+        let (starts, probabilities, replayed) = self.score(&samples, known);
         if let Some(window) = probabilities.iter().position(|p| !p.is_finite()) {
-            self.cutter = before;
+            (self.cutter, self.replay) = before;
             self.features.clear();
             return Err(MonitorError::NonFiniteOutput { window });
         }
-        Ok(self.observe(&starts, probabilities))
+        let mut update = self.observe(&starts, probabilities);
+        update.replayed = replayed;
+        Ok(update)
     }
 
     /// Appends samples already known to be valid (the offline path, which checks as it reads).
     pub fn push_checked(&mut self, samples: &[f32]) -> Update {
-        let (starts, probabilities) = self.score(samples);
+        let (starts, probabilities, _) = self.score(samples, &|_| false);
         self.observe(&starts, probabilities)
     }
 
-    /// Cuts the windows `samples` complete and scores them, a bounded batch at a time.
-    fn score(&mut self, samples: &[f32]) -> (Vec<u64>, Vec<f32>) {
+    /// Cuts the windows `samples` complete and scores them, a bounded batch at a time; with
+    /// each window, whether it replays known recordings.
+    fn score(
+        &mut self,
+        samples: &[f32],
+        known: &dyn Fn(u64) -> bool,
+    ) -> (Vec<u64>, Vec<f32>, Vec<bool>) {
         let window = SAMPLES_PER_RECORDING;
         let mut starts = Vec::new();
         let mut probabilities = Vec::new();
+        let mut replayed = Vec::new();
         // Feed the cutter in slices that complete at most a pass of windows each.
         for part in samples.chunks(WINDOWS_PER_PASS * self.config.hop) {
             self.scratch.clear();
+            self.replay.push(part, known);
             let new = self.cutter.push(part, &mut self.scratch);
+            replayed.extend(new.iter().map(|&start| self.replay.covers(start, window)));
             for batch in self.scratch.chunks(WINDOWS_PER_PASS * window) {
                 probabilities.extend(self.predictor.predict(batch));
             }
@@ -227,7 +255,10 @@ impl Monitor {
         }
         self.scratch.clear();
         self.scratch.shrink_to(WINDOWS_PER_PASS * window);
-        (starts, probabilities)
+        // Windows to come end after the samples taken so far: they start after this.
+        self.replay
+            .forget_before(self.samples_seen().saturating_sub(window as u64));
+        (starts, probabilities, replayed)
     }
 
     fn observe(&mut self, starts: &[u64], probabilities: Vec<f32>) -> Update {

@@ -44,6 +44,10 @@ pub const MAX_PROFILE_BYTES: u64 = 64 * 1024 * 1024;
 pub const MAX_FEATURE_MAGNITUDE: f64 = 1e9;
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The most published-recording fingerprints a profile may hold (the UCI data set has
+/// 11,500 recordings).
+pub const MAX_PUBLISHED_RECORDINGS: usize = 1_000_000;
+
 /// The smallest drift window a profile is built for.
 pub const MIN_WINDOW: usize = 100;
 
@@ -58,6 +62,12 @@ pub struct Profile {
     pub drift: DriftReference,
     pub rate: RateReference,
     pub provenance: Provenance,
+    /// The fingerprints ([`eeg_data::fingerprint`]) of every recording of the data set the
+    /// model was trained from, sorted: public recordings that come back as input are not new
+    /// input, and the service leaves them out of its drift window. Empty in profiles of
+    /// earlier releases (then only the patient store's own recordings are recognised).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published_recordings: Vec<u64>,
 }
 
 /// The background reference and the calibrated thresholds of the drift statistics.
@@ -255,7 +265,16 @@ impl Profile {
                 max_ratio_quantile,
                 seed: config.seed,
             },
+            published_recordings: Vec::new(),
         })
+    }
+
+    /// Whether a recording with this fingerprint is one of the data set's (see
+    /// [`Profile::published_recordings`]).
+    pub fn is_published(&self, fingerprint: u64) -> bool {
+        self.published_recordings
+            .binary_search(&fingerprint)
+            .is_ok()
     }
 
     /// Checks a profile read from a file: the features this build computes, finite
@@ -339,6 +358,11 @@ impl Profile {
         if !rates.iter().all(|x| (0.0..=1.0).contains(x)) {
             return fail("a rate outside [0, 1]");
         }
+        let published = &self.published_recordings;
+        if published.len() > MAX_PUBLISHED_RECORDINGS || published.windows(2).any(|p| p[0] >= p[1])
+        {
+            return fail("the published recordings' fingerprints are too many or not sorted");
+        }
         Ok(())
     }
 
@@ -413,7 +437,7 @@ fn permutation_statistics(
             let b = stats::sorted(&column(pool, &incoming_rows, j));
             statistics[2 * j] = stats::ks_statistic(&reference[j], &b);
             statistics[2 * j + 1] =
-                stats::wasserstein(&reference[j], &b) / reference_std[j].max(1e-12);
+                stats::wasserstein_within(&reference[j], &b) / reference_std[j].max(1e-12);
         }
         let rate = all_rows.iter().filter(|&&r| pool.called_seizure[r]).count() as f64
             / all_rows.len().max(1) as f64;
@@ -436,4 +460,55 @@ fn permutation_statistics(
             .flat_map(|w| w.join().expect("a permutation worker"))
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small_profile() -> Profile {
+        let mut rng = eeg_data::random::Rng::new(7);
+        let mut pool = Pool::default();
+        for segment in 0..8u32 {
+            for _ in 0..60 {
+                let mut features = [0.0; FEATURE_COUNT];
+                for f in &mut features {
+                    *f = rng.normal();
+                }
+                pool.features.push(features);
+                pool.segment.push(segment);
+                pool.seizure_segment.push(false);
+                pool.called_seizure.push(false);
+            }
+        }
+        let config = BuildConfig {
+            window: 100,
+            permutations: 50,
+            ..BuildConfig::default()
+        };
+        Profile::build(&pool, &config).unwrap()
+    }
+
+    #[test]
+    fn published_recordings_are_optional_sorted_and_found() {
+        let mut profile = small_profile();
+        // A profile of an earlier release has none: it loads and recognises nothing.
+        let text = serde_json::to_string(&profile).unwrap();
+        assert!(!text.contains("published_recordings"));
+        let loaded = Profile::from_json(&text).unwrap();
+        assert!(!loaded.is_published(0));
+        profile.published_recordings = vec![3, 17, u64::MAX];
+        let loaded = Profile::from_json(&serde_json::to_string(&profile).unwrap()).unwrap();
+        assert!(loaded.is_published(17) && loaded.is_published(u64::MAX));
+        assert!(!loaded.is_published(4));
+        // Unsorted or repeated: refused, not searched wrongly.
+        for bad in [vec![17, 3], vec![3, 3]] {
+            profile.published_recordings = bad;
+            let text = serde_json::to_string(&profile).unwrap();
+            assert!(matches!(
+                Profile::from_json(&text),
+                Err(ProfileError::Invalid(m)) if m.contains("published")
+            ));
+        }
+    }
 }

@@ -55,6 +55,21 @@ pub fn wasserstein(a: &[f64], b: &[f64]) -> f64 {
     area
 }
 
+/// [`wasserstein`] with `incoming`'s values clamped to the range of `reference` (both
+/// sorted): each incoming value then moves the distance by at most the reference's range
+/// over the sample size, so a share `s` of the incoming sample, whatever its values, moves it
+/// by at most `s * (max - min)` of the reference. Drift of the fleet's input is measured this
+/// way (and calibrated the same way), so no one user's windows weigh more than their share.
+pub fn wasserstein_within(reference: &[f64], incoming: &[f64]) -> f64 {
+    assert!(
+        !reference.is_empty() && !incoming.is_empty(),
+        "two non-empty samples"
+    );
+    let (low, high) = (reference[0], reference[reference.len() - 1]);
+    let clamped: Vec<f64> = incoming.iter().map(|v| v.clamp(low, high)).collect();
+    wasserstein(reference, &clamped)
+}
+
 /// Population standard deviation (numpy's `std` with `ddof=0`).
 pub fn std_dev(values: &[f64]) -> f64 {
     let n = values.len() as f64;
@@ -99,6 +114,39 @@ mod tests {
     fn ties_across_samples_count_once() {
         // At x = 1 both CDFs jump together: the largest gap is 0.5, not 1.
         assert_eq!(ks_statistic(&[1.0, 2.0], &[1.0, 3.0]), 0.5);
+    }
+
+    #[test]
+    fn a_share_of_extreme_values_moves_the_clamped_distance_by_at_most_its_share() {
+        let reference: Vec<f64> = (0..1_000).map(|i| f64::from(i) / 100.0).collect();
+        let range = reference[999] - reference[0];
+        let honest: Vec<f64> = (0..1_000)
+            .map(|i| f64::from(i) / 100.0 * 0.999 + 0.001)
+            .collect();
+        let before = wasserstein_within(&reference, &honest);
+        for extreme in [1e6, -1e6, f64::MAX, 1e300] {
+            // 100 of the 1,000 (a 10% share) replaced by an extreme value.
+            let mut poisoned = honest.clone();
+            for v in poisoned.iter_mut().take(100) {
+                *v = extreme;
+            }
+            let poisoned = sorted(&poisoned);
+            let after = wasserstein_within(&reference, &poisoned);
+            assert!(after.is_finite());
+            assert!(
+                (after - before).abs() <= 0.1 * range + 1e-9,
+                "{extreme}: {before} -> {after}, more than a share of the range ({range})"
+            );
+            // Unclamped, the same share moves it without bound.
+            if extreme.abs() < 1e100 {
+                assert!(wasserstein(&reference, &poisoned) > 1_000.0);
+            }
+        }
+        // Inside the reference's range nothing changes.
+        assert_eq!(
+            wasserstein_within(&reference, &honest),
+            wasserstein(&reference, &honest)
+        );
     }
 
     #[test]

@@ -241,7 +241,7 @@ impl Snapshot {
                 let incoming =
                     stats::sorted(&self.background.iter().map(|w| w[j]).collect::<Vec<_>>());
                 ks[j] = stats::ks_statistic(&drift.reference[j], &incoming);
-                wasserstein[j] = stats::wasserstein(&drift.reference[j], &incoming)
+                wasserstein[j] = stats::wasserstein_within(&drift.reference[j], &incoming)
                     / drift.reference_std[j].max(1e-12);
                 let ratio = (ks[j] / drift.ks_threshold[j])
                     .max(wasserstein[j] / drift.wasserstein_threshold[j]);

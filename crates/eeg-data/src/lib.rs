@@ -7,9 +7,12 @@
 //! * [`processed`]: the on-disk format that preprocessing writes and training, evaluation and
 //!   patient-pull read (`.npy` tensors plus `manifest.json`).
 //! * [`offsets`]: windows of the continuous signals at other offsets than the chunks'.
+//! * [`fingerprint`]: a stable hash of a recording's samples, to recognise the data set's
+//!   published recordings when they come back as input.
 //! * [`split`] and [`prepare`]: leakage-free splitting, balancing and normalisation, and the
 //!   whole preprocessing run that writes that format.
 
+pub mod fingerprint;
 pub mod layout;
 pub mod offsets;
 pub mod prepare;

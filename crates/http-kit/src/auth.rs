@@ -28,12 +28,16 @@ impl<S: VerifierState> FromRequestParts<Arc<S>> for Authenticated {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::unauthorized("expected an Authorization: Bearer token"))?;
-        state
+        let claims = state
             .verifier()
             .verify(token.trim())
             .await
-            .map(Authenticated)
-            .map_err(|e| ApiError::unauthorized(e.to_string()))
+            .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        // The body, read after this, counts against this user's share of the budget.
+        if let Some(owner) = parts.extensions.get::<crate::BodyOwner>() {
+            owner.set(&claims.sub);
+        }
+        Ok(Authenticated(claims))
     }
 }
 

@@ -8,10 +8,16 @@
 //! read stays counted until its answer is ready (the parsed form lives that long too), and
 //! is never held past the request timeout (the handler, its body with it, is dropped). When
 //! the budget cannot take the next bytes, the request is answered 503 with `Retry-After`.
+//!
+//! Each user has a share of it too ([`BodyBudget::per_user`]): once the authentication
+//! extractor has named the caller ([`BodyOwner`], set by [`crate::Authenticated`]), their
+//! bodies in memory together stay within the share, or the request is answered 429, so one
+//! user cannot spend the budget of everyone else.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
@@ -27,17 +33,38 @@ use crate::ApiError;
 pub struct BodyBudget {
     permits: Arc<Semaphore>,
     budget_bytes: usize,
+    max_body_bytes: usize,
+    /// The most one user's bodies may hold together.
+    per_user_bytes: usize,
+    /// Bytes each named user's bodies hold now (users holding nothing are not kept).
+    users: Arc<Mutex<HashMap<Arc<str>, usize>>>,
 }
 
 impl BodyBudget {
     /// `budget_bytes` for all bodies in memory together, never below one largest body
-    /// (`max_body_bytes`), so that a lone largest request always fits.
+    /// (`max_body_bytes`), so that a lone largest request always fits; each user may hold
+    /// all of it until [`BodyBudget::per_user`] says otherwise.
     pub fn new(budget_bytes: usize, max_body_bytes: usize) -> Self {
         let budget_bytes = budget_bytes.max(max_body_bytes).min(Semaphore::MAX_PERMITS);
         Self {
             permits: Arc::new(Semaphore::new(budget_bytes)),
             budget_bytes,
+            max_body_bytes,
+            per_user_bytes: budget_bytes,
+            users: Arc::default(),
         }
+    }
+
+    /// Each user's bodies in memory together hold at most `bytes` (never below one largest
+    /// body, never above the whole budget).
+    pub fn per_user(mut self, bytes: usize) -> Self {
+        self.per_user_bytes = bytes.max(self.max_body_bytes).min(self.budget_bytes);
+        self
+    }
+
+    /// The most one user's bodies may hold together.
+    pub fn per_user_bytes(&self) -> usize {
+        self.per_user_bytes
     }
 
     /// The budget in bytes.
@@ -51,17 +78,85 @@ impl BodyBudget {
     }
 }
 
-/// What one request has taken from the budget, given back when its answer is ready.
+/// Whose body a request carries: put in the request's extensions by [`limit_bodies`], named
+/// by the authentication extractor once the token is verified (bodies are read after it).
+#[derive(Clone, Debug, Default)]
+pub struct BodyOwner(Arc<OnceLock<Arc<str>>>);
+
+impl BodyOwner {
+    /// Names the caller (the first name given stays).
+    pub fn set(&self, user: &str) {
+        let _ = self.0.set(Arc::from(user));
+    }
+
+    fn get(&self) -> Option<&Arc<str>> {
+        self.0.get()
+    }
+}
+
+/// A user's bytes held by one request, given back when dropped.
+struct UserShare {
+    users: Arc<Mutex<HashMap<Arc<str>, usize>>>,
+    user: Arc<str>,
+    bytes: usize,
+}
+
+impl Drop for UserShare {
+    fn drop(&mut self) {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(held) = users.get_mut(&self.user) {
+            *held = held.saturating_sub(self.bytes);
+            if *held == 0 {
+                users.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// What one request has taken from the budget, given back when its answer is ready (or when
+/// the request is dropped, a timeout's).
 #[derive(Default)]
 struct Held {
     permit: Mutex<Option<OwnedSemaphorePermit>>,
+    user: Mutex<Option<UserShare>>,
     refused: AtomicBool,
+    refused_user: AtomicBool,
 }
 
-/// A request body that takes each frame's bytes from the budget as it arrives.
+impl Held {
+    /// Takes `bytes` more of `user`'s share, or says no.
+    fn take_user_share(&self, budget: &BodyBudget, user: &Arc<str>, bytes: usize) -> bool {
+        let mut users = budget.users.lock().unwrap_or_else(|p| p.into_inner());
+        let held = users.entry(user.clone()).or_default();
+        if *held + bytes > budget.per_user_bytes {
+            if *held == 0 {
+                users.remove(user);
+            }
+            return false;
+        }
+        *held += bytes;
+        drop(users);
+        let mut share = self.user.lock().unwrap_or_else(|p| p.into_inner());
+        match share.as_mut() {
+            Some(share) => share.bytes += bytes,
+            None => {
+                *share = Some(UserShare {
+                    users: budget.users.clone(),
+                    user: user.clone(),
+                    bytes,
+                })
+            }
+        }
+        true
+    }
+}
+
+/// A request body that takes each frame's bytes from the budget (and its owner's share) as
+/// it arrives.
 struct Counted {
     inner: Body,
-    permits: Arc<Semaphore>,
+    budget: BodyBudget,
+    owner: BodyOwner,
     held: Arc<Held>,
 }
 
@@ -76,8 +171,15 @@ impl http_body::Body for Counted {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
-                let wanted = u32::try_from(data.len()).unwrap_or(u32::MAX);
-                match self.permits.clone().try_acquire_many_owned(wanted) {
+                let len = data.len();
+                if let Some(user) = self.owner.get() {
+                    if !self.held.take_user_share(&self.budget, user, len) {
+                        self.held.refused_user.store(true, Ordering::Relaxed);
+                        return Poll::Ready(Some(Err(axum::Error::new(BudgetSpentError))));
+                    }
+                }
+                let wanted = u32::try_from(len).unwrap_or(u32::MAX);
+                match self.budget.permits.clone().try_acquire_many_owned(wanted) {
                     Ok(permit) => {
                         let mut held = self.held.permit.lock().unwrap_or_else(|p| p.into_inner());
                         match held.as_mut() {
@@ -123,16 +225,35 @@ pub async fn limit_bodies(
     next: Next,
 ) -> Response {
     let held = Arc::new(Held::default());
-    let request = request.map(|inner| {
+    let owner = BodyOwner::default();
+    let (mut parts, inner) = request.into_parts();
+    parts.extensions.insert(owner.clone());
+    let request = Request::from_parts(
+        parts,
         Body::new(Counted {
             inner,
-            permits: budget.permits.clone(),
+            budget: budget.clone(),
+            owner,
             held: held.clone(),
-        })
-    });
+        }),
+    );
     let response = next.run(request).await;
     // The answer is ready: what the request read (and parsed) is given back.
     drop(held.permit.lock().unwrap_or_else(|p| p.into_inner()).take());
+    drop(held.user.lock().unwrap_or_else(|p| p.into_inner()).take());
+    if held.refused_user.load(Ordering::Relaxed) {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            format!(
+                "your request bodies in memory have reached one user's share of the service's \
+                 budget ({} KiB); send fewer at once",
+                budget.per_user_bytes >> 10
+            ),
+        )
+        .retry_after(1)
+        .into_response();
+    }
     if held.refused.load(Ordering::Relaxed) {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -209,6 +330,92 @@ mod tests {
         gate.add_permits(1);
         let admitted = app.clone().oneshot(request(10)).await.unwrap();
         assert_eq!(admitted.status(), StatusCode::OK);
+    }
+
+    /// Handlers that name their caller from `x-user` (as the authentication extractor does
+    /// with the verified token) and then wait for `gate` with their body read.
+    fn owned_app(budget: BodyBudget, gate: Arc<Semaphore>) -> Router {
+        Router::new()
+            .route(
+                "/",
+                post(
+                    move |headers: axum::http::HeaderMap,
+                          owner: axum::Extension<BodyOwner>,
+                          request: Request| {
+                        let gate = gate.clone();
+                        async move {
+                            if let Some(user) = headers.get("x-user").and_then(|v| v.to_str().ok())
+                            {
+                                owner.set(user);
+                            }
+                            let body = axum::body::to_bytes(request.into_body(), usize::MAX).await;
+                            let Ok(body) = body else {
+                                return String::new();
+                            };
+                            gate.acquire().await.unwrap().forget();
+                            body.len().to_string()
+                        }
+                    },
+                ),
+            )
+            .layer(axum::middleware::from_fn_with_state(budget, limit_bodies))
+    }
+
+    fn owned_request(user: &str, length: usize) -> Request {
+        Request::post("/")
+            .header(CONTENT_LENGTH, length)
+            .header("x-user", user)
+            .body(Body::from(vec![b'x'; length]))
+            .unwrap()
+    }
+
+    /// One user's bodies in flight stay within their share: the others still get in.
+    #[tokio::test]
+    async fn one_user_holds_at_most_their_share_of_the_budget() {
+        let gate = Arc::new(Semaphore::new(0));
+        let budget = BodyBudget::new(300_000, 100_000).per_user(100_000);
+        assert_eq!(budget.per_user_bytes(), 100_000);
+        let app = owned_app(budget.clone(), gate.clone());
+        let first = tokio::spawn(app.clone().oneshot(owned_request("eve", 80_000)));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Eve's second body would take her past 100 kB: 429, while she holds the first.
+        let second = app
+            .clone()
+            .oneshot(owned_request("eve", 30_000))
+            .await
+            .unwrap();
+        assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(second.headers()["retry-after"], "1");
+        // Another user's body is admitted.
+        let other = tokio::spawn(app.clone().oneshot(owned_request("ada", 90_000)));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(budget.available(), 300_000 - 80_000 - 90_000);
+        gate.add_permits(2);
+        assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+        assert_eq!(other.await.unwrap().unwrap().status(), StatusCode::OK);
+        // Everything is given back: the budget and every user's share.
+        assert_eq!(budget.available(), 300_000);
+        assert!(budget.users.lock().unwrap().is_empty());
+        gate.add_permits(1);
+        let again = app
+            .clone()
+            .oneshot(owned_request("eve", 100_000))
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::OK);
+        // Shares never go below one largest body nor above the budget.
+        assert_eq!(
+            BodyBudget::new(300_000, 100_000)
+                .per_user(1)
+                .per_user_bytes(),
+            100_000
+        );
+        assert_eq!(
+            BodyBudget::new(300_000, 100_000)
+                .per_user(1 << 30)
+                .per_user_bytes(),
+            300_000
+        );
     }
 
     /// A body whose bytes never come.

@@ -91,6 +91,11 @@ pub struct InferenceArgs {
     /// "Memory budget"). Never below MAX_BODY_BYTES.
     #[arg(long, env = "MAX_BODY_BYTES_IN_FLIGHT", default_value_t = DEFAULT_BODY_BYTES_IN_FLIGHT)]
     pub max_body_bytes_in_flight: usize,
+    /// One user's request bodies in memory together (bytes; default MAX_BODY_BYTES, one
+    /// largest body): past it their request is answered 429, so one user cannot spend the
+    /// budget of all. Between MAX_BODY_BYTES and MAX_BODY_BYTES_IN_FLIGHT.
+    #[arg(long, env = "MAX_BODY_BYTES_PER_USER")]
+    pub max_body_bytes_per_user: Option<usize>,
     /// The memory the service may use (bytes): at start the caps' worst case
     /// (docs/hardening.md, "Memory budget") must fit in it, or the service refuses to start.
     /// Default: the container's limit (cgroup `memory.max`), none outside a container.

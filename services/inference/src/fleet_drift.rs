@@ -6,15 +6,17 @@
 //!
 //! Against poisoning and masking (docs/hardening.md): each user holds at most a share of the
 //! window (`DRIFT_MAX_USER_SHARE`; past it, their own oldest windows go), and recordings of
-//! the patient store posted back (an exact match of their samples) are not new input and
-//! are left out.
+//! the patient store and of the data set the model was trained from (its profile's
+//! published recordings) posted back, as requests or in a live session, are not new input:
+//! an exact match of their samples leaves them out. The store's fingerprints are taken once
+//! per store; the data set's come with the profile.
 
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drift::{DriftWindow, FeatureExtractor, Features, Profile, FEATURES};
+use eeg_data::fingerprint::fingerprint;
 use prometheus::{Gauge, GaugeVec, IntCounterVec, Opts};
 
 use crate::model::LoadedModel;
@@ -64,16 +66,6 @@ struct Known {
     fingerprints: Arc<HashSet<u64>>,
 }
 
-/// A recording's fingerprint: its samples' bits (+0 for -0).
-pub fn fingerprint(recording: &[f32]) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    for &v in recording {
-        let v = if v == 0.0 { 0.0f32 } else { v };
-        v.to_bits().hash(&mut hasher);
-    }
-    hasher.finish()
-}
-
 /// The default `DRIFT_MAX_USER_SHARE`.
 pub const DEFAULT_SHARE: f64 = 0.1;
 
@@ -117,17 +109,59 @@ impl FleetDrift {
             .collect()
     }
 
-    /// Which of row-major `recordings` are recordings of the patient `store` (exact
-    /// matches); the store's fingerprints are taken once per store.
+    /// Which of row-major `recordings` are known recordings (see [`FleetDrift::is_known`]).
     pub fn known_recordings(
         &self,
         store: Option<&Arc<patient_store::PatientStore>>,
+        profile: &Profile,
         recordings: &[f32],
     ) -> Vec<bool> {
-        let rows = recordings.chunks_exact(self.extractor.window_len());
-        let Some(store) = store else {
-            return rows.map(|_| false).collect();
-        };
+        let fingerprints: Vec<u64> = recordings
+            .chunks_exact(self.extractor.window_len())
+            .map(fingerprint)
+            .collect();
+        self.is_known(store, profile, &fingerprints)
+    }
+
+    /// Which of these recording fingerprints are of recordings already known, not new input:
+    /// the patient `store`'s (exact matches; its fingerprints are taken once per store) or
+    /// the data set's the `profile` names.
+    pub fn is_known(
+        &self,
+        store: Option<&Arc<patient_store::PatientStore>>,
+        profile: &Profile,
+        fingerprints: &[u64],
+    ) -> Vec<bool> {
+        let store_knows = self.store_fingerprints(store);
+        fingerprints
+            .iter()
+            .map(|&f| {
+                profile.is_published(f) || store_knows.as_ref().is_some_and(|s| s.contains(&f))
+            })
+            .collect()
+    }
+
+    /// [`FleetDrift::is_known`] for one fingerprint at a time (a stream's every sample), for
+    /// a model with a drift profile; `None` without one (nothing joins the window then).
+    pub fn recogniser(
+        &self,
+        store: Option<&Arc<patient_store::PatientStore>>,
+        predictor: &Arc<seizure_model::Predictor>,
+    ) -> Option<impl Fn(u64) -> bool> {
+        predictor.profile()?;
+        let store_knows = self.store_fingerprints(store);
+        let predictor = predictor.clone();
+        Some(move |f: u64| {
+            predictor.profile().is_some_and(|p| p.is_published(f))
+                || store_knows.as_ref().is_some_and(|s| s.contains(&f))
+        })
+    }
+
+    fn store_fingerprints(
+        &self,
+        store: Option<&Arc<patient_store::PatientStore>>,
+    ) -> Option<Arc<HashSet<u64>>> {
+        let store = store?;
         let cached = {
             let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
             known
@@ -145,8 +179,7 @@ impl FleetDrift {
             known.fingerprints = fingerprints.clone();
             fingerprints
         });
-        rows.map(|row| fingerprints.contains(&fingerprint(row)))
-            .collect()
+        Some(fingerprints)
     }
 
     /// Adds windows from `source` (a user) scored by model `version` (with `profile`): their

@@ -134,6 +134,7 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
                 .then(|| Duration::from_secs(args.model_watch_seconds)),
             max_message_bytes: args.max_body_bytes,
             body_bytes_in_flight: args.max_body_bytes_in_flight,
+            body_bytes_per_user: args.max_body_bytes_per_user.unwrap_or(args.max_body_bytes),
             ui_auth,
         },
         reload_lock: tokio::sync::Mutex::new(()),

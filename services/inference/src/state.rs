@@ -40,6 +40,8 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Request bodies in flight, all together (`MAX_BODY_BYTES_IN_FLIGHT`).
     pub body_bytes_in_flight: usize,
+    /// One user's share of it (`MAX_BODY_BYTES_PER_USER`).
+    pub body_bytes_per_user: usize,
     /// Where the page at /ui/ logs in (`UI_AUTH_URL`).
     pub ui_auth: Option<AuthUrl>,
 }

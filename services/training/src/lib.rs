@@ -428,7 +428,16 @@ pub fn train_model_with(
         }
         let profile = training_signals.as_ref().and_then(|signals| {
             let predictor = seizure_model::Predictor::from_network(card.clone(), &outcome.network);
-            profile::build(&predictor, signals, &args.drift_config())
+            let mut profile = profile::build(&predictor, signals, &args.drift_config())?;
+            // Every recording of the data set is public: posted back, it is not new input.
+            match eeg_data::fingerprint::of_dataset(&dataset) {
+                Ok(published) => profile.published_recordings = published,
+                Err(e) => tracing::warn!(
+                    "the drift profile recognises no published recordings (only the patient \
+                     store's): {e}"
+                ),
+            }
+            Some(profile)
         });
         let saved = atomic::replace_dir(&args.out, |dir| -> anyhow::Result<ModelCard> {
             let mut card = card.clone();

@@ -136,6 +136,7 @@ pub fn default_args(production: &Path, patients: &Path, dir: &Path) -> inference
         request_timeout_seconds: 10,
         max_body_bytes: 8 * 1024 * 1024,
         max_body_bytes_in_flight: inference::config::DEFAULT_BODY_BYTES_IN_FLIGHT,
+        max_body_bytes_per_user: None,
         memory_limit_bytes: None,
         check_footprint: false,
         max_abs_sample: None,

@@ -1172,6 +1172,54 @@ async fn the_drift_window_takes_new_input_once_and_only_the_serving_model_s() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(windows(app.metrics().await), 0.0, "the store posted back");
+    // Nor are the data set's other recordings (public: the test split, the training
+    // signals), which the model's profile fingerprints, posted back or streamed live.
+    let dataset = eeg_data::processed::ProcessedDataset::open(&releases.ws.path("data")).unwrap();
+    let test_split: Vec<Vec<f64>> = dataset
+        .raw(eeg_data::processed::Split::Test)
+        .unwrap()
+        .outer_iter()
+        .take(23)
+        .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+        .collect();
+    let (status, body) = app
+        .post(
+            "/predict",
+            json!({ "recordings": &test_split }),
+            Some(&clinician),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        windows(app.metrics().await),
+        0.0,
+        "the test split posted back"
+    );
+    let (status, session) = app
+        .post("/monitor/sessions", json!({}), Some(&clinician))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let replayed = test_split[..4].concat();
+    let (status, answer) = app
+        .post(
+            &format!(
+                "/monitor/sessions/{}/samples",
+                session["session_id"].as_str().unwrap()
+            ),
+            json!({ "samples": replayed }),
+            Some(&clinician),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(
+        !answer["windows"].as_array().unwrap().is_empty(),
+        "{answer}"
+    );
+    assert_eq!(
+        windows(app.metrics().await),
+        0.0,
+        "the test split streamed live, recording after recording"
+    );
     // The same shifted by 1 µV are.
     let recordings: Vec<Vec<f64>> = stored
         .iter()
@@ -1290,6 +1338,7 @@ async fn one_user_moves_the_drift_gauges_by_their_share_at_most() {
     let score_before = gauge(&m, "input_drift_score");
     let rate_before = gauge(&m, "predicted_seizure_rate");
     let ks_before = max_ks(&m);
+    let wasserstein_before = per_feature(&m, "input_drift_wasserstein");
 
     // Poisoning: one request of 1,000 recordings at +300 µV (the issue took the score to 18).
     post("eve", fresh_background(300_000, 1_000, 1.0, 300.0)).await;
@@ -1305,6 +1354,24 @@ async fn one_user_moves_the_drift_gauges_by_their_share_at_most() {
         ks_poisoned <= ks_before + share as f64 / capacity as f64 + 0.05,
         "{ks_before} -> {ks_poisoned}"
     );
+    // The normalised Wasserstein distance by at most the share times the reference's range
+    // (incoming values are clamped to it): before, +300 µV from one user moved it without
+    // bound.
+    let production = ws.path("production");
+    let card = seizure_model::artifact::read_card(&production).unwrap();
+    let profile = seizure_model::artifact::load_profile(&production, &card)
+        .unwrap()
+        .unwrap();
+    let wasserstein_poisoned = per_feature(&m, "input_drift_wasserstein");
+    for (j, name) in drift::FEATURES.iter().enumerate() {
+        let column = &profile.drift.reference[j];
+        let range = (column[column.len() - 1] - column[0]) / profile.drift.reference_std[j];
+        let moved = wasserstein_poisoned[*name] - wasserstein_before[*name];
+        assert!(
+            moved <= share as f64 / capacity as f64 * range + 1e-9,
+            "{name}: moved {moved}, more than a share of the range {range}"
+        );
+    }
     // Seizure-like input from one user moves the predicted-seizure rate by a share at most.
     let seizures: Vec<Vec<f64>> = (400_000..)
         .flat_map(|seed| {
@@ -1334,6 +1401,18 @@ async fn one_user_moves_the_drift_gauges_by_their_share_at_most() {
     let m = metrics().await;
     assert_eq!(gauge(&m, "input_drift_window_windows"), windows);
     assert_eq!(gauge(&m, "input_drift_score"), score);
+}
+
+/// A per-feature gauge's values by feature.
+fn per_feature(metrics: &str, name: &str) -> std::collections::HashMap<String, f64> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{name}{{feature=\"")))
+        .filter_map(|rest| {
+            let (feature, value) = rest.split_once("\"} ")?;
+            Some((feature.to_owned(), value.parse().ok()?))
+        })
+        .collect()
 }
 
 fn max_ks(metrics: &str) -> f64 {

@@ -50,14 +50,15 @@ pub fn router(state: SharedState) -> Router {
         .merge(http_kit::docs(ApiDoc::openapi()))
         .fallback(http_kit::not_found)
         .with_state(state.clone())
-        // Bodies in memory, all requests together: inside the standard layers, so a 503 of
+        // Bodies in memory, all requests together and per user: inside the standard layers, so a 503 of
         // the budget carries their headers and is counted, and the request timeout ends
         // what a request holds.
         .layer(axum::middleware::from_fn_with_state(
             http_kit::BodyBudget::new(
                 state.settings.body_bytes_in_flight,
                 state.settings.max_message_bytes,
-            ),
+            )
+            .per_user(state.settings.body_bytes_per_user),
             http_kit::limit_bodies,
         ));
     http_kit::standard_layers(router, timeout)

@@ -207,9 +207,10 @@ fn out_of_distribution(
     let features = state.drift.features(samples);
     if let Some(sender) = sender {
         let card_threshold = model.card().threshold().0;
-        let known = state
-            .drift
-            .known_recordings(state.patients.load_full().as_ref(), samples);
+        let known =
+            state
+                .drift
+                .known_recordings(state.patients.load_full().as_ref(), profile, samples);
         let (new_features, called): (Vec<drift::Features>, Vec<bool>) = features
             .iter()
             .zip(probabilities)

@@ -62,7 +62,21 @@ fn push_into(
         )
         .retry_after(wait.as_secs().max(1)));
     }
-    let update = session.monitor.push(samples).map_err(|e| match e {
+    // A live stream's windows made of known recordings (the store's, the data set's), at
+    // any alignment, are replays: not the fleet's new input (a replay session adds none).
+    let known = (!session.replay)
+        .then(|| {
+            state.drift.recogniser(
+                state.patients.load_full().as_ref(),
+                session.monitor.predictor(),
+            )
+        })
+        .flatten();
+    let update = match &known {
+        Some(known) => session.monitor.push_recognising(samples, known),
+        None => session.monitor.push(samples),
+    };
+    let update = update.map_err(|e| match e {
         bedside::MonitorError::NonFiniteOutput { .. } => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "non_finite_output",
@@ -94,9 +108,10 @@ fn push_into(
             .windows
             .iter()
             .zip(&update.features)
+            .zip(&update.replayed)
             .enumerate()
-            .filter(|(i, _)| (first + *i as u64).is_multiple_of(stride))
-            .map(|(_, (w, f))| (*f, f64::from(w.probability) >= card_threshold))
+            .filter(|(i, (_, &replayed))| (first + *i as u64).is_multiple_of(stride) && !replayed)
+            .map(|(_, ((w, f), _))| (*f, f64::from(w.probability) >= card_threshold))
             .unzip();
         let serving = state.model.current();
         state.drift.observe(
