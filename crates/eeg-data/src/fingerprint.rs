@@ -82,28 +82,55 @@ impl Rolling {
 
 /// The fingerprints of every one-second recording a processed data set holds: the raw
 /// recordings of the test split and the patient pool, and every chunk of the continuous
-/// signals of the training, validation and test splits. Sorted, without repeats.
-pub fn of_dataset(dataset: &ProcessedDataset) -> Result<Vec<u64>, DatasetError> {
+/// signals of the training, validation and test splits. Sorted, without repeats. A constant
+/// recording (a flat line, which a disconnected electrode also gives) is left out: it must
+/// stay new input. A split that cannot be read (an older data directory) is skipped and
+/// named in `unreadable`; the others still count.
+pub fn of_dataset(dataset: &ProcessedDataset) -> Fingerprinted {
     let mut all = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut add = |samples: &[f32]| {
+        all.extend(
+            samples
+                .chunks_exact(SAMPLES_PER_RECORDING)
+                .filter(|r| r.iter().any(|&v| v != r[0]))
+                .map(fingerprint),
+        )
+    };
     for split in RAW_SPLITS {
-        let raw = dataset.raw(split)?;
-        let samples = raw.as_standard_layout();
-        let samples = samples
-            .as_slice()
-            .expect("a standard-layout array is contiguous");
-        all.extend(samples.chunks_exact(SAMPLES_PER_RECORDING).map(fingerprint));
+        match dataset.raw(split) {
+            Ok(raw) => add(raw
+                .as_standard_layout()
+                .as_slice()
+                .expect("a standard-layout array is contiguous")),
+            Err(e) => unreadable.push(e),
+        }
     }
     for split in SIGNAL_SPLITS {
-        let signals = dataset.signals(split)?;
-        let samples = signals.samples.as_standard_layout();
-        let samples = samples
-            .as_slice()
-            .expect("a standard-layout array is contiguous");
-        all.extend(samples.chunks_exact(SAMPLES_PER_RECORDING).map(fingerprint));
+        match dataset.signals(split) {
+            Ok(signals) => add(signals
+                .samples
+                .as_standard_layout()
+                .as_slice()
+                .expect("a standard-layout array is contiguous")),
+            Err(e) => unreadable.push(e),
+        }
     }
     all.sort_unstable();
     all.dedup();
-    Ok(all)
+    Fingerprinted {
+        fingerprints: all,
+        unreadable,
+    }
+}
+
+/// What [`of_dataset`] found.
+#[derive(Debug)]
+pub struct Fingerprinted {
+    /// Sorted, without repeats.
+    pub fingerprints: Vec<u64>,
+    /// The splits that could not be read.
+    pub unreadable: Vec<DatasetError>,
 }
 
 #[cfg(test)]
@@ -113,9 +140,9 @@ mod tests {
 
     #[test]
     fn is_stable_across_processes_and_releases() {
-        // A fixed value, so fingerprints written by one release are read by the next; the
-        // same function in Python (mix and polynomial over the `<f4` bits, modulo 2^64)
-        // gives it too.
+        // A fixed value, so fingerprints written by one release are read by the next (a
+        // separate Python port of the function, SplitMix64's finaliser on each sample's `<f4`
+        // bits and the polynomial modulo 2^64, gave the same value).
         let recording: Vec<f32> = (0..178).map(|i| i as f32 - 89.0).collect();
         assert_eq!(fingerprint(&recording), STABLE);
     }
@@ -134,6 +161,38 @@ mod tests {
         let mut d = c.clone();
         d.swap(0, 1);
         assert_ne!(fingerprint(&c), fingerprint(&d));
+    }
+
+    #[test]
+    fn a_data_set_s_recordings_are_all_fingerprinted_and_an_unreadable_split_is_named() {
+        use crate::prepare::{prepare, PrepareOptions};
+        use crate::processed::Split;
+        use crate::synthetic::{csv_bytes, SynthConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("eeg.csv");
+        let config = SynthConfig {
+            seed: 3,
+            segments_per_class: 5,
+        };
+        std::fs::write(&csv, csv_bytes(&config)).unwrap();
+        let data = dir.path().join("data");
+        prepare(&PrepareOptions::new(csv, data.clone())).unwrap();
+        let dataset = ProcessedDataset::open(&data).unwrap();
+        let found = of_dataset(&dataset);
+        assert!(found.unreadable.is_empty(), "{:?}", found.unreadable);
+        assert!(found.fingerprints.windows(2).all(|p| p[0] < p[1]));
+        let test_raw = dataset.raw(Split::Test).unwrap();
+        for row in test_raw.outer_iter() {
+            let row = row.to_vec();
+            assert!(found.fingerprints.binary_search(&fingerprint(&row)).is_ok());
+        }
+        // 25 segments of 23 recordings: every one of them.
+        assert_eq!(found.fingerprints.len(), 25 * 23);
+        // Without the test split's raw file the others still count.
+        std::fs::remove_file(data.join("test_raw.npy")).unwrap();
+        let partial = of_dataset(&dataset);
+        assert_eq!(partial.unreadable.len(), 1);
+        assert!(!partial.fingerprints.is_empty());
     }
 
     proptest! {

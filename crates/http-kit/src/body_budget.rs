@@ -158,6 +158,8 @@ struct Counted {
     budget: BodyBudget,
     owner: BodyOwner,
     held: Arc<Held>,
+    /// This body's bytes so far.
+    read: usize,
 }
 
 impl http_body::Body for Counted {
@@ -172,7 +174,11 @@ impl http_body::Body for Counted {
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
                 let len = data.len();
-                if let Some(user) = self.owner.get() {
+                self.read = self.read.saturating_add(len);
+                // A body past the largest allowed is the body limit's to refuse (413: no
+                // retry helps), not the share's (429: retry shortly).
+                let within_limit = self.read <= self.budget.max_body_bytes;
+                if let Some(user) = self.owner.get().filter(|_| within_limit) {
                     if !self.held.take_user_share(&self.budget, user, len) {
                         self.held.refused_user.store(true, Ordering::Relaxed);
                         return Poll::Ready(Some(Err(axum::Error::new(BudgetSpentError))));
@@ -235,6 +241,7 @@ pub async fn limit_bodies(
             budget: budget.clone(),
             owner,
             held: held.clone(),
+            read: 0,
         }),
     );
     let response = next.run(request).await;
@@ -403,6 +410,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.status(), StatusCode::OK);
+        // A body past the largest allowed is not refused by the share (the body limit
+        // answers it 413): the share lets it be read on.
+        gate.add_permits(1);
+        let oversized = app
+            .clone()
+            .oneshot(owned_request("eve", 150_000))
+            .await
+            .unwrap();
+        assert_eq!(oversized.status(), StatusCode::OK);
         // Shares never go below one largest body nor above the budget.
         assert_eq!(
             BodyBudget::new(300_000, 100_000)

@@ -430,13 +430,14 @@ pub fn train_model_with(
             let predictor = seizure_model::Predictor::from_network(card.clone(), &outcome.network);
             let mut profile = profile::build(&predictor, signals, &args.drift_config())?;
             // Every recording of the data set is public: posted back, it is not new input.
-            match eeg_data::fingerprint::of_dataset(&dataset) {
-                Ok(published) => profile.published_recordings = published,
-                Err(e) => tracing::warn!(
-                    "the drift profile recognises no published recordings (only the patient \
-                     store's): {e}"
-                ),
+            let published = eeg_data::fingerprint::of_dataset(&dataset);
+            for e in &published.unreadable {
+                tracing::warn!(
+                    "the drift profile does not recognise this split's recordings when they \
+                     come back as input: {e}"
+                );
             }
+            profile.published_recordings = published.fingerprints;
             Some(profile)
         });
         let saved = atomic::replace_dir(&args.out, |dir| -> anyhow::Result<ModelCard> {

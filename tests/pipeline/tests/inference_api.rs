@@ -127,6 +127,18 @@ async fn bad_requests_get_json_errors() {
         .unwrap();
     let (status, body) = answer(response).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "as JSON");
+    // A body past MAX_BODY_BYTES (9 MiB, mostly whitespace, valid JSON) is 413, not a 429 of
+    // the user's share of the body budget (which is one largest body): no retry helps.
+    let response = app
+        .http
+        .post(format!("{}/predict", app.base))
+        .bearer_auth(&clinician)
+        .header("content-type", "application/json")
+        .body(format!("{{\"recordings\": [[{}1]]}}", " ".repeat(9 << 20)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let (status, body) = app.post("/predict", json!({"recordings": []}), token).await;
     assert_error(
         status,
@@ -155,7 +167,8 @@ async fn bad_requests_get_json_errors() {
 
     let metrics = app.metrics().await;
     for line in [
-        "predictions_total{outcome=\"invalid_input\"} 6",
+        // Six refused above, and the 9 MiB body.
+        "predictions_total{outcome=\"invalid_input\"} 7",
         "predictions_total{outcome=\"unknown_patient\"} 1",
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
