@@ -8,7 +8,9 @@
 #
 # Each of ROUNDS rounds (default 3) runs, back to back, alternating:
 #   keras         Keras with its defaults (XLA "auto")
-#   ours-aligned  seizure-ops training on the same aligned rows, no augmentation
+#   ours-aligned  seizure-ops training on the same aligned rows, no augmentation (the default
+#                 two gradient shards, one thread each)
+#   ours-1shard   the same with one gradient shard (one graph per batch: one core)
 #   ours-default  the default recipe (random windows, gain augmentation 0.2)
 # A run's figure is the median samples/s of its epochs after the first (warm-up); a row's is
 # the median over the rounds. Printed: each row, the ratios ours / Keras, the achieved
@@ -29,7 +31,7 @@ pin=(taskset -c "$cores")
 
 "$bin" preprocessing run --no-dvc --input "$csv" --out data > /dev/null
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); runs pinned to cores $cores"
-echo "flags: $(grep -m1 -o -w -E 'avx512f|avx2' /proc/cpuinfo | head -1)"
+echo "SIMD: $(grep -m1 -o -w -E 'avx512f|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 
 # Median samples/s of epochs 2.. from JSON lines (ours: tracing's "fields"; Keras: flat).
 median_speed() {
@@ -60,11 +62,12 @@ ours() {
 }
 
 declare -A results
-names=(keras ours-aligned ours-default)
+names=(keras ours-aligned ours-1shard ours-default)
 for round in $(seq 1 "$rounds"); do
   "${pin[@]}" "$python" "$root/scripts/bench/keras_train.py" --data data --epochs "$epochs" \
     > "keras-$round.jsonl" 2> "keras-$round.err"
   ours ours-aligned "$round" --windows aligned --augment-gain 0
+  ours ours-1shard "$round" --windows aligned --augment-gain 0 --grad-shards 1
   ours ours-default "$round"
   line="round $round:"
   for name in "${names[@]}"; do
@@ -92,10 +95,10 @@ PY
 )
 
 "$python" - "$rounds" "$peak" "${results[keras]}" "${results[ours-aligned]}" \
-  "${results[ours-default]}" <<'PY'
+  "${results[ours-1shard]}" "${results[ours-default]}" <<'PY'
 import statistics, sys
 rounds, peak = sys.argv[1], float(sys.argv[2])
-names = ["keras", "ours-aligned", "ours-default"]
+names = ["keras", "ours-aligned", "ours-1shard", "ours-default"]
 medians = {n: statistics.median(map(float, v.split())) for n, v in zip(names, sys.argv[3:])}
 # FLOP per training sample: LSTM(8 -> 56) and LSTM(56 -> 56) over 22 steps, dense 56 -> 20 -> 2;
 # backward about twice the forward.
@@ -106,6 +109,7 @@ for name in names:
     print(f"{name:>13}: {medians[name]:8.0f} samples/s (median of {rounds} rounds), "
           f"{gflops:5.2f} GFLOP/s = {100 * gflops / peak:4.1f}% of the sgemm peak")
 print(f"sgemm peak on these cores: {peak:.1f} GFLOP/s (numpy float32 2048 x 2048)")
-print(f"ratio ours / Keras: aligned rows {medians['ours-aligned'] / medians['keras']:.2f}x, "
+print(f"ratio ours / Keras: aligned rows {medians['ours-aligned'] / medians['keras']:.2f}x "
+      f"(one shard {medians['ours-1shard'] / medians['keras']:.2f}x), "
       f"default recipe {medians['ours-default'] / medians['keras']:.2f}x")
 PY

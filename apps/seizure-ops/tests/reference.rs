@@ -4,8 +4,9 @@
 //!
 //! * the raw CSV is the one the lock records (its md5);
 //! * preprocessing reproduces the recorded `data` output byte for byte (its DVC `.dir` hash);
-//! * training is bit-reproducible: two processes with the same data, seed and thread count
-//!   write weights with the same md5. The `models` directory as a whole is not: its card
+//! * training is bit-reproducible: two processes with the same data, seed and gradient shards
+//!   write weights with the same md5, one on one thread and one on two (the threads only
+//!   decide where each shard runs; the shards' gradients are summed in a fixed order). The `models` directory as a whole is not: its card
 //!   records when and in which tracked run the model was trained (`created_at`, `run_id`),
 //!   so `models` and `production` hash differently on every run, by design; `dvc pull`
 //!   restores the reference run's exact files.
@@ -82,7 +83,9 @@ fn the_reference_data_reproduces_byte_for_byte_and_training_bit_for_bit() {
     let csv = csv.display().to_string();
 
     let runs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    for run in &runs {
+    // The default two gradient shards, on one thread in the first process and two in the
+    // second: the threads only decide where each shard runs.
+    for (run, threads) in runs.iter().zip(["1", "2"]) {
         let dir = run.path();
         // The defaults are params.yaml's: seed 42, 22 x 8, undersampling.
         stage(dir, &["preprocessing", "run", "--no-dvc", "--input", &csv]);
@@ -94,14 +97,24 @@ fn the_reference_data_reproduces_byte_for_byte_and_training_bit_for_bit() {
         // Two epochs: enough to show the weights are a function of data, seed and threads.
         stage(
             dir,
-            &["training", "--no-dvc", "--epochs", "2", "--patience", "2"],
+            &[
+                "training",
+                "--no-dvc",
+                "--epochs",
+                "2",
+                "--patience",
+                "2",
+                "--threads",
+                threads,
+            ],
         );
     }
     let weights = |dir: &Path| seizure_model::artifact::read_card(&dir.join("models")).unwrap();
     let (first, second) = (weights(runs[0].path()), weights(runs[1].path()));
     assert_eq!(
         first.weights_md5, second.weights_md5,
-        "two training processes on the same data and seed wrote different weights"
+        "two training processes on the same data, seed and shards (one thread, two) wrote \
+         different weights"
     );
     assert_ne!(
         (first.created_at, first.run_id),

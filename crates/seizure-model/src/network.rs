@@ -211,14 +211,77 @@ impl SeizureNet {
         }
     }
 
-    /// `[B, timesteps, features]` normalised inputs to `[B, classes]` logits.
+    /// `[B, timesteps, features]` normalised inputs to `[B, classes]` logits, with burn's
+    /// dropout (active only in training mode on an autodiff device).
     pub fn forward(&self, input: Tensor<3>) -> Tensor<2> {
-        let input = match &self.front_end {
-            Some(conv) => conv.forward(input),
-            None => input,
-        };
-        let sequence = self.dropout.forward(self.lstm1.forward_sequence(input));
+        let sequence = self
+            .dropout
+            .forward(self.lstm1.forward_sequence(self.front(input)));
         let last = self.dropout.forward(self.lstm2.forward_last(sequence));
         self.output.forward(tanh(self.dense.forward(last)))
+    }
+
+    /// [`forward`](Self::forward) with the caller's dropout masks instead of burn's dropout:
+    /// training draws them from its own seeded generator, so a batch whose shards run on
+    /// several threads takes nothing from burn's global generator and stays reproducible.
+    pub fn forward_masked(&self, input: Tensor<3>, masks: &DropoutMasks) -> Tensor<2> {
+        let sequence = self.lstm1.forward_sequence(self.front(input)) * masks.sequence.clone();
+        let last = self.lstm2.forward_last(sequence) * masks.last.clone();
+        self.output.forward(tanh(self.dense.forward(last)))
+    }
+
+    fn front(&self, input: Tensor<3>) -> Tensor<3> {
+        match &self.front_end {
+            Some(conv) => conv.forward(input),
+            None => input,
+        }
+    }
+}
+
+/// Inverted-dropout masks for one batch: every entry 0 (dropped, probability `p`) or
+/// `1 / (1 - p)` (kept), as burn's `Dropout` computes them.
+#[derive(Debug, Clone)]
+pub struct DropoutMasks {
+    /// After the first LSTM: `[B, steps, lstm1_hidden]`.
+    pub sequence: Tensor<3>,
+    /// After the second LSTM: `[B, lstm2_hidden]`.
+    pub last: Tensor<2>,
+}
+
+impl DropoutMasks {
+    /// The masks' shapes for a batch of `batch` windows of `config`, whose front end must
+    /// accept its layout (artifact loading and training check it).
+    pub fn shapes(config: &ModelConfig, batch: usize) -> ([usize; 3], [usize; 2]) {
+        let (steps, _) = config
+            .front_end
+            .sequence_shape(config.layout)
+            .expect("the front end accepts the layout (checked before training)");
+        (
+            [batch, steps, config.lstm1_hidden],
+            [batch, config.lstm2_hidden],
+        )
+    }
+
+    /// Masks for `batch` windows, each entry kept when `keep()` says so.
+    pub fn draw(
+        config: &ModelConfig,
+        batch: usize,
+        mut keep: impl FnMut() -> bool,
+        device: &Device,
+    ) -> Self {
+        let (sequence, last) = Self::shapes(config, batch);
+        let scale = if config.dropout > 0.0 {
+            (1.0 / (1.0 - config.dropout)) as f32
+        } else {
+            1.0
+        };
+        let mut values =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| if keep() { scale } else { 0.0 }).collect() };
+        let sequence_values = values(sequence.iter().product());
+        let last_values = values(last.iter().product());
+        Self {
+            sequence: Tensor::from_data(TensorData::new(sequence_values, sequence), device),
+            last: Tensor::from_data(TensorData::new(last_values, last), device),
+        }
     }
 }

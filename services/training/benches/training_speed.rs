@@ -34,6 +34,12 @@ fn training_epoch(c: &mut Criterion) {
         patience: 1,
         seed: 1,
         class_weights: manifest.class_weights,
+        sharding: training::shards::Sharding {
+            shards: 2,
+            threads: std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(2),
+        },
     };
     let card = ModelCard::new(config.model, manifest.normalisation);
     let signals = dataset.signals(Split::Train).unwrap();

@@ -84,6 +84,8 @@ impl Workspace {
             patience: 3,
             seed: 1,
             max_train_rows: Some(230),
+            grad_shards: 2,
+            threads: None,
             drift_window: 1_000,
             drift_permutations: 1_000,
             threshold_specificity: 0.98,

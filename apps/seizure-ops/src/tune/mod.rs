@@ -181,6 +181,8 @@ pub fn run_tune(
                 min_trials: 2,
             },
             reports: Reports::new(args.trials),
+            // The cores left to each trial for its gradient shards.
+            threads_per_trial: (cores / parallel).max(1),
         };
         let trials = search.run_all(&configs, parallel);
         let best = best_trial(&trials);
@@ -278,6 +280,7 @@ struct Search<'a> {
     deadline: Instant,
     pruner: MedianPruner,
     reports: Reports,
+    threads_per_trial: usize,
 }
 
 impl Search<'_> {
@@ -352,6 +355,7 @@ impl Search<'_> {
             // A trial is judged on its validation loss; its decisions are chosen when the
             // winner is trained by the pipeline.
             oof_folds: 0,
+            threads: Some(self.threads_per_trial),
             dvc: DvcArgs {
                 no_dvc: true,
                 ..DvcArgs::default()
