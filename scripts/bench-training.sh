@@ -26,7 +26,8 @@ install_venv "$tools" venv-keras "$root/scripts/requirements-keras.txt" >&2
 python=$tools/venv-keras/bin/python
 rounds=${ROUNDS:-3}
 epochs=${EPOCHS:-4}
-cores=${CORES:-0-$(($(nproc) - 1))}
+# Default: the cores this process may run on (a cpuset need not start at 0).
+cores=${CORES:-$(taskset -pc $$ | sed 's/.*: //')}
 pin=(taskset -c "$cores")
 
 "$bin" preprocessing run --no-dvc --input "$csv" --out data > /dev/null
@@ -65,7 +66,7 @@ declare -A results
 names=(keras ours-aligned ours-1shard ours-default)
 for round in $(seq 1 "$rounds"); do
   "${pin[@]}" "$python" "$root/scripts/bench/keras_train.py" --data data --epochs "$epochs" \
-    > "keras-$round.jsonl" 2> "keras-$round.err"
+    > "keras-$round.jsonl" 2> "keras-$round.err" || { tail -n 20 "keras-$round.err" >&2; exit 1; }
   ours ours-aligned "$round" --windows aligned --augment-gain 0
   ours ours-1shard "$round" --windows aligned --augment-gain 0 --grad-shards 1
   ours ours-default "$round"
