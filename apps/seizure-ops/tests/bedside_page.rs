@@ -114,6 +114,40 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
         "{unknown_status}"
     );
 
+    assert_eq!(step("login page")["token_form_hidden"], true);
+    assert_eq!(step("no alarms yet")["empty_text"], "\"No alarms.\"");
+    for (name, id) in [
+        ("unknown after a patient", unknown.to_string()),
+        ("not a number after a patient", "abc".to_owned()),
+    ] {
+        let failed = step(name);
+        let status = failed["status"].as_str().unwrap();
+        assert!(
+            status.starts_with(&format!("patient {id} could not be opened: ")),
+            "{failed}"
+        );
+        assert_eq!(failed["input"], id.as_str());
+        assert_eq!(
+            failed["trace_left"], 0,
+            "the previous trace stays: {failed}"
+        );
+        assert_eq!(failed["probability_left"], 0, "{failed}");
+        assert_eq!(
+            failed["summary_left"], "",
+            "the previous verdict stays: {failed}"
+        );
+        assert_eq!(failed["stream_disabled"], true);
+    }
+    assert!(
+        seen["icon_requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.as_str().unwrap().ends_with("/ui/favicon.svg 200")),
+        "{}",
+        seen["icon_requests"]
+    );
+
     let opened = step("patient");
     let summary = opened["summary"].as_str().unwrap();
     assert!(
@@ -155,6 +189,9 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
         "nothing of the patient stays on screen"
     );
     assert_eq!(out["summary_left"], "");
+    // Logging out on purpose is said plainly, not as an error.
+    assert_eq!(out["message"], "logged out");
+    assert_eq!(out["message_class"], "notice");
 
     // Chromium logs the answers the steps above provoked (the wrong password's 401, the
     // unknown patient's 404); nothing else may show up.
@@ -179,7 +216,13 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
         "requests failed: {}",
         seen["failed_requests"]
     );
-    for name in ["1-login", "2-patient", "3-alarm", "4-stream-ended"] {
+    for name in [
+        "1-login",
+        "2-patient",
+        "2b-unknown-after-patient",
+        "3-alarm",
+        "4-stream-ended",
+    ] {
         let png = std::fs::read(shots.join(format!("{name}.png"))).unwrap();
         assert!(
             png.starts_with(b"\x89PNG") && png.len() > 10_000,

@@ -15,7 +15,7 @@ const env = (name) => {
 const require = createRequire(`${env("PLAYWRIGHT_CORE")}/`);
 const { chromium } = require("playwright-core");
 
-const seen = { console: [], failed_requests: [], steps: [] };
+const seen = { console: [], failed_requests: [], steps: [], icon_requests: [] };
 const step = (name, detail = {}) => seen.steps.push({ name, ...detail });
 
 const browser = await chromium.launch({
@@ -32,10 +32,16 @@ try {
   });
   page.on("pageerror", (error) => seen.console.push(`page error: ${error.message}`));
   page.on("requestfailed", (request) => seen.failed_requests.push(`${request.url()}: ${request.failure()?.errorText}`));
+  page.on("response", (response) => {
+    if (/favicon/.test(response.url())) seen.icon_requests.push(`${response.url()} ${response.status()}`);
+  });
   const shot = async (name) => page.screenshot({ path: `${env("SHOTS")}/${name}.png`, fullPage: true });
 
   await page.goto(env("PAGE_URL"));
   await page.waitForSelector("#login-form:not([hidden])");
+  // With UI_AUTH_URL set only the login form shows (the token form's `display: flex` once
+  // overrode its `hidden`).
+  step("login page", { token_form_hidden: await page.isHidden("#token-form") });
   await shot("1-login");
 
   // A clumsy user first.
@@ -68,6 +74,33 @@ try {
     probability_path: await page.$eval("#probability path.probability", (p) => p.getAttribute("d").length),
   });
   await shot("2-patient");
+  step("no alarms yet", {
+    empty_text: await page.$eval("#alarms", (list) => getComputedStyle(list, "::before").content),
+  });
+
+  // An unknown id after a real patient: the previous patient's trace and verdict go, and the
+  // view names the id asked for (a number the store lacks, and not a number at all).
+  for (const [name, id] of [["unknown after a patient", env("UNKNOWN_PATIENT")], ["not a number after a patient", "abc"]]) {
+    await page.fill("#patient-id", env("PATIENT"));
+    await page.click("#open-patient");
+    await page.waitForSelector("#trace path.signal");
+    await page.fill("#patient-id", id);
+    await page.click("#open-patient");
+    await page.waitForFunction(() => document.getElementById("status").className === "error");
+    step(name, {
+      status: await page.textContent("#status"),
+      input: await page.inputValue("#patient-id"),
+      trace_left: await page.$$eval("#trace *", (e) => e.length),
+      probability_left: await page.$$eval("#probability *", (e) => e.length),
+      summary_left: await page.textContent("#summary"),
+      stream_disabled: await page.isDisabled("#start-stream"),
+    });
+  }
+  await shot("2b-unknown-after-patient");
+  await page.fill("#patient-id", env("PATIENT"));
+  await page.click("#open-patient");
+  await page.waitForSelector("#trace path.signal");
+  await page.waitForFunction(() => !document.getElementById("start-stream").disabled);
 
   // The replay, fast, with the most sensitive rule (the test model is tiny). Whether the
   // banner ever showed is recorded as it happens.
@@ -110,6 +143,8 @@ try {
     stored_tokens: await page.evaluate(() => sessionStorage.getItem("seizure-ops-tokens")),
     trace_left: await page.$$eval("#trace *", (e) => e.length),
     summary_left: await page.textContent("#summary"),
+    message: await page.textContent("#login-error"),
+    message_class: await page.getAttribute("#login-error", "class"),
   });
 } finally {
   await browser.close();

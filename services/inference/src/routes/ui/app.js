@@ -219,7 +219,7 @@ function clearView() {
   setStatus("");
 }
 
-function logOut(reason) {
+function logOut(reason, isError = true) {
   // The session closes while the token still works; then nothing of the patient stays on a
   // shared screen for the next user.
   stopStream("logged out");
@@ -233,6 +233,8 @@ function logOut(reason) {
   $("user").hidden = true;
   $("login-view").hidden = false;
   $("login-error").textContent = reason || "";
+  // Logging out on purpose is not an error; a session that ended by itself is.
+  $("login-error").className = isError ? "error" : "notice";
 }
 
 async function loadModel() {
@@ -260,12 +262,26 @@ async function loadPatients() {
   }
 }
 
+// The trace, probabilities and verdict go as soon as another patient is asked for: a load that
+// fails never leaves the previous patient's view under the new id. Alarms stay (they are
+// records until acknowledged, each naming its patient).
+function clearPatientView() {
+  page.patient = null;
+  for (const id of ["trace", "probability"]) clear($(id));
+  $("summary").replaceChildren();
+  $("start-stream").disabled = true;
+}
+
+function failOpen(id, message) {
+  clearPatientView();
+  setStatus(`patient ${id} could not be opened: ${message}`, true);
+}
+
 async function openPatient(id) {
   stopStream("another patient opened");
   const opening = ++page.opening;
-  page.patient = null;
+  clearPatientView();
   setStatus(`loading patient ${id}…`);
-  $("start-stream").disabled = true;
   try {
     const [signal, prediction] = await Promise.all([
       api(`/patients/${encodeURIComponent(id)}/recordings`),
@@ -287,12 +303,14 @@ async function openPatient(id) {
     drawTrace(samples, samples.length, duration, signal.sampling_hz);
     drawProbability(windows, prediction.threshold, duration, []);
     showSummary(prediction, signal);
-    $("alarms").replaceChildren();
-    $("alarm-banner").hidden = true;
     $("start-stream").disabled = false;
     setStatus(`patient ${signal.patient_id}: ${signal.recordings.length} recordings of ${seconds.toFixed(2)} s (segment ${signal.segment})`);
   } catch (e) {
-    if (opening === page.opening) showError(e);
+    if (opening === page.opening) {
+      const detail = e.body && e.body.error ? ` (${e.status} ${e.body.error})` : "";
+      failOpen(id, `${e.message}${detail}`);
+      console.error(`seizure-ops: ${e.message}${detail}`);
+    }
   }
 }
 
@@ -340,7 +358,7 @@ function showEvents(stream, events) {
     const item = document.createElement("li");
     if (event.type === "seizure_onset") {
       item.className = "onset";
-      item.textContent = `seizure onset ≈ ${event.onset_s.toFixed(1)} s, alarm at ${event.detected_s.toFixed(1)} s ` +
+      item.textContent = `patient ${stream.patient.id}: seizure onset ≈ ${event.onset_s.toFixed(1)} s, alarm at ${event.detected_s.toFixed(1)} s ` +
         `(latency ${(event.detected_s - event.onset_s).toFixed(1)} s, probability ${Number(event.probability).toFixed(3)})`;
       const banner = $("alarm-banner");
       $("alarm-text").textContent = `SEIZURE ALARM: patient ${stream.patient.id}, onset ≈ ${event.onset_s.toFixed(1)} s`;
@@ -348,7 +366,7 @@ function showEvents(stream, events) {
     } else if (event.type === "seizure_offset") {
       item.className = "offset";
       // The banner stays until someone acknowledges it: a nurse who looked away still sees it.
-      item.textContent = `seizure end ≈ ${event.offset_s.toFixed(1)} s (declared at ${event.detected_s.toFixed(1)} s)`;
+      item.textContent = `patient ${stream.patient.id}: seizure end ≈ ${event.offset_s.toFixed(1)} s (declared at ${event.detected_s.toFixed(1)} s)`;
     } else {
       item.textContent = JSON.stringify(event);
     }
@@ -417,8 +435,6 @@ async function startStream() {
     api(`/monitor/sessions/${stream.id}`, { method: "DELETE" }).catch(() => {});
     return;
   }
-  $("alarms").replaceChildren();
-  $("alarm-banner").hidden = true;
   const hopS = session.hop / session.sampling_hz;
   const every = (hopS * 1000) / speed;
   const started = performance.now();
@@ -509,12 +525,14 @@ async function start() {
     keepTokens({ access_token: $("token").value.trim() }, null);
     showApp();
   });
-  $("logout").addEventListener("click", () => logOut("logged out"));
+  $("logout").addEventListener("click", () => logOut("logged out", false));
   $("patient-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const id = $("patient-id").value.trim();
     if (!/^\d+$/.test(id)) {
-      setStatus("a patient id is a positive integer", true);
+      stopStream("another patient asked for");
+      page.opening++;
+      failOpen(id, "a patient id is a positive integer");
       return;
     }
     openPatient(id);

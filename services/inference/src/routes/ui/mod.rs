@@ -21,6 +21,10 @@ use crate::state::SharedState;
 const INDEX: &str = include_str!("index.html");
 const SCRIPT: &str = include_str!("app.js");
 const STYLE: &str = include_str!("app.css");
+/// A small icon, so that browsers do not ask for a `/favicon.ico` that is not there.
+const ICON: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">\
+<rect width=\"16\" height=\"16\" rx=\"3\" fill=\"#1f3a5f\"/>\
+<path d=\"M1 9h4l2-6 2 10 2-4h4\" fill=\"none\" stroke=\"#fff\" stroke-width=\"1.5\"/></svg>";
 
 /// The page's content security policy: its own assets, and connections to this service and
 /// the auth service only.
@@ -57,6 +61,10 @@ pub fn routes(auth: Option<AuthUrl>) -> Router<SharedState> {
         .route(
             "/ui/app.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
+        .route(
+            "/ui/favicon.svg",
+            get(|| async { asset("image/svg+xml", ICON) }),
         )
         .route(
             "/ui/config.json",
