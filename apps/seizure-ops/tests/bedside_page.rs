@@ -110,7 +110,9 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
     assert_eq!(step("logged in")["user"], "admin");
     let unknown_status = step("unknown patient")["status"].as_str().unwrap();
     assert!(
-        unknown_status.contains(&format!("no patient {unknown}")) && unknown_status.contains("404"),
+        unknown_status.contains(&format!(
+            "patient {unknown} could not be opened: no patient {unknown}"
+        )) && !unknown_status.contains("404"),
         "{unknown_status}"
     );
 
@@ -153,8 +155,29 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
     assert!(
         summary.contains(&format!("Patient {patient}: "))
             && summary.contains(prediction["prediction"].as_str().unwrap())
-            && summary.contains("model v1"),
+            && summary.contains("Model v1."),
         "{summary}"
+    );
+    // The verdict explained in plain words, no internal names.
+    assert!(
+        summary.contains("How: the patient's score is the mean seizure probability of its 23 one-second recordings")
+            && summary.contains("or more is called seizure"),
+        "{summary}"
+    );
+    for jargon in ["model_card", "out_of_fold", "mean_probability", "segment V"] {
+        assert!(!summary.contains(jargon), "{jargon} in {summary}");
+        assert!(
+            !opened["status"].as_str().unwrap().contains(jargon),
+            "{opened}"
+        );
+    }
+    // The plot says what it shows: recordings before a stream, sliding windows during it.
+    assert!(
+        opened["caption"]
+            .as_str()
+            .unwrap()
+            .starts_with("Seizure probability of each of the 23 one-second recordings"),
+        "{opened}"
     );
     assert!(opened["trace_points"].as_u64().unwrap() >= 500, "{opened}");
     assert_eq!(opened["threshold_drawn"], 1);
@@ -171,6 +194,24 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
         "{alarm}"
     );
     assert!(alarm["alarm_lines"].as_u64().unwrap() >= 1, "{alarm}");
+    let caption = alarm["caption"].as_str().unwrap();
+    assert!(
+        caption.starts_with("Seizure probability of each sliding window"),
+        "{caption}"
+    );
+    let status = alarm["status"].as_str().unwrap();
+    assert!(
+        status.contains("alarm when a window (one every 0.50 s) reaches")
+            && !status.contains("session"),
+        "{status}"
+    );
+    assert!(
+        alarm["first_alarm"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("patient {patient}: seizure onset")),
+        "{alarm}"
+    );
     // Every window of the replay was scored by the server: (samples - 178) / hop + 1.
     let windows = (recordings * 178 - 178) / 87 + 1;
     let ended = step("stream ended")["status"].as_str().unwrap();

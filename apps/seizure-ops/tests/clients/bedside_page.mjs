@@ -72,6 +72,7 @@ try {
     trace_points: await page.$eval("#trace path.signal", (p) => (p.getAttribute("d").match(/L/g) || []).length),
     threshold_drawn: (await page.$$("#probability line.threshold")).length,
     probability_path: await page.$eval("#probability path.probability", (p) => p.getAttribute("d").length),
+    caption: await page.textContent("#probability-caption"),
   });
   await shot("2-patient");
   step("no alarms yet", {
@@ -121,6 +122,9 @@ try {
     banner_shown: await page.evaluate(() => window.bannerShown),
     banner_visible: await page.isVisible("#alarm-banner"),
     alarm_lines: (await page.$$("#probability line.alarm")).length,
+    caption: await page.textContent("#probability-caption"),
+    status: await page.textContent("#status"),
+    first_alarm: await page.textContent("#alarms li.onset"),
   });
   await shot("3-alarm");
   await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("stream ended"), null, { timeout: 120000 });

@@ -192,10 +192,18 @@ function setStatus(text, isError = false) {
   status.className = isError ? "error" : "";
 }
 
+// On screen the service's own words only; the status code and error kind go to the console
+// (for whoever debugs), not to the clinician.
 function showError(e) {
   const detail = e.body && e.body.error ? ` (${e.status} ${e.body.error})` : "";
-  setStatus(`${e.message}${detail}`, true);
+  setStatus(e.message, true);
   console.error(`seizure-ops: ${e.message}${detail}`);
+}
+
+const percent = (p) => `${Math.round(100 * p)}%`;
+
+function setProbabilityCaption(text) {
+  $("probability-caption").textContent = text;
 }
 
 function showApp() {
@@ -304,11 +312,15 @@ async function openPatient(id) {
     drawProbability(windows, prediction.threshold, duration, []);
     showSummary(prediction, signal);
     $("start-stream").disabled = false;
-    setStatus(`patient ${signal.patient_id}: ${signal.recordings.length} recordings of ${seconds.toFixed(2)} s (segment ${signal.segment})`);
+    setProbabilityCaption(
+      `Seizure probability of each of the ${signal.recordings.length} one-second recordings, and the window threshold ` +
+        `${percent(prediction.threshold)} (dashed)`,
+    );
+    setStatus(`patient ${signal.patient_id}: ${signal.recordings.length} recordings of ${seconds.toFixed(2)} s each`);
   } catch (e) {
     if (opening === page.opening) {
       const detail = e.body && e.body.error ? ` (${e.status} ${e.body.error})` : "";
-      failOpen(id, `${e.message}${detail}`);
+      failOpen(id, e.message);
       console.error(`seizure-ops: ${e.message}${detail}`);
     }
   }
@@ -320,14 +332,19 @@ function showSummary(prediction, signal) {
   verdict.className = prediction.prediction === "seizure" ? "seizure" : "non-seizure";
   verdict.textContent = prediction.prediction;
   const ood = prediction.out_of_distribution;
+  const rule = {
+    mean_probability: `the mean seizure probability of its ${prediction.recordings} one-second recordings`,
+    positive_fraction: `the share of its ${prediction.recordings} one-second recordings at or above the window threshold`,
+  }[prediction.patient_rule] || prediction.patient_rule.replace(/_/g, " ");
+  const override = prediction.patient_threshold_source === "override" ? " (a threshold set by the service's operator)" : "";
   const parts = [
     document.createTextNode(`Patient ${signal.patient_id}: `),
     verdict,
     document.createTextNode(
-      ` (patient score ${prediction.patient_score.toFixed(3)} by ${prediction.patient_rule.replace("_", " ")} against the patient threshold ` +
-        `${prediction.patient_threshold.toFixed(3)} from ${prediction.patient_threshold_source}; ` +
-        `${prediction.epileptic_recordings.length} of ${prediction.recordings} recordings at or above the window threshold ` +
-        `${prediction.threshold.toFixed(3)} from ${prediction.threshold_source}; decisions chosen ${prediction.decision_basis.replace(/_/g, " ")}; model v${prediction.model_version})`,
+      `. How: the patient's score is ${rule}, here ${percent(prediction.patient_score)}; a patient scoring ` +
+        `${percent(prediction.patient_threshold)} or more is called seizure${override}. ` +
+        `${prediction.epileptic_recordings.length} of ${prediction.recordings} recordings reach the window threshold ` +
+        `${percent(prediction.threshold)}. Model v${prediction.model_version}.`,
     ),
   ];
   if (ood && ood.flagged_recordings.length) {
@@ -439,7 +456,18 @@ async function startStream() {
   const every = (hopS * 1000) / speed;
   const started = performance.now();
   const signal = stream.patient.signal;
-  setStatus(`streaming patient ${stream.patient.id} at ${speed}x (session ${session.session_id}, alarm ${session.alarm_k} of ${session.alarm_n}, model v${session.model_version})`);
+  const hopText = `${hopS.toFixed(2)} s`;
+  const rule = session.alarm_k === 1
+    ? "a window"
+    : session.alarm_k === session.alarm_n
+      ? `${session.alarm_k} consecutive windows`
+      : `${session.alarm_k} of the last ${session.alarm_n} windows`;
+  setProbabilityCaption(
+    `Seizure probability of each sliding window (1.03 s long, a new one every ${hopText}) during the replay, ` +
+      `the threshold ${percent(session.threshold)} (dashed) and alarms (red)`,
+  );
+  setStatus(`replaying patient ${stream.patient.id} at ${speed}x real time: alarm when ${rule} (one every ${hopText}) ` +
+    `${session.alarm_k === 1 ? "reaches" : "reach"} ${percent(session.threshold)} seizure probability (model v${session.model_version})`);
   try {
     for (let push = 0; !stream.stopped && stream.sent < signal.length; push++) {
       const samples = Array.from(signal.subarray(stream.sent, stream.sent + session.hop));
