@@ -15,7 +15,7 @@ const env = (name) => {
 const require = createRequire(`${env("PLAYWRIGHT_CORE")}/`);
 const { chromium } = require("playwright-core");
 
-const seen = { console: [], failed_requests: [], steps: [], icon_requests: [] };
+const seen = { console: [], failed_requests: [], steps: [] };
 const step = (name, detail = {}) => seen.steps.push({ name, ...detail });
 
 const browser = await chromium.launch({
@@ -32,9 +32,6 @@ try {
   });
   page.on("pageerror", (error) => seen.console.push(`page error: ${error.message}`));
   page.on("requestfailed", (request) => seen.failed_requests.push(`${request.url()}: ${request.failure()?.errorText}`));
-  page.on("response", (response) => {
-    if (/favicon/.test(response.url())) seen.icon_requests.push(`${response.url()} ${response.status()}`);
-  });
   const shot = async (name) => page.screenshot({ path: `${env("SHOTS")}/${name}.png`, fullPage: true });
 
   await page.goto(env("PAGE_URL"));
@@ -111,6 +108,12 @@ try {
     new MutationObserver(() => {
       if (!banner.hidden) window.bannerShown.push(banner.textContent);
     }).observe(banner, { attributes: true, childList: true, subtree: true, characterData: true });
+    // The status while the replay runs (it is soon replaced by the end of the replay).
+    window.replayStatus = null;
+    const status = document.getElementById("status");
+    new MutationObserver(() => {
+      if (!window.replayStatus && status.textContent.startsWith("replaying")) window.replayStatus = status.textContent;
+    }).observe(status, { childList: true, subtree: true, characterData: true });
   });
   await page.selectOption("#speed", "16");
   await page.fill("#alarm-k", "1");
@@ -123,16 +126,32 @@ try {
     banner_visible: await page.isVisible("#alarm-banner"),
     alarm_lines: (await page.$$("#probability line.alarm")).length,
     caption: await page.textContent("#probability-caption"),
-    status: await page.textContent("#status"),
+    status: await page.evaluate(() => window.replayStatus),
     first_alarm: await page.textContent("#alarms li.onset"),
   });
   await shot("3-alarm");
-  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("stream ended"), null, { timeout: 120000 });
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("the replay of patient"), null, { timeout: 120000 });
   step("stream ended", {
     status: await page.textContent("#status"),
     alarms: await page.$$eval("#alarms li", (items) => items.map((i) => `${i.className}: ${i.textContent}`)),
   });
   await shot("4-stream-ended");
+  // An unacknowledged alarm is a record: another patient opened (an unknown one, then a real
+  // one) leaves the banner and the list as they were.
+  const alarmsBefore = await page.$$eval("#alarms li", (items) => items.length);
+  await page.fill("#patient-id", env("UNKNOWN_PATIENT"));
+  await page.click("#open-patient");
+  await page.waitForFunction(() => document.getElementById("status").className === "error");
+  await page.fill("#patient-id", env("PATIENT"));
+  await page.click("#open-patient");
+  await page.waitForSelector("#trace path.signal");
+  step("alarm kept across a switch", {
+    banner_visible: await page.isVisible("#alarm-banner"),
+    banner_text: await page.textContent("#alarm-text"),
+    alarms_before: alarmsBefore,
+    alarms_after: await page.$$eval("#alarms li", (items) => items.length),
+    icon: await page.getAttribute("link[rel~=icon]", "href"),
+  });
   // The banner stays up after the seizure ends, until acknowledged.
   const stillUp = await page.isVisible("#alarm-banner");
   await page.click("#acknowledge");

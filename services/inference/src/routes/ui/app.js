@@ -200,7 +200,20 @@ function showError(e) {
   console.error(`seizure-ops: ${e.message}${detail}`);
 }
 
-const percent = (p) => `${Math.round(100 * p)}%`;
+// A probability in percent: whole percent, but never rounded to 0% or 100% when it is not,
+// and with `digits` more where two figures compared on screen would otherwise read the same.
+function percent(p, digits = 0) {
+  const v = 100 * p;
+  let text = v.toFixed(digits);
+  if ((Number(text) === 0 && v > 0) || (Number(text) === 100 && v < 100)) text = v.toFixed(digits + 2);
+  return `${text}%`;
+}
+
+// The digits that tell a score from the threshold it is compared with.
+function digitsApart(a, b) {
+  for (let digits = 0; digits < 4; digits++) if ((100 * a).toFixed(digits) !== (100 * b).toFixed(digits)) return digits;
+  return 4;
+}
 
 function setProbabilityCaption(text) {
   $("probability-caption").textContent = text;
@@ -278,6 +291,7 @@ function clearPatientView() {
   for (const id of ["trace", "probability"]) clear($(id));
   $("summary").replaceChildren();
   $("start-stream").disabled = true;
+  setProbabilityCaption("Seizure probability (open a patient)");
 }
 
 function failOpen(id, message) {
@@ -337,12 +351,13 @@ function showSummary(prediction, signal) {
     positive_fraction: `the share of its ${prediction.recordings} one-second recordings at or above the window threshold`,
   }[prediction.patient_rule] || prediction.patient_rule.replace(/_/g, " ");
   const override = prediction.patient_threshold_source === "override" ? " (a threshold set by the service's operator)" : "";
+  const apart = digitsApart(prediction.patient_score, prediction.patient_threshold);
   const parts = [
     document.createTextNode(`Patient ${signal.patient_id}: `),
     verdict,
     document.createTextNode(
-      `. How: the patient's score is ${rule}, here ${percent(prediction.patient_score)}; a patient scoring ` +
-        `${percent(prediction.patient_threshold)} or more is called seizure${override}. ` +
+      `. How: the patient's score is ${rule}, here ${percent(prediction.patient_score, apart)}; a patient scoring ` +
+        `${percent(prediction.patient_threshold, apart)} or more is called seizure${override}. ` +
         `${prediction.epileptic_recordings.length} of ${prediction.recordings} recordings reach the window threshold ` +
         `${percent(prediction.threshold)}. Model v${prediction.model_version}.`,
     ),
@@ -418,8 +433,9 @@ async function pushSamples(stream, samples) {
       const transient = e.status === undefined || e.status === 429 || e.status === 503;
       if (!transient || attempt >= 20) throw e;
       const wait = e.retryAfter || Math.min(5, 0.25 * 2 ** attempt);
-      setStatus(`the service is busy (${e.message}); retrying in ${wait} s`);
+      if (page.stream === stream) setStatus(`the service is busy (${e.message}); retrying in ${wait} s`);
       await sleep(wait * 1000);
+      if (stream.stopped) throw e;
     }
   }
 }
@@ -439,10 +455,11 @@ async function startStream() {
   try {
     session = await api("/monitor/sessions", { method: "POST", body: JSON.stringify({ alarm_k: k, alarm_n: n, replay: true }) });
   } catch (e) {
-    if (page.stream === stream) page.stream = null;
+    const current = page.stream === stream;
+    if (current) page.stream = null;
     $("start-stream").disabled = !page.patient;
     $("stop-stream").disabled = true;
-    showError(e);
+    if (current && !stream.stopped) showError(e);
     return;
   }
   stream.id = session.session_id;
@@ -462,8 +479,9 @@ async function startStream() {
     : session.alarm_k === session.alarm_n
       ? `${session.alarm_k} consecutive windows`
       : `${session.alarm_k} of the last ${session.alarm_n} windows`;
+  const windowText = `${(session.window_samples / session.sampling_hz).toFixed(2)} s`;
   setProbabilityCaption(
-    `Seizure probability of each sliding window (1.03 s long, a new one every ${hopText}) during the replay, ` +
+    `Seizure probability of each sliding window (${windowText} long, a new one every ${hopText}) during the replay, ` +
       `the threshold ${percent(session.threshold)} (dashed) and alarms (red)`,
   );
   setStatus(`replaying patient ${stream.patient.id} at ${speed}x real time: alarm when ${rule} (one every ${hopText}) ` +
@@ -472,17 +490,22 @@ async function startStream() {
     for (let push = 0; !stream.stopped && stream.sent < signal.length; push++) {
       const samples = Array.from(signal.subarray(stream.sent, stream.sent + session.hop));
       const answer = await pushSamples(stream, samples);
+      // Alarms are records, each naming its patient: one that a push raised is shown even
+      // when another patient was opened while it was on its way.
+      stream.events.push(...answer.events);
+      showEvents(stream, answer.events);
       if (stream.stopped) break;
       stream.sent += samples.length;
       for (const w of answer.windows) stream.windows.push({ ...w, hop_s: hopS });
-      stream.events.push(...answer.events);
-      showEvents(stream, answer.events);
       redrawStream(stream);
       await sleep(Math.max(0, started + (push + 1) * every - performance.now()));
     }
     if (!stream.stopped) await finishStream(stream, "the recording ended");
   } catch (e) {
-    showError(e);
+    // A stream stopped meanwhile (another patient, Stop, logout) says nothing over the view.
+    if (stream.stopped) return;
+    if (e.body && e.body.error === "not_found") setStatus("the monitoring session ended (closed or expired)", true);
+    else showError(e);
     await finishStream(stream, "a push failed", false);
   }
 }
@@ -495,18 +518,22 @@ async function finishStream(stream, why, report = true) {
   $("start-stream").disabled = !page.patient;
   $("stop-stream").disabled = true;
   if (!stream.id) return; // still opening: startStream closes it
+  // What the view shows now: after the DELETE, this stream speaks only if it still does
+  // (no other patient asked for, no logout, no newer stream).
+  const opening = page.opening;
+  const current = () => page.opening === opening && page.patient === stream.patient && !page.stream;
   try {
     const closed = await api(`/monitor/sessions/${stream.id}`, { method: "DELETE" });
     stream.events.push(...closed.events);
-    if (page.patient === stream.patient) {
-      showEvents(stream, closed.events);
-      redrawStream(stream);
-    }
+    showEvents(stream, closed.events);
+    if (current()) redrawStream(stream);
   } catch (e) {
-    if (e.status !== 404 && report) showError(e);
+    if (e.status !== 404 && report && current()) showError(e);
   }
   const onsets = stream.events.filter((e) => e.type === "seizure_onset").length;
-  if (report) setStatus(`stream ended (${why}): ${stream.windows.length} windows scored, ${onsets} alarm(s)`);
+  if (report && current()) {
+    setStatus(`the replay of patient ${stream.patient.id} ended (${why}): ${stream.windows.length} windows scored, ${onsets} alarm(s)`);
+  }
 }
 
 function stopStream(why) {
@@ -544,6 +571,7 @@ async function start() {
       showApp();
     } catch (e) {
       $("login-error").textContent = e.status === 401 ? "wrong user or password" : e.message;
+      $("login-error").className = "error";
     } finally {
       $("login-button").disabled = false;
     }
