@@ -43,6 +43,12 @@ fn store_fingerprints(store: &patient_store::PatientStore) -> HashSet<u64> {
     fingerprints
 }
 
+/// Whether a recording with this fingerprint is known: one of the data set's (the profile's)
+/// or of the patient store's.
+fn knows(profile: &Profile, store: Option<&HashSet<u64>>, fingerprint: u64) -> bool {
+    profile.is_published(fingerprint) || store.is_some_and(|s| s.contains(&fingerprint))
+}
+
 /// The sliding window, sized by the serving model's profile, holding that model's calls only
 /// (the first window of a newly served model starts it afresh), and nothing older than
 /// `max_age`.
@@ -109,40 +115,24 @@ impl FleetDrift {
             .collect()
     }
 
-    /// Which of row-major `recordings` are known recordings (see [`FleetDrift::is_known`]).
+    /// Which of row-major `recordings` are recordings already known, not new input: the
+    /// patient `store`'s (exact matches; its fingerprints are taken once per store) or the
+    /// data set's the `profile` names.
     pub fn known_recordings(
         &self,
         store: Option<&Arc<patient_store::PatientStore>>,
         profile: &Profile,
         recordings: &[f32],
     ) -> Vec<bool> {
-        let fingerprints: Vec<u64> = recordings
-            .chunks_exact(self.extractor.window_len())
-            .map(fingerprint)
-            .collect();
-        self.is_known(store, profile, &fingerprints)
-    }
-
-    /// Which of these recording fingerprints are of recordings already known, not new input:
-    /// the patient `store`'s (exact matches; its fingerprints are taken once per store) or
-    /// the data set's the `profile` names.
-    pub fn is_known(
-        &self,
-        store: Option<&Arc<patient_store::PatientStore>>,
-        profile: &Profile,
-        fingerprints: &[u64],
-    ) -> Vec<bool> {
         let store_knows = self.store_fingerprints(store);
-        fingerprints
-            .iter()
-            .map(|&f| {
-                profile.is_published(f) || store_knows.as_ref().is_some_and(|s| s.contains(&f))
-            })
+        recordings
+            .chunks_exact(self.extractor.window_len())
+            .map(|r| knows(profile, store_knows.as_deref(), fingerprint(r)))
             .collect()
     }
 
-    /// [`FleetDrift::is_known`] for one fingerprint at a time (a stream's every sample), for
-    /// a model with a drift profile; `None` without one (nothing joins the window then).
+    /// The same test for one fingerprint at a time (a stream's every sample), for a model with
+    /// a drift profile; `None` without one (nothing joins the window then).
     pub fn recogniser(
         &self,
         store: Option<&Arc<patient_store::PatientStore>>,
@@ -152,8 +142,9 @@ impl FleetDrift {
         let store_knows = self.store_fingerprints(store);
         let predictor = predictor.clone();
         Some(move |f: u64| {
-            predictor.profile().is_some_and(|p| p.is_published(f))
-                || store_knows.as_ref().is_some_and(|s| s.contains(&f))
+            predictor
+                .profile()
+                .is_some_and(|p| knows(p, store_knows.as_deref(), f))
         })
     }
 
