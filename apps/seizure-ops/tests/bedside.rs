@@ -336,3 +336,164 @@ fn monitor_refuses_hostile_input_naming_file_line_and_field() {
         .unwrap();
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nowhere.txt"));
 }
+
+/// Writes an EDF+ file through pyedflib: `signals` as the roundtrip script takes them.
+fn write_edf(python: &Path, path: &Path, signals: Value, annotations: Value) {
+    let script = workspace_root().join("crates/eeg-edf/tests/clients/pyedflib_roundtrip.py");
+    test_support::json_through_python(
+        python,
+        &script,
+        &json!({"path": path, "edf_plus": true, "signals": signals, "annotations": annotations}),
+    );
+}
+
+#[test]
+fn monitor_reads_an_edf_recording_at_256_hz_as_the_same_alarms() {
+    let Some(python) = test_support::scoring_python() else {
+        return;
+    };
+    let home = home();
+    let dir = tempfile::tempdir().unwrap();
+    let mut samples = Vec::new();
+    for (class, seed) in [(5, 1), (5, 2), (1, 3), (1, 4), (5, 5)] {
+        samples.extend(eeg_data::synthetic::reference_segment(class, seed));
+    }
+    let seizure = (2.0 * 4097.0 / 173.61, 2.0 * 4097.0 / 173.61);
+    let text = dir.path().join("bed.txt");
+    std::fs::write(
+        &text,
+        samples.iter().map(|v| format!("{v}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let edf = dir.path().join("bed.edf");
+    let peak = samples.iter().fold(0f32, |m, v| m.max(v.abs())) as f64 * 1.5;
+    let eeg = |label: &str, scale: f64| {
+        json!({"label": label, "dimension": "uV", "rate": 256, "resample_from": 173.61,
+               "physical_min": -peak * scale, "physical_max": peak * scale,
+               "samples": samples.iter().map(|&v| f64::from(v) * scale).collect::<Vec<_>>()})
+    };
+    write_edf(
+        &python,
+        &edf,
+        json!([eeg("EEG Fp1-F7", 1.0), eeg("EEG F7-T3", 0.9),
+               {"label": "ECG I", "dimension": "mV", "rate": 256, "resample_from": 173.61,
+                "physical_min": -5.0, "physical_max": 5.0, "samples": vec![0.0; samples.len()]}]),
+        json!([[seizure.0, seizure.1, "seizure"]]),
+    );
+    let rule = ["--alarm-k", "3", "--alarm-n", "3"];
+    run_ok(
+        seizure_ops(home)
+            .args(["monitor", "--channel", "EEG Fp1-F7", "--input"])
+            .arg(&edf)
+            .args(rule),
+    );
+    let from_edf = read_json(&dir.path().join("bed.events.json"));
+    run_ok(
+        seizure_ops(home)
+            .args(["monitor", "--events"])
+            .arg(dir.path().join("text.json"))
+            .arg("--plot")
+            .arg(dir.path().join("text.svg"))
+            .arg("--input")
+            .arg(&text)
+            .args(rule),
+    );
+    let from_text = read_json(&dir.path().join("text.json"));
+    assert_eq!(from_edf["input_format"], "EDF+C");
+    assert_eq!(from_edf["input_sampling_hz"], 256.0);
+    assert_eq!(from_edf["sampling_hz"], 173.61);
+    assert_eq!(from_edf["channel"], "EEG Fp1-F7");
+    assert_eq!(from_edf["conditioning"]["band_hz"], json!([0.53, 40.0]));
+    assert_eq!(from_edf["annotations"][0]["text"], "seizure");
+    assert_eq!(from_text["input_format"], "text");
+    assert!(from_text.get("conditioning").is_none());
+    // The same seizure, the same alarms, each raised within one hop (87 samples) of the
+    // other rate's.
+    let detected = |report: &Value| -> Vec<f64> {
+        report["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["detected_s"].as_f64().unwrap())
+            .collect()
+    };
+    let (ours, theirs) = (detected(&from_edf), detected(&from_text));
+    assert!(
+        !theirs.is_empty(),
+        "the seizure raises an alarm: {from_text}"
+    );
+    assert_eq!(ours.len(), theirs.len(), "{ours:?} vs {theirs:?}");
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert!(
+            (a - b).abs() <= 87.0 / 173.61 + 1e-9,
+            "{ours:?} vs {theirs:?}"
+        );
+    }
+    assert!(
+        theirs
+            .iter()
+            .any(|&d| d > seizure.0 && d < seizure.0 + seizure.1),
+        "an alarm inside the annotated seizure: {theirs:?}"
+    );
+    let svg = std::fs::read_to_string(dir.path().join("bed.svg")).unwrap();
+    assert!(svg.contains("EEG Fp1-F7"), "the chart names its channel");
+
+    // Two channels: each scored, the alarms combined.
+    run_ok(
+        seizure_ops(home)
+            .args(["monitor", "--channels", "EEG Fp1-F7,EEG F7-T3", "--events"])
+            .arg(dir.path().join("both.json"))
+            .arg("--plot")
+            .arg(dir.path().join("both.svg"))
+            .arg("--input")
+            .arg(&edf)
+            .args(rule),
+    );
+    let both = read_json(&dir.path().join("both.json"));
+    assert_eq!(both["channels"].as_array().unwrap().len(), 2);
+    assert_eq!(both["channels"][1]["label"], "EEG F7-T3");
+    assert!(
+        both.get("events").is_none(),
+        "each channel has its own events"
+    );
+    assert!(!both["alarms"].as_array().unwrap().is_empty());
+
+    // Refused, naming the file and what is wrong; nothing written.
+    let mut truncated = std::fs::read(&edf).unwrap();
+    truncated.truncate(truncated.len() - 1000);
+    std::fs::write(dir.path().join("cut.edf"), &truncated).unwrap();
+    std::fs::write(dir.path().join("slow.txt"), "1\n".repeat(1000)).unwrap();
+    let cases: [(&str, &[&str], &str); 6] = [
+        ("bed.edf", &["--channel", "ECG I"], "not EEG"),
+        ("bed.edf", &[], "3 signals; choose one with --channel"),
+        (
+            "bed.edf",
+            &["--column", "x"],
+            "--column and --input-hz are for text files",
+        ),
+        (
+            "bed.edf",
+            &["--channels", "EEG Fp1-F7,EEG Fp1-F7"],
+            "named twice",
+        ),
+        ("cut.edf", &["--channel", "EEG Fp1-F7"], "truncated"),
+        ("slow.txt", &["--input-hz", "50"], "outside the range taken"),
+    ];
+    for (name, extra, expected) in cases {
+        let output = seizure_ops(home)
+            .args(["monitor", "--events"])
+            .arg(dir.path().join("refused.json"))
+            .arg("--input")
+            .arg(dir.path().join(name))
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{name} {extra:?} was accepted");
+        assert!(
+            stderr.contains(expected) && stderr.contains(name),
+            "{name} {extra:?}: {stderr}"
+        );
+        assert!(!dir.path().join("refused.json").exists());
+    }
+}

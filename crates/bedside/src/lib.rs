@@ -11,6 +11,7 @@
 //! * [`plot`]: the strip chart a neurologist would check (trace, probability, alarms) as SVG.
 
 pub mod alarm;
+pub mod conditioning;
 pub mod monitor;
 pub mod plot;
 pub mod replay;

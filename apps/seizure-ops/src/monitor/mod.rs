@@ -1,7 +1,10 @@
 //! `seizure-ops monitor`: score a long recording offline with the bedside alarm rule, and
 //! write its events (JSON) and the strip chart a neurologist would check (SVG).
 
-use std::io::{BufRead, Read};
+mod combine;
+mod input;
+mod text;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,6 +17,9 @@ use seizure_model::Predictor;
 use serde::Serialize;
 
 use crate::Home;
+pub use combine::{combined, OodSummary};
+pub use input::{read_input, Conditioning, Input, InputArgs};
+pub use text::{read_samples, MAX_INPUT_BYTES};
 
 /// The alarm rule and hop, defaulting to the model card's alarm decision (chosen out of fold;
 /// in an earlier card, the documented rule at its threshold).
@@ -58,12 +64,8 @@ impl RuleArgs {
 pub struct MonitorArgs {
     #[command(flatten)]
     pub home: Home,
-    /// The recording: one sample per line, or a CSV file with a header when --column is given.
-    #[arg(long)]
-    pub input: PathBuf,
-    /// The CSV column holding the samples (header name).
-    #[arg(long)]
-    pub column: Option<String>,
+    #[command(flatten)]
+    pub source: InputArgs,
     /// Model directory [default: HOME/production].
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -125,134 +127,6 @@ pub fn monitor_signal(
     })
 }
 
-/// The largest recording file read (a day at 173.61 Hz is about 120 MB of text).
-pub const MAX_INPUT_BYTES: u64 = 512 * 1024 * 1024;
-/// The longest line of a one-sample-per-line file.
-const MAX_LINE_BYTES: usize = 1024;
-
-/// At most 40 characters of `text`, for an error message.
-fn quoted(text: &str) -> String {
-    let mut short: String = text.chars().take(40).collect();
-    if short.len() < text.len() {
-        short.push_str("...");
-    }
-    format!("{short:?}")
-}
-
-/// Reads a recording, naming the file, line and field of the first bad value.
-pub fn read_samples(path: &Path, column: Option<&str>, max_abs: f64) -> anyhow::Result<Vec<f32>> {
-    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
-    let metadata = file
-        .metadata()
-        .with_context(|| format!("{}", path.display()))?;
-    if !metadata.is_file() {
-        bail!("{}: not a regular file", path.display());
-    }
-    if metadata.len() > MAX_INPUT_BYTES {
-        bail!(
-            "{}: {} bytes, more than the {MAX_INPUT_BYTES} read at once (split the recording)",
-            path.display(),
-            metadata.len()
-        );
-    }
-    let check = |text: &str, line: u64, field: &str| -> anyhow::Result<f32> {
-        let text = text.trim().trim_start_matches('\u{feff}');
-        let value: f64 = text.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "{}:{line}: field {field}: {} is not a number",
-                path.display(),
-                quoted(text)
-            )
-        })?;
-        if !value.is_finite() {
-            bail!(
-                "{}:{line}: field {field}: {text} is not a finite number",
-                path.display()
-            );
-        }
-        if value.abs() > max_abs {
-            bail!(
-                "{}:{line}: field {field}: {text} is outside the model's input range \
-                 -{max_abs}..{max_abs}",
-                path.display()
-            );
-        }
-        Ok(value as f32)
-    };
-    let mut samples = Vec::new();
-    match column {
-        None => {
-            let mut reader = std::io::BufReader::new(file);
-            let mut line = Vec::with_capacity(64);
-            for number in 1u64.. {
-                line.clear();
-                let read = (&mut reader)
-                    .take(MAX_LINE_BYTES as u64 + 1)
-                    .read_until(b'\n', &mut line)
-                    .with_context(|| format!("{}:{number}", path.display()))?;
-                if read == 0 {
-                    break;
-                }
-                if line.len() > MAX_LINE_BYTES {
-                    bail!(
-                        "{}:{number}: longer than {MAX_LINE_BYTES} bytes (one sample per line, \
-                         or --column for a CSV file)",
-                        path.display()
-                    );
-                }
-                let text = std::str::from_utf8(&line)
-                    .map_err(|_| anyhow::anyhow!("{}:{number}: not UTF-8 text", path.display()))?;
-                if text.trim().trim_start_matches('\u{feff}').is_empty() {
-                    continue;
-                }
-                samples.push(check(text, number, "sample")?);
-            }
-        }
-        Some(name) => {
-            let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(file);
-            let headers = reader
-                .headers()
-                .with_context(|| format!("{}:1: the header", path.display()))?
-                .clone();
-            let clean = |h: &str| h.trim().trim_start_matches('\u{feff}').to_owned();
-            let matching: Vec<usize> = headers
-                .iter()
-                .enumerate()
-                .filter(|(_, h)| clean(h) == name)
-                .map(|(i, _)| i)
-                .collect();
-            let index = match matching[..] {
-                [index] => index,
-                [] => bail!(
-                    "{}:1: no column {name:?} (the header has {} columns)",
-                    path.display(),
-                    headers.len()
-                ),
-                _ => bail!(
-                    "{}:1: {} columns are named {name:?}; which one is meant is ambiguous",
-                    path.display(),
-                    matching.len()
-                ),
-            };
-            for record in reader.records() {
-                let record = record.with_context(|| format!("{}", path.display()))?;
-                let line = record.position().map_or(0, |p| p.line());
-                let text = record.get(index).unwrap_or("");
-                samples.push(check(text, line, name)?);
-            }
-        }
-    }
-    if samples.len() < eeg_data::SAMPLES_PER_RECORDING {
-        bail!(
-            "{}: {} samples, fewer than one window ({})",
-            path.display(),
-            samples.len(),
-            eeg_data::SAMPLES_PER_RECORDING
-        );
-    }
-    Ok(samples)
-}
-
 /// Refuses output paths that would overwrite the input or each other, or whose directory
 /// does not exist (nothing is created but the two files).
 fn check_outputs(input: &Path, outputs: &[&Path]) -> anyhow::Result<()> {
@@ -282,15 +156,54 @@ fn check_outputs(input: &Path, outputs: &[&Path]) -> anyhow::Result<()> {
 #[derive(Serialize)]
 struct EventsFile<'a> {
     input: String,
+    /// `text`, `csv`, `EDF`, `EDF+C`, `BDF` or `BDF+C`.
+    input_format: &'a str,
+    /// The recording's own rate; times below are seconds from its first sample.
+    input_sampling_hz: f64,
+    /// How it was brought to the model's band and rate (absent: taken as it came).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conditioning: Option<&'a Conditioning>,
     model: ModelInfo,
+    /// The model's rate, at which `samples` are counted.
     sampling_hz: f64,
     samples: usize,
     duration_s: f64,
     config: MonitorConfig,
+    /// The scored channel (several: see `channels`).
+    channel: &'a str,
     windows: usize,
     windows_at_or_above_threshold: usize,
+    /// Windows unlike the training data (scale, spectrum): alarms on such a recording are
+    /// unvalidated.
+    out_of_distribution: OodSummary,
+    /// With several channels, the combined alarms (any channel; overlapping ones merged).
+    alarms: Vec<AlarmSpan>,
+    /// The onset and offset events of a single channel (several: each channel's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events: Option<&'a [Event]>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    channels: Vec<ChannelReport<'a>>,
+    /// The file's EDF+ annotations: the staff's marks, reference events for review.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    annotations: &'a [eeg_edf::Annotation],
+}
+
+/// One channel of several.
+#[derive(Serialize)]
+struct ChannelReport<'a> {
+    label: &'a str,
+    windows: usize,
+    windows_at_or_above_threshold: usize,
+    out_of_distribution: OodSummary,
     alarms: Vec<AlarmSpan>,
     events: &'a [Event],
+}
+
+fn above(windows: &[WindowScore], threshold: f64) -> usize {
+    windows
+        .iter()
+        .filter(|w| f64::from(w.probability) >= threshold)
+        .count()
 }
 
 /// What identifies the model that scored a signal.
@@ -334,53 +247,101 @@ fn with_suffix(input: &Path, suffix: &str) -> PathBuf {
 pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
     let (model_dir, predictor) = load_model(&args.home, args.model.as_deref())?;
     let config = args.rule.config(&predictor)?;
+    let input_path = &args.source.input;
     let events_path = args
         .events
         .clone()
-        .unwrap_or_else(|| with_suffix(&args.input, ".events.json"));
+        .unwrap_or_else(|| with_suffix(input_path, ".events.json"));
     let plot_path = args
         .plot
         .clone()
-        .unwrap_or_else(|| with_suffix(&args.input, ".svg"));
-    check_outputs(&args.input, &[&events_path, &plot_path])?;
+        .unwrap_or_else(|| with_suffix(input_path, ".svg"));
+    check_outputs(input_path, &[&events_path, &plot_path])?;
     let max_abs = predictor.card().input.max_abs_sample;
-    let samples = read_samples(&args.input, args.column.as_deref(), max_abs)?;
-    let monitored = monitor_signal(&predictor, config, samples)?;
-    let duration_s = bedside::seconds(monitored.samples.len() as u64);
-    let alarms = spans(&monitored.events, duration_s);
+    let input = read_input(&args.source, max_abs)?;
+    let mut scored = Vec::with_capacity(input.channels.len());
+    for channel in &input.channels {
+        scored.push(monitor_signal(&predictor, config, channel.samples.clone())?);
+    }
+    let first = &scored[0];
+    let duration_s = bedside::seconds(first.samples.len() as u64);
+    let per_channel: Vec<Vec<AlarmSpan>> = scored
+        .iter()
+        .map(|m| spans(&m.events, duration_s))
+        .collect();
+    let alarms = combined(&per_channel);
+    let several = scored.len() > 1;
+    let channels = if several {
+        input
+            .channels
+            .iter()
+            .zip(&scored)
+            .zip(&per_channel)
+            .map(|((c, m), a)| ChannelReport {
+                label: &c.label,
+                windows: m.windows.len(),
+                windows_at_or_above_threshold: above(&m.windows, config.rule.threshold),
+                out_of_distribution: OodSummary::of(&m.windows),
+                alarms: a.clone(),
+                events: &m.events,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let all_windows: Vec<WindowScore> = scored.iter().flat_map(|m| m.windows.clone()).collect();
     let file = EventsFile {
-        input: args.input.display().to_string(),
+        input: input_path.display().to_string(),
+        input_format: &input.format,
+        input_sampling_hz: input.input_hz,
+        conditioning: input.conditioning.as_ref(),
         model: ModelInfo::of(&model_dir, &predictor),
         sampling_hz: eeg_data::SAMPLING_HZ,
-        samples: monitored.samples.len(),
+        samples: first.samples.len(),
         duration_s,
         config,
-        windows: monitored.windows.len(),
-        windows_at_or_above_threshold: monitored
-            .windows
-            .iter()
-            .filter(|w| f64::from(w.probability) >= config.rule.threshold)
-            .count(),
+        channel: &input.channels[0].label,
+        windows: first.windows.len(),
+        windows_at_or_above_threshold: above(&first.windows, config.rule.threshold),
+        out_of_distribution: OodSummary::of(&all_windows),
         alarms: alarms.clone(),
-        events: &monitored.events,
+        events: (!several).then_some(&first.events[..]),
+        channels,
+        annotations: &input.annotations,
     };
     let json = serde_json::to_string_pretty(&file)? + "\n";
     let title = format!(
-        "{} | model {} {} | threshold {:.3}, alarm at {} of {} windows",
-        args.input.display(),
+        "{} {} | model {} {} | threshold {:.3}, alarm at {} of {} windows{}",
+        input_path.display(),
+        input.channels[0].label,
         file.model.name,
         file.model.version.as_deref().unwrap_or("(unversioned)"),
         config.rule.threshold,
         config.rule.k,
-        config.rule.n
+        config.rule.n,
+        if file.out_of_distribution.flagged {
+            " | UNLIKE THE TRAINING DATA: alarms unvalidated"
+        } else {
+            ""
+        }
     );
+    // Annotations that name a seizure and last a while are drawn as the reference.
+    let seizures: Vec<bedside::Interval> = input
+        .annotations
+        .iter()
+        .filter(|a| a.duration_s > 0.0 && a.text.to_ascii_lowercase().contains("seiz"))
+        .map(|a| bedside::Interval {
+            start_s: a.onset_s,
+            end_s: a.onset_s + a.duration_s,
+        })
+        .collect();
     let svg = bedside::plot::svg(&Chart {
         title: &title,
-        samples: &monitored.samples,
-        windows: &monitored.windows,
-        events: &monitored.events,
+        samples: &first.samples,
+        windows: &first.windows,
+        events: &first.events,
         threshold: config.rule.threshold,
-        seizures: &[],
+        seizures: &seizures,
     });
     // Both or neither: the chart first, removed again if the events cannot be written.
     artifact_store::atomic::write_file(&plot_path, svg.as_bytes())
@@ -391,11 +352,18 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
     }
     println!(
         "{}: {:.1} s, {} windows, {} alarm(s)",
-        args.input.display(),
+        input_path.display(),
         duration_s,
         file.windows,
         alarms.len()
     );
+    if file.out_of_distribution.flagged {
+        println!(
+            "  warning: {} of {} windows are unlike the training data (scale or spectrum); \
+             alarms on this recording are unvalidated",
+            file.out_of_distribution.windows_flagged, file.out_of_distribution.windows
+        );
+    }
     for alarm in &alarms {
         println!(
             "  seizure {:.1}-{:.1} s (alarm at {:.1} s)",
