@@ -25,7 +25,7 @@ const CHUNK: usize = 64;
 
 /// The mains frequency removed by the notch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "MainsSpelling")]
 pub enum Mains {
     /// 50 Hz (Europe, most of Asia and Africa).
     #[serde(rename = "50")]
@@ -43,6 +43,26 @@ impl Mains {
             Self::Hz50 => Some(50.0),
             Self::Hz60 => Some(60.0),
             Self::None => None,
+        }
+    }
+}
+
+/// How a client may write the mains frequency: `"50"`, `50`, `"60"`, `60` or `"none"`.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum MainsSpelling {
+    Number(f64),
+    Text(String),
+}
+
+impl TryFrom<MainsSpelling> for Mains {
+    type Error = String;
+    fn try_from(spelling: MainsSpelling) -> Result<Self, Self::Error> {
+        match spelling {
+            MainsSpelling::Number(50.0) => Ok(Self::Hz50),
+            MainsSpelling::Number(60.0) => Ok(Self::Hz60),
+            MainsSpelling::Number(hz) => Err(format!("mains {hz}: expected 50, 60 or none")),
+            MainsSpelling::Text(text) => text.parse(),
         }
     }
 }
@@ -81,6 +101,7 @@ pub fn check_rate(input_hz: f64) -> Result<f64, ConditionError> {
 /// Band-pass, notch and resampler state of one signal.
 pub struct Conditioner {
     input_hz: f64,
+    notch_hz: Option<f64>,
     filters: Vec<DirectForm2Transposed<f64>>,
     resampler: Async<f64>,
     /// Filtered input waiting for a full chunk.
@@ -118,7 +139,8 @@ impl Conditioner {
             coefficients(Type::LowPass, BAND_HZ.1, 0.541_196_100_146_197)?,
             coefficients(Type::LowPass, BAND_HZ.1, 1.306_562_964_876_376_6)?,
         ];
-        if let Some(mains) = mains.hz().filter(|&f| f < input_hz / 2.0) {
+        let notch_hz = mains.hz().filter(|&f| f < input_hz / 2.0);
+        if let Some(mains) = notch_hz {
             sections.push(coefficients(Type::Notch, mains, 30.0)?);
         }
         let ratio = eeg_data::SAMPLING_HZ / input_hz;
@@ -132,6 +154,7 @@ impl Conditioner {
         let out_buffer = vec![0.0; resampler.output_frames_max()];
         Ok(Self {
             input_hz,
+            notch_hz,
             filters: sections
                 .into_iter()
                 .map(DirectForm2Transposed::<f64>::new)
@@ -147,6 +170,11 @@ impl Conditioner {
 
     pub fn input_hz(&self) -> f64 {
         self.input_hz
+    }
+
+    /// The mains frequency notched out (none above the input's Nyquist, or when asked).
+    pub fn mains_notch_hz(&self) -> Option<f64> {
+        self.notch_hz
     }
 
     /// Input samples taken so far.

@@ -159,6 +159,11 @@ impl Monitor {
         &self.config
     }
 
+    /// The bound on absolute sample values (the card's `max_abs_sample`, or the override).
+    pub fn input_bound(&self) -> f64 {
+        self.input_bound
+    }
+
     pub fn predictor(&self) -> &Arc<Predictor> {
         &self.predictor
     }

@@ -86,6 +86,11 @@ impl Default for MonitorArgs {
 /// One open session.
 pub struct Session {
     pub monitor: bedside::Monitor,
+    /// Band-pass, notch and resampler from the client's rate to the model's, when the
+    /// session was opened with another `input_sampling_hz`.
+    pub conditioner: Option<bedside::conditioning::Conditioner>,
+    /// Samples the client has pushed (at its own rate): the `offset` of the next push.
+    pub input_seen: u64,
     pub model_version: String,
     pub threshold_source: String,
     pub alarms: u64,
@@ -165,6 +170,8 @@ pub struct Status {
     pub alarms: u64,
     pub replay: bool,
     pub max_samples_per_second: f64,
+    pub input_sampling_hz: f64,
+    pub mains_notch_hz: Option<f64>,
 }
 
 impl Status {
@@ -173,11 +180,19 @@ impl Status {
             model_version: session.model_version.clone(),
             threshold_source: session.threshold_source.clone(),
             config: *session.monitor.config(),
-            samples_seen: session.monitor.samples_seen(),
+            samples_seen: session.input_seen,
             in_seizure: session.monitor.in_seizure(),
             alarms: session.alarms,
             replay: session.replay,
             max_samples_per_second: session.pace.rate(),
+            input_sampling_hz: session
+                .conditioner
+                .as_ref()
+                .map_or(eeg_data::SAMPLING_HZ, |c| c.input_hz()),
+            mains_notch_hz: session
+                .conditioner
+                .as_ref()
+                .and_then(|c| c.mains_notch_hz()),
         }
     }
 }

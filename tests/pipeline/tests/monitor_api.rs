@@ -660,3 +660,158 @@ async fn a_socket_whose_token_expires_is_closed_saying_why() {
         "{metrics}"
     );
 }
+
+/// `signal()` as a 256 Hz device would record it (linear interpolation: the test needs a
+/// signal at that rate, not a faithful resampling, which `seizure-ops monitor`'s test checks
+/// against scipy).
+fn at_256_hz(samples: &[f64]) -> Vec<f64> {
+    let n = (samples.len() as f64 * 256.0 / eeg_data::SAMPLING_HZ) as usize - 1;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 * eeg_data::SAMPLING_HZ / 256.0;
+            let (j, f) = (t.floor() as usize, t.fract());
+            samples[j] * (1.0 - f) + samples[(j + 1).min(samples.len() - 1)] * f
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_session_at_256_hz_is_conditioned_on_the_server_and_counts_the_clients_samples() {
+    let ws = shared_workspace();
+    let app = App::for_workspace(ws).await;
+    let token = app.token(Role::Clinician);
+    let (status, info) = app
+        .post(
+            "/monitor/sessions",
+            json!({"alarm_k": 1, "alarm_n": 1, "replay": true, "input_sampling_hz": 256,
+                   "mains": "60"}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{info}");
+    assert_eq!(info["input_sampling_hz"], 256.0);
+    assert_eq!(info["sampling_hz"], 173.61);
+    assert_eq!(info["mains_notch_hz"], 60.0);
+    assert_eq!(info["max_samples_per_second"], 256.0 * 16.0);
+    let id = info["session_id"].as_str().unwrap().to_owned();
+
+    let samples = at_256_hz(&signal());
+    // Offline: the same conditioning and monitor in one go.
+    let predictor = Arc::new(seizure_model::Predictor::load(&ws.path("production")).unwrap());
+    let mut config = MonitorConfig::for_model(&predictor);
+    config.rule.k = 1;
+    config.rule.n = 1;
+    let mut conditioner =
+        bedside::conditioning::Conditioner::new(256.0, bedside::conditioning::Mains::Hz60).unwrap();
+    let mut model_rate = Vec::new();
+    conditioner.push(&samples, &mut model_rate);
+    let mut monitor = Monitor::new(predictor, config).unwrap();
+    let expected = monitor.push(&model_rate).unwrap();
+    let expected_windows: Value =
+        serde_json::from_str(&serde_json::to_string(&expected.windows).unwrap()).unwrap();
+
+    let (mut windows, mut events) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    for size in [1, 63, 64, 65, 1000, 256, 5000].into_iter().cycle() {
+        let end = (at + size).min(samples.len());
+        let (status, body) = loop {
+            let (status, body) = app
+                .post(
+                    &format!("/monitor/sessions/{id}/samples"),
+                    json!({"samples": &samples[at..end], "offset": at}),
+                    Some(&token),
+                )
+                .await;
+            // Paced at 16 x 256 samples a second: ahead of that clock, nothing was appended
+            // and the same push (same offset) is sent again.
+            if status != StatusCode::TOO_MANY_REQUESTS {
+                break (status, body);
+            }
+            assert_eq!(body["error"], "ahead_of_the_clock", "{body}");
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        };
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // The client's samples, the client's offsets.
+        assert_eq!(body["samples_seen"], end);
+        windows.extend(body["windows"].as_array().unwrap().iter().cloned());
+        events.extend(body["events"].as_array().unwrap().iter().cloned());
+        at = end;
+        if at == samples.len() {
+            break;
+        }
+    }
+    assert_eq!(
+        Value::from(windows),
+        expected_windows,
+        "any chunking, the same windows"
+    );
+    // The seizure raises its alarm at the time it does at the model's own rate (times are
+    // seconds from the client's first sample), within one hop and the interpolation.
+    let (_, at_model_rate, _) = offline(ws, &signal());
+    let first_detection = |events: &[Value]| {
+        events
+            .iter()
+            .find(|e| e["type"] == "seizure_onset")
+            .map(|e| e["detected_s"].as_f64().unwrap())
+    };
+    let ours = first_detection(&events).expect("an alarm at 256 Hz");
+    let theirs = first_detection(at_model_rate.as_array().unwrap()).unwrap();
+    assert!(
+        (ours - theirs).abs() <= 87.0 / 173.61 + 0.01,
+        "{ours} vs {theirs}"
+    );
+    // A retry of the last push (same offset) is refused whole.
+    let (status, body) = app
+        .post(
+            &format!("/monitor/sessions/{id}/samples"),
+            json!({"samples": [1.0, 2.0], "offset": 10}),
+            Some(&token),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "nothing was appended");
+    assert_eq!(body["error"], "offset_mismatch");
+    // A bad sample is named by the client's index; nothing appended.
+    let (status, body) = push(&app, &token, &id, &[1.0, 2.0, 1e9]).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "sample 2");
+    let (_, status_body) = app
+        .get(&format!("/monitor/sessions/{id}"), Some(&token))
+        .await;
+    assert_eq!(status_body["samples_seen"], samples.len());
+
+    // Rates and mains the server cannot take, each a 422 naming the field.
+    for body in [
+        json!({"input_sampling_hz": 50}),
+        json!({"input_sampling_hz": 1e9}),
+        json!({"input_sampling_hz": -256}),
+        json!({"input_sampling_hz": 0}),
+        json!({"input_sampling_hz": "fast"}),
+        json!({"input_sampling_hz": 256, "mains": "55"}),
+        json!({"input_sampling_hz": 256, "mains": 55}),
+        json!({"input_sampling_hz": 256, "mains": null, "hop": "x"}),
+        json!({"mains": "60"}),
+        json!({"sampling_hz": 256}),
+    ] {
+        let (status, answer) = app
+            .post("/monitor/sessions", body.clone(), Some(&token))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(
+            ["input_sampling_hz", "mains", "sampling_hz", "hop"]
+                .iter()
+                .any(|f| message.contains(f)),
+            "{body}: {answer}"
+        );
+    }
+    // The model's own rate, said explicitly, is taken as it comes.
+    let (status, info) = app
+        .post(
+            "/monitor/sessions",
+            json!({"input_sampling_hz": 173.61}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{info}");
+    assert_eq!(info["input_sampling_hz"], 173.61);
+    assert_eq!(info["mains_notch_hz"], Value::Null);
+}

@@ -208,8 +208,12 @@ fn condition(
             i + 1
         );
     }
-    let out = conditioning::condition(raw, input_hz, mains)
+    let mut conditioner = conditioning::Conditioner::new(input_hz, mains)
         .with_context(|| format!("{}: {label:?}", path.display()))?;
+    let mut out =
+        Vec::with_capacity((raw.len() as f64 * eeg_data::SAMPLING_HZ / input_hz) as usize + 64);
+    conditioner.push(raw, &mut out);
+    conditioner.finish(&mut out);
     // The filters may overshoot a sample near the bound by a little: held to the bound.
     let samples = out
         .iter()
@@ -219,7 +223,7 @@ fn condition(
         samples,
         Conditioning {
             band_hz: [BAND_HZ.0, BAND_HZ.1],
-            mains_notch_hz: mains.hz().filter(|&f| f < input_hz / 2.0),
+            mains_notch_hz: conditioner.mains_notch_hz(),
             resampled_from_hz: input_hz,
             resampler:
                 "rubato windowed-sinc (128 taps, Blackman-Harris), causal Butterworth band-pass",

@@ -27,11 +27,20 @@ pub(crate) async fn open_session(
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         OpenBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::unprocessable(format!("invalid session settings: {e}"))
+        // Through serde_path_to_error, so a value of the wrong type is named by its field.
+        let mut json = serde_json::Deserializer::from_slice(&body);
+        serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            let path = e.path().to_string();
+            let e = e.into_inner();
+            match e.classify() {
+                serde_json::error::Category::Data if path != "." => {
+                    ApiError::unprocessable(format!("invalid session settings: {path}: {e}"))
+                }
+                serde_json::error::Category::Data => {
+                    ApiError::unprocessable(format!("invalid session settings: {e}"))
+                }
+                _ => ApiError::bad_request(format!("the body is not JSON: {e}")),
             }
-            _ => ApiError::bad_request(format!("the body is not JSON: {e}")),
         })?
     };
     let entry = open_entry(&state, &claims, body)?;

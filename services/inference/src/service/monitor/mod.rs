@@ -40,6 +40,16 @@ pub struct OpenBody {
     /// as `monitor_replay_alarm`, its windows kept out of the fleet's drift window. Default:
     /// a live stream, paced to real time.
     pub replay: Option<bool>,
+    /// The client's sampling rate, 100 to 4,096 Hz (default: the model's 173.61). At another
+    /// rate the server filters the samples to the training data's band (0.53-40 Hz) with a
+    /// mains notch and resamples them to the model's rate; `samples_seen`, `offset` and the
+    /// push limits count the client's samples, and times in answers are seconds from the
+    /// client's first sample.
+    pub input_sampling_hz: Option<f64>,
+    /// The mains frequency notched out when the samples are conditioned: "50" (default),
+    /// "60" or "none".
+    #[schema(value_type = Option<String>)]
+    pub mains: Option<bedside::conditioning::Mains>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -54,7 +64,12 @@ pub struct SessionInfo {
     pub refractory_s: f64,
     /// Samples per window (the model's input length).
     pub window_samples: usize,
+    /// The model's rate (windows are cut and scored at it).
     pub sampling_hz: f64,
+    /// The client's rate, at which `samples_seen` and the push limits count.
+    pub input_sampling_hz: f64,
+    /// The mains notch applied to a client at another rate (none at the model's own).
+    pub mains_notch_hz: Option<f64>,
     pub samples_seen: u64,
     pub in_seizure: bool,
     pub alarms: u64,
@@ -68,7 +83,7 @@ pub struct SessionInfo {
     pub max_samples_per_second: f64,
 }
 
-/// Samples to append, in order, in the model's units (µV at 173.61 Hz).
+/// Samples to append, in order, in µV at the session's `input_sampling_hz`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PushBody {
@@ -109,6 +124,8 @@ pub(crate) fn info(entry: &Entry, sessions: &Sessions) -> SessionInfo {
         refractory_s: config.rule.refractory_s,
         window_samples: eeg_data::SAMPLES_PER_RECORDING,
         sampling_hz: eeg_data::SAMPLING_HZ,
+        input_sampling_hz: status.input_sampling_hz,
+        mains_notch_hz: status.mains_notch_hz,
         samples_seen: status.samples_seen,
         in_seizure: status.in_seizure,
         alarms: status.alarms,
@@ -196,6 +213,28 @@ pub(crate) fn open_entry(
     let monitor = Monitor::new(Arc::clone(&model.predictor), config)
         .map_err(|e| ApiError::unprocessable(e.to_string()))?
         .with_input_bound(input_bound(state, &model));
+    // At the model's own rate the samples are taken as they come (as the data set's were
+    // recorded, already band-limited); at any other, conditioned on the server.
+    let conditioner = body
+        .input_sampling_hz
+        .filter(|&hz| hz != eeg_data::SAMPLING_HZ)
+        .map(|hz| {
+            bedside::conditioning::Conditioner::new(
+                hz,
+                body.mains.unwrap_or(bedside::conditioning::Mains::Hz50),
+            )
+        })
+        .transpose()
+        .map_err(|e| ApiError::unprocessable(format!("input_sampling_hz: {e}")))?;
+    if body.mains.is_some() && conditioner.is_none() {
+        return Err(ApiError::unprocessable(
+            "mains: the notch applies to samples the server conditions, i.e. at an \
+             input_sampling_hz other than the model's 173.61",
+        ));
+    }
+    let input_hz = conditioner
+        .as_ref()
+        .map_or(eeg_data::SAMPLING_HZ, |c| c.input_hz());
     let limits = &state.sessions.limits;
     let replay = body.replay.unwrap_or(false);
     let speed = if replay {
@@ -206,13 +245,15 @@ pub(crate) fn open_entry(
     let now = std::time::Instant::now();
     let session = Session {
         monitor,
+        conditioner,
+        input_seen: 0,
         model_version: model.version.clone(),
         threshold_source: source.as_str().to_owned(),
         alarms: 0,
         windows_scored: 0,
         replay,
         pace: crate::quota::Pace::new(
-            eeg_data::SAMPLING_HZ * speed,
+            input_hz * speed,
             limits.max_monitor_push_samples as f64,
             now,
         ),

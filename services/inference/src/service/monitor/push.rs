@@ -35,7 +35,7 @@ fn push_into(
         // Closed while this push waited for it: nothing is appended to an ended session.
         return Err(no_session(&entry.id));
     }
-    let seen = session.monitor.samples_seen();
+    let seen = session.input_seen;
     if let Some(offset) = offset.filter(|&o| o != seen) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -72,25 +72,53 @@ fn push_into(
             )
         })
         .flatten();
-    let update = match &known {
-        Some(known) => session.monitor.push_recognising(samples, known),
-        None => session.monitor.push(samples),
-    };
-    let update = update.map_err(|e| match e {
+    let refuse = |e: bedside::MonitorError| match e {
         bedside::MonitorError::NonFiniteOutput { .. } => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "non_finite_output",
             format!("{e}; nothing was appended"),
         ),
         other => ApiError::unprocessable(other.to_string()),
+    };
+    // The client's samples are checked as they came (their index is the client's), then
+    // conditioned to the model's rate when the session was opened at another.
+    if let Err(e) = session.monitor.check(samples) {
+        session.pace.refund(samples.len());
+        return Err(refuse(e));
+    }
+    let session = &mut *session;
+    let conditioned = session.conditioner.as_mut().map(|conditioner| {
+        let bound = session.monitor.input_bound();
+        let mut out = Vec::with_capacity(samples.len() * 2 + 64);
+        conditioner.push(samples, &mut out);
+        // The filters may overshoot a sample near the bound by a little: held to it.
+        out.iter_mut().for_each(|v| *v = v.clamp(-bound, bound));
+        out
     });
+    let model_samples = conditioned.as_deref().unwrap_or(samples);
+    let update = match &known {
+        Some(known) => session.monitor.push_recognising(model_samples, known),
+        None => session.monitor.push(model_samples),
+    };
     let update = match update {
         Ok(update) => update,
         Err(error) => {
             session.pace.refund(samples.len());
-            return Err(error);
+            if conditioned.is_some() {
+                // The conditioner has taken these samples and cannot give them back: the
+                // session ends rather than continue with a gap in its signal.
+                session.closed = true;
+                entry.update_status(session);
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "non_finite_output",
+                    format!("{error}; the session is ended (open a new one)"),
+                ));
+            }
+            return Err(refuse(error));
         }
     };
+    session.input_seen += samples.len() as u64;
     // A replay's windows are recorded EEG (perhaps the store's own): not the fleet's input.
     let profile = (!session.replay)
         .then(|| session.monitor.predictor().profile().cloned())
@@ -144,12 +172,12 @@ fn push_into(
             written
         })
         .collect();
-    entry.update_status(&session);
+    entry.update_status(session);
     Ok(Pushed {
         answer: PushAnswer {
             session_id: entry.id.clone(),
             model_version: session.model_version.clone(),
-            samples_seen: session.monitor.samples_seen(),
+            samples_seen: session.input_seen,
             in_seizure: session.monitor.in_seizure(),
             windows: update.windows,
             events: update.events,
@@ -177,8 +205,14 @@ pub(crate) async fn push_and_record(
         // The session is locked here, waiting without a thread: a push to a session another
         // push is scoring never holds a blocking thread while it waits.
         let session = entry.session.clone().lock_owned().await;
-        // Windows this push may complete, at most (one per hop).
-        let windows = samples.len() / session.monitor.config().hop.max(1) + 1;
+        // Windows this push may complete, at most (one per hop of the model-rate samples
+        // it becomes).
+        let per_input_sample = session
+            .conditioner
+            .as_ref()
+            .map_or(1.0, |c| eeg_data::SAMPLING_HZ / c.input_hz());
+        let model_samples = (samples.len() as f64 * per_input_sample).ceil() as usize + 1;
+        let windows = model_samples / session.monitor.config().hop.max(1) + 1;
         let pushed = blocking_as(&ticket, windows, {
             let state = state.clone();
             let entry = entry.clone();
@@ -258,6 +292,8 @@ pub(crate) async fn finish(entry: &Entry) -> PushAnswer {
     let events: Vec<Event> = if session.closed {
         Vec::new()
     } else {
+        // A conditioned stream's last fraction of a second (the resampler's delay, under
+        // 0.6 s) is not scored: an alarm it raised could not be audited before this answer.
         session.monitor.finish().into_iter().collect()
     };
     session.closed = true;
@@ -265,7 +301,7 @@ pub(crate) async fn finish(entry: &Entry) -> PushAnswer {
     PushAnswer {
         session_id: entry.id.clone(),
         model_version: session.model_version.clone(),
-        samples_seen: session.monitor.samples_seen(),
+        samples_seen: session.input_seen,
         in_seizure: false,
         windows: Vec::new(),
         events,
