@@ -32,6 +32,11 @@ detected = " ".join(f"{a['detected_s']:.1f}" for a in d["alarms"])
 print(f"{sys.argv[2]:<22} {o['windows_flagged']:>5} of {o['windows']} flagged "
       f"({100 * o['fraction']:.2f}%, recording flagged: {o['flagged']}), "
       f"{len(d['alarms'])} alarms at {detected}")
+s = d.get("scored_against_annotations")
+if s:
+    print(f"{'':<22} against the file's seizure annotations: {s['true_positives']} of "
+          f"{s['reference_events']} detected, {s['false_positives']} false alarms, median "
+          f"latency {s['latency_median_s']} s")
 PY
 }
 

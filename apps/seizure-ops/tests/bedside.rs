@@ -381,9 +381,12 @@ fn monitor_reads_an_edf_recording_at_256_hz_as_the_same_alarms() {
         json!([[seizure.0, seizure.1, "seizure"]]),
     );
     let rule = ["--alarm-k", "3", "--alarm-n", "3"];
+    let marks = dir.path().join("bed.alarms.edf");
     run_ok(
         seizure_ops(home)
-            .args(["monitor", "--channel", "EEG Fp1-F7", "--input"])
+            .args(["monitor", "--channel", "EEG Fp1-F7", "--annotations-out"])
+            .arg(&marks)
+            .arg("--input")
             .arg(&edf)
             .args(rule),
     );
@@ -405,6 +408,11 @@ fn monitor_reads_an_edf_recording_at_256_hz_as_the_same_alarms() {
     assert_eq!(from_edf["channel"], "EEG Fp1-F7");
     assert_eq!(from_edf["conditioning"]["band_hz"], json!([0.53, 40.0]));
     assert_eq!(from_edf["annotations"][0]["text"], "seizure");
+    // The annotated seizure is the reference the alarms are scored against.
+    let scored = &from_edf["scored_against_annotations"];
+    assert_eq!(scored["reference_events"], 1, "{scored}");
+    assert_eq!(scored["true_positives"], 1, "{scored}");
+    assert!(from_text.get("scored_against_annotations").is_none());
     assert_eq!(from_text["input_format"], "text");
     assert!(from_text.get("conditioning").is_none());
     // The same seizure, the same alarms, each raised within one hop (87 samples) of the
@@ -437,6 +445,31 @@ fn monitor_reads_an_edf_recording_at_256_hz_as_the_same_alarms() {
     );
     let svg = std::fs::read_to_string(dir.path().join("bed.svg")).unwrap();
     assert!(svg.contains("EEG Fp1-F7"), "the chart names its channel");
+    // The alarms written back as EDF+ annotations, as the reference reader sees them: one per
+    // alarm, from onset to offset, on the recording's clock.
+    let script = workspace_root().join("crates/eeg-edf/tests/clients/pyedflib_annotations.py");
+    let theirs = test_support::json_through_python(&python, &script, &json!({"path": marks}));
+    let recording = test_support::json_through_python(&python, &script, &json!({"path": edf}));
+    assert_eq!(theirs["start"], recording["start"]);
+    let written = theirs["annotations"].as_array().unwrap();
+    let alarms = from_edf["alarms"].as_array().unwrap();
+    assert_eq!(written.len(), alarms.len(), "{written:?}");
+    for (mark, alarm) in written.iter().zip(alarms) {
+        let onset = alarm["onset_s"].as_f64().unwrap();
+        let duration = alarm["offset_s"].as_f64().unwrap() - onset;
+        assert!(
+            (mark[0].as_f64().unwrap() - onset).abs() < 1e-3,
+            "{mark} vs {alarm}"
+        );
+        assert!(
+            (mark[1].as_f64().unwrap() - duration).abs() < 1e-3,
+            "{mark} vs {alarm}"
+        );
+        assert!(
+            mark[2].as_str().unwrap().starts_with("seizure-ops alarm"),
+            "{mark}"
+        );
+    }
 
     // Two channels: each scored, the alarms combined.
     run_ok(
@@ -463,7 +496,12 @@ fn monitor_reads_an_edf_recording_at_256_hz_as_the_same_alarms() {
     truncated.truncate(truncated.len() - 1000);
     std::fs::write(dir.path().join("cut.edf"), &truncated).unwrap();
     std::fs::write(dir.path().join("slow.txt"), "1\n".repeat(1000)).unwrap();
-    let cases: [(&str, &[&str], &str); 6] = [
+    let cases: [(&str, &[&str], &str); 7] = [
+        (
+            "slow.txt",
+            &["--annotations-out", "x.edf"],
+            "for an EDF recording",
+        ),
         ("bed.edf", &["--channel", "ECG I"], "not EEG"),
         ("bed.edf", &[], "3 signals; choose one with --channel"),
         (

@@ -15,6 +15,7 @@
 //!
 //! It returns the chosen channels in µV at their own rate, and the file's EDF+ annotations.
 
+mod annotations;
 mod checks;
 mod units;
 
@@ -25,6 +26,7 @@ use edf_rs::record::Samples;
 use edf_rs::EDFSpecifications;
 use serde::Serialize;
 
+pub use annotations::write_annotations;
 pub use checks::{DataLayout, Scale, MAX_FILE_BYTES, MAX_SAMPLES};
 pub use units::{microvolts_per_unit, non_eeg_type};
 

@@ -64,6 +64,8 @@ pub struct Input {
     pub channels: Vec<InputChannel>,
     /// The file's EDF+ annotations (the staff's marks: reference events).
     pub annotations: Vec<eeg_edf::Annotation>,
+    /// The EDF file itself (its header is what annotations written back copy).
+    pub edf: Option<PathBuf>,
 }
 
 fn is_edf(path: &Path) -> anyhow::Result<bool> {
@@ -117,6 +119,7 @@ pub fn read_input(args: &InputArgs, max_abs: f64) -> anyhow::Result<Input> {
         conditioning,
         channels: vec![InputChannel { label, samples }],
         annotations: Vec::new(),
+        edf: None,
     })
 }
 
@@ -182,6 +185,7 @@ fn read_edf(args: &InputArgs, max_abs: f64) -> anyhow::Result<Input> {
         conditioning,
         channels,
         annotations,
+        edf: Some(path.clone()),
     })
 }
 

@@ -75,6 +75,10 @@ pub struct MonitorArgs {
     /// Strip chart [default: the input's name with `.svg`].
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// For an EDF input: also write the alarms as an EDF+ annotations file (the recording's
+    /// patient and start fields), which EDF viewers overlay on the recording.
+    #[arg(long)]
+    pub annotations_out: Option<PathBuf>,
     #[command(flatten)]
     pub rule: RuleArgs,
 }
@@ -186,6 +190,10 @@ struct EventsFile<'a> {
     /// The file's EDF+ annotations: the staff's marks, reference events for review.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     annotations: &'a [eeg_edf::Annotation],
+    /// The alarms scored against the annotations that name a seizure and last (SzCORE
+    /// conventions, as `evaluate-events`), when the file has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scored_against_annotations: Option<crate::events::Summary>,
 }
 
 /// One channel of several.
@@ -256,9 +264,19 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
         .plot
         .clone()
         .unwrap_or_else(|| with_suffix(input_path, ".svg"));
-    check_outputs(input_path, &[&events_path, &plot_path])?;
+    let mut outputs = vec![events_path.as_path(), plot_path.as_path()];
+    outputs.extend(args.annotations_out.as_deref());
+    check_outputs(input_path, &outputs)?;
     let max_abs = predictor.card().input.max_abs_sample;
     let input = read_input(&args.source, max_abs)?;
+    if args.annotations_out.is_some() && input.edf.is_none() {
+        bail!(
+            "{}: --annotations-out writes EDF+ annotations for an EDF recording (they take its \
+             start time); this input is {}",
+            input_path.display(),
+            input.format
+        );
+    }
     let mut scored = Vec::with_capacity(input.channels.len());
     for channel in &input.channels {
         scored.push(monitor_signal(&predictor, config, channel.samples.clone())?);
@@ -289,6 +307,33 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
+    // Annotations that name a seizure and last a while: the reference, drawn on the chart and
+    // scored against.
+    let seizures: Vec<bedside::Interval> = input
+        .annotations
+        .iter()
+        .filter(|a| a.duration_s > 0.0 && a.text.to_ascii_lowercase().contains("seiz"))
+        .map(|a| bedside::Interval {
+            start_s: a.onset_s,
+            end_s: a.onset_s + a.duration_s,
+        })
+        .collect();
+    let scored_against_annotations = (!seizures.is_empty()).then(|| {
+        let detections: Vec<bedside::Alarm> = alarms
+            .iter()
+            .map(|a| bedside::Alarm {
+                start_s: a.onset_s,
+                end_s: a.offset_s,
+                detected_s: a.detected_s,
+            })
+            .collect();
+        crate::events::Summary::of(&bedside::score(
+            &seizures,
+            &detections,
+            duration_s,
+            &bedside::ScoringParams::default(),
+        ))
+    });
     let all_windows: Vec<WindowScore> = scored.iter().flat_map(|m| m.windows.clone()).collect();
     let file = EventsFile {
         input: input_path.display().to_string(),
@@ -308,6 +353,7 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
         events: (!several).then_some(&first.events[..]),
         channels,
         annotations: &input.annotations,
+        scored_against_annotations,
     };
     let json = serde_json::to_string_pretty(&file)? + "\n";
     let title = format!(
@@ -325,16 +371,6 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
             ""
         }
     );
-    // Annotations that name a seizure and last a while are drawn as the reference.
-    let seizures: Vec<bedside::Interval> = input
-        .annotations
-        .iter()
-        .filter(|a| a.duration_s > 0.0 && a.text.to_ascii_lowercase().contains("seiz"))
-        .map(|a| bedside::Interval {
-            start_s: a.onset_s,
-            end_s: a.onset_s + a.duration_s,
-        })
-        .collect();
     let svg = bedside::plot::svg(&Chart {
         title: &title,
         samples: &first.samples,
@@ -349,6 +385,25 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
     if let Err(e) = artifact_store::atomic::write_file(&events_path, json.as_bytes()) {
         let _ = std::fs::remove_file(&plot_path);
         return Err(e).with_context(|| format!("writing {}", events_path.display()));
+    }
+    if let (Some(out), Some(source)) = (&args.annotations_out, &input.edf) {
+        let version = file.model.version.as_deref().unwrap_or("unversioned");
+        let marks: Vec<eeg_edf::Annotation> = alarms
+            .iter()
+            .map(|a| eeg_edf::Annotation {
+                onset_s: a.onset_s,
+                duration_s: a.offset_s - a.onset_s,
+                text: format!(
+                    "seizure-ops alarm, raised at {:.1} s (model {} {version})",
+                    a.detected_s, file.model.name
+                ),
+            })
+            .collect();
+        if let Err(e) = eeg_edf::write_annotations(out, source, &marks) {
+            let _ = std::fs::remove_file(&plot_path);
+            let _ = std::fs::remove_file(&events_path);
+            return Err(e.into());
+        }
     }
     println!(
         "{}: {:.1} s, {} windows, {} alarm(s)",
@@ -371,9 +426,13 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "wrote {} and {}",
+        "wrote {} and {}{}",
         events_path.display(),
-        plot_path.display()
+        plot_path.display(),
+        args.annotations_out
+            .as_ref()
+            .map(|p| format!(" and {}", p.display()))
+            .unwrap_or_default()
     );
     Ok(())
 }

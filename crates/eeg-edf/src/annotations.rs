@@ -1,0 +1,87 @@
+//! Alarms written back for the clinician's own viewer: an EDF+ file holding only annotations,
+//! with the recording's patient, recording and start fields, so that EDF viewers (EDFbrowser
+//! and the like) overlay it on the recording.
+
+use std::path::Path;
+
+use edf_rs::file::EDFFile;
+use edf_rs::headers::annotation_list::AnnotationList;
+use edf_rs::headers::signal_header::SignalHeader;
+use edf_rs::EDFSpecifications;
+
+use crate::{checks, Annotation, EdfError};
+
+/// Writes `annotations` (ASCII text; times from the recording's start) into a new EDF+ file
+/// at `out`, its header copied from the recording at `source`: one data record spanning the
+/// recording, one annotations signal. Written beside `out` under a temporary name and renamed
+/// over it, so `out` is either the old file or the whole new one.
+pub fn write_annotations(
+    out: &Path,
+    source: &Path,
+    annotations: &[Annotation],
+) -> Result<(), EdfError> {
+    let recording = crate::Recording::open(source)?;
+    let header = &recording.file.header;
+    let duration = recording.duration_s().max(1.0);
+    let mut tals = vec![AnnotationList::new_time_keeping(0.0)];
+    let mut bytes = 16;
+    for a in annotations {
+        let text: String = a
+            .text
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        bytes += text.len() + 48;
+        tals.push(
+            AnnotationList::new(a.onset_s, a.duration_s.max(0.0), vec![text])
+                .map_err(|e| EdfError::new(out, checks::describe(&e)))?,
+        );
+    }
+    let mut name = out.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".{}.partial", std::process::id()));
+    let partial = out.with_file_name(name);
+    let _ = std::fs::remove_file(&partial);
+    let written = write(&partial, header, duration, tals, bytes);
+    let renamed = written.and_then(|()| {
+        std::fs::rename(&partial, out).map_err(|e| EdfError::new(out, e.to_string()))
+    });
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    renamed
+}
+
+fn write(
+    out: &Path,
+    header: &edf_rs::headers::edf_header::EDFHeader,
+    duration: f64,
+    tals: Vec<AnnotationList>,
+    bytes: usize,
+) -> Result<(), EdfError> {
+    let fail = |e: edf_rs::error::edf_error::EDFError| EdfError::new(out, checks::describe(&e));
+    let mut edf = EDFFile::new(out).map_err(fail)?;
+    edf.header
+        .with_specification(EDFSpecifications::EDFPlus)
+        .with_is_continuous(true)
+        .with_patient_id(header.get_patient_id().clone())
+        .with_recording_id(header.get_recording_id().clone())
+        .with_start_date(header.get_start_date())
+        .with_start_time(header.get_start_time())
+        .with_record_duration(duration);
+    // `new_annotation(n)` holds 4n bytes of annotation text (2n two-byte samples).
+    edf.insert_signal(
+        0,
+        SignalHeader::new_annotation(bytes.div_ceil(4) + 1, EDFSpecifications::EDFPlus),
+    )
+    .map_err(fail)?;
+    let mut record = edf.header.create_record();
+    record.annotations = vec![tals];
+    edf.append_record(record).map_err(fail)?;
+    edf.save().map_err(fail)
+}
