@@ -5,7 +5,7 @@
 //!
 //! Dependencies run one way: [`startup`] -> [`routes`] -> [`service`] -> [`state`] ->
 //! leaves ([`model`], [`audit`], [`admission`], [`metrics`], [`fleet_drift`], [`quota`],
-//! [`sessions`], [`signals`]), with [`config`] and [`footprint`] beside the state. A leaf
+//! [`sessions`], [`signals`], [`verdicts`]), with [`config`] and [`footprint`] beside the state. A leaf
 //! never imports a layer above it (`tests/layering` checks).
 
 // Leaves: no import of the layers above.
@@ -17,6 +17,7 @@ pub mod model;
 pub mod quota;
 pub mod sessions;
 pub mod signals;
+pub mod verdicts;
 // Configuration, and the memory its caps may take.
 pub mod config;
 pub mod footprint;

@@ -18,6 +18,7 @@ use crate::metrics::InferenceMetrics;
 use crate::model::{ModelSlot, ReleaseSource, Settled};
 use crate::quota::PerUser;
 use crate::sessions::Sessions;
+use crate::verdicts::VerdictCache;
 
 pub struct Settings {
     pub release: ReleaseSource,
@@ -66,6 +67,8 @@ pub struct AppState {
     pub drift: FleetDrift,
     /// Reads of patients' signals, per user (`SIGNAL_READS_PER_MINUTE`).
     pub signal_reads: PerUser,
+    /// The page's patient list, computed once per model, store and thresholds.
+    pub verdicts: tokio::sync::Mutex<VerdictCache>,
 }
 
 impl VerifierState for AppState {

@@ -99,6 +99,7 @@ const INFERENCE_LAYERS: &[(&str, usize)] = &[
     ("crate::quota", 0),
     ("crate::sessions", 0),
     ("crate::signals", 0),
+    ("crate::verdicts", 0),
     ("crate::config", 1),
     ("crate::footprint", 1),
     ("crate::state", 2),

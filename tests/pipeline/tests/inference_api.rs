@@ -1435,3 +1435,62 @@ fn max_ks(metrics: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .fold(0.0, f64::max)
 }
+
+#[tokio::test]
+async fn the_patient_list_carries_each_call_computed_once_and_not_audited_per_read() {
+    let ws = shared_workspace();
+    let app = App::spawn(&ws.path("production"), &ws.path("patients/store"), None).await;
+    let clinician = app.token(Role::Clinician);
+    let token = Some(clinician.as_str());
+    let (status, _) = app.get("/patients/verdicts", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // 50 first reads at once: one computation, the same list for all.
+    let reads: Vec<_> = (0..50)
+        .map(|_| {
+            let (app, token) = (app.clone(), clinician.clone());
+            tokio::spawn(async move { app.get("/patients/verdicts", Some(&token)).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for read in reads {
+        answers.push(read.await.unwrap());
+    }
+    let first = answers[0].1.clone();
+    for (status, list) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{list}");
+        assert_eq!(list, &first, "one computation, one list");
+    }
+    let ids = patient_ids(ws);
+    let listed: Vec<u64> = first["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["patient_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed, ids);
+    assert_eq!(first["model_version"], "1");
+    // Each call is the one `GET /predict/{id}` gives.
+    for patient in first["patients"].as_array().unwrap().iter().take(5) {
+        let id = patient["patient_id"].as_u64().unwrap();
+        let (_, prediction) = app.get(&format!("/predict/{id}"), token).await;
+        assert_eq!(patient["prediction"], prediction["prediction"], "{id}");
+        assert_eq!(
+            patient["patient_score"], prediction["patient_score"],
+            "{id}"
+        );
+        assert_eq!(first["patient_threshold"], prediction["patient_threshold"]);
+    }
+    // Reads of the list wrote no audit record (the five predictions above did).
+    let admin = app.token(Role::Admin);
+    let (status, page) = app.get("/logs?limit=100", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["records"].as_array().unwrap().len(), 5, "{page}");
+    let metrics = app.metrics().await;
+    let scored = gauge(&metrics, "recordings_scored_total");
+    assert_eq!(
+        scored as usize,
+        (ids.len() + 5) * eeg_data::CHUNKS_PER_SEGMENT,
+        "the list was computed once"
+    );
+}

@@ -41,6 +41,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/metrics", get(health::metrics))
         .merge(v2::routes())
         .route("/patients", get(patients::list_patients))
+        .route("/patients/verdicts", get(patients::patient_verdicts))
         .route(
             "/patients/{patient_id}/recordings",
             get(patients::patient_recordings),
@@ -77,12 +78,13 @@ pub fn router(state: SharedState) -> Router {
         v2::server_metadata, v2::server_live, v2::server_ready, v2::model_metadata, v2::version_metadata,
         v2::model_ready, v2::version_ready, v2::infer, v2::version_infer,
         monitor::http::open_session, monitor::http::session_status, monitor::http::push_samples,
-        monitor::http::close_session, patients::list_patients, patients::patient_recordings),
+        monitor::http::close_session, patients::list_patients, patients::patient_recordings, patients::patient_verdicts),
     components(schemas(PredictionResponse, RecordingScore, OodSummary, predict::SignalsBody, admin::ReloadResponse, Page, PredictionRecord, ErrorBody,
         v2::ServerMetadata, v2::Live, v2::Ready, v2::ModelMetadata, v2::TensorMetadata, v2::InferRequest, v2::InputTensor,
         v2::RequestedOutput, v2::InferResponse, v2::OutputTensor, v2::V2ErrorBody,
         session::OpenBody, session::SessionInfo, session::PushBody, session::PushAnswer,
-        patients::PatientList, patients::PatientSignal)),
+        patients::PatientList, patients::PatientSignal,
+        crate::verdicts::VerdictList, crate::verdicts::PatientVerdict)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -13,7 +13,9 @@ use serde::Serialize;
 
 use crate::routes::PREDICTING_ROLES;
 use crate::service::patients::patient_store;
+use crate::service::verdicts::verdicts;
 use crate::state::SharedState;
+use crate::verdicts::VerdictList;
 
 /// The patients of the store.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -134,4 +136,18 @@ pub(crate) async fn patient_recordings(
             .collect(),
         chunks: found.chunks,
     }))
+}
+
+#[utoipa::path(get, path = "/patients/verdicts",
+    responses((status = 200, body = VerdictList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+/// Every patient of the store with the serving model's call (computed once per model
+/// version, patient store and thresholds; not audited per read, unlike `GET /predict/{id}`).
+pub(crate) async fn patient_verdicts(
+    State(state): State<SharedState>,
+    caller: Authenticated,
+) -> Result<Json<VerdictList>, ApiError> {
+    let claims = caller.require(&PREDICTING_ROLES)?.clone();
+    let list = verdicts(&state, &claims.sub).await?;
+    Ok(Json(VerdictList::clone(&list)))
 }

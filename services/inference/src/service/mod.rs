@@ -7,4 +7,5 @@ pub(crate) mod patients;
 pub(crate) mod readiness;
 pub mod reload;
 pub mod scoring;
+pub(crate) mod verdicts;
 pub(crate) mod work;
