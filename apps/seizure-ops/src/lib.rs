@@ -8,6 +8,7 @@
 
 pub mod cv;
 mod descriptors;
+pub mod event_summary;
 pub mod events;
 pub mod monitor;
 mod ops;

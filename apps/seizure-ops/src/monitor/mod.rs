@@ -193,7 +193,7 @@ struct EventsFile<'a> {
     /// The alarms scored against the annotations that name a seizure and last (SzCORE
     /// conventions, as `evaluate-events`), when the file has any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    scored_against_annotations: Option<crate::events::Summary>,
+    scored_against_annotations: Option<crate::event_summary::Summary>,
 }
 
 /// One channel of several.
@@ -327,7 +327,7 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
                 detected_s: a.detected_s,
             })
             .collect();
-        crate::events::Summary::of(&bedside::score(
+        crate::event_summary::Summary::of(&bedside::score(
             &seizures,
             &detections,
             duration_s,
