@@ -192,6 +192,68 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
         "{opened}"
     );
     assert!(opened["trace_points"].as_u64().unwrap() >= 500, "{opened}");
+    // Real axes: seconds along the bottom, µV at a fixed scale, probability 0-100% inside
+    // the frame; drawn in the element's own pixels.
+    let ticks =
+        |name: &str| -> Vec<String> { serde_json::from_value(opened[name].clone()).unwrap() };
+    let time = ticks("time_ticks");
+    assert!(time.len() >= 3 && time[0] == "0 s", "{time:?}");
+    assert!(time.iter().all(|t| t.ends_with(" s")), "{time:?}");
+    assert_eq!(
+        ticks("amplitude_ticks"),
+        ["+500", "+250", "0", "−250", "−500"]
+    );
+    assert_eq!(ticks("probability_ticks"), ["0%", "50%", "100%"]);
+    assert_eq!(opened["unstretched"], true, "{opened}");
+    assert_eq!(
+        step("sensitivity")["amplitude_ticks"][0],
+        "+2000",
+        "the scale is the clinician's choice"
+    );
+    // Out-of-distribution recordings are marked on the trace (none, or as many as flagged).
+    let flagged = prediction["out_of_distribution"]["flagged_recordings"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(opened["ood_spans"], flagged, "{opened}");
+    // The visible patient list: every patient with the served model's call.
+    let listed: Vec<String> = serde_json::from_value(opened["listed"].clone()).unwrap();
+    assert_eq!(listed.len(), ids.len(), "{listed:?}");
+    let ours = listed
+        .iter()
+        .find(|l| l.starts_with(&format!("Patient {patient}:")))
+        .unwrap_or_else(|| panic!("patient {patient} not listed with a call: {listed:?}"));
+    assert!(
+        ours.contains(prediction["prediction"].as_str().unwrap()),
+        "{ours} vs {prediction}"
+    );
+    assert_eq!(opened["current"], patient.to_string());
+    assert!(
+        opened["list_note"]
+            .as_str()
+            .unwrap()
+            .starts_with("Calls by model v1"),
+        "{opened}"
+    );
+    // A reload reopens the patient of the address.
+    assert_eq!(opened["hash"], format!("#patient={patient}"));
+    let reloaded = step("reloaded");
+    assert_eq!(reloaded["input"], patient.to_string(), "{reloaded}");
+    assert!(
+        reloaded["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Patient {patient}: ")),
+        "{reloaded}"
+    );
+    for size in ["viewport 1280x720", "viewport 768x1024"] {
+        let seen = step(size);
+        assert!(seen["overflow"].as_i64().unwrap() <= 0, "{size}: {seen}");
+        assert_eq!(seen["unstretched"], true, "{size}: {seen}");
+        assert_eq!(seen["list_visible"], true, "{size}: {seen}");
+    }
+    let from_list = step("opened from the list");
+    assert_eq!(from_list["input"], from_list["other"], "{from_list}");
+    assert_eq!(from_list["current"], from_list["other"], "{from_list}");
     assert_eq!(opened["threshold_drawn"], 1);
     assert!(opened["probability_path"].as_u64().unwrap() > 0);
 
@@ -206,6 +268,8 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
         "{alarm}"
     );
     assert!(alarm["alarm_lines"].as_u64().unwrap() >= 1, "{alarm}");
+    // Focus moves to the alarm (Enter acknowledges it).
+    assert_eq!(alarm["focused"], "acknowledge", "{alarm}");
     let caption = alarm["caption"].as_str().unwrap();
     assert!(
         caption.starts_with("Seizure probability of each sliding window"),
@@ -231,8 +295,51 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
         ended.contains(&format!("{windows} windows scored")),
         "{ended} (expected {windows} windows)"
     );
-    assert_eq!(step("acknowledged")["still_up_after_end"], true);
-    assert_eq!(step("acknowledged")["hidden_after"], true);
+    // Alarms are records: a reload shows the same open alarms, each naming its patient.
+    let reloaded = step("alarms after a reload");
+    assert_eq!(
+        reloaded["open_after"], reloaded["open_before"],
+        "{reloaded}"
+    );
+    assert!(
+        reloaded["first"].as_str().unwrap().starts_with(&format!(
+            "patient {patient} (replay): seizure alarm raised at"
+        )),
+        "{reloaded}"
+    );
+    assert_eq!(reloaded["banner_visible"], true, "{reloaded}");
+    let acknowledged = step("acknowledged");
+    assert_eq!(acknowledged["still_up_after_end"], true);
+    assert_eq!(acknowledged["hidden_after"], true, "{acknowledged}");
+    assert_eq!(acknowledged["open_left"], 0, "{acknowledged}");
+    // Each press acknowledged one alarm, recorded with who and when; none is left open.
+    let open = get(&http, &format!("{inference}/alarms"), &token);
+    assert_eq!(open["count"], 0, "{open}");
+    let log = get(&http, &format!("{inference}/logs?limit=500"), &token);
+    let records = log["records"].as_array().unwrap();
+    let alarms: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["kind"] == "monitor_replay_alarm")
+        .collect();
+    let acks: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["kind"] == "alarm_acknowledged")
+        .collect();
+    assert_eq!(
+        acknowledged["presses"].as_u64().unwrap() as usize,
+        alarms.len(),
+        "one press per alarm"
+    );
+    assert_eq!(acks.len(), alarms.len(), "{log}");
+    for alarm in &alarms {
+        assert_eq!(alarm["patient_id"], patient, "{alarm}");
+        let ack = acks
+            .iter()
+            .find(|a| a["acknowledges"] == alarm["id"])
+            .unwrap_or_else(|| panic!("no acknowledgement of {alarm}"));
+        assert_eq!(ack["username"], "admin");
+        assert_eq!(ack["patient_id"], patient);
+    }
     let out = step("logged out");
     // The auth service revoked the page's refresh token.
     assert_eq!(out["logout_status"], 204, "{out}");
@@ -245,6 +352,9 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
     // Logging out on purpose is said plainly, not as an error.
     assert_eq!(out["message"], "logged out");
     assert_eq!(out["message_class"], "notice");
+    // Nothing of the patient in the address or the list either.
+    assert_eq!(out["hash"], "", "{out}");
+    assert_eq!(out["listed"], 0, "{out}");
 
     // Chromium logs the answers the steps above provoked (the wrong password's 401, the
     // unknown patient's 404); nothing else may show up.
@@ -275,6 +385,9 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
         "2b-unknown-after-patient",
         "3-alarm",
         "4-stream-ended",
+        "5-1280x720",
+        "5-768x1024",
+        "6-open-alarms",
     ] {
         let png = std::fs::read(shots.join(format!("{name}.png"))).unwrap();
         assert!(

@@ -86,6 +86,8 @@ impl Default for MonitorArgs {
 /// One open session.
 pub struct Session {
     pub monitor: bedside::Monitor,
+    /// The patient the client said the stream is of.
+    pub patient_id: Option<u64>,
     /// Band-pass, notch and resampler from the client's rate to the model's, when the
     /// session was opened with another `input_sampling_hz`.
     pub conditioner: Option<bedside::conditioning::Conditioner>,

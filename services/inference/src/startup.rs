@@ -151,6 +151,7 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             f64::from(args.signal_reads_per_minute),
         ),
         verdicts: Default::default(),
+        acknowledging: Default::default(),
         drift: fleet_drift::FleetDrift::new(
             Duration::from_secs(args.drift_max_age_seconds),
             args.drift_max_user_share,

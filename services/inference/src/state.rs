@@ -69,6 +69,8 @@ pub struct AppState {
     pub signal_reads: PerUser,
     /// The page's patient list, computed once per model, store and thresholds.
     pub verdicts: tokio::sync::Mutex<VerdictCache>,
+    /// Alarm acknowledgements, one at a time (each checks the log, then writes to it).
+    pub acknowledging: tokio::sync::Mutex<()>,
 }
 
 impl VerifierState for AppState {

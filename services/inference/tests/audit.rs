@@ -23,6 +23,7 @@ fn record(i: usize, probability: f64) -> PredictionRecord {
         epileptic_recordings: vec![1, 2],
         kind: inference::audit::KIND_PREDICTION.into(),
         session_id: None,
+        acknowledges: None,
     }
 }
 

@@ -815,3 +815,177 @@ async fn a_session_at_256_hz_is_conditioned_on_the_server_and_counts_the_clients
     assert_eq!(info["input_sampling_hz"], 173.61);
     assert_eq!(info["mains_notch_hz"], Value::Null);
 }
+
+#[tokio::test]
+async fn alarms_are_records_until_acknowledged_once_with_who_and_when_in_sqlite() {
+    alarms_are_records_until_acknowledged_once_with_who_and_when(None).await;
+}
+
+#[tokio::test]
+async fn alarms_are_records_until_acknowledged_once_with_who_and_when_in_postgres() {
+    let Some(server) = test_support::postgres_server() else {
+        return;
+    };
+    let database = test_support::fresh_postgres_database(&server, "inference_alarms").await;
+    alarms_are_records_until_acknowledged_once_with_who_and_when(Some(database)).await;
+}
+
+async fn alarms_are_records_until_acknowledged_once_with_who_and_when(database: Option<String>) {
+    let ws = shared_workspace();
+    let app = App::spawn(&ws.path("production"), &ws.path("patients/store"), database).await;
+    let token = app.token(Role::Clinician); // "ada"
+    let samples = signal();
+    let (_, _, onsets) = offline(ws, &samples);
+    // Two streams, of patients 42 and 43.
+    let mut sessions = Vec::new();
+    for patient in [42, 43] {
+        let id = open(
+            &app,
+            &token,
+            json!({"alarm_k": 1, "alarm_n": 1, "patient_id": patient}),
+        )
+        .await;
+        let (status, body) = push(&app, &token, &id, &samples).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // The alarms stay open after the session ends.
+        assert_eq!(delete(&app, &token, &id).await.0, StatusCode::OK);
+        sessions.push((patient, id));
+    }
+
+    // Each onset is an open alarm of ada's, naming the patient and session, newest first.
+    let (status, list) = app.get("/alarms", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["count"], 2 * onsets, "{list}");
+    let alarms = list["alarms"].as_array().unwrap().clone();
+    assert!(alarms
+        .iter()
+        .all(|a| a["raised_for"] == "ada" && a["replay"] == false));
+    for (patient, session) in &sessions {
+        let theirs = alarms
+            .iter()
+            .filter(|a| a["patient_id"] == *patient && a["session_id"] == session.as_str())
+            .count();
+        assert_eq!(theirs, onsets, "patient {patient}: {list}");
+    }
+    let times: Vec<&str> = alarms
+        .iter()
+        .map(|a| a["raised_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+
+    // Another clinician neither sees nor acknowledges them; an admin sees them all.
+    let other = app.issuer.issue("grace", Role::Clinician).unwrap().0;
+    let (_, theirs) = app.get("/alarms", Some(&other)).await;
+    assert_eq!(theirs["count"], 0, "{theirs}");
+    let first = alarms[0]["alarm_id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post(
+            &format!("/alarms/{first}/acknowledge"),
+            json!({}),
+            Some(&other),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not one of yours");
+    let admin = app.issuer.issue("root", Role::Admin).unwrap().0;
+    let (_, all) = app.get("/alarms", Some(&admin)).await;
+    assert!(all["count"].as_u64().unwrap() >= onsets as u64, "{all}");
+
+    // Hostile ids: not hex, too long, a record that is not an alarm, no such record.
+    let (_, page) = app.get("/logs?limit=500", Some(&admin)).await;
+    let not_an_alarm = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] != "monitor_alarm" && r["kind"] != "monitor_replay_alarm")
+        .map(|r| r["id"].as_str().unwrap().to_owned());
+    let mut hostile = vec![
+        ("xyz".to_owned(), StatusCode::BAD_REQUEST),
+        ("a".repeat(65), StatusCode::BAD_REQUEST),
+        ("%27%20OR%201%3D1".to_owned(), StatusCode::BAD_REQUEST),
+        ("0".repeat(32), StatusCode::NOT_FOUND),
+    ];
+    hostile.extend(not_an_alarm.map(|id| (id, StatusCode::NOT_FOUND)));
+    for (bad, expected) in hostile {
+        let (status, body) = app
+            .post(
+                &format!("/alarms/{bad}/acknowledge"),
+                json!({}),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(status, expected, "{bad}: {body}");
+        assert!(body["message"].is_string(), "{bad}: {body}");
+    }
+
+    // The same acknowledgement 50 times at once: one is recorded, 49 are told by whom.
+    let acks: Vec<_> = (0..50)
+        .map(|_| {
+            let (app, token, first) = (app.clone(), token.clone(), first.clone());
+            tokio::spawn(async move {
+                app.post(
+                    &format!("/alarms/{first}/acknowledge"),
+                    json!({}),
+                    Some(&token),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for ack in acks {
+        answers.push(ack.await.unwrap());
+    }
+    let accepted: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::OK)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(accepted.len(), 1, "{answers:?}");
+    assert_eq!(accepted[0]["acknowledged_by"], "ada");
+    assert_eq!(accepted[0]["alarm"]["alarm_id"], first.as_str());
+    for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::OK) {
+        assert_error(
+            *status,
+            body,
+            StatusCode::CONFLICT,
+            "was acknowledged by ada at",
+        );
+    }
+    let (_, list) = app.get("/alarms", Some(&token)).await;
+    assert_eq!(
+        list["count"],
+        2 * onsets - 1,
+        "the acknowledged alarm left the list"
+    );
+
+    // In the audit log for admins: who acknowledged which alarm, when, for which patient.
+    let (_, page) = app.get("/logs?limit=500", Some(&admin)).await;
+    let acks: Vec<&Value> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "alarm_acknowledged")
+        .collect();
+    assert_eq!(acks.len(), 1, "{page}");
+    assert_eq!(acks[0]["acknowledges"], first.as_str());
+    assert_eq!(acks[0]["username"], "ada");
+    assert_eq!(acks[0]["patient_id"], alarms[0]["patient_id"]);
+    assert_eq!(acks[0]["session_id"], alarms[0]["session_id"]);
+    // An admin may acknowledge another user's alarm.
+    let second = alarms.get(1).expect("two streams, an alarm each at least")["alarm_id"]
+        .as_str()
+        .unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/alarms/{second}/acknowledge"),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["acknowledged_by"], "root");
+    assert_eq!(body["alarm"]["raised_for"], "ada");
+}

@@ -70,8 +70,48 @@ try {
     threshold_drawn: (await page.$$("#probability line.threshold")).length,
     probability_path: await page.$eval("#probability path.probability", (p) => p.getAttribute("d").length),
     caption: await page.textContent("#probability-caption"),
+    ood_spans: (await page.$$("#trace rect.ood-span")).length,
+    time_ticks: await page.$$eval("#trace text.time", (t) => t.map((e) => e.textContent)),
+    amplitude_ticks: await page.$$eval("#trace text.amplitude", (t) => t.map((e) => e.textContent)),
+    probability_ticks: await page.$$eval("#probability text.probability-tick", (t) => t.map((e) => e.textContent)),
+    // Drawn in the element's own pixels: nothing stretched.
+    unstretched: await page.$$eval("svg#trace, svg#probability", (svgs) =>
+      svgs.every((svg) => Math.abs(svg.viewBox.baseVal.width - svg.clientWidth) <= 1 && Math.abs(svg.viewBox.baseVal.height - svg.clientHeight) <= 1)),
+    hash: await page.evaluate(() => location.hash),
+    listed: await page.$$eval("#patient-list button", (b) => b.map((e) => e.textContent)),
+    current: await page.$eval("#patient-list button[aria-current=true]", (b) => b.dataset.patient),
+    list_note: await page.textContent("#patient-list-note"),
   });
   await shot("2-patient");
+  // A fixed, selectable sensitivity: the same scale whatever the patient.
+  await page.selectOption("#sensitivity", "2000");
+  step("sensitivity", {
+    amplitude_ticks: await page.$$eval("#trace text.amplitude", (t) => t.map((e) => e.textContent)),
+  });
+  await page.selectOption("#sensitivity", "500");
+  // A reload keeps the open patient.
+  await page.reload();
+  await page.waitForSelector("#trace path.signal");
+  step("reloaded", { input: await page.inputValue("#patient-id"), summary: await page.textContent("#summary"), hash: await page.evaluate(() => location.hash) });
+  // The page at a laptop's 1280x720 and a tablet's 768x1024: no sideways scrolling, plots
+  // redrawn at their new size.
+  for (const [width, height] of [[1280, 720], [768, 1024]]) {
+    await page.setViewportSize({ width, height });
+    await page.waitForTimeout(300);
+    step(`viewport ${width}x${height}`, {
+      overflow: await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth),
+      unstretched: await page.$$eval("svg#trace, svg#probability", (svgs) =>
+        svgs.every((svg) => Math.abs(svg.viewBox.baseVal.width - svg.clientWidth) <= 1)),
+      list_visible: await page.isVisible("#patient-list"),
+    });
+    await shot(`5-${width}x${height}`);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // The list opens a patient too.
+  const other = await page.$eval("#patient-list li:nth-child(2) button", (b) => b.dataset.patient);
+  await page.click("#patient-list li:nth-child(2) button");
+  await page.waitForFunction((id) => document.getElementById("summary").textContent.startsWith(`Patient ${id}:`), other);
+  step("opened from the list", { other, input: await page.inputValue("#patient-id"), current: await page.$eval("#patient-list button[aria-current=true]", (b) => b.dataset.patient) });
   step("no alarms yet", {
     empty_text: await page.$eval("#alarms", (list) => getComputedStyle(list, "::before").content),
   });
@@ -128,6 +168,7 @@ try {
     caption: await page.textContent("#probability-caption"),
     status: await page.evaluate(() => window.replayStatus),
     first_alarm: await page.textContent("#alarms li.onset"),
+    focused: await page.evaluate(() => document.activeElement && document.activeElement.id),
   });
   await shot("3-alarm");
   await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("the replay of patient"), null, { timeout: 120000 });
@@ -152,10 +193,36 @@ try {
     alarms_after: await page.$$eval("#alarms li", (items) => items.length),
     icon: await page.getAttribute("link[rel~=icon]", "href"),
   });
-  // The banner stays up after the seizure ends, until acknowledged.
+  // Alarms are records on the server: a reload shows them again.
+  await page.waitForFunction(() => document.querySelectorAll("#open-alarms li").length > 0);
+  const openBefore = await page.$$eval("#open-alarms li", (items) => items.length);
+  await page.reload();
+  await page.waitForSelector("#app-view:not([hidden])");
+  await page.waitForFunction(() => document.querySelectorAll("#open-alarms li").length > 0);
+  step("alarms after a reload", {
+    open_before: openBefore,
+    open_after: await page.$$eval("#open-alarms li", (items) => items.length),
+    first: await page.textContent("#open-alarms li"),
+    banner_visible: await page.isVisible("#alarm-banner"),
+    banner_text: await page.textContent("#alarm-text"),
+  });
+  await shot("6-open-alarms");
+  // The banner stays up after the seizure ends, until every alarm is acknowledged: each
+  // press of its button acknowledges the alarm it shows.
   const stillUp = await page.isVisible("#alarm-banner");
-  await page.click("#acknowledge");
-  step("acknowledged", { still_up_after_end: stillUp, hidden_after: await page.isHidden("#alarm-banner") });
+  let presses = 0;
+  while (await page.isVisible("#alarm-banner") && presses < 500) {
+    const shown = await page.getAttribute("#alarm-banner", "data-alarm");
+    await page.click("#acknowledge");
+    await page.waitForFunction((id) => document.getElementById("alarm-banner").dataset.alarm !== id || document.getElementById("alarm-banner").hidden, shown);
+    presses++;
+  }
+  step("acknowledged", {
+    still_up_after_end: stillUp,
+    hidden_after: await page.isHidden("#alarm-banner"),
+    presses,
+    open_left: await page.$$eval("#open-alarms li", (items) => items.length),
+  });
 
   const loggedOut = page.waitForResponse((r) => r.url().endsWith("/logout"));
   await page.click("#logout");
@@ -168,6 +235,8 @@ try {
     summary_left: await page.textContent("#summary"),
     message: await page.textContent("#login-error"),
     message_class: await page.getAttribute("#login-error", "class"),
+    hash: await page.evaluate(() => location.hash),
+    listed: (await page.$$("#patient-list li")).length,
   });
 } finally {
   await browser.close();

@@ -53,6 +53,9 @@ pub struct PredictionRecord {
     /// The monitoring session of a `monitor_alarm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// The alarm record an `alarm_acknowledged` record acknowledges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledges: Option<String>,
 }
 
 pub const KIND_PREDICTION: &str = "prediction";
@@ -62,6 +65,8 @@ pub const KIND_SIGNAL_READ: &str = "signal_read";
 pub const KIND_MONITOR_REPLAY_ALARM: &str = "monitor_replay_alarm";
 pub const KIND_MONITOR_ALARMS_SUMMARY: &str = "monitor_alarms_summary";
 pub const KIND_MONITOR_REPLAY_ALARMS_SUMMARY: &str = "monitor_replay_alarms_summary";
+/// A clinician acknowledged an alarm (`acknowledges` names it).
+pub const KIND_ALARM_ACKNOWLEDGED: &str = "alarm_acknowledged";
 
 fn prediction_kind() -> String {
     KIND_PREDICTION.to_owned()
@@ -383,11 +388,77 @@ impl PredictionLog {
             .flatten();
         Ok(Page { records, next })
     }
+
+    /// Up to `limit` seizure alarms no one has acknowledged, newest first: `username`'s, or
+    /// everyone's for `None`.
+    pub async fn open_alarms(
+        &self,
+        username: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PredictionRecord>, AuditError> {
+        self.flush().await?;
+        let pool = self.db.get().await?;
+        let rows = match username {
+            Some(user) => {
+                sqlx::query(&format!(
+                    "{SELECT} WHERE username = $1 AND {OPEN_ALARMS} \
+                     ORDER BY at_us DESC, id DESC LIMIT $2"
+                ))
+                .bind(user)
+                .bind(limit as i64)
+                .fetch_all(pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "{SELECT} WHERE {OPEN_ALARMS} ORDER BY at_us DESC, id DESC LIMIT $1"
+                ))
+                .bind(limit as i64)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(rows
+            .iter()
+            .map(record_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The record with this id, if the database has it.
+    pub async fn record_by_id(&self, id: &str) -> Result<Option<PredictionRecord>, AuditError> {
+        self.flush().await?;
+        let pool = self.db.get().await?;
+        let row = sqlx::query(&format!("{SELECT} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+        Ok(row.as_ref().map(record_from_row).transpose()?)
+    }
+
+    /// The record acknowledging the alarm `alarm_id`, if any.
+    pub async fn acknowledgement_of(
+        &self,
+        alarm_id: &str,
+    ) -> Result<Option<PredictionRecord>, AuditError> {
+        self.flush().await?;
+        let pool = self.db.get().await?;
+        let row = sqlx::query(&format!(
+            "{SELECT} WHERE acknowledges = $1 ORDER BY at_us, id LIMIT 1"
+        ))
+        .bind(alarm_id)
+        .fetch_optional(pool)
+        .await?;
+        Ok(row.as_ref().map(record_from_row).transpose()?)
+    }
 }
 
 const SELECT: &str = "SELECT id, at_us, username, role, request_id, patient_id, model_version, \
-     recordings, seizure_probability, prediction, epileptic_recordings, kind, session_id \
-     FROM prediction_log";
+     recordings, seizure_probability, prediction, epileptic_recordings, kind, session_id, \
+     acknowledges FROM prediction_log";
+
+/// Seizure alarms (live or replayed) that no record acknowledges.
+const OPEN_ALARMS: &str = "kind IN ('monitor_alarm', 'monitor_replay_alarm') AND NOT EXISTS \
+     (SELECT 1 FROM prediction_log AS ack WHERE ack.acknowledges = prediction_log.id)";
 
 fn parse_cursor(cursor: &str) -> Result<(i64, String), AuditError> {
     let bad = || AuditError::BadCursor(cursor.to_owned());
@@ -419,6 +490,7 @@ fn record_from_row(row: &sqlx::any::AnyRow) -> Result<PredictionRecord, sqlx::Er
         epileptic_recordings: serde_json::from_str(&indices).unwrap_or_default(),
         kind: row.try_get("kind")?,
         session_id: row.try_get("session_id")?,
+        acknowledges: row.try_get("acknowledges")?,
     })
 }
 

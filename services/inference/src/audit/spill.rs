@@ -202,6 +202,7 @@ mod tests {
             epileptic_recordings: vec![],
             kind: super::super::KIND_PREDICTION.into(),
             session_id: None,
+            acknowledges: None,
         }
     }
 

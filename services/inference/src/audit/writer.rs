@@ -430,8 +430,8 @@ async fn insert_all(pool: &AnyPool, records: &[PredictionRecord]) -> Result<(), 
         sqlx::query(
             "INSERT INTO prediction_log (id, at_us, username, role, request_id, patient_id, \
              model_version, recordings, seizure_probability, prediction, epileptic_recordings, \
-             kind, session_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             kind, session_id, acknowledges) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&r.id)
@@ -447,6 +447,7 @@ async fn insert_all(pool: &AnyPool, records: &[PredictionRecord]) -> Result<(), 
         .bind(serde_json::to_string(&r.epileptic_recordings).expect("indices serialise"))
         .bind(&r.kind)
         .bind(r.session_id.as_deref())
+        .bind(r.acknowledges.as_deref())
         .execute(&mut *transaction)
         .await?;
     }

@@ -4,6 +4,7 @@
 //! Every error is JSON `{error, message}`.
 
 pub mod admin;
+pub mod alarms;
 pub mod health;
 pub mod monitor;
 pub mod patients;
@@ -42,6 +43,11 @@ pub fn router(state: SharedState) -> Router {
         .merge(v2::routes())
         .route("/patients", get(patients::list_patients))
         .route("/patients/verdicts", get(patients::patient_verdicts))
+        .route("/alarms", get(alarms::list_alarms))
+        .route(
+            "/alarms/{alarm_id}/acknowledge",
+            post(alarms::acknowledge_alarm),
+        )
         .route(
             "/patients/{patient_id}/recordings",
             get(patients::patient_recordings),
@@ -78,13 +84,15 @@ pub fn router(state: SharedState) -> Router {
         v2::server_metadata, v2::server_live, v2::server_ready, v2::model_metadata, v2::version_metadata,
         v2::model_ready, v2::version_ready, v2::infer, v2::version_infer,
         monitor::http::open_session, monitor::http::session_status, monitor::http::push_samples,
-        monitor::http::close_session, patients::list_patients, patients::patient_recordings, patients::patient_verdicts),
+        monitor::http::close_session, patients::list_patients, patients::patient_recordings, patients::patient_verdicts,
+        alarms::list_alarms, alarms::acknowledge_alarm),
     components(schemas(PredictionResponse, RecordingScore, OodSummary, predict::SignalsBody, admin::ReloadResponse, Page, PredictionRecord, ErrorBody,
         v2::ServerMetadata, v2::Live, v2::Ready, v2::ModelMetadata, v2::TensorMetadata, v2::InferRequest, v2::InputTensor,
         v2::RequestedOutput, v2::InferResponse, v2::OutputTensor, v2::V2ErrorBody,
         session::OpenBody, session::SessionInfo, session::PushBody, session::PushAnswer,
         patients::PatientList, patients::PatientSignal,
-        crate::verdicts::VerdictList, crate::verdicts::PatientVerdict)),
+        crate::verdicts::VerdictList, crate::verdicts::PatientVerdict, alarms::AlarmList,
+        crate::service::alarms::AlarmView, crate::service::alarms::Acknowledged)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

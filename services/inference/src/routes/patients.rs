@@ -121,6 +121,7 @@ pub(crate) async fn patient_recordings(
         epileptic_recordings: Vec::new(),
         kind: crate::audit::KIND_SIGNAL_READ.to_owned(),
         session_id: None,
+        acknowledges: None,
     };
     state.log.record(record).await.map_err(ApiError::internal)?;
     let per = found.samples.len() / found.chunks.len().max(1);

@@ -2,6 +2,7 @@
 //! scoring, readiness, the patient store, reloads and bedside sessions. It imports the state
 //! and the leaves, never the routes.
 
+pub(crate) mod alarms;
 pub mod monitor;
 pub(crate) mod patients;
 pub(crate) mod readiness;

@@ -305,6 +305,7 @@ pub(crate) async fn audit(
         epileptic_recordings: answer.epileptic_recordings.clone(),
         kind: crate::audit::KIND_PREDICTION.to_owned(),
         session_id: None,
+        acknowledges: None,
     };
     state.log.record(record).await.map_err(ApiError::internal)
 }

@@ -15,6 +15,9 @@ const page = {
   patient: null, // {id, signal: Float32Array, hz, prediction}
   opening: 0, // the latest patient request: older answers are dropped
   stream: null, // {id, patient, stopped, sent, windows, events, threshold}
+  drawn: { trace: null, probability: null }, // what each plot shows, redrawn on resize
+  verdicts: null, // GET /patients/verdicts
+  openAlarms: [], // GET /alarms: the server's records, newest first
 };
 
 // ---------------------------------------------------------------- talking to the services
@@ -115,22 +118,80 @@ function clear(svg) {
   while (svg.firstChild) svg.removeChild(svg.firstChild);
 }
 
-function box(svg) {
-  const [, , width, height] = svg.getAttribute("viewBox").split(" ").map(Number);
-  return { width, height };
+// Plots are drawn in the SVG's own CSS pixels (its viewBox set to its size at each draw,
+// redrawn when the window resizes), so text and lines are never stretched.
+const MARGIN = { left: 56, right: 10, top: 8, bottom: 22 };
+
+function frame(svg) {
+  const width = Math.max(240, Math.round(svg.clientWidth || 1000));
+  const height = Math.max(80, Math.round(svg.clientHeight || 160));
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  return { width, height, left: MARGIN.left, right: width - MARGIN.right, top: MARGIN.top, bottom: height - MARGIN.bottom };
 }
 
-// The EEG: a min/max envelope per pixel column, so a long signal keeps its spikes.
-function drawTrace(signal, shown, durationS, hz) {
+// 1, 2 or 5 times a power of ten: about `ticks` steps over `span`.
+function niceStep(span, ticks) {
+  const raw = span / Math.max(1, ticks);
+  const power = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5, 10]) if (m * power >= raw) return m * power;
+  return 10 * power;
+}
+
+function label(svg, x, y, text, anchor = "middle", className = "tick-label") {
+  svg.appendChild(svgElement("text", { x, y, "text-anchor": anchor }, className)).textContent = text;
+}
+
+// Seconds along the bottom, with a faint grid line at each tick.
+function timeAxis(svg, f, durationS) {
+  const x = (t) => f.left + (t / durationS) * (f.right - f.left);
+  const step = niceStep(durationS, Math.max(2, Math.floor((f.right - f.left) / 80)));
+  for (let i = 0; i * step <= durationS + 1e-9; i++) {
+    const t = i * step;
+    svg.appendChild(svgElement("line", { x1: x(t), x2: x(t), y1: f.top, y2: f.bottom }, "grid"));
+    label(svg, x(t), f.bottom + 15, `${Number(t.toFixed(3))} s`, i === 0 ? "start" : "middle", "tick-label time");
+  }
+  svg.appendChild(svgElement("rect", { x: f.left, y: f.top, width: f.right - f.left, height: f.bottom - f.top, fill: "none" }, "axis"));
+  return x;
+}
+
+// Spans of windows flagged as unlike the training data, shaded amber.
+function oodSpans(svg, f, windows, x) {
+  for (const w of windows || []) {
+    if (!(w.ood && w.ood.flagged)) continue;
+    const from = w.end_s - (w.hop_s || w.end_s - w.start_s);
+    const rect = svgElement("rect", {
+      x: x(from), y: f.top, width: Math.max(1, x(w.end_s) - x(from)), height: f.bottom - f.top, fill: "#d08a00", "fill-opacity": 0.18,
+    }, "ood-span");
+    rect.appendChild(svgElement("title", {})).textContent = "unlike the training data: do not trust this part";
+    svg.appendChild(rect);
+  }
+}
+
+// The EEG at a fixed sensitivity (the select: µV at the top and bottom edges, the same for
+// every patient), a min/max envelope per pixel column so a long signal keeps its spikes.
+function drawTrace(signal, shown, durationS, hz, windows) {
+  page.drawn.trace = [signal, shown, durationS, hz, windows];
   const svg = $("trace");
   clear(svg);
-  const { width, height } = box(svg);
-  let peak = 1;
-  for (let i = 0; i < signal.length; i++) peak = Math.max(peak, Math.abs(signal[i]));
-  const y = (v) => height / 2 - (v / peak) * (height / 2 - 4);
-  const x = (seconds) => (seconds / durationS) * width;
-  svg.appendChild(svgElement("line", { x1: 0, x2: width, y1: height / 2, y2: height / 2, stroke: "#d0d4da" }, "zero"));
-  const columns = Math.min(width, shown);
+  const f = frame(svg);
+  const sensitivity = Number($("sensitivity").value) || 500;
+  const middle = (f.top + f.bottom) / 2;
+  const half = (f.bottom - f.top) / 2;
+  let clipped = 0;
+  const y = (v) => {
+    if (Math.abs(v) > sensitivity) clipped++;
+    return middle - Math.max(-1, Math.min(1, v / sensitivity)) * half;
+  };
+  const x = timeAxis(svg, f, durationS);
+  oodSpans(svg, f, windows, x);
+  for (const v of [sensitivity, sensitivity / 2, 0, -sensitivity / 2, -sensitivity]) {
+    const at = middle - (v / sensitivity) * half;
+    if (v !== 0) svg.appendChild(svgElement("line", { x1: f.left, x2: f.right, y1: at, y2: at }, "grid"));
+    label(svg, f.left - 4, at + 4, `${v > 0 ? "+" : v < 0 ? "−" : ""}${Math.abs(v)}`, "end", "tick-label amplitude");
+  }
+  label(svg, 4, f.top + 10, "µV", "start", "unit");
+  svg.appendChild(svgElement("line", { x1: f.left, x2: f.right, y1: middle, y2: middle, stroke: "#b8bec6" }, "zero"));
+  const columns = Math.min(Math.round(f.right - f.left), shown);
   const perColumn = shown / Math.max(columns, 1);
   let d = "";
   for (let c = 0; c < columns; c++) {
@@ -145,43 +206,53 @@ function drawTrace(signal, shown, durationS, hz) {
     const px = x(from / hz).toFixed(1);
     d += `${c === 0 ? "M" : "L"}${px},${y(high).toFixed(1)}L${px},${y(low).toFixed(1)}`;
   }
-  if (d) svg.appendChild(svgElement("path", { d, fill: "none", stroke: "#1f3a5f", "stroke-width": 1, "vector-effect": "non-scaling-stroke" }, "signal"));
-  svg.appendChild(svgElement("text", { x: 4, y: 14, "font-size": 12, fill: "#555" }, "scale")).textContent = `±${Math.round(peak)} µV`;
+  if (d) svg.appendChild(svgElement("path", { d, fill: "none", stroke: "#1f3a5f", "stroke-width": 1 }, "signal"));
+  const flagged = (windows || []).some((w) => w.ood && w.ood.flagged);
+  $("trace-caption").textContent = "EEG in µV against time in seconds" +
+    (clipped ? `; peaks beyond ±${sensitivity} µV are cut at the edge (choose a larger scale to see them)` : "") +
+    (flagged ? "; amber: unlike the training data, do not trust the answers there" : "");
 }
 
-// Probabilities as steps over their windows, the threshold, seizures declared by alarms
-// (shaded from onset to offset) and each alarm's detection time.
+// Probabilities (0 to 1, inside the frame) as steps over their windows, the threshold,
+// seizures declared by alarms (shaded from onset to offset) and each alarm's detection time.
 function drawProbability(windows, threshold, durationS, alarms) {
+  page.drawn.probability = [windows, threshold, durationS, alarms];
   const svg = $("probability");
   clear(svg);
-  const { width, height } = box(svg);
-  const x = (seconds) => Math.max(0, Math.min(width, (seconds / durationS) * width));
-  const y = (p) => height - 4 - p * (height - 8);
+  const f = frame(svg);
+  const x = timeAxis(svg, f, durationS);
+  const clampX = (seconds) => Math.max(f.left, Math.min(f.right, x(seconds)));
+  const y = (p) => f.bottom - p * (f.bottom - f.top);
+  for (const p of [0, 0.5, 1]) {
+    if (p > 0 && p < 1) svg.appendChild(svgElement("line", { x1: f.left, x2: f.right, y1: y(p), y2: y(p) }, "grid"));
+    label(svg, f.left - 4, y(p) + 4, `${p * 100}%`, "end", "tick-label probability-tick");
+  }
+  oodSpans(svg, f, windows, x);
   for (const alarm of alarms) {
     const end = alarm.offset_s === undefined ? durationS : alarm.offset_s;
     svg.appendChild(svgElement("rect", {
-      x: x(alarm.onset_s), y: 0, width: Math.max(1, x(end) - x(alarm.onset_s)), height, fill: "#b00020", "fill-opacity": 0.12,
+      x: clampX(alarm.onset_s), y: f.top, width: Math.max(1, clampX(end) - clampX(alarm.onset_s)), height: f.bottom - f.top, fill: "#b00020", "fill-opacity": 0.12,
     }, "seizure-span"));
     svg.appendChild(svgElement("line", {
-      x1: x(alarm.detected_s), x2: x(alarm.detected_s), y1: 0, y2: height, stroke: "#b00020", "stroke-width": 2, "vector-effect": "non-scaling-stroke",
+      x1: clampX(alarm.detected_s), x2: clampX(alarm.detected_s), y1: f.top, y2: f.bottom, stroke: "#b00020", "stroke-width": 2,
     }, "alarm"));
   }
   let d = "";
   for (const w of windows) {
     // Overlapping windows (a hop shorter than the window) are drawn at their hop's span.
     const from = w.end_s - (w.hop_s || w.end_s - w.start_s);
-    d += `${d ? "L" : "M"}${x(from).toFixed(1)},${y(w.probability).toFixed(1)}L${x(w.end_s).toFixed(1)},${y(w.probability).toFixed(1)}`;
+    d += `${d ? "L" : "M"}${clampX(from).toFixed(1)},${y(w.probability).toFixed(1)}L${clampX(w.end_s).toFixed(1)},${y(w.probability).toFixed(1)}`;
   }
-  if (d) svg.appendChild(svgElement("path", { d, fill: "none", stroke: "#0a7d3b", "stroke-width": 2, "vector-effect": "non-scaling-stroke" }, "probability"));
-  for (const w of windows) {
-    if (w.ood && w.ood.flagged) {
-      svg.appendChild(svgElement("circle", { cx: x(w.end_s), cy: 8, r: 3, fill: "#8a5a00" }, "ood"));
-    }
-  }
+  if (d) svg.appendChild(svgElement("path", { d, fill: "none", stroke: "#0a7d3b", "stroke-width": 2 }, "probability"));
   svg.appendChild(svgElement("line", {
-    x1: 0, x2: width, y1: y(threshold), y2: y(threshold), stroke: "#444", "stroke-dasharray": "6 4", "vector-effect": "non-scaling-stroke",
+    x1: f.left, x2: f.right, y1: y(threshold), y2: y(threshold), stroke: "#444", "stroke-dasharray": "6 4",
   }, "threshold"));
-  svg.appendChild(svgElement("text", { x: 4, y: Math.max(12, y(threshold) - 4), "font-size": 12, fill: "#444" }, "threshold-label")).textContent = `threshold ${threshold.toFixed(3)}`;
+  label(svg, f.right - 4, Math.max(f.top + 11, y(threshold) - 4), `threshold ${percent(threshold)}`, "end", "threshold-label");
+}
+
+function redrawPlots() {
+  if (page.drawn.trace) drawTrace(...page.drawn.trace);
+  if (page.drawn.probability) drawProbability(...page.drawn.probability);
 }
 
 // ---------------------------------------------------------------- views
@@ -228,13 +299,21 @@ function showApp() {
   user.textContent = page.tokens.username || "token user";
   loadModel();
   loadPatients();
+  loadAlarms();
+  const kept = location.hash.match(/^#patient=(\d+)$/);
+  if (kept) {
+    $("patient-id").value = kept[1];
+    openPatient(kept[1]);
+  }
 }
 
 function clearView() {
   page.patient = null;
   page.opening++;
+  page.drawn = { trace: null, probability: null };
   for (const id of ["trace", "probability"]) clear($(id));
-  for (const id of ["summary", "alarms"]) $(id).replaceChildren();
+  for (const id of ["summary", "alarms", "open-alarms"]) $(id).replaceChildren();
+  page.openAlarms = [];
   $("alarm-banner").hidden = true;
   $("start-stream").disabled = true;
   setStatus("");
@@ -249,6 +328,9 @@ function logOut(reason, isError = true) {
   page.tokens = null;
   sessionStorage.removeItem("seizure-ops-tokens");
   clearView();
+  $("patient-list").replaceChildren();
+  $("patient-list-note").textContent = "";
+  history.replaceState(null, "", location.pathname + location.search);
   $("app-view").hidden = true;
   $("logout").hidden = true;
   $("user").hidden = true;
@@ -268,18 +350,76 @@ async function loadModel() {
   }
 }
 
+// The visible patient list: each patient with the served model's call (computed once per
+// model version on the server, not a new prediction per load); the plain ids if the calls
+// cannot be had.
 async function loadPatients() {
+  let ids;
   try {
-    const list = await api("/patients");
-    const options = $("patient-ids");
-    options.replaceChildren(...list.patients.slice(0, 2000).map((id) => {
-      const option = document.createElement("option");
-      option.value = String(id);
-      return option;
-    }));
-    if (!$("patient-id").value && list.patients.length) $("patient-id").placeholder = `e.g. ${list.patients[0]}`;
+    page.verdicts = await api("/patients/verdicts");
+    ids = page.verdicts.patients.map((p) => p.patient_id);
+    const rule = {
+      mean_probability: "mean seizure probability of their recordings",
+      positive_fraction: "share of their recordings at or above the window threshold",
+    }[page.verdicts.patient_rule] || page.verdicts.patient_rule.replace(/_/g, " ");
+    $("patient-list-note").textContent = `Calls by model v${page.verdicts.model_version}: seizure when the ${rule} ` +
+      `is ${percent(page.verdicts.patient_threshold)} or more.`;
+    renderPatientList(page.verdicts.patients);
   } catch (e) {
-    showError(e);
+    page.verdicts = null;
+    try {
+      ids = (await api("/patients")).patients;
+      $("patient-list-note").textContent = `The model's calls are not available (${e.message}).`;
+      renderPatientList(ids.map((patient_id) => ({ patient_id })));
+    } catch (e2) {
+      showError(e2);
+      return;
+    }
+  }
+  const options = $("patient-ids");
+  options.replaceChildren(...ids.slice(0, 2000).map((id) => {
+    const option = document.createElement("option");
+    option.value = String(id);
+    return option;
+  }));
+  if (!$("patient-id").value && ids.length) $("patient-id").placeholder = `e.g. ${ids[0]}`;
+  markCurrentPatient(page.patient && page.patient.id);
+}
+
+function renderPatientList(patients) {
+  const items = patients.slice(0, 2000).map((p) => {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.patient = String(p.patient_id);
+    button.append(`Patient ${p.patient_id}`);
+    if (p.prediction) {
+      const call = document.createElement("span");
+      call.className = `call-${p.prediction}`;
+      call.textContent = `: ${p.prediction}`;
+      button.append(call, ` (${percent(p.patient_score)})`);
+    }
+    if (p.recordings_out_of_distribution) {
+      const ood = document.createElement("span");
+      ood.className = "ood";
+      ood.textContent = " unlike training";
+      ood.title = `${p.recordings_out_of_distribution} recording(s) unlike the training data`;
+      button.append(ood);
+    }
+    button.addEventListener("click", () => {
+      $("patient-id").value = String(p.patient_id);
+      openPatient(String(p.patient_id));
+    });
+    item.appendChild(button);
+    return item;
+  });
+  $("patient-list").replaceChildren(...items);
+}
+
+function markCurrentPatient(id) {
+  for (const button of $("patient-list").querySelectorAll("button")) {
+    if (id !== null && id !== undefined && button.dataset.patient === String(id)) button.setAttribute("aria-current", "true");
+    else button.removeAttribute("aria-current");
   }
 }
 
@@ -288,7 +428,9 @@ async function loadPatients() {
 // records until acknowledged, each naming its patient).
 function clearPatientView() {
   page.patient = null;
+  page.drawn = { trace: null, probability: null };
   for (const id of ["trace", "probability"]) clear($(id));
+  markCurrentPatient(null);
   $("summary").replaceChildren();
   $("start-stream").disabled = true;
   setProbabilityCaption("Seizure probability (open a patient)");
@@ -296,6 +438,7 @@ function clearPatientView() {
 
 function failOpen(id, message) {
   clearPatientView();
+  history.replaceState(null, "", location.pathname + location.search);
   setStatus(`patient ${id} could not be opened: ${message}`, true);
 }
 
@@ -322,8 +465,11 @@ async function openPatient(id) {
       start_s: r.index * seconds, end_s: (r.index + 1) * seconds, probability: r.probability, ood: r.ood,
     }));
     const duration = samples.length / signal.sampling_hz;
-    drawTrace(samples, samples.length, duration, signal.sampling_hz);
+    drawTrace(samples, samples.length, duration, signal.sampling_hz, windows);
     drawProbability(windows, prediction.threshold, duration, []);
+    markCurrentPatient(signal.patient_id);
+    // A reload opens this patient again.
+    history.replaceState(null, "", `#patient=${signal.patient_id}`);
     showSummary(prediction, signal);
     $("start-stream").disabled = false;
     setProbabilityCaption(
@@ -371,6 +517,67 @@ function showSummary(prediction, signal) {
   summary.replaceChildren(...parts);
 }
 
+// ---------------------------------------------------------------- alarms as records
+
+function clockTime(rfc3339) {
+  const at = new Date(rfc3339);
+  return Number.isNaN(at.getTime()) ? rfc3339 : at.toLocaleTimeString();
+}
+
+function alarmText(alarm) {
+  const whose = alarm.patient_id === null || alarm.patient_id === undefined ? "a stream without a patient id" : `patient ${alarm.patient_id}`;
+  return `${whose}${alarm.replay ? " (replay)" : ""}: seizure alarm raised at ${clockTime(alarm.raised_at)}, ` +
+    `probability ${percent(alarm.probability)}`;
+}
+
+// The server's open alarms: the list with an Acknowledge button each, and the banner showing
+// the newest (with how many more wait). A list that cannot be read leaves what is shown.
+async function loadAlarms() {
+  let list;
+  try {
+    list = await api("/alarms");
+  } catch (e) {
+    console.error(`seizure-ops: the alarm records could not be read: ${e.message}`);
+    return;
+  }
+  if (!page.tokens) return;
+  page.openAlarms = list.alarms;
+  $("open-alarms").replaceChildren(...list.alarms.map((alarm) => {
+    const item = document.createElement("li");
+    item.dataset.alarm = alarm.alarm_id;
+    item.append(alarmText(alarm));
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = "Acknowledge";
+    button.addEventListener("click", () => acknowledgeAlarm(alarm.alarm_id));
+    item.appendChild(button);
+    return item;
+  }));
+  const banner = $("alarm-banner");
+  const newest = list.alarms[0];
+  if (newest) {
+    const more = list.alarms.length - 1;
+    const patient = newest.patient_id === null || newest.patient_id === undefined ? "a stream" : `patient ${newest.patient_id}`;
+    $("alarm-text").textContent = `SEIZURE ALARM: ${patient}, raised at ${clockTime(newest.raised_at)}` +
+      (more ? ` (and ${more} more unacknowledged)` : "");
+    banner.dataset.alarm = newest.alarm_id;
+    banner.hidden = false;
+  } else {
+    delete banner.dataset.alarm;
+    banner.hidden = true;
+  }
+}
+
+async function acknowledgeAlarm(id) {
+  try {
+    await api(`/alarms/${encodeURIComponent(id)}/acknowledge`, { method: "POST" });
+  } catch (e) {
+    // Acknowledged meanwhile (another clinician, another tab): the list says by whom.
+    if (e.status !== 409) showError(e);
+  }
+  await loadAlarms();
+}
+
 // ---------------------------------------------------------------- the live stream
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -395,6 +602,10 @@ function showEvents(stream, events) {
       const banner = $("alarm-banner");
       $("alarm-text").textContent = `SEIZURE ALARM: patient ${stream.patient.id}, onset ≈ ${event.onset_s.toFixed(1)} s`;
       banner.hidden = false;
+      // Until the server's record is read (loadAlarms), Acknowledge only hides the banner.
+      delete banner.dataset.alarm;
+      // Keyboard focus goes to the alarm: Enter acknowledges it.
+      $("acknowledge").focus();
     } else if (event.type === "seizure_offset") {
       item.className = "offset";
       // The banner stays until someone acknowledges it: a nurse who looked away still sees it.
@@ -409,7 +620,7 @@ function showEvents(stream, events) {
 function redrawStream(stream) {
   const { signal, hz } = stream.patient;
   const duration = signal.length / hz;
-  drawTrace(signal, stream.sent, duration, hz);
+  drawTrace(signal, stream.sent, duration, hz, stream.windows);
   drawProbability(stream.windows, stream.threshold, duration, alarmsOf(stream.events));
 }
 
@@ -453,7 +664,10 @@ async function startStream() {
   $("stop-stream").disabled = false;
   let session;
   try {
-    session = await api("/monitor/sessions", { method: "POST", body: JSON.stringify({ alarm_k: k, alarm_n: n, replay: true }) });
+    session = await api("/monitor/sessions", {
+      method: "POST",
+      body: JSON.stringify({ alarm_k: k, alarm_n: n, replay: true, patient_id: Number(stream.patient.id) }),
+    });
   } catch (e) {
     const current = page.stream === stream;
     if (current) page.stream = null;
@@ -494,6 +708,7 @@ async function startStream() {
       // when another patient was opened while it was on its way.
       stream.events.push(...answer.events);
       showEvents(stream, answer.events);
+      if (answer.events.some((e) => e.type === "seizure_onset")) loadAlarms();
       if (stream.stopped) break;
       stream.sent += samples.length;
       for (const w of answer.windows) stream.windows.push({ ...w, hop_s: hopS });
@@ -598,8 +813,18 @@ async function start() {
     startStream();
   });
   $("stop-stream").addEventListener("click", () => stopStream("stopped"));
+  $("sensitivity").addEventListener("change", () => {
+    if (page.drawn.trace) drawTrace(...page.drawn.trace);
+  });
+  let resizing = null;
+  window.addEventListener("resize", () => {
+    if (resizing) cancelAnimationFrame(resizing);
+    resizing = requestAnimationFrame(redrawPlots);
+  });
   $("acknowledge").addEventListener("click", () => {
-    $("alarm-banner").hidden = true;
+    const id = $("alarm-banner").dataset.alarm;
+    if (id) acknowledgeAlarm(id);
+    else $("alarm-banner").hidden = true; // shown before the server's record was read
   });
   if (page.tokens) showApp();
 }

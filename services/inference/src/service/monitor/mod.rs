@@ -50,6 +50,9 @@ pub struct OpenBody {
     /// "60" or "none".
     #[schema(value_type = Option<String>)]
     pub mains: Option<bedside::conditioning::Mains>,
+    /// The patient this stream is of, when the client knows it (the page's replays): named
+    /// in the session's alarm records, so an alarm list can say whose it is.
+    pub patient_id: Option<u64>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -245,6 +248,7 @@ pub(crate) fn open_entry(
     let now = std::time::Instant::now();
     let session = Session {
         monitor,
+        patient_id: body.patient_id,
         conditioner,
         input_seen: 0,
         model_version: model.version.clone(),

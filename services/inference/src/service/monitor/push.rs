@@ -16,6 +16,7 @@ use crate::state::SharedState;
 struct Pushed {
     answer: PushAnswer,
     replay: bool,
+    patient_id: Option<u64>,
     /// Per seizure onset of the answer, in order: written one row for itself (the others
     /// are counted for the user's hourly summary).
     audited: Vec<bool>,
@@ -183,6 +184,7 @@ fn push_into(
             events: update.events,
         },
         replay: session.replay,
+        patient_id: session.patient_id,
         audited,
     })
 }
@@ -270,7 +272,7 @@ async fn record_push(
                 username: claims.sub.clone(),
                 role: claims.role.as_str().to_owned(),
                 request_id: request_id.map(|r| r.0.clone()),
-                patient_id: None,
+                patient_id: pushed.patient_id,
                 model_version: answer.model_version.clone(),
                 recordings: 1,
                 seizure_probability: f64::from(*probability),
@@ -278,6 +280,7 @@ async fn record_push(
                 epileptic_recordings: vec![0],
                 kind: kind.to_owned(),
                 session_id: Some(answer.session_id.clone()),
+                acknowledges: None,
             };
             state.log.record(record).await.map_err(ApiError::internal)?;
         }
