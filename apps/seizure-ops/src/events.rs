@@ -64,6 +64,16 @@ pub struct EventsArgs {
     pub out: Option<PathBuf>,
     #[arg(long)]
     pub plots: bool,
+    /// Score these EDF/EDF+ recordings against their own seizure annotations instead of
+    /// spliced held-out segments (repeatable).
+    #[arg(long = "edf")]
+    pub edf: Vec<PathBuf>,
+    /// The EDF signal to score (needed when a file has more than one).
+    #[arg(long, requires = "edf")]
+    pub channel: Option<String>,
+    /// The mains frequency notched out of EDF recordings: 50, 60 or none.
+    #[arg(long, default_value = "50")]
+    pub mains: bedside::conditioning::Mains,
     #[command(flatten)]
     pub rule: RuleArgs,
 }

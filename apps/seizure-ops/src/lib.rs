@@ -6,6 +6,7 @@
 //! subcommands (`preprocessing`, `training`, `evaluate`, `patient-pull`) are the services' own
 //! command lines, which `dvc.yaml` calls.
 
+pub mod annotated;
 pub mod cv;
 mod descriptors;
 pub mod event_summary;
@@ -194,6 +195,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cv(c) => cv::run_cv(&c.home, &c.pipeline, &c.cv).map(|_| ()),
         Command::Tune(c) => tune::run_tune(&c.home, &c.pipeline, &c.tune).map(|_| ()),
         Command::Monitor(c) => monitor::run_monitor(&c.monitor),
+        Command::EvaluateEvents(c) if !c.events.edf.is_empty() => {
+            annotated::run_annotated(&c.events).map(|_| ())
+        }
         Command::EvaluateEvents(c) => events::run_events(&c.events).map(|_| ()),
         Command::Serve(c) => serve(&c.home, &c.serve),
         Command::Up(c) => {

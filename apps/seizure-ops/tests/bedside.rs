@@ -471,6 +471,31 @@ fn monitor_reads_an_edf_recording_at_256_hz_as_the_same_alarms() {
         );
     }
 
+    // The file's annotations as the reference of `evaluate-events`.
+    let report = dir.path().join("edf-events.json");
+    run_ok(
+        seizure_ops(home)
+            .args(["evaluate-events", "--channel", "EEG Fp1-F7", "--edf"])
+            .arg(&edf)
+            .arg("--out")
+            .arg(&report)
+            .args(rule),
+    );
+    let report = read_json(&report);
+    assert_eq!(report["total"]["reference_events"], 1, "{report}");
+    assert_eq!(report["total"]["true_positives"], 1, "{report}");
+    assert_eq!(report["recordings"][0]["input_sampling_hz"], 256.0);
+    let refused = seizure_ops(home)
+        .args(["evaluate-events", "--edf"])
+        .arg(&text)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not an EDF file"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
     // Two channels: each scored, the alarms combined.
     run_ok(
         seizure_ops(home)

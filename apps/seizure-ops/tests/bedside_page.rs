@@ -120,6 +120,7 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
     assert_eq!(step("no alarms yet")["empty_text"], "\"No alarms.\"");
     for (name, id) in [
         ("unknown after a patient", unknown.to_string()),
+        ("zero after a patient", "0".to_owned()),
         ("not a number after a patient", "abc".to_owned()),
     ] {
         let failed = step(name);
@@ -312,6 +313,15 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
     assert_eq!(acknowledged["still_up_after_end"], true);
     assert_eq!(acknowledged["hidden_after"], true, "{acknowledged}");
     assert_eq!(acknowledged["open_left"], 0, "{acknowledged}");
+    // The page shows who acknowledged each alarm, and when.
+    let shown: Vec<String> = serde_json::from_value(acknowledged["acknowledged"].clone()).unwrap();
+    assert!(!shown.is_empty(), "{acknowledged}");
+    assert!(
+        shown.iter().all(|t| t.starts_with(&format!(
+            "patient {patient} (replay): seizure alarm raised at"
+        )) && t.contains("; acknowledged by admin at ")),
+        "{shown:?}"
+    );
     // Each press acknowledged one alarm, recorded with who and when; none is left open.
     let open = get(&http, &format!("{inference}/alarms"), &token);
     assert_eq!(open["count"], 0, "{open}");
@@ -366,7 +376,8 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
             let m = m.as_str().unwrap();
             let provoked = m.contains("status of 401")
                 || m.contains("status of 404")
-                || m == format!("seizure-ops: no patient {unknown} (404 not_found)");
+                || m == format!("seizure-ops: no patient {unknown} (404 not_found)")
+                || m == "seizure-ops: no patient 0 (404 not_found)";
             !provoked
         })
         .collect();
@@ -388,6 +399,7 @@ fn the_bedside_page_logs_in_draws_a_patient_and_shows_a_replayed_alarm() {
         "5-1280x720",
         "5-768x1024",
         "6-open-alarms",
+        "7-acknowledged",
     ] {
         let png = std::fs::read(shots.join(format!("{name}.png"))).unwrap();
         assert!(

@@ -22,6 +22,12 @@ pub const MAX_INPUT_HZ: f64 = 4096.0;
 pub const BAND_HZ: (f64, f64) = (0.53, 40.0);
 /// Input frames the resampler takes at a time (a quarter second at 256 Hz).
 const CHUNK: usize = 64;
+const SINC_TAPS: usize = 64;
+const SINC_OVERSAMPLING: usize = 64;
+/// The heap one conditioner holds, at most: the sinc table (taps x oversampling x 8 bytes),
+/// the resampler's and filters' buffers, with room to spare (the inference service's memory
+/// budget counts it per resampling session; `monitor_memory` measures it).
+pub const CONDITIONER_BYTES: u64 = 64 * 1024;
 
 /// The mains frequency removed by the notch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -102,6 +108,10 @@ pub fn check_rate(input_hz: f64) -> Result<f64, ConditionError> {
 pub struct Conditioner {
     input_hz: f64,
     notch_hz: Option<f64>,
+    /// The first sample, subtracted from every sample: the filters start from rest at the
+    /// signal's level, so a DC offset gives no start-up transient (the high-pass removes the
+    /// offset either way).
+    baseline: Option<f64>,
     filters: Vec<DirectForm2Transposed<f64>>,
     resampler: Async<f64>,
     /// Filtered input waiting for a full chunk.
@@ -144,8 +154,11 @@ impl Conditioner {
             sections.push(coefficients(Type::Notch, mains, 30.0)?);
         }
         let ratio = eeg_data::SAMPLING_HZ / input_hz;
-        let parameters = SincInterpolationParameters::new(128, WindowFunction::Blackman2)
-            .oversampling_factor(256)
+        // 64 taps, 64 sub-sample steps with cubic interpolation between them: a 32 KiB table
+        // per conditioner (a session holds one), anti-aliasing well below the model's
+        // Nyquist for a band that ends at 40 Hz (the tone tests below).
+        let parameters = SincInterpolationParameters::new(SINC_TAPS, WindowFunction::Blackman2)
+            .oversampling_factor(SINC_OVERSAMPLING)
             .interpolation(SincInterpolationType::Cubic);
         let resampler =
             Async::<f64>::new_sinc(ratio, 1.0, &parameters, CHUNK, 1, FixedAsync::Input)
@@ -155,6 +168,7 @@ impl Conditioner {
         Ok(Self {
             input_hz,
             notch_hz,
+            baseline: None,
             filters: sections
                 .into_iter()
                 .map(DirectForm2Transposed::<f64>::new)
@@ -186,7 +200,8 @@ impl Conditioner {
     /// samples they complete to `out`.
     pub fn push(&mut self, samples: &[f64], out: &mut Vec<f64>) {
         for &x in samples {
-            let y = self.filters.iter_mut().fold(x, |v, f| f.run(v));
+            let baseline = *self.baseline.get_or_insert(x);
+            let y = self.filters.iter_mut().fold(x - baseline, |v, f| f.run(v));
             self.pending.push(y);
             self.taken += 1;
             if self.pending.len() == self.resampler.input_frames_next() {
@@ -333,6 +348,23 @@ mod tests {
         }
         c.finish(&mut out);
         assert_eq!(whole, out);
+    }
+
+    #[test]
+    fn a_dc_offset_gives_no_start_up_transient() {
+        let rate = 256.0;
+        let tone = sine(10.0, rate, 10.0, 50.0);
+        let shifted: Vec<f64> = tone.iter().map(|v| v + 4000.0).collect();
+        let a = condition(&tone, rate, Mains::Hz50).unwrap();
+        let b = condition(&shifted, rate, Mains::Hz50).unwrap();
+        // The high-pass removes the offset; starting from the first sample, it leaves no
+        // transient either: the two agree from the first second on.
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-6 * 4000.0, "{worst} µV apart");
     }
 
     #[test]

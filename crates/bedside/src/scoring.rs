@@ -166,8 +166,13 @@ fn split(events: &[Interval], max_event_s: f64) -> Vec<Interval> {
     let mut split = Vec::with_capacity(events.len());
     for &event in events {
         let mut rest = event;
+        // A cut that does not move the start (an infinite or astronomically long event, a
+        // non-positive maximum) ends the splitting: no endless loop on hostile input.
         while rest.end_s - rest.start_s > max_event_s {
             let cut = rest.start_s + max_event_s;
+            if !(cut > rest.start_s && cut.is_finite()) {
+                break;
+            }
             split.push(Interval {
                 start_s: rest.start_s,
                 end_s: cut,
@@ -189,7 +194,18 @@ pub fn score(
 ) -> EventScores {
     let len = (duration_s * RASTER_HZ).round_ties_even().max(0.0) as usize;
     let file_s = len as f64 / RASTER_HZ;
-    let reference = split(&merge(reference, params.min_gap_s), params.max_event_s);
+    // Reference events are clipped to the file (one past its end or with a non-finite bound,
+    // as a hostile annotation may be, cannot make the splitting below endless).
+    let reference: Vec<Interval> = reference
+        .iter()
+        .filter(|e| e.start_s.is_finite() && e.end_s.is_finite())
+        .map(|e| Interval {
+            start_s: e.start_s.max(0.0),
+            end_s: e.end_s.min(file_s),
+        })
+        .filter(|e| e.end_s > e.start_s)
+        .collect();
+    let reference = split(&merge(&reference, params.min_gap_s), params.max_event_s);
     let detections: Vec<Interval> = alarms
         .iter()
         .map(|a| Interval {
@@ -245,6 +261,27 @@ pub fn score(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn hostile_reference_events_are_clipped_to_the_file_not_split_forever() {
+        let params = ScoringParams::default();
+        for end_s in [1e300, f64::INFINITY, f64::NAN] {
+            let reference = [Interval {
+                start_s: 10.0,
+                end_s,
+            }];
+            let scores = score(&reference, &[], 100.0, &params);
+            // Finite: one event, from 10 s to the end of the file; otherwise none.
+            let expected = usize::from(end_s.is_finite());
+            assert_eq!(scores.reference_events, expected, "{end_s}");
+        }
+        let before = [Interval {
+            start_s: -1e300,
+            end_s: -5.0,
+        }];
+        assert_eq!(score(&before, &[], 100.0, &params).reference_events, 0);
+    }
+
     use super::*;
 
     fn interval(start_s: f64, end_s: f64) -> Interval {

@@ -22,7 +22,15 @@ pub fn write_annotations(
 ) -> Result<(), EdfError> {
     let recording = crate::Recording::open(source)?;
     let header = &recording.file.header;
-    let duration = recording.duration_s().max(1.0);
+    // One record spanning the recording, its duration a whole number of seconds: the header
+    // field holds 8 characters (70.10000000000001 would not fit).
+    let duration = recording.duration_s().ceil().max(1.0);
+    if duration > 99_999_999.0 {
+        return Err(EdfError::new(
+            out,
+            format!("a recording of {duration} s is too long for one annotations record"),
+        ));
+    }
     let mut tals = vec![AnnotationList::new_time_keeping(0.0)];
     let mut bytes = 16;
     for a in annotations {
@@ -47,7 +55,9 @@ pub fn write_annotations(
     name.push(format!(".{}.partial", std::process::id()));
     let partial = out.with_file_name(name);
     let _ = std::fs::remove_file(&partial);
-    let written = write(&partial, header, duration, tals, bytes);
+    // Errors name `out`, the file asked for, not its temporary name.
+    let written =
+        write(&partial, header, duration, tals, bytes).map_err(|e| EdfError::new(out, e.problem));
     let renamed = written.and_then(|()| {
         std::fs::rename(&partial, out).map_err(|e| EdfError::new(out, e.to_string()))
     });

@@ -16,7 +16,7 @@ pub const MAX_SAMPLES: usize = 200_000_000;
 pub struct DataLayout {
     pub header_bytes: u64,
     pub record_bytes: u64,
-    /// `None` when the header says -1 (a recording still being written).
+    /// `None` when the header says -1 (a recording still being written: refused).
     pub declared_records: Option<usize>,
     pub file_bytes: u64,
 }
@@ -32,7 +32,7 @@ impl DataLayout {
         };
         if self.record_bytes == 0 {
             return match self.declared_records {
-                Some(0) | None if data == 0 => Ok(0),
+                Some(0) if data == 0 => Ok(0),
                 _ => Err("data records of 0 bytes (no samples in any signal)".into()),
             };
         }
@@ -56,12 +56,11 @@ impl DataLayout {
                 self.record_bytes, data
             )),
             Some(declared) => Ok(declared),
-            None if rest > 0 => Err(format!(
-                "the file ends {rest} bytes into a data record of {} bytes (an unfinished \
-                 recording, record count -1)",
+            None => Err(format!(
+                "header field 'number of data records' is -1: a recording still being written \
+                 ({whole} records of {} bytes so far); read it once the recording is finished",
                 self.record_bytes
             )),
-            None => usize::try_from(whole).map_err(|_| "too many data records".into()),
         }
     }
 }
@@ -169,7 +168,10 @@ mod tests {
     #[test]
     fn the_length_must_match_the_header() {
         assert_eq!(layout(Some(3), 3768).records(), Ok(3));
-        assert_eq!(layout(None, 3768).records(), Ok(3));
+        assert!(layout(None, 3768)
+            .records()
+            .unwrap_err()
+            .contains("still being written"));
         assert!(layout(Some(3), 3767)
             .records()
             .unwrap_err()
@@ -189,7 +191,7 @@ mod tests {
         assert!(layout(None, 3770)
             .records()
             .unwrap_err()
-            .contains("unfinished"));
+            .contains("still being written"));
         assert!(layout(Some(usize::MAX), 3768)
             .records()
             .unwrap_err()

@@ -8,7 +8,7 @@
 //! * the file's length against the header (a truncated download, a record cut short, a
 //!   record count that does not match);
 //! * each chosen signal's ranges (finite and distinct physical limits, an ordered digital
-//!   range inside the format's), its unit (a voltage, converted to µV) and its type (an
+//!   range), its unit (a voltage, converted to µV) and its type (an
 //!   EDF+ `ECG`, `EMG`, `Resp`... channel is not EEG);
 //! * every sample inside its digital range;
 //! * discontinuous EDF+ (`EDF+D`), whose gaps would be read as continuous signal.
@@ -270,6 +270,7 @@ impl Recording {
             .map(|s| Vec::with_capacity(s.samples_per_record * self.records))
             .collect();
         let mut annotations = Vec::new();
+        let mut first_record_s = 0.0;
         for record in 0..self.records {
             let data = self
                 .file
@@ -290,11 +291,40 @@ impl Recording {
                         ),
                     )
                 })?;
+            // EDF+ onsets count from the header's start time; the first record's time-keeping
+            // annotation says when its first sample was taken (a fraction of a second after
+            // it, say): onsets here count from the first sample, as EDFlib's do.
+            if record == 0 {
+                first_record_s = data
+                    .annotations
+                    .first()
+                    .and_then(|tals| tals.iter().find(|t| t.is_time_keeping()))
+                    .map_or(0.0, |t| t.onset);
+                if !first_record_s.is_finite() {
+                    return Err(EdfError::new(
+                        &path,
+                        "data record 1: its time-keeping annotation is not a finite time",
+                    ));
+                }
+            }
             for tals in &data.annotations {
                 for tal in tals {
                     for text in tal.annotations.iter().filter(|t| !t.trim().is_empty()) {
+                        if !(tal.onset.is_finite() && tal.duration.is_finite()) {
+                            return Err(EdfError::new(
+                                &path,
+                                format!(
+                                    "data record {}: annotation {:?} has onset {} and duration \
+                                     {}, not finite times",
+                                    record + 1,
+                                    text.trim(),
+                                    tal.onset,
+                                    tal.duration
+                                ),
+                            ));
+                        }
                         annotations.push(Annotation {
-                            onset_s: tal.onset,
+                            onset_s: tal.onset - first_record_s,
                             duration_s: tal.duration.max(0.0),
                             text: text.trim().to_owned(),
                         });

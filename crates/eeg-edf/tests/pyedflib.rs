@@ -294,3 +294,85 @@ fn any_damaged_header_byte_is_an_error_or_a_reading_never_a_crash() {
         }
     }
 }
+
+/// Replaces `from` by `to` in the file's bytes (the annotation signal's NUL padding takes a
+/// longer text).
+fn patch(path: &Path, from: &[u8], to: &[u8]) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .unwrap_or_else(|| panic!("{:?} not in the file", String::from_utf8_lossy(from)));
+    let padding = to.len().saturating_sub(from.len());
+    assert!(
+        bytes[at + from.len()..at + from.len() + padding]
+            .iter()
+            .all(|&b| b == 0),
+        "no room for the longer text"
+    );
+    bytes.splice(at..at + from.len() + padding, to.iter().copied());
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn annotation_onsets_count_from_the_first_sample_as_edflib_reads_them() {
+    let Some(python) = test_support::scoring_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late.edf");
+    write(
+        &python,
+        &path,
+        true,
+        json!([{"label": "Fp1", "dimension": "uV", "rate": 256, "physical_min": -500.0,
+                "physical_max": 500.0, "samples": rhythm(256.0, 100.0)}]),
+        json!([[4.0, 2.0, "seizure"]]),
+    );
+    // The first sample taken half a second after the header's start time (every record's
+    // time-keeping annotation half a second later), the seizure marked at 4.5 s from that
+    // start: 4.0 s into the signal.
+    patch(
+        &path,
+        b"+0\x14\x14\x00+4\x152\x14seizure\x14\x00",
+        b"+0.5\x14\x14\x00+4.5\x152\x14seizure\x14\x00",
+    );
+    for record in 1..30 {
+        patch(
+            &path,
+            format!("+{record}\x14\x14\x00").as_bytes(),
+            format!("+{record}.5\x14\x14\x00").as_bytes(),
+        );
+    }
+    let script = workspace_root().join("crates/eeg-edf/tests/clients/pyedflib_annotations.py");
+    let theirs = test_support::json_through_python(&python, &script, &json!({"path": path}));
+    let mut recording = Recording::open(&path).unwrap();
+    let annotations = recording.annotations().unwrap();
+    assert_eq!(annotations.len(), 1, "{annotations:?}");
+    assert!(
+        (annotations[0].onset_s - 4.0).abs() < 1e-9,
+        "{annotations:?}"
+    );
+    assert!(
+        (annotations[0].onset_s - theirs["annotations"][0][0].as_f64().unwrap()).abs() < 1e-6,
+        "{annotations:?} vs {theirs}"
+    );
+
+    // Times that are not finite are refused, naming the annotation.
+    for (from, to) in [
+        (&b"+4.5\x152"[..], &b"+inf\x152"[..]),
+        (
+            &b"+4.5\x152\x14seizure\x14\x00"[..],
+            &b"+4.5\x15inf\x14seizure\x14\x00"[..],
+        ),
+    ] {
+        let hostile = dir.path().join("hostile.edf");
+        std::fs::copy(&path, &hostile).unwrap();
+        patch(&hostile, from, to);
+        let error = Recording::open(&hostile)
+            .and_then(|mut r| r.annotations())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not finite"), "{error}");
+    }
+}

@@ -35,6 +35,8 @@ pub const PARSE_FACTOR: u64 = 5;
 pub struct Footprint {
     pub base: u64,
     pub sessions: u64,
+    /// The resamplers of sessions at another rate than the model's.
+    pub resamplers: u64,
     pub sockets: u64,
     pub connections: u64,
     pub bodies: u64,
@@ -58,6 +60,10 @@ impl Footprint {
         Self {
             base: BASE_BYTES,
             sessions: monitor.max_monitor_sessions as u64 * SESSION_BYTES,
+            resamplers: monitor
+                .max_resampled_sessions
+                .min(monitor.max_monitor_sessions) as u64
+                * bedside::conditioning::CONDITIONER_BYTES,
             sockets: monitor.max_monitor_sockets as u64 * (SOCKET_BYTES + message),
             connections: args.server.max_connections as u64 * CONNECTION_BYTES,
             bodies: PARSE_FACTOR * body_budget,
@@ -65,7 +71,7 @@ impl Footprint {
     }
 
     pub fn total(&self) -> u64 {
-        self.base + self.sessions + self.sockets + self.connections + self.bodies
+        self.base + self.sessions + self.resamplers + self.sockets + self.connections + self.bodies
     }
 }
 
@@ -74,12 +80,13 @@ impl fmt::Display for Footprint {
         let mib = |bytes: u64| bytes as f64 / MIB as f64;
         write!(
             f,
-            "{:.0} MiB = base {:.0} + sessions {:.0} (MAX_MONITOR_SESSIONS) + sockets {:.0} \
-             (MAX_MONITOR_SOCKETS) + connections {:.0} (MAX_CONNECTIONS) + bodies {:.0} \
-             (MAX_BODY_BYTES_IN_FLIGHT)",
+            "{:.0} MiB = base {:.0} + sessions {:.0} (MAX_MONITOR_SESSIONS) + resamplers {:.0} \
+             (MAX_RESAMPLED_SESSIONS) + sockets {:.0} (MAX_MONITOR_SOCKETS) + connections {:.0} \
+             (MAX_CONNECTIONS) + bodies {:.0} (MAX_BODY_BYTES_IN_FLIGHT)",
             mib(self.total()),
             mib(self.base),
             mib(self.sessions),
+            mib(self.resamplers),
             mib(self.sockets),
             mib(self.connections),
             mib(self.bodies)
@@ -139,7 +146,8 @@ mod tests {
         assert!(defaults.total() <= 512 * MIB, "{defaults}");
         // The table in docs/hardening.md, "Memory budget".
         let mib = |bytes: u64| (bytes + MIB / 2) / MIB;
-        assert_eq!(mib(defaults.total()), 471, "{defaults}");
+        assert_eq!(mib(defaults.total()), 487, "{defaults}");
+        assert_eq!(mib(defaults.resamplers), 16, "{defaults}");
         assert_eq!(mib(defaults.sockets), 191, "{defaults}");
         let dev = Footprint::at_caps(&args(|a| {
             a.monitor.max_monitor_sessions = 1024;
@@ -148,7 +156,7 @@ mod tests {
             a.max_body_bytes_in_flight = 16 << 20;
         }));
         assert!(dev.total() <= 256 * MIB, "{dev}");
-        assert_eq!(mib(dev.total()), 216, "{dev}");
+        assert_eq!(mib(dev.total()), 232, "{dev}");
         // One more socket costs at least a largest message (not only its buffers).
         let more = Footprint::at_caps(&args(|a| a.monitor.max_monitor_sockets += 1));
         assert!(more.sockets - defaults.sockets > 1_500_000);

@@ -48,10 +48,15 @@ pub struct MonitorArgs {
     /// how far ahead a user can get by opening sessions.
     #[arg(long, env = "MAX_SESSION_OPENS_PER_MINUTE", default_value_t = DEFAULT_SESSION_OPENS_PER_MINUTE, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_session_opens_per_minute: u32,
+    /// Sessions at another rate than the model's open at once, all users together: each
+    /// holds a resampler (`bedside::conditioning::CONDITIONER_BYTES`); more are refused (503).
+    #[arg(long, env = "MAX_RESAMPLED_SESSIONS", default_value_t = DEFAULT_MAX_RESAMPLED_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
+    pub max_resampled_sessions: usize,
 }
 
 /// Default bounds (docs/hardening.md, "Memory budget", has the arithmetic they come from).
 pub const DEFAULT_MAX_SESSIONS: usize = 4096;
+pub const DEFAULT_MAX_RESAMPLED_SESSIONS: usize = 256;
 pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 256;
 pub const DEFAULT_MAX_SOCKETS: usize = 128;
 pub const DEFAULT_MAX_SOCKETS_PER_USER: usize = 16;
@@ -79,6 +84,7 @@ impl Default for MonitorArgs {
             max_session_alarms_per_hour: DEFAULT_SESSION_ALARMS_PER_HOUR,
             max_user_alarms_per_hour: DEFAULT_USER_ALARMS_PER_HOUR,
             max_session_opens_per_minute: DEFAULT_SESSION_OPENS_PER_MINUTE,
+            max_resampled_sessions: DEFAULT_MAX_RESAMPLED_SESSIONS,
         }
     }
 }
@@ -200,6 +206,8 @@ impl Status {
 }
 
 pub struct Entry {
+    /// Conditioned from another rate (`input_sampling_hz`): it holds a resampler.
+    pub resampled: bool,
     pub id: String,
     pub owner: String,
     /// The opener's role (for the records written on the session's behalf).
@@ -229,6 +237,10 @@ pub enum Refusal {
     /// Too many sessions opened this minute; retry after this many seconds.
     TooOften {
         retry_after: u64,
+    },
+    /// Every resampling session (`input_sampling_hz` other than the model's) is taken.
+    ResamplingFull {
+        limit: usize,
     },
 }
 
@@ -490,6 +502,15 @@ impl Sessions {
                 limit: self.limits.max_monitor_sessions,
             });
         }
+        let resampled = session.conditioner.is_some();
+        if resampled {
+            let open = map.values().filter(|e| e.resampled).count();
+            if open >= self.limits.max_resampled_sessions {
+                return Err(Refusal::ResamplingFull {
+                    limit: self.limits.max_resampled_sessions,
+                });
+            }
+        }
         let mine = map.values().filter(|e| e.owner == owner).count();
         if mine >= self.limits.max_monitor_sessions_per_user {
             return Err(Refusal::UserFull {
@@ -506,6 +527,7 @@ impl Sessions {
             owner: owner.to_owned(),
             role: opener.role.as_str().to_owned(),
             login_session: opener.sid.clone(),
+            resampled,
             last_used_ms: AtomicU64::new(self.now_ms()),
             status: Mutex::new(Status::of(&session)),
             session: Arc::new(tokio::sync::Mutex::new(session)),

@@ -955,6 +955,18 @@ async fn alarms_are_records_until_acknowledged_once_with_who_and_when(database: 
         );
     }
     let (_, list) = app.get("/alarms", Some(&token)).await;
+    // Shown with who acknowledged it and when.
+    let done = &list["recently_acknowledged"];
+    assert_eq!(done.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(done[0]["alarm"]["alarm_id"], first.as_str());
+    assert_eq!(done[0]["acknowledged_by"], "ada");
+    assert!(done[0]["acknowledged_at"].is_string());
+    let (_, theirs) = app.get("/alarms", Some(&other)).await;
+    assert_eq!(
+        theirs["recently_acknowledged"],
+        json!([]),
+        "not grace's alarm"
+    );
     assert_eq!(
         list["count"],
         2 * onsets - 1,
@@ -988,4 +1000,30 @@ async fn alarms_are_records_until_acknowledged_once_with_who_and_when(database: 
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["acknowledged_by"], "root");
     assert_eq!(body["alarm"]["raised_for"], "ada");
+}
+
+#[tokio::test]
+async fn resampling_sessions_are_capped_and_plain_ones_still_open() {
+    let ws = shared_workspace();
+    let app = App::for_workspace_with(ws, |args| args.monitor.max_resampled_sessions = 2).await;
+    let token = app.token(Role::Clinician);
+    for _ in 0..2 {
+        open(&app, &token, json!({"input_sampling_hz": 256})).await;
+    }
+    let (status, body) = app
+        .post(
+            "/monitor/sessions",
+            json!({"input_sampling_hz": 512}),
+            Some(&token),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "2 monitoring sessions at another rate",
+    );
+    // At the model's rate (said or not), sessions hold no resampler and still open.
+    open(&app, &token, json!({})).await;
+    open(&app, &token, json!({"input_sampling_hz": 173.61})).await;
 }

@@ -37,6 +37,25 @@ async fn open_sessions_and_sockets_stay_within_the_memory_budgets_figures() {
         assert_eq!(status, StatusCode::CREATED);
     }
     let per_session = (test_support::resident_kib().saturating_sub(before)) * 1024 / 1_000;
+    // Sessions at another rate each hold a resampler.
+    let before = test_support::resident_kib();
+    for _ in 0..200 {
+        let (status, body) = app
+            .post(
+                "/monitor/sessions",
+                json!({"input_sampling_hz": 256}),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let per_resampled = (test_support::resident_kib().saturating_sub(before)) * 1024 / 200;
+    eprintln!("per session at 256 Hz {per_resampled} B");
+    assert!(
+        per_resampled
+            <= inference::footprint::SESSION_BYTES + bedside::conditioning::CONDITIONER_BYTES,
+        "{per_resampled} B a resampling session"
+    );
     let spec = json!({"mode": "hold", "url": socket_url(&app), "token": token, "count": 100});
     let before = test_support::resident_kib();
     let held = tokio::task::spawn_blocking(move || Holder::open(&python, spec))

@@ -44,6 +44,24 @@ pub struct OodSummary {
 pub const OOD_RECORDING_FRACTION: f64 = 0.05;
 
 impl OodSummary {
+    /// Several channels together: their windows counted together, and flagged when any
+    /// channel is (an alarm may come from any one of them).
+    pub fn of_channels(channels: &[OodSummary]) -> Self {
+        let windows = channels.iter().map(|c| c.windows).sum::<usize>();
+        let windows_flagged = channels.iter().map(|c| c.windows_flagged).sum::<usize>();
+        Self {
+            windows,
+            windows_flagged,
+            fraction: if windows == 0 {
+                0.0
+            } else {
+                windows_flagged as f64 / windows as f64
+            },
+            flagged: channels.iter().any(|c| c.flagged),
+            scored: channels.iter().any(|c| c.scored),
+        }
+    }
+
     pub fn of(windows: &[WindowScore]) -> Self {
         let scored = windows.iter().any(|w| w.ood.is_some());
         let flagged = windows

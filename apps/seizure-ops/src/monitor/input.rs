@@ -51,6 +51,8 @@ pub struct Conditioning {
 #[derive(Debug, Clone)]
 pub struct InputChannel {
     pub label: String,
+    /// The channel's own rate.
+    pub input_hz: f64,
     pub samples: Vec<f32>,
 }
 
@@ -105,7 +107,9 @@ pub fn read_input(args: &InputArgs, max_abs: f64) -> anyhow::Result<Input> {
     let format = if args.column.is_some() { "csv" } else { "text" };
     let label = args.column.clone().unwrap_or_else(|| "samples".to_owned());
     let samples = read_samples(path, args.column.as_deref(), max_abs)?;
-    let (samples, conditioning, input_hz) = match args.input_hz {
+    // At the model's own rate a text file is taken as it comes, as a session's samples are.
+    let input_hz = args.input_hz.filter(|&hz| hz != eeg_data::SAMPLING_HZ);
+    let (samples, conditioning, input_hz) = match input_hz {
         None => (samples, None, eeg_data::SAMPLING_HZ),
         Some(hz) => {
             let raw: Vec<f64> = samples.iter().map(|&v| f64::from(v)).collect();
@@ -117,7 +121,11 @@ pub fn read_input(args: &InputArgs, max_abs: f64) -> anyhow::Result<Input> {
         format: format.to_owned(),
         input_hz,
         conditioning,
-        channels: vec![InputChannel { label, samples }],
+        channels: vec![InputChannel {
+            label,
+            input_hz,
+            samples,
+        }],
         annotations: Vec::new(),
         edf: None,
     })
@@ -145,6 +153,12 @@ fn read_edf(args: &InputArgs, max_abs: f64) -> anyhow::Result<Input> {
     if unique.len() != labels.len() {
         bail!("{}: a channel is named twice in --channels", path.display());
     }
+    // Rates checked before the samples are read (a 1 Hz channel is refused at once).
+    for label in &labels {
+        let signal = recording.signal(label)?;
+        conditioning::check_rate(signal.rate_hz)
+            .with_context(|| format!("{}: {:?}", path.display(), signal.label))?;
+    }
     let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
     let (read, annotations) = recording.read(&refs)?;
     let mut channels = Vec::with_capacity(read.len());
@@ -159,10 +173,15 @@ fn read_edf(args: &InputArgs, max_abs: f64) -> anyhow::Result<Input> {
             args.mains,
             max_abs,
         )?;
-        input_hz = channel.rate_hz;
-        conditioning = Some(how);
+        if conditioning.is_none() {
+            // The file's rate and conditioning as the first channel's (each channel's rate is
+            // in its own entry).
+            input_hz = channel.rate_hz;
+            conditioning = Some(how);
+        }
         channels.push(InputChannel {
             label: channel.label,
+            input_hz: channel.rate_hz,
             samples,
         });
     }
@@ -230,7 +249,7 @@ fn condition(
             mains_notch_hz: conditioner.mains_notch_hz(),
             resampled_from_hz: input_hz,
             resampler:
-                "rubato windowed-sinc (128 taps, Blackman-Harris), causal Butterworth band-pass",
+                "rubato windowed-sinc (64 taps x 64 steps, Blackman-Harris), causal Butterworth band-pass",
         },
     ))
 }

@@ -103,6 +103,57 @@ pub fn spans(events: &[Event], end_s: f64) -> Vec<AlarmSpan> {
         .collect()
 }
 
+/// Whether an annotation's text marks a seizure ("seizure", "Seizure onset", "SZ", "ictal
+/// activity"), not its absence or another phase ("no seizure", "seizure-free", "pre-seizure",
+/// "interictal", "postictal").
+pub fn names_a_seizure(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    let negations = [
+        "no seiz",
+        "non-seiz",
+        "nonseiz",
+        "not seiz",
+        "without seiz",
+        "seizure-free",
+        "seizure free",
+        "pre-seiz",
+        "preseiz",
+        "post-seiz",
+        "postseiz",
+        "interictal",
+        "inter-ictal",
+        "preictal",
+        "pre-ictal",
+        "postictal",
+        "post-ictal",
+    ];
+    if negations.iter().any(|n| text.contains(n)) {
+        return false;
+    }
+    text.contains("seiz")
+        || text.contains("ictal")
+        || text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w == "sz")
+}
+
+/// The annotations of a recording that mark a seizure with a duration, clipped to the
+/// recording (0 to `duration_s`).
+pub fn annotated_seizures(
+    annotations: &[eeg_edf::Annotation],
+    duration_s: f64,
+) -> Vec<bedside::Interval> {
+    annotations
+        .iter()
+        .filter(|a| a.duration_s > 0.0 && names_a_seizure(&a.text))
+        .map(|a| bedside::Interval {
+            start_s: a.onset_s.max(0.0),
+            end_s: (a.onset_s + a.duration_s).min(duration_s),
+        })
+        .filter(|i| i.start_s.is_finite() && i.end_s.is_finite() && i.end_s > i.start_s)
+        .collect()
+}
+
 /// Everything one monitored signal produced.
 pub struct Monitored {
     pub samples: Vec<f32>,
@@ -173,12 +224,12 @@ struct EventsFile<'a> {
     samples: usize,
     duration_s: f64,
     config: MonitorConfig,
-    /// The scored channel (several: see `channels`).
+    /// The scored channel (several: the first, which the chart draws; each in `channels`).
     channel: &'a str,
     windows: usize,
     windows_at_or_above_threshold: usize,
     /// Windows unlike the training data (scale, spectrum): alarms on such a recording are
-    /// unvalidated.
+    /// unvalidated. With several channels, flagged when any channel is.
     out_of_distribution: OodSummary,
     /// With several channels, the combined alarms (any channel; overlapping ones merged).
     alarms: Vec<AlarmSpan>,
@@ -200,6 +251,7 @@ struct EventsFile<'a> {
 #[derive(Serialize)]
 struct ChannelReport<'a> {
     label: &'a str,
+    input_sampling_hz: f64,
     windows: usize,
     windows_at_or_above_threshold: usize,
     out_of_distribution: OodSummary,
@@ -297,6 +349,7 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
             .zip(&per_channel)
             .map(|((c, m), a)| ChannelReport {
                 label: &c.label,
+                input_sampling_hz: c.input_hz,
                 windows: m.windows.len(),
                 windows_at_or_above_threshold: above(&m.windows, config.rule.threshold),
                 out_of_distribution: OodSummary::of(&m.windows),
@@ -309,15 +362,7 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
     };
     // Annotations that name a seizure and last a while: the reference, drawn on the chart and
     // scored against.
-    let seizures: Vec<bedside::Interval> = input
-        .annotations
-        .iter()
-        .filter(|a| a.duration_s > 0.0 && a.text.to_ascii_lowercase().contains("seiz"))
-        .map(|a| bedside::Interval {
-            start_s: a.onset_s,
-            end_s: a.onset_s + a.duration_s,
-        })
-        .collect();
+    let seizures = annotated_seizures(&input.annotations, duration_s);
     let scored_against_annotations = (!seizures.is_empty()).then(|| {
         let detections: Vec<bedside::Alarm> = alarms
             .iter()
@@ -334,7 +379,7 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
             &bedside::ScoringParams::default(),
         ))
     });
-    let all_windows: Vec<WindowScore> = scored.iter().flat_map(|m| m.windows.clone()).collect();
+    let ood: Vec<OodSummary> = scored.iter().map(|m| OodSummary::of(&m.windows)).collect();
     let file = EventsFile {
         input: input_path.display().to_string(),
         input_format: &input.format,
@@ -348,7 +393,7 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
         channel: &input.channels[0].label,
         windows: first.windows.len(),
         windows_at_or_above_threshold: above(&first.windows, config.rule.threshold),
-        out_of_distribution: OodSummary::of(&all_windows),
+        out_of_distribution: OodSummary::of_channels(&ood),
         alarms: alarms.clone(),
         events: (!several).then_some(&first.events[..]),
         channels,
@@ -435,4 +480,55 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seizure_marks_are_told_from_their_absence_and_other_phases() {
+        for text in [
+            "seizure",
+            "Seizure onset",
+            "SZ",
+            "sz start",
+            "ictal activity",
+            "SEIZ",
+        ] {
+            assert!(names_a_seizure(text), "{text}");
+        }
+        for text in [
+            "No seizure",
+            "seizure-free",
+            "pre-seizure",
+            "interictal",
+            "postictal",
+            "eyes open",
+            "sleep",
+            "size",
+        ] {
+            assert!(!names_a_seizure(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn annotated_seizures_are_clipped_to_the_recording() {
+        let mark = |onset_s: f64, duration_s: f64| eeg_edf::Annotation {
+            onset_s,
+            duration_s,
+            text: "seizure".into(),
+        };
+        let seizures = annotated_seizures(
+            &[
+                mark(-5.0, 10.0),
+                mark(50.0, 1e300),
+                mark(200.0, 5.0),
+                mark(20.0, 0.0),
+            ],
+            100.0,
+        );
+        let spans: Vec<(f64, f64)> = seizures.iter().map(|i| (i.start_s, i.end_s)).collect();
+        assert_eq!(spans, [(0.0, 5.0), (50.0, 100.0)]);
+    }
 }

@@ -118,7 +118,7 @@ try {
 
   // An unknown id after a real patient: the previous patient's trace and verdict go, and the
   // view names the id asked for (a number the store lacks, and not a number at all).
-  for (const [name, id] of [["unknown after a patient", env("UNKNOWN_PATIENT")], ["not a number after a patient", "abc"]]) {
+  for (const [name, id] of [["unknown after a patient", env("UNKNOWN_PATIENT")], ["zero after a patient", "0"], ["not a number after a patient", "abc"]]) {
     await page.fill("#patient-id", env("PATIENT"));
     await page.click("#open-patient");
     await page.waitForSelector("#trace path.signal");
@@ -222,7 +222,10 @@ try {
     hidden_after: await page.isHidden("#alarm-banner"),
     presses,
     open_left: await page.$$eval("#open-alarms li", (items) => items.length),
+    acknowledged: await page.$$eval("#acknowledged-alarms li", (items) => items.map((i) => i.textContent)),
   });
+  await page.click("#acknowledged-box summary");
+  await shot("7-acknowledged");
 
   const loggedOut = page.waitForResponse((r) => r.url().endsWith("/logout"));
   await page.click("#logout");

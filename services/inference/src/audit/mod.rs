@@ -424,6 +424,53 @@ impl PredictionLog {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// The last `limit` acknowledgements of `username`'s alarms (everyone's for `None`),
+    /// newest first: each alarm with who acknowledged it and when (microseconds).
+    pub async fn acknowledged_alarms(
+        &self,
+        username: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(PredictionRecord, String, i64)>, AuditError> {
+        self.flush().await?;
+        let pool = self.db.get().await?;
+        let select = "SELECT alarm.id, alarm.at_us, alarm.username, alarm.role, \
+             alarm.request_id, alarm.patient_id, alarm.model_version, alarm.recordings, \
+             alarm.seizure_probability, alarm.prediction, alarm.epileptic_recordings, \
+             alarm.kind, alarm.session_id, alarm.acknowledges, ack.username AS ack_username, \
+             ack.at_us AS ack_at_us \
+             FROM prediction_log AS ack JOIN prediction_log AS alarm ON ack.acknowledges = alarm.id \
+             WHERE ack.kind = 'alarm_acknowledged'";
+        let rows = match username {
+            Some(user) => {
+                sqlx::query(&format!(
+                    "{select} AND alarm.username = $1 ORDER BY ack.at_us DESC, ack.id DESC LIMIT $2"
+                ))
+                .bind(user)
+                .bind(limit as i64)
+                .fetch_all(pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "{select} ORDER BY ack.at_us DESC, ack.id DESC LIMIT $1"
+                ))
+                .bind(limit as i64)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    record_from_row(row)?,
+                    row.try_get::<String, _>("ack_username")?,
+                    row.try_get::<i64, _>("ack_at_us")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
+
     /// The record with this id, if the database has it.
     pub async fn record_by_id(&self, id: &str) -> Result<Option<PredictionRecord>, AuditError> {
         self.flush().await?;

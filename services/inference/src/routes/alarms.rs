@@ -10,11 +10,12 @@ use crate::routes::PREDICTING_ROLES;
 use crate::service::alarms::{acknowledge, open_alarms, Acknowledged, AlarmView};
 use crate::state::SharedState;
 
-/// The open alarms, newest first.
+/// The open alarms, newest first, and the last acknowledgements (who and when).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AlarmList {
     pub count: usize,
     pub alarms: Vec<AlarmView>,
+    pub recently_acknowledged: Vec<Acknowledged>,
 }
 
 #[utoipa::path(get, path = "/alarms",
@@ -25,10 +26,11 @@ pub(crate) async fn list_alarms(
     caller: Authenticated,
 ) -> Result<Json<AlarmList>, ApiError> {
     let claims = caller.require(&PREDICTING_ROLES)?.clone();
-    let alarms = open_alarms(&state, &claims).await?;
+    let (alarms, recently_acknowledged) = open_alarms(&state, &claims).await?;
     Ok(Json(AlarmList {
         count: alarms.len(),
         alarms,
+        recently_acknowledged,
     }))
 }
 

@@ -55,7 +55,9 @@ pub struct Acknowledged {
     pub acknowledged_by: String,
     /// RFC 3339, UTC.
     pub acknowledged_at: String,
-    pub record_id: String,
+    /// The acknowledgement's own audit record (in the answer to the acknowledgement).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
 }
 
 fn unavailable(e: AuditError) -> ApiError {
@@ -69,18 +71,35 @@ fn unavailable(e: AuditError) -> ApiError {
     .retry_after(5)
 }
 
-/// The caller's open alarms (an admin's: everyone's), newest first.
+/// The acknowledgements shown with the open alarms.
+pub const RECENT_ACKNOWLEDGEMENTS: usize = 20;
+
+/// The caller's open alarms (an admin's: everyone's), newest first, and the last
+/// acknowledgements of their alarms (who and when).
 pub(crate) async fn open_alarms(
     state: &SharedState,
     claims: &auth_tokens::Claims,
-) -> Result<Vec<AlarmView>, ApiError> {
+) -> Result<(Vec<AlarmView>, Vec<Acknowledged>), ApiError> {
     let user = (claims.role != auth_tokens::Role::Admin).then_some(claims.sub.as_str());
     let records = state
         .log
         .open_alarms(user, MAX_LISTED)
         .await
         .map_err(unavailable)?;
-    Ok(records.iter().map(AlarmView::of).collect())
+    let acknowledged = state
+        .log
+        .acknowledged_alarms(user, RECENT_ACKNOWLEDGEMENTS)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|(alarm, by, at_us)| Acknowledged {
+            alarm: AlarmView::of(&alarm),
+            acknowledged_by: by,
+            acknowledged_at: crate::audit::format_micros(at_us),
+            record_id: None,
+        })
+        .collect();
+    Ok((records.iter().map(AlarmView::of).collect(), acknowledged))
 }
 
 /// Acknowledges an open alarm of the caller's (an admin: anyone's), once: a second
@@ -157,6 +176,6 @@ pub(crate) async fn acknowledge(
         alarm: AlarmView::of(&alarm),
         acknowledged_by: claims.sub.clone(),
         acknowledged_at: crate::audit::format_micros(at_us),
-        record_id,
+        record_id: Some(record_id),
     })
 }

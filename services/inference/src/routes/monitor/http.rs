@@ -29,7 +29,7 @@ pub(crate) async fn open_session(
     } else {
         // Through serde_path_to_error, so a value of the wrong type is named by its field.
         let mut json = serde_json::Deserializer::from_slice(&body);
-        serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let settings: OpenBody = serde_path_to_error::deserialize(&mut json).map_err(|e| {
             let path = e.path().to_string();
             let e = e.into_inner();
             match e.classify() {
@@ -41,7 +41,11 @@ pub(crate) async fn open_session(
                 }
                 _ => ApiError::bad_request(format!("the body is not JSON: {e}")),
             }
-        })?
+        })?;
+        // Nothing but whitespace after the settings (`{"replay": true} xyz` is not JSON).
+        json.end()
+            .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+        settings
     };
     let entry = open_entry(&state, &claims, body)?;
     let answer = info(&entry, &state.sessions);

@@ -18,6 +18,7 @@ const page = {
   drawn: { trace: null, probability: null }, // what each plot shows, redrawn on resize
   verdicts: null, // GET /patients/verdicts
   openAlarms: [], // GET /alarms: the server's records, newest first
+  unrecordedAlarm: null, // an alarm past the quotas, without a record: the banner's text
 };
 
 // ---------------------------------------------------------------- talking to the services
@@ -143,6 +144,7 @@ function label(svg, x, y, text, anchor = "middle", className = "tick-label") {
 
 // Seconds along the bottom, with a faint grid line at each tick.
 function timeAxis(svg, f, durationS) {
+  if (!(durationS > 0 && Number.isFinite(durationS))) durationS = 1; // nothing to show: no endless ticks
   const x = (t) => f.left + (t / durationS) * (f.right - f.left);
   const step = niceStep(durationS, Math.max(2, Math.floor((f.right - f.left) / 80)));
   for (let i = 0; i * step <= durationS + 1e-9; i++) {
@@ -312,8 +314,9 @@ function clearView() {
   page.opening++;
   page.drawn = { trace: null, probability: null };
   for (const id of ["trace", "probability"]) clear($(id));
-  for (const id of ["summary", "alarms", "open-alarms"]) $(id).replaceChildren();
+  for (const id of ["summary", "alarms", "open-alarms", "acknowledged-alarms"]) $(id).replaceChildren();
   page.openAlarms = [];
+  page.unrecordedAlarm = null;
   $("alarm-banner").hidden = true;
   $("start-stream").disabled = true;
   setStatus("");
@@ -553,14 +556,24 @@ async function loadAlarms() {
     item.appendChild(button);
     return item;
   }));
+  // Who acknowledged which alarm, and when, as the audit log recorded it.
+  $("acknowledged-alarms").replaceChildren(...list.recently_acknowledged.map((done) => {
+    const item = document.createElement("li");
+    item.textContent = `${alarmText(done.alarm)}; acknowledged by ${done.acknowledged_by} at ${clockTime(done.acknowledged_at)}`;
+    return item;
+  }));
   const banner = $("alarm-banner");
   const newest = list.alarms[0];
   if (newest) {
     const more = list.alarms.length - 1;
     const patient = newest.patient_id === null || newest.patient_id === undefined ? "a stream" : `patient ${newest.patient_id}`;
-    $("alarm-text").textContent = `SEIZURE ALARM: ${patient}, raised at ${clockTime(newest.raised_at)}` +
+    $("alarm-text").textContent = `SEIZURE ALARM: ${patient}${newest.replay ? " (replay)" : ""}, raised at ${clockTime(newest.raised_at)}` +
       (more ? ` (and ${more} more unacknowledged)` : "");
     banner.dataset.alarm = newest.alarm_id;
+    banner.hidden = false;
+  } else if (page.unrecordedAlarm) {
+    $("alarm-text").textContent = page.unrecordedAlarm;
+    delete banner.dataset.alarm;
     banner.hidden = false;
   } else {
     delete banner.dataset.alarm;
@@ -708,6 +721,11 @@ async function startStream() {
       // when another patient was opened while it was on its way.
       stream.events.push(...answer.events);
       showEvents(stream, answer.events);
+      if (answer.alarms_unrecorded) {
+        // Past the hour's alarm quotas the server answers an alarm without a record of its
+        // own: the banner keeps it until someone presses Acknowledge here.
+        page.unrecordedAlarm = `SEIZURE ALARM: patient ${stream.patient.id} (replay; ${answer.alarms_unrecorded} over the hour's recorded alarms)`;
+      }
       if (answer.events.some((e) => e.type === "seizure_onset")) loadAlarms();
       if (stream.stopped) break;
       stream.sent += samples.length;
@@ -823,8 +841,15 @@ async function start() {
   });
   $("acknowledge").addEventListener("click", () => {
     const id = $("alarm-banner").dataset.alarm;
-    if (id) acknowledgeAlarm(id);
-    else $("alarm-banner").hidden = true; // shown before the server's record was read
+    if (id) {
+      acknowledgeAlarm(id);
+    } else {
+      // An alarm shown before (or without) its server record: seen, and the list says what
+      // is still open.
+      page.unrecordedAlarm = null;
+      $("alarm-banner").hidden = true;
+      loadAlarms();
+    }
   });
   if (page.tokens) showApp();
 }

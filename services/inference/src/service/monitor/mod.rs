@@ -111,6 +111,10 @@ pub struct PushAnswer {
     /// `{type: seizure_offset, offset_s, detected_s}`.
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<Event>,
+    /// Seizure onsets of this push past the hour's alarm quotas: answered here and counted,
+    /// but without an audit record of their own (a summary record follows), so `GET /alarms`
+    /// does not list them.
+    pub alarms_unrecorded: usize,
 }
 
 pub(crate) fn info(entry: &Entry, sessions: &Sessions) -> SessionInfo {
@@ -174,6 +178,15 @@ pub(crate) fn refused(refusal: Refusal, what: &str, code: &'static str) -> ApiEr
             code,
             format!("you have {limit} monitoring {what} open; close one first"),
         ),
+        Refusal::ResamplingFull { limit } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            format!(
+                "{limit} monitoring sessions at another rate than the model's are open (each \
+                 holds a resampler); try again later, or send samples at 173.61 Hz"
+            ),
+        )
+        .retry_after(5),
         Refusal::TooOften { retry_after } => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             code,

@@ -159,7 +159,7 @@ fn push_into(
         .count();
     session.alarms += onsets as u64;
     session.alarm_quota.roll(now);
-    let audited = (0..onsets)
+    let audited: Vec<bool> = (0..onsets)
         .map(|_| {
             let written = session.alarm_quota.admit()
                 && state
@@ -182,6 +182,7 @@ fn push_into(
             in_seizure: session.monitor.in_seizure(),
             windows: update.windows,
             events: update.events,
+            alarms_unrecorded: audited.iter().filter(|&&written| !written).count(),
         },
         replay: session.replay,
         patient_id: session.patient_id,
@@ -308,5 +309,6 @@ pub(crate) async fn finish(entry: &Entry) -> PushAnswer {
         in_seizure: false,
         windows: Vec::new(),
         events,
+        alarms_unrecorded: 0,
     }
 }
