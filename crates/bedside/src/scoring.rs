@@ -155,6 +155,8 @@ fn merge(events: &[Interval], min_gap_s: f64) -> Vec<Interval> {
     let mut merged: Vec<Interval> = Vec::with_capacity(events.len());
     for &event in events {
         match merged.last_mut() {
+            // As timescoring does (the later event's end), for its equivalence; callers with
+            // nested events unite them first (`monitor::annotated_seizures`).
             Some(last) if event.start_s - last.end_s < min_gap_s => last.end_s = event.end_s,
             _ => merged.push(event),
         }
@@ -204,7 +206,7 @@ pub fn score(
             end_s: e.end_s.min(file_s),
         })
         .filter(|e| e.end_s > e.start_s)
-        .collect();
+        .collect::<Vec<_>>();
     let reference = split(&merge(&reference, params.min_gap_s), params.max_event_s);
     let detections: Vec<Interval> = alarms
         .iter()

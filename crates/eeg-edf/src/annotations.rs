@@ -20,7 +20,11 @@ pub fn write_annotations(
     source: &Path,
     annotations: &[Annotation],
 ) -> Result<(), EdfError> {
-    let recording = crate::Recording::open(source)?;
+    let mut recording = crate::Recording::open(source)?;
+    // The alarms' times count from the first sample; the file's records from the header's
+    // start time: the first sample's offset goes back in.
+    recording.annotations()?;
+    let offset = recording.first_sample_s();
     let header = &recording.file.header;
     // One record spanning the recording, its duration a whole number of seconds: the header
     // field holds 8 characters (70.10000000000001 would not fit).
@@ -31,7 +35,7 @@ pub fn write_annotations(
             format!("a recording of {duration} s is too long for one annotations record"),
         ));
     }
-    let mut tals = vec![AnnotationList::new_time_keeping(0.0)];
+    let mut tals = vec![AnnotationList::new_time_keeping(offset)];
     let mut bytes = 16;
     for a in annotations {
         let text: String = a
@@ -47,7 +51,7 @@ pub fn write_annotations(
             .collect();
         bytes += text.len() + 48;
         tals.push(
-            AnnotationList::new(a.onset_s, a.duration_s.max(0.0), vec![text])
+            AnnotationList::new(a.onset_s + offset, a.duration_s.max(0.0), vec![text])
                 .map_err(|e| EdfError::new(out, checks::describe(&e)))?,
         );
     }

@@ -90,6 +90,9 @@ pub struct Recording {
     signals: Vec<Signal>,
     /// Positions of the annotation signals among all the file's signals.
     annotation_signals: Vec<usize>,
+    /// Seconds from the header's start time to the first sample (the first record's
+    /// time-keeping annotation), once the records have been read.
+    first_sample_s: f64,
 }
 
 impl std::fmt::Debug for Recording {
@@ -186,6 +189,7 @@ impl Recording {
             record_duration_s,
             signals,
             annotation_signals,
+            first_sample_s: 0.0,
         })
     }
 
@@ -293,7 +297,8 @@ impl Recording {
                 })?;
             // EDF+ onsets count from the header's start time; the first record's time-keeping
             // annotation says when its first sample was taken (a fraction of a second after
-            // it, say): onsets here count from the first sample, as EDFlib's do.
+            // it, say): onsets here count from the first sample, as EDFlib's do (EDFlib
+            // refuses offsets of a second or more; they are subtracted here alike).
             if record == 0 {
                 first_record_s = data
                     .annotations
@@ -380,6 +385,7 @@ impl Recording {
             }
         }
         annotations.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
+        self.first_sample_s = first_record_s;
         let channels = chosen
             .into_iter()
             .zip(out)
@@ -395,6 +401,11 @@ impl Recording {
     /// The annotations alone (every record is read).
     pub fn annotations(&mut self) -> Result<Vec<Annotation>, EdfError> {
         Ok(self.read(&[])?.1)
+    }
+
+    /// Seconds from the header's start time to the first sample (known after a read).
+    pub fn first_sample_s(&self) -> f64 {
+        self.first_sample_s
     }
 
     /// Positions of the annotation signals (EDF+), empty for plain EDF.

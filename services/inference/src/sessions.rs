@@ -52,11 +52,15 @@ pub struct MonitorArgs {
     /// holds a resampler (`bedside::conditioning::CONDITIONER_BYTES`); more are refused (503).
     #[arg(long, env = "MAX_RESAMPLED_SESSIONS", default_value_t = DEFAULT_MAX_RESAMPLED_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
     pub max_resampled_sessions: usize,
+    /// One user's share of them (more are answered 429).
+    #[arg(long, env = "MAX_RESAMPLED_SESSIONS_PER_USER", default_value_t = DEFAULT_MAX_RESAMPLED_SESSIONS_PER_USER, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
+    pub max_resampled_sessions_per_user: usize,
 }
 
 /// Default bounds (docs/hardening.md, "Memory budget", has the arithmetic they come from).
 pub const DEFAULT_MAX_SESSIONS: usize = 4096;
 pub const DEFAULT_MAX_RESAMPLED_SESSIONS: usize = 256;
+pub const DEFAULT_MAX_RESAMPLED_SESSIONS_PER_USER: usize = 16;
 pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 256;
 pub const DEFAULT_MAX_SOCKETS: usize = 128;
 pub const DEFAULT_MAX_SOCKETS_PER_USER: usize = 16;
@@ -85,6 +89,7 @@ impl Default for MonitorArgs {
             max_user_alarms_per_hour: DEFAULT_USER_ALARMS_PER_HOUR,
             max_session_opens_per_minute: DEFAULT_SESSION_OPENS_PER_MINUTE,
             max_resampled_sessions: DEFAULT_MAX_RESAMPLED_SESSIONS,
+            max_resampled_sessions_per_user: DEFAULT_MAX_RESAMPLED_SESSIONS_PER_USER,
         }
     }
 }
@@ -240,6 +245,10 @@ pub enum Refusal {
     },
     /// Every resampling session (`input_sampling_hz` other than the model's) is taken.
     ResamplingFull {
+        limit: usize,
+    },
+    /// The caller has their share of resampling sessions open.
+    UserResamplingFull {
         limit: usize,
     },
 }
@@ -508,6 +517,15 @@ impl Sessions {
             if open >= self.limits.max_resampled_sessions {
                 return Err(Refusal::ResamplingFull {
                     limit: self.limits.max_resampled_sessions,
+                });
+            }
+            let mine = map
+                .values()
+                .filter(|e| e.resampled && e.owner == owner)
+                .count();
+            if mine >= self.limits.max_resampled_sessions_per_user {
+                return Err(Refusal::UserResamplingFull {
+                    limit: self.limits.max_resampled_sessions_per_user,
                 });
             }
         }

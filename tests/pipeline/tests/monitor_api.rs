@@ -1005,16 +1005,36 @@ async fn alarms_are_records_until_acknowledged_once_with_who_and_when(database: 
 #[tokio::test]
 async fn resampling_sessions_are_capped_and_plain_ones_still_open() {
     let ws = shared_workspace();
-    let app = App::for_workspace_with(ws, |args| args.monitor.max_resampled_sessions = 2).await;
+    let app = App::for_workspace_with(ws, |args| {
+        args.monitor.max_resampled_sessions = 2;
+        args.monitor.max_resampled_sessions_per_user = 1;
+    })
+    .await;
+    // One user's share first: a second resampling session of ada's is 429.
     let token = app.token(Role::Clinician);
-    for _ in 0..2 {
-        open(&app, &token, json!({"input_sampling_hz": 256})).await;
-    }
+    open(&app, &token, json!({"input_sampling_hz": 256})).await;
+    let (status, body) = app
+        .post(
+            "/monitor/sessions",
+            json!({"input_sampling_hz": 200}),
+            Some(&token),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "you have 1 monitoring sessions at another rate",
+    );
+    // Then everyone's: grace takes the second, and a third user gets 503.
+    let grace = app.issuer.issue("grace", Role::Clinician).unwrap().0;
+    open(&app, &grace, json!({"input_sampling_hz": 256})).await;
+    let lin = app.issuer.issue("lin", Role::Clinician).unwrap().0;
     let (status, body) = app
         .post(
             "/monitor/sessions",
             json!({"input_sampling_hz": 512}),
-            Some(&token),
+            Some(&lin),
         )
         .await;
     assert_error(
@@ -1024,6 +1044,6 @@ async fn resampling_sessions_are_capped_and_plain_ones_still_open() {
         "2 monitoring sessions at another rate",
     );
     // At the model's rate (said or not), sessions hold no resampler and still open.
-    open(&app, &token, json!({})).await;
-    open(&app, &token, json!({"input_sampling_hz": 173.61})).await;
+    open(&app, &lin, json!({})).await;
+    open(&app, &lin, json!({"input_sampling_hz": 173.61})).await;
 }

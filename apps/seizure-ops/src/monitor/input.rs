@@ -249,7 +249,7 @@ fn condition(
             mains_notch_hz: conditioner.mains_notch_hz(),
             resampled_from_hz: input_hz,
             resampler:
-                "rubato windowed-sinc (64 taps x 64 steps, Blackman-Harris), causal Butterworth band-pass",
+                "rubato windowed-sinc (64 taps x 64 steps, Blackman squared window), causal Butterworth band-pass",
         },
     ))
 }

@@ -187,6 +187,14 @@ pub(crate) fn refused(refusal: Refusal, what: &str, code: &'static str) -> ApiEr
             ),
         )
         .retry_after(5),
+        Refusal::UserResamplingFull { limit } => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            code,
+            format!(
+                "you have {limit} monitoring {what} at another rate than the model's open; \
+                 close one first"
+            ),
+        ),
         Refusal::TooOften { retry_after } => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             code,
