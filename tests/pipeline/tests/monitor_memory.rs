@@ -23,6 +23,7 @@ async fn open_sessions_and_sockets_stay_within_the_memory_budgets_figures() {
         args.monitor.max_monitor_sessions_per_user = 2_000;
         args.monitor.max_monitor_sockets_per_user = 128;
         args.monitor.max_session_opens_per_minute = 10_000;
+        args.monitor.max_resampled_sessions_per_user = 256;
     })
     .await;
     let token = app.token(Role::Clinician);
