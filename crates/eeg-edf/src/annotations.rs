@@ -15,16 +15,18 @@ use crate::{checks, Annotation, EdfError};
 /// at `out`, its header copied from the recording at `source`: one data record spanning the
 /// recording, one annotations signal. Written beside `out` under a temporary name and renamed
 /// over it, so `out` is either the old file or the whole new one.
+///
+/// The alarms' times count from the first sample, the file's records from the header's start
+/// time: `first_sample_s` (the source's [`crate::Recording::first_sample_s`], known from the
+/// read that produced the alarms) goes back in. Only the source's header is read here.
 pub fn write_annotations(
     out: &Path,
     source: &Path,
+    first_sample_s: f64,
     annotations: &[Annotation],
 ) -> Result<(), EdfError> {
-    let mut recording = crate::Recording::open(source)?;
-    // The alarms' times count from the first sample; the file's records from the header's
-    // start time: the first sample's offset goes back in.
-    recording.annotations()?;
-    let offset = recording.first_sample_s();
+    let recording = crate::Recording::open(source)?;
+    let offset = first_sample_s;
     let header = &recording.file.header;
     // One record spanning the recording, its duration a whole number of seconds: the header
     // field holds 8 characters (70.10000000000001 would not fit).

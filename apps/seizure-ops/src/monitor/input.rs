@@ -68,6 +68,8 @@ pub struct Input {
     pub annotations: Vec<eeg_edf::Annotation>,
     /// The EDF file itself (its header is what annotations written back copy).
     pub edf: Option<PathBuf>,
+    /// Seconds from the EDF header's start time to the first sample (0 for text).
+    pub first_sample_s: f64,
 }
 
 fn is_edf(path: &Path) -> anyhow::Result<bool> {
@@ -128,6 +130,7 @@ pub fn read_input(args: &InputArgs, max_abs: f64) -> anyhow::Result<Input> {
         }],
         annotations: Vec::new(),
         edf: None,
+        first_sample_s: 0.0,
     })
 }
 
@@ -205,6 +208,7 @@ fn read_edf(args: &InputArgs, max_abs: f64) -> anyhow::Result<Input> {
         channels,
         annotations,
         edf: Some(path.clone()),
+        first_sample_s: recording.first_sample_s(),
     })
 }
 

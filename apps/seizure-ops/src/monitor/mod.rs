@@ -478,7 +478,7 @@ pub fn run_monitor(args: &MonitorArgs) -> anyhow::Result<()> {
                 ),
             })
             .collect();
-        if let Err(e) = eeg_edf::write_annotations(out, source, &marks) {
+        if let Err(e) = eeg_edf::write_annotations(out, source, input.first_sample_s, &marks) {
             let _ = std::fs::remove_file(&plot_path);
             let _ = std::fs::remove_file(&events_path);
             return Err(e.into());
