@@ -103,7 +103,7 @@ pub fn run_annotated(args: &EventsArgs) -> anyhow::Result<AnnotatedReport> {
         .clone()
         .unwrap_or_else(|| args.home.path("reports/events-edf.json"));
     if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent)?;
+        fs_err::create_dir_all(parent)?;
     }
     let json = serde_json::to_string_pretty(&report)? + "\n";
     artifact_store::atomic::write_file(&out, json.as_bytes())

@@ -20,7 +20,7 @@ use evaluate::scoring::{self, IntervalSettings, ModelEvaluation, TestSet};
 use evaluate::PromotionPolicy;
 use seizure_model::Predictor;
 use serde::Serialize;
-use stage_kit::DvcArgs;
+use service_flags::DvcArgs;
 use tracking::{Metric, RunStatus};
 
 use crate::pipeline::{announce_tracking, raw_csv, tracking, PipelineArgs};
@@ -119,14 +119,8 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
         anyhow::bail!("--folds must be between 2 and 20");
     }
     let csv = raw_csv(home, pipeline)?;
-    let policy: PromotionPolicy = crate::from_env()?;
-    policy.check()?;
-    let settings = IntervalSettings {
-        confidence: policy.confidence,
-        resamples: policy.resamples,
-        seed: policy.seed,
-        target_specificity: policy.floor.target_specificity,
-    };
+    // The folds' intervals: evaluate's defaults (confidence, draws, seed, target).
+    let settings = PromotionPolicy::DEFAULT.interval_settings();
     announce_tracking(home)?;
     let tracking_args = tracking(home)?;
     let tracker = tracking_args.open()?;
@@ -187,7 +181,7 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
             fold_results,
         };
         let path = home.path("cv/cv.json");
-        std::fs::create_dir_all(home.path("cv"))?;
+        fs_err::create_dir_all(home.path("cv"))?;
         artifact_store::atomic::write_file(
             &path,
             (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),

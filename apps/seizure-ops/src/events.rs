@@ -186,7 +186,7 @@ pub fn run_events(args: &EventsArgs) -> anyhow::Result<EventsReport> {
                 seizures: &seizures,
             });
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
+                fs_err::create_dir_all(parent)?;
             }
             artifact_store::atomic::write_file(&path, svg.as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
@@ -215,7 +215,7 @@ pub fn run_events(args: &EventsArgs) -> anyhow::Result<EventsReport> {
         targets: TARGETS,
     };
     if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent)?;
+        fs_err::create_dir_all(parent)?;
     }
     let json = serde_json::to_string_pretty(&report)? + "\n";
     artifact_store::atomic::write_file(&out, json.as_bytes())

@@ -95,7 +95,7 @@ pub struct PipelineCommand {
     #[command(flatten)]
     pub pipeline: PipelineArgs,
     #[command(flatten)]
-    pub log: telemetry::LogArgs,
+    pub log: service_flags::LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -107,7 +107,7 @@ pub struct CvCommand {
     #[command(flatten)]
     pub cv: cv::CvArgs,
     #[command(flatten)]
-    pub log: telemetry::LogArgs,
+    pub log: service_flags::LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -119,7 +119,7 @@ pub struct TuneCommand {
     #[command(flatten)]
     pub tune: tune::TuneArgs,
     #[command(flatten)]
-    pub log: telemetry::LogArgs,
+    pub log: service_flags::LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -127,7 +127,7 @@ pub struct MonitorCommand {
     #[command(flatten)]
     pub monitor: monitor::MonitorArgs,
     #[command(flatten)]
-    pub log: telemetry::LogArgs,
+    pub log: service_flags::LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -135,7 +135,7 @@ pub struct EventsCommand {
     #[command(flatten)]
     pub events: events::EventsArgs,
     #[command(flatten)]
-    pub log: telemetry::LogArgs,
+    pub log: service_flags::LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -145,7 +145,7 @@ pub struct ServeCommand {
     #[command(flatten)]
     pub serve: ServeArgs,
     #[command(flatten)]
-    pub log: telemetry::LogArgs,
+    pub log: service_flags::LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -157,26 +157,26 @@ pub struct UpCommand {
     #[command(flatten)]
     pub serve: ServeArgs,
     #[command(flatten)]
-    pub log: telemetry::LogArgs,
+    pub log: service_flags::LogArgs,
 }
 
 impl Cli {
-    pub fn log_format(&self) -> telemetry::LogFormat {
+    pub fn log_settings(&self) -> telemetry::LogSettings {
         match &self.command {
-            Command::Pipeline(c) => c.log.log_format,
-            Command::Cv(c) => c.log.log_format,
-            Command::Tune(c) => c.log.log_format,
-            Command::Monitor(c) => c.log.log_format,
-            Command::EvaluateEvents(c) => c.log.log_format,
-            Command::Serve(c) => c.log.log_format,
-            Command::Up(c) => c.log.log_format,
-            Command::Preprocessing(c) => c.log.log_format,
-            Command::Training(c) => c.log.log_format,
-            Command::Evaluate(c) => c.log.log_format,
-            Command::PatientPull(c) => c.log.log_format,
-            Command::Auth(c) => c.log.log_format,
-            Command::Inference(c) => c.log.log_format,
-            Command::Keygen(_) | Command::Healthcheck(_) => telemetry::LogFormat::Text,
+            Command::Pipeline(c) => c.log.settings(),
+            Command::Cv(c) => c.log.settings(),
+            Command::Tune(c) => c.log.settings(),
+            Command::Monitor(c) => c.log.settings(),
+            Command::EvaluateEvents(c) => c.log.settings(),
+            Command::Serve(c) => c.log.settings(),
+            Command::Up(c) => c.log.settings(),
+            Command::Preprocessing(c) => c.log.settings(),
+            Command::Training(c) => c.log.settings(),
+            Command::Evaluate(c) => c.log.settings(),
+            Command::PatientPull(c) => c.log.settings(),
+            Command::Auth(c) => c.log.settings(),
+            Command::Inference(c) => c.log.settings(),
+            Command::Keygen(_) | Command::Healthcheck(_) => telemetry::LogSettings::default(),
         }
     }
 }

@@ -2,6 +2,6 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = seizure_ops::Cli::parse();
-    telemetry::init(cli.log_format());
-    telemetry::exit_code(seizure_ops::run(cli))
+    let log = cli.log_settings();
+    telemetry::main_with(&log, "seizure-ops", || seizure_ops::run(cli))
 }

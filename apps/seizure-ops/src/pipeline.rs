@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use stage_kit::{DvcArgs, RemoteArgs, TrackingArgs};
+use service_flags::{DvcArgs, RemoteArgs, TrackingArgs};
 
 use crate::Home;
 
@@ -65,7 +65,7 @@ const STAGES: usize = 4;
 pub fn run_pipeline(
     home: &Home,
     args: &PipelineArgs,
-    log: &telemetry::LogArgs,
+    log: &service_flags::LogArgs,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     announce_backends(home)?;
@@ -199,6 +199,7 @@ fn announce_backends(home: &Home) -> anyhow::Result<()> {
     match &remote.remote_url {
         Some(url) => {
             remote
+                .settings()
                 .open()
                 .with_context(|| format!("cannot use the DVC remote {url} (DVC_REMOTE_URL)"))?;
             let at = remote.s3_endpoint.as_deref().map(|e| format!(" at {e}"));

@@ -19,16 +19,16 @@ const PUBLIC_KEYS_FILE: &str = "auth-jwks.json";
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Where the auth API listens (port 0: any free port).
-    #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:8001")]
+    #[arg(long, env = "AUTH_LISTEN", default_value = auth::DEFAULT_LISTEN)]
     pub auth_listen: SocketAddr,
     /// Where the inference API listens (port 0: any free port).
-    #[arg(long, env = "INFERENCE_LISTEN", default_value = "127.0.0.1:8002")]
+    #[arg(long, env = "INFERENCE_LISTEN", default_value = inference::DEFAULT_LISTEN)]
     pub inference_listen: SocketAddr,
     /// The admin user, created on first start.
-    #[arg(long, env = "ADMIN_USERNAME", default_value = "admin")]
+    #[arg(long, env = "ADMIN_USERNAME", default_value = auth::DEFAULT_ADMIN_USERNAME)]
     pub admin_username: String,
     /// The admin's password when it is created; unset: a random one, printed once.
-    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, value_parser = auth::secret)]
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, value_parser = service_flags::secret)]
     pub admin_password: Option<SecretString>,
 }
 
@@ -63,7 +63,10 @@ async fn serve_both(
 
     let mut auth_args = auth::AuthArgs {
         listen: args.auth_listen,
-        database_url: home.path("auth.db").display().to_string(),
+        database: service_flags::DatabaseArgs {
+            database_url: Some(home.path("auth.db").display().to_string().into()),
+            ..crate::from_env()?
+        },
         signing_key_file: Some(key_file),
         admin_username: Some(args.admin_username.clone()),
         ..crate::from_env()?
@@ -79,7 +82,10 @@ async fn serve_both(
         production_pointer: None,
         remote: Default::default(),
         patient_store: home.path("patients/store"),
-        database_url: home.path("predictions.db").display().to_string(),
+        database: service_flags::DatabaseArgs {
+            database_url: Some(home.path("predictions.db").display().to_string().into()),
+            ..crate::from_env()?
+        },
         jwks_url: None,
         public_key_file: Some(public_keys),
         audit_spill_file: home.path("predictions.spill.jsonl"),

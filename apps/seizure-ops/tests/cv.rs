@@ -39,7 +39,9 @@ fn three_fold_cross_validation_tests_every_segment_once() {
     assert_eq!(per_fold.len(), 3);
     let mean = per_fold.iter().sum::<f64>() / 3.0;
     assert!((roc["mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{roc}");
-    assert!(roc["sd"].as_f64().unwrap() >= 0.0);
+    // The sample standard deviation (n - 1) of the folds' values, recomputed here.
+    let sd = (per_fold.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+    assert!((roc["sd"].as_f64().unwrap() - sd).abs() < 1e-9, "{roc}");
     for fold in report["fold_results"].as_array().unwrap() {
         assert!(
             fold["evaluation"]["intervals"]["roc_auc"]["low"].is_number(),

@@ -27,25 +27,39 @@ struct Recorded {
     md5: String,
 }
 
-/// The `deps` and `outs` entries of every stage (DVC 3 lock format: `stages: <name>:
-/// deps|outs: - path: ..., md5: ...`).
+/// The lock file's shape as far as this test reads it (DVC 3: `stages: <name>: deps|outs:
+/// - path: ..., md5: ...`).
+#[derive(serde::Deserialize)]
+struct Lock {
+    stages: std::collections::BTreeMap<String, LockStage>,
+}
+
+#[derive(serde::Deserialize)]
+struct LockStage {
+    #[serde(default)]
+    deps: Vec<LockEntry>,
+    #[serde(default)]
+    outs: Vec<LockEntry>,
+}
+
+#[derive(serde::Deserialize)]
+struct LockEntry {
+    path: String,
+    md5: String,
+}
+
+/// The `deps` and `outs` entries of every stage.
 fn read_lock(text: &str) -> Vec<Recorded> {
-    let (mut stage, mut kind, mut path) = (String::new(), String::new(), String::new());
+    let lock: Lock = serde_yaml_ng::from_str(text).expect("dvc.lock is YAML in DVC 3's format");
     let mut entries = Vec::new();
-    for line in text.lines() {
-        let indent = line.len() - line.trim_start().len();
-        let trimmed = line.trim();
-        match indent {
-            2 if trimmed.ends_with(':') => stage = trimmed.trim_end_matches(':').to_owned(),
-            4 if trimmed.ends_with(':') => kind = trimmed.trim_end_matches(':').to_owned(),
-            4 if trimmed.starts_with("- path: ") => path = trimmed[8..].to_owned(),
-            6 if trimmed.starts_with("md5: ") => entries.push(Recorded {
+    for (stage, recorded) in lock.stages {
+        for (kind, list) in [("deps", recorded.deps), ("outs", recorded.outs)] {
+            entries.extend(list.into_iter().map(|entry| Recorded {
                 stage: stage.clone(),
-                kind: kind.clone(),
-                path: path.clone(),
-                md5: trimmed[5..].to_owned(),
-            }),
-            _ => {}
+                kind: kind.to_owned(),
+                path: entry.path,
+                md5: entry.md5,
+            }));
         }
     }
     entries
@@ -127,11 +141,27 @@ fn the_reference_data_reproduces_byte_for_byte_and_training_bit_for_bit() {
 fn the_lock_reader_finds_deps_and_outs() {
     let lock = read_lock(
         "schema: '2.0'\nstages:\n  preprocess:\n    cmd: x\n    deps:\n    - path: raw/a.csv\n      \
-         hash: md5\n      md5: 0123\n      size: 1\n    outs:\n    - path: data\n      hash: md5\n      \
+         hash: md5\n      md5: 0123abcd\n      size: 1\n    outs:\n    - path: data\n      hash: md5\n      \
          md5: abcd.dir\n      size: 2\n      nfiles: 3\n  train:\n    outs:\n    - path: models\n      \
          md5: ef01.dir\n",
     );
-    assert_eq!(recorded(&lock, "preprocess", "deps", "raw/a.csv"), "0123");
+    assert_eq!(
+        recorded(&lock, "preprocess", "deps", "raw/a.csv"),
+        "0123abcd"
+    );
     assert_eq!(recorded(&lock, "preprocess", "outs", "data"), "abcd.dir");
     assert_eq!(recorded(&lock, "train", "outs", "models"), "ef01.dir");
+    // And the committed lock itself.
+    let committed = read_lock(&std::fs::read_to_string(workspace_root().join("dvc.lock")).unwrap());
+    assert!(recorded(&committed, "preprocess", "outs", "data").ends_with(".dir"));
+    assert_eq!(
+        recorded(
+            &committed,
+            "preprocess",
+            "deps",
+            "raw/epileptic_seizure_recognition.csv"
+        )
+        .len(),
+        32
+    );
 }

@@ -61,12 +61,57 @@ fn up_runs_the_pipeline_serves_both_apis_and_stops_on_ctrl_c() {
     let stderr = up.interrupt();
     assert!(stderr.contains("SYNTHETIC data set"), "{stderr}");
 
-    // A second start keeps the admin (no new password) and the signing key.
-    let again = Running::start(seizure_ops(home.path()).arg("serve").args(ANY_PORTS));
+    // A second start keeps the admin (no new password) and the signing key. It logs JSON
+    // with span events: a request's work can be followed by its id.
+    let again = Running::start(
+        seizure_ops(home.path())
+            .arg("serve")
+            .args(ANY_PORTS)
+            .env("LOG_FORMAT", "json")
+            .env("LOG_SPANS", "true")
+            .env("RUST_LOG", "warn,inference=debug,http_kit=info"),
+    );
     assert!(!again.banner.contains("with password"), "{}", again.banner);
     assert!(again.banner.contains("YOUR-ADMIN-PASSWORD"));
-    login(&http, &again.url("auth"), &password);
-    again.interrupt();
+    let token = login(&http, &again.url("auth"), &password);
+    let answer = http
+        .get(format!("{}/predict/{patient}", again.url("inference")))
+        .bearer_auth(&token)
+        .header("x-request-id", "follow-me-42")
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let stderr = again.interrupt();
+    let closed: Vec<Value> = stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["message"] == "close")
+        .filter(|line| {
+            line["spans"]
+                .as_array()
+                .is_some_and(|spans| spans.iter().any(|s| s["request_id"] == "follow-me-42"))
+        })
+        .collect();
+    let names: Vec<&str> = closed
+        .iter()
+        .filter_map(|line| line["span"]["name"].as_str())
+        .collect();
+    for step in ["predict_patient", "score", "audit"] {
+        assert!(
+            names.contains(&step),
+            "{step} not followed: {names:?}\n{stderr}"
+        );
+    }
+    let handler = closed
+        .iter()
+        .find(|line| line["span"]["name"] == "predict_patient")
+        .unwrap();
+    assert_eq!(
+        handler["span"]["patient"],
+        json!(patient.to_string()),
+        "{handler}"
+    );
+    assert!(handler["time.busy"].is_string(), "{handler}");
 }
 
 #[test]
@@ -214,4 +259,118 @@ fn auth_answers_while_two_clinicians_saturate_inference() {
         "{logins:?}"
     );
     up.interrupt();
+}
+
+/// With an OTLP endpoint, a request's spans leave the process: `serve` exports them to a real
+/// MLflow server (its OTLP/HTTP traces endpoint), and MLflow's own client reads back one trace
+/// for the request: the request span with its id, the handler under it, the scoring (on a
+/// blocking thread) and the audit write under that.
+#[test]
+fn a_requests_spans_reach_an_otlp_collector_as_one_trace() {
+    if !cfg!(feature = "fleet") {
+        test_support::skip("OTLP export is part of the fleet feature");
+        return;
+    }
+    let (Some(mlflow), Some(python)) = (test_support::mlflow_uri(), test_support::mlflow_python())
+    else {
+        test_support::skip("no MLflow server (MLFLOW_TEST_URI) or its Python client");
+        return;
+    };
+    let http = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let experiment: Value = http
+        .post(format!("{mlflow}/api/2.0/mlflow/experiments/create"))
+        .json(&json!({ "name": test_support::unique_prefix("otlp") }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let experiment_id = experiment["experiment_id"].as_str().unwrap().to_owned();
+
+    let home = tempfile::tempdir().unwrap();
+    let up = Running::quick_up(home.path());
+    let password = up.generated_password();
+    up.interrupt();
+
+    // A collector that is down costs the requests nothing, and the stop still comes.
+    let down = Running::start(seizure_ops(home.path()).arg("serve").args(ANY_PORTS).env(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        format!("http://127.0.0.1:{}", test_support::free_port()),
+    ));
+    let token = login(&http, &down.url("auth"), &password);
+    let answer = http
+        .get(format!(
+            "{}/predict/{}",
+            down.url("inference"),
+            down.example_patient()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let stopping = std::time::Instant::now();
+    down.interrupt();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        stopping.elapsed()
+    );
+
+    let traced = Running::start(
+        seizure_ops(home.path())
+            .arg("serve")
+            .args(ANY_PORTS)
+            .env("RUST_LOG", "warn,inference=debug,http_kit=info")
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &mlflow)
+            .env(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                format!("x-mlflow-experiment-id={experiment_id}"),
+            ),
+    );
+    let patient = traced.example_patient();
+    let token = login(&http, &traced.url("auth"), &password);
+    let answer = http
+        .get(format!("{}/predict/{patient}", traced.url("inference")))
+        .bearer_auth(&token)
+        .header("x-request-id", "traced-request-7")
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    // Ctrl-C flushes the batched spans before the process exits.
+    traced.interrupt();
+
+    let found = test_support::json_through_python(
+        &python,
+        &test_support::workspace_root().join("apps/seizure-ops/tests/clients/mlflow_traces.py"),
+        &json!({ "tracking_uri": mlflow, "experiment_id": experiment_id }),
+    );
+    let traces = found["traces"].as_array().unwrap();
+    let trace = traces
+        .iter()
+        .find(|t| {
+            t["spans"].as_array().unwrap().iter().any(|s| {
+                s["name"] == "request" && s["attributes"]["request_id"] == "traced-request-7"
+            })
+        })
+        .unwrap_or_else(|| panic!("no trace of the request: {found}"));
+    let spans = trace["spans"].as_array().unwrap();
+    let span = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} span in {trace}"))
+    };
+    let (request, handler) = (span("request"), span("predict_patient"));
+    assert_eq!(handler["parent_id"], request["span_id"], "{trace}");
+    assert_eq!(handler["attributes"]["patient"], json!(patient.to_string()));
+    // The scoring ran on a blocking thread, still inside the handler's span.
+    for step in ["score", "audit"] {
+        assert_eq!(
+            span(step)["parent_id"],
+            handler["span_id"],
+            "{step}: {trace}"
+        );
+    }
 }

@@ -77,12 +77,7 @@ pub struct Claims {
     pub sid: Option<String>,
 }
 
-pub fn now_seconds() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
+pub use clock::now_seconds;
 
 /// Signs access tokens.
 pub struct Issuer {
@@ -141,6 +136,22 @@ impl Issuer {
 /// The issuer and audience the auth service and its verifiers agree on unless configured.
 pub const DEFAULT_ISSUER: &str = "seizure-ops-auth";
 pub const DEFAULT_AUDIENCE: &str = "seizure-ops";
+
+/// The `iss` and `aud` claims the auth service signs and its verifiers require.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAudience {
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl Default for TokenAudience {
+    fn default() -> Self {
+        Self {
+            issuer: DEFAULT_ISSUER.to_owned(),
+            audience: DEFAULT_AUDIENCE.to_owned(),
+        }
+    }
+}
 
 /// 128 random bits as 32 hex characters.
 pub fn random_id() -> String {

@@ -9,6 +9,7 @@ use std::fmt::Write;
 use crate::alarm::{alarms, Event};
 use crate::monitor::WindowScore;
 use crate::scoring::Interval;
+use html_escape::encode_double_quoted_attribute;
 
 const WIDTH: f64 = 1600.0;
 const LEFT: f64 = 70.0;
@@ -27,13 +28,6 @@ pub struct Chart<'a> {
     pub threshold: f64,
     /// Annotated seizures, when known (a spliced test recording).
     pub seizures: &'a [Interval],
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// A tick step of 1, 2 or 5 times a power of ten giving at most `max` ticks over `span`.
@@ -74,7 +68,7 @@ pub fn svg(chart: &Chart) -> String {
     let _ = write!(
         s,
         r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/><text x="{LEFT}" y="24" font-size="16">{}</text>"#,
-        escape(chart.title)
+        encode_double_quoted_attribute(chart.title)
     );
     // Annotated seizures: a green band above the trace.
     for seizure in chart.seizures {

@@ -338,9 +338,9 @@ impl S3Remote {
                 let path = artifact_store::paths::contained_join(staging, relpath)
                     .map_err(std::io::Error::other)?;
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
+                    fs_err::create_dir_all(parent)?;
                 }
-                std::fs::write(path, bytes)?;
+                fs_err::write(path, bytes)?;
             }
             Ok(())
         })

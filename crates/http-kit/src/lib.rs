@@ -21,7 +21,7 @@ pub use auth::{Authenticated, VerifierState};
 pub use body_budget::{limit_bodies, BodyBudget, BodyOwner};
 pub use error::{ApiError, ErrorBody};
 pub use layers::{standard_layers, RequestId, REQUEST_ID_HEADER};
-pub use server::{serve, ServerArgs, ServerLimits};
+pub use server::{serve, ServerLimits};
 
 /// The fallback for unknown routes.
 pub async fn not_found() -> ApiError {

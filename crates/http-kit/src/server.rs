@@ -38,46 +38,19 @@ pub struct ServerLimits {
     pub drain: Duration,
 }
 
+impl ServerLimits {
+    /// The limits a service has unless configured otherwise (the flags' defaults).
+    pub const DEFAULT: Self = Self {
+        header_read_timeout: Duration::from_secs(10),
+        write_timeout: Duration::from_secs(30),
+        max_connections: 1024,
+        drain: Duration::from_secs(30),
+    };
+}
+
 impl Default for ServerLimits {
     fn default() -> Self {
-        Self {
-            header_read_timeout: Duration::from_secs(10),
-            write_timeout: Duration::from_secs(30),
-            max_connections: 1024,
-            drain: Duration::from_secs(30),
-        }
-    }
-}
-
-/// clap flags for [`ServerLimits`], flattened into each service's arguments.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServerArgs {
-    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
-    /// connection stays open.
-    #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
-    pub header_read_timeout_seconds: u64,
-    /// Open connections at most; further clients wait to be accepted.
-    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
-    pub max_connections: usize,
-}
-
-impl Default for ServerArgs {
-    fn default() -> Self {
-        let limits = ServerLimits::default();
-        Self {
-            header_read_timeout_seconds: limits.header_read_timeout.as_secs(),
-            max_connections: limits.max_connections,
-        }
-    }
-}
-
-impl ServerArgs {
-    pub fn limits(&self) -> ServerLimits {
-        ServerLimits {
-            header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds.max(1)),
-            max_connections: self.max_connections.max(1),
-            ..ServerLimits::default()
-        }
+        Self::DEFAULT
     }
 }
 

@@ -392,9 +392,4 @@ pub fn load(dir: &Path, device: &Device) -> Result<(ModelCard, SeizureNet), Arti
     Ok((card, network))
 }
 
-/// Now, UTC, RFC 3339: the timestamp format of model cards, releases and audit records.
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("UTC timestamps format")
-}
+pub use clock::now_rfc3339;

@@ -2,8 +2,11 @@
 //! if missing), a `postgres://` URL PostgreSQL; the service's migrations run on connect.
 //! Schemas stay portable: TEXT keys, BIGINT times and flags, DOUBLE PRECISION numbers.
 
+mod settings;
+
 use std::time::Duration;
 
+pub use settings::DatabaseSettings;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
@@ -34,15 +37,16 @@ fn restrict_sqlite_file(configured: &str) -> std::io::Result<()> {
     }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        std::fs::OpenOptions::new()
+        use fs_err::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .open(path)?;
-        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        let mode = fs_err::metadata(path)?.permissions().mode() & 0o777;
         if mode != 0o600 {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         }
     }
     Ok(())
@@ -52,7 +56,7 @@ fn restrict_sqlite_file(configured: &str) -> std::io::Result<()> {
 /// password never sits in an environment variable or a command line. A trailing newline in
 /// the file is ignored. Only for URLs with a scheme (PostgreSQL).
 pub fn with_password_file(url: &str, password_file: &std::path::Path) -> Result<String, PoolError> {
-    let password = std::fs::read_to_string(password_file)?;
+    let password = fs_err::read_to_string(password_file)?;
     let password = password.trim_end_matches(['\r', '\n']);
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         PoolError::Url(format!(
@@ -106,18 +110,43 @@ fn refuse_missing_driver(configured: &str) -> Result<(), PoolError> {
     Ok(())
 }
 
-fn pool_options() -> AnyPoolOptions {
+fn pool_options_with(max_connections: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
-        .max_connections(8)
+        .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
 }
 
 /// Connects to `configured` (a path or a URL) and runs `migrations`.
 pub async fn connect(configured: &str, migrations: &Migrator) -> Result<AnyPool, PoolError> {
+    connect_sized(
+        configured,
+        DatabaseSettings::DEFAULT_MAX_CONNECTIONS,
+        migrations,
+    )
+    .await
+}
+
+/// Connects to the configured database (its password resolved) and runs `migrations`.
+pub async fn connect_to(
+    settings: &DatabaseSettings,
+    migrations: &Migrator,
+) -> Result<AnyPool, PoolError> {
+    use secrecy::ExposeSecret;
+    let url = settings.resolve()?;
+    connect_sized(url.expose_secret(), settings.max_connections(), migrations).await
+}
+
+async fn connect_sized(
+    configured: &str,
+    max_connections: u32,
+    migrations: &Migrator,
+) -> Result<AnyPool, PoolError> {
     sqlx::any::install_default_drivers();
     refuse_missing_driver(configured)?;
     restrict_sqlite_file(configured)?;
-    let pool = pool_options().connect(&database_url(configured)).await?;
+    let pool = pool_options_with(max_connections)
+        .connect(&database_url(configured))
+        .await?;
     migrations.run(&pool).await?;
     Ok(pool)
 }
@@ -152,19 +181,25 @@ pub struct MigratedPool {
 impl MigratedPool {
     /// Connects and migrates now; if a PostgreSQL server does not answer, returns a lazy
     /// pool instead (SQLite, a refused login or a failed migration are errors now).
-    pub async fn open(configured: &str, migrator: &'static Migrator) -> Result<Self, PoolError> {
-        match connect(configured, migrator).await {
+    pub async fn open(
+        settings: &DatabaseSettings,
+        migrator: &'static Migrator,
+    ) -> Result<Self, PoolError> {
+        use secrecy::ExposeSecret;
+        match connect_to(settings, migrator).await {
             Ok(pool) => Ok(Self {
                 pool,
                 migrator,
                 migrated: tokio::sync::OnceCell::new_with(Some(())),
             }),
-            Err(e) if e.is_unreachable() && database_url(configured).starts_with("postgres") => {
+            Err(e) if e.is_unreachable() && settings.redacted().starts_with("postgres") => {
                 tracing::warn!(
                     "the database does not answer ({e}); starting anyway, migrations run once it does"
                 );
+                let url = settings.resolve()?;
                 Ok(Self {
-                    pool: pool_options().connect_lazy(&database_url(configured))?,
+                    pool: pool_options_with(settings.max_connections())
+                        .connect_lazy(&database_url(url.expose_secret()))?,
                     migrator,
                     migrated: tokio::sync::OnceCell::new(),
                 })

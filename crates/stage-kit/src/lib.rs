@@ -1,7 +1,7 @@
 //! What a pipeline stage does with the directories it reads and writes: record an output for
 //! DVC as `dvc add` would and, with a remote configured, push it; before reading an input,
-//! bring it to the version its `.dvc` pointer names. [`args`] holds the command-line flags
-//! every stage binary shares (artifacts and run tracking).
+//! bring it to the version its `.dvc` pointer names. [`settings`] holds what every stage is told
+//! about its artifacts and runs (plain values; the flags that set them are at the edge).
 //!
 //! The S3 remote is behind the `s3` feature (the AWS SDK is most of a cold build; the Docker
 //! image and CI enable it). Without it, configuring a remote is refused with an error that
@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 
 use artifact_store::dvc::{pointer_path, DvcError, DvcPointer, DvcRepo};
 
-pub mod args;
 mod remote;
+pub mod settings;
 
-pub use args::{DvcArgs, RemoteArgs, TrackingArgs};
 pub use remote::{Remote, RemoteFailure};
+pub use settings::{DvcSettings, RemoteSettings, TrackingSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
@@ -37,7 +37,7 @@ pub enum StageError {
     Runtime(std::io::Error),
 }
 
-impl RemoteArgs {
+impl RemoteSettings {
     /// The configured remote, or `None` when artifacts stay local.
     pub fn open(&self) -> Result<Option<Remote>, RemoteFailure> {
         self.remote_url
@@ -47,7 +47,7 @@ impl RemoteArgs {
     }
 }
 
-impl DvcArgs {
+impl DvcSettings {
     /// Records directory `dir` as `dvc add` would, unless disabled, and pushes it to the
     /// remote when one is configured.
     pub fn track(&self, dir: &Path) -> Result<Option<DvcPointer>, StageError> {
@@ -112,13 +112,13 @@ mod tests {
         let out = root.path().join("data");
         std::fs::create_dir(&out).unwrap();
         std::fs::write(out.join("a.bin"), b"abc").unwrap();
-        let args = DvcArgs::default();
+        let args = DvcSettings::default();
         let pointer = args.track(&out).unwrap().expect("tracked");
         assert_eq!(DvcPointer::read(&pointer_path(&out)).unwrap(), pointer);
         args.fetch(&out).unwrap();
-        let disabled = DvcArgs {
+        let disabled = DvcSettings {
             no_dvc: true,
-            ..DvcArgs::default()
+            ..DvcSettings::default()
         };
         std::fs::remove_file(pointer_path(&out)).unwrap();
         assert!(disabled.track(&out).unwrap().is_none());
@@ -131,12 +131,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("data");
         std::fs::create_dir(&out).unwrap();
-        let args = DvcArgs {
-            remote: RemoteArgs {
+        let args = DvcSettings {
+            remote: RemoteSettings {
                 remote_url: Some("s3://bucket/prefix".into()),
                 s3_endpoint: None,
             },
-            ..DvcArgs::default()
+            ..DvcSettings::default()
         };
         let error = args.fetch(&out).unwrap_err().to_string();
         assert!(error.contains("no S3 support"), "{error}");

@@ -28,21 +28,24 @@ pub struct Cli {
     #[command(flatten)]
     pub args: AuthArgs,
     #[command(flatten)]
-    pub log: telemetry::LogArgs,
+    pub log: service_flags::LogArgs,
 }
+
+/// Where the auth service listens unless configured (`AUTH_LISTEN`).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8001";
+/// The users' database unless configured (`DATABASE_URL`): a SQLite file.
+pub const DEFAULT_DATABASE_FILE: &str = "auth.db";
+/// The first admin's username when `seizure-ops up` creates one (`ADMIN_USERNAME`).
+pub const DEFAULT_ADMIN_USERNAME: &str = "admin";
 
 #[derive(Debug, Clone, Args)]
 pub struct AuthArgs {
     /// Address to listen on.
-    #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:8001")]
+    #[arg(long, env = "AUTH_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
-    /// A SQLite file path, or a `postgres://` URL (without a password: see
-    /// DATABASE_PASSWORD_FILE).
-    #[arg(long, env = "DATABASE_URL", default_value = "auth.db")]
-    pub database_url: String,
-    /// A file holding the PostgreSQL password (a Docker secret), added to DATABASE_URL.
-    #[arg(long, env = "DATABASE_PASSWORD_FILE")]
-    pub database_password_file: Option<PathBuf>,
+    /// The users' database (default: the SQLite file `auth.db`).
+    #[command(flatten)]
+    pub database: service_flags::DatabaseArgs,
     /// The private key that signs access tokens: RSA (2048 bits or more, RS256) or Ed25519
     /// (EdDSA), PEM (PKCS#8, or PKCS#1 for RSA). The key type decides the algorithm.
     #[arg(long, env = "AUTH_SIGNING_KEY_FILE")]
@@ -56,10 +59,8 @@ pub struct AuthArgs {
     /// The algorithm of the ephemeral development key.
     #[arg(long, default_value = "RS256")]
     pub dev_key_algorithm: SigningAlgorithm,
-    #[arg(long, env = "JWT_ISSUER", default_value = auth_tokens::DEFAULT_ISSUER)]
-    pub issuer: String,
-    #[arg(long, env = "JWT_AUDIENCE", default_value = auth_tokens::DEFAULT_AUDIENCE)]
-    pub audience: String,
+    #[command(flatten)]
+    pub tokens: service_flags::TokenArgs,
     /// Access-token lifetime in seconds.
     #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 900)]
     pub access_token_ttl: u64,
@@ -90,13 +91,13 @@ pub struct AuthArgs {
     #[arg(long, env = "ADMIN_USERNAME")]
     pub admin_username: Option<String>,
     /// The first admin's password (a secret: never printed, `Debug` shows it redacted).
-    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, value_parser = secret)]
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, value_parser = service_flags::secret)]
     pub admin_password: Option<SecretString>,
     /// Or a file holding the first admin's password (a Docker secret).
     #[arg(long, env = "ADMIN_PASSWORD_FILE", conflicts_with = "admin_password")]
     pub admin_password_file: Option<PathBuf>,
     #[command(flatten)]
-    pub server: http_kit::ServerArgs,
+    pub server: service_flags::ServerArgs,
 }
 
 fn signing_key(args: &AuthArgs) -> anyhow::Result<SigningKey> {
@@ -117,11 +118,6 @@ fn signing_key(args: &AuthArgs) -> anyhow::Result<SigningKey> {
              or pass --dev-ephemeral-key"
         ),
     }
-}
-
-/// A secret from the command line or the environment, kept out of `Debug` output.
-pub fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
-    Ok(SecretString::from(text))
 }
 
 /// The signing key at `path`, created (RS256, a private file written atomically) if there is
@@ -170,13 +166,11 @@ pub async fn prepare_first_admin(args: &mut AuthArgs) -> anyhow::Result<FirstAdm
 }
 
 async fn open_store(args: &AuthArgs) -> anyhow::Result<Store> {
-    let database = match &args.database_password_file {
-        Some(file) => sql_pool::with_password_file(&args.database_url, file)?,
-        None => args.database_url.clone(),
-    };
-    Store::connect(&database)
+    let database = args.database.settings(DEFAULT_DATABASE_FILE);
+    let url = database.resolve()?;
+    Store::connect(url.expose_secret())
         .await
-        .with_context(|| format!("cannot open the database {}", args.database_url))
+        .with_context(|| format!("cannot open the database {}", database.redacted()))
 }
 
 /// Connects, migrates, creates the first admin if configured, and builds the shared state.
@@ -192,8 +186,8 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
     let jwks = Jwks::of(&published);
     let verifier = Verifier::new(
         VerifierConfig {
-            issuer: args.issuer.clone(),
-            audience: args.audience.clone(),
+            issuer: args.tokens.issuer.clone(),
+            audience: args.tokens.audience.clone(),
             leeway_seconds: 30,
             max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
         },
@@ -208,7 +202,12 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
     let state = Arc::new(AppState {
         store,
         metrics: api::AuthMetrics::new(),
-        issuer: Issuer::new(key, &args.issuer, &args.audience, args.access_token_ttl),
+        issuer: Issuer::new(
+            key,
+            &args.tokens.issuer,
+            &args.tokens.audience,
+            args.access_token_ttl,
+        ),
         verifier,
         jwks,
         settings: Settings {

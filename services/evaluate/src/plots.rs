@@ -4,17 +4,11 @@
 use std::fmt::Write as _;
 
 use crate::metrics::Confusion;
+use html_escape::encode_double_quoted_attribute;
 
 const WIDTH: f64 = 480.0;
 const HEIGHT: f64 = 480.0;
 const MARGIN: f64 = 60.0;
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 fn header(title: &str) -> String {
     format!(
@@ -23,7 +17,7 @@ fn header(title: &str) -> String {
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
          <text x=\"{}\" y=\"30\" text-anchor=\"middle\" font-size=\"16\">{}</text>\n",
         WIDTH / 2.0,
-        escape(title)
+        encode_double_quoted_attribute(title)
     )
 }
 
@@ -83,13 +77,13 @@ pub fn curve(
          <text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"13\">{}</text>\n</svg>",
         WIDTH / 2.0,
         HEIGHT - 20.0,
-        escape(x_label),
+        encode_double_quoted_attribute(x_label),
         HEIGHT / 2.0,
         HEIGHT / 2.0,
-        escape(y_label),
+        encode_double_quoted_attribute(y_label),
         WIDTH - MARGIN - 8.0,
         HEIGHT - MARGIN - 12.0,
-        escape(note)
+        encode_double_quoted_attribute(note)
     );
     svg
 }

@@ -15,14 +15,13 @@
 
 use std::collections::BTreeMap;
 
-use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::intervals::{self, Interval, Segments};
 use crate::metrics;
 use crate::scoring::ModelEvaluation;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrimaryMetric {
     RocAuc,
@@ -34,6 +33,28 @@ pub enum PrimaryMetric {
 }
 
 impl PrimaryMetric {
+    pub const ALL: [Self; 6] = [
+        Self::RocAuc,
+        Self::PrAuc,
+        Self::F1,
+        Self::Accuracy,
+        Self::Sensitivity,
+        Self::PatientAccuracy,
+    ];
+
+    /// The name on the command line (`--primary-metric`, `params.yaml`).
+    pub fn flag_name(self) -> &'static str {
+        match self {
+            PrimaryMetric::RocAuc => "roc-auc",
+            PrimaryMetric::PrAuc => "pr-auc",
+            PrimaryMetric::F1 => "f1",
+            PrimaryMetric::Accuracy => "accuracy",
+            PrimaryMetric::Sensitivity => "sensitivity",
+            PrimaryMetric::PatientAccuracy => "patient-accuracy",
+        }
+    }
+
+    /// The name in reports and the tracker.
     pub fn name(self) -> &'static str {
         match self {
             PrimaryMetric::RocAuc => "roc_auc",
@@ -80,46 +101,75 @@ impl PrimaryMetric {
     }
 }
 
-/// Absolute minimums every production model clears (`params.yaml` `evaluate:`).
-#[derive(Debug, Clone, Copy, PartialEq, Args, Serialize)]
+impl std::str::FromStr for PrimaryMetric {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.flag_name() == name)
+            .ok_or_else(|| format!("no primary metric {name:?}"))
+    }
+}
+
+/// Absolute minimums every production model clears (`params.yaml` `evaluate:`; the flags
+/// that set them are `config::PromotionFlags`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct QualityFloor {
     /// No model with a lower test ROC AUC reaches production.
-    #[arg(long, env = "MIN_ROC_AUC", default_value_t = 0.95)]
     pub min_roc_auc: f64,
     /// No model with a lower test sensitivity at the target specificity reaches production.
-    #[arg(long, env = "MIN_SENSITIVITY", default_value_t = 0.90)]
     pub min_sensitivity: f64,
     /// The specificity at which sensitivity is floored and reported.
-    #[arg(long, env = "TARGET_SPECIFICITY", default_value_t = seizure_model::threshold::DEFAULT_TARGET_SPECIFICITY)]
     pub target_specificity: f64,
 }
 
 /// How a candidate must compare with production.
-#[derive(Debug, Clone, Copy, PartialEq, Args, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct PromotionPolicy {
-    #[command(flatten)]
     pub floor: QualityFloor,
     /// The candidate must beat production's primary metric by more than this (>= 0) at the
     /// confidence below.
-    #[arg(
-        long = "min-improvement",
-        env = "PROMOTION_MARGIN",
-        default_value_t = 0.0
-    )]
     pub min_improvement: f64,
     /// One-sided confidence that the candidate is better by more than the margin; also the
     /// level of every reported interval.
-    #[arg(long, env = "PROMOTION_CONFIDENCE", default_value_t = 0.95)]
     pub confidence: f64,
     /// Bootstrap draws (of whole segments) for the comparison and the intervals.
-    #[arg(long, env = "BOOTSTRAP_RESAMPLES", default_value_t = 1000)]
     pub resamples: usize,
     /// Seed of the draws: the same inputs always give the same decision.
-    #[arg(long, env = "BOOTSTRAP_SEED", default_value_t = 20_240_601)]
     pub seed: u64,
 }
 
+impl Default for PromotionPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 impl PromotionPolicy {
+    /// The defaults, written once (the flags take theirs from here).
+    pub const DEFAULT: Self = Self {
+        floor: QualityFloor {
+            min_roc_auc: 0.95,
+            min_sensitivity: 0.90,
+            target_specificity: seizure_model::threshold::DEFAULT_TARGET_SPECIFICITY,
+        },
+        min_improvement: 0.0,
+        confidence: 0.95,
+        resamples: 1000,
+        seed: 20_240_601,
+    };
+
+    /// The intervals' settings of this policy (its confidence, draws, seed and target).
+    pub fn interval_settings(&self) -> crate::scoring::IntervalSettings {
+        crate::scoring::IntervalSettings {
+            confidence: self.confidence,
+            resamples: self.resamples,
+            seed: self.seed,
+            target_specificity: self.floor.target_specificity,
+        }
+    }
+
     pub fn check(&self) -> anyhow::Result<()> {
         let f = &self.floor;
         let unit = |v: f64| (0.0..=1.0).contains(&v);

@@ -8,7 +8,7 @@ use artifact_store::atomic;
 use artifact_store::dvc::DvcPointer;
 use seizure_model::Predictor;
 use serde::{Deserialize, Serialize};
-use stage_kit::{DvcArgs, TrackingArgs};
+use service_flags::{DvcArgs, TrackingArgs};
 use tracking::{ModelVersion, Tracker, PRODUCTION_ALIAS};
 
 /// Describes the registry version installed in `production/`, next to the artifact's files.
@@ -151,7 +151,7 @@ pub fn install(
     })
     .with_context(|| format!("cannot install {}", args.production.display()))?;
     tracker.set_alias(&version.name, PRODUCTION_ALIAS, &version.version)?;
-    Ok(args.dvc.track(&args.production)?)
+    Ok(args.dvc.settings().track(&args.production)?)
 }
 
 /// Copies every file of `from` into `to`.

@@ -7,11 +7,17 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use auth_tokens::{Jwks, KeySource};
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser};
-use stage_kit::RemoteArgs;
+use service_flags::RemoteArgs;
 
 use crate::fleet_drift;
-use crate::sessions::MonitorArgs;
+use crate::sessions::MonitorLimits;
+
+/// Where the inference service listens unless configured (`INFERENCE_LISTEN`).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8002";
+/// The prediction audit log unless configured (`DATABASE_URL`): a SQLite file.
+pub const DEFAULT_DATABASE_FILE: &str = "predictions.db";
 
 /// Request bodies in memory, all requests together, by default (`MAX_BODY_BYTES_IN_FLIGHT`).
 pub const DEFAULT_BODY_BYTES_IN_FLIGHT: usize = 24 * 1024 * 1024;
@@ -26,13 +32,13 @@ pub struct Cli {
     #[command(flatten)]
     pub args: InferenceArgs,
     #[command(flatten)]
-    pub log: telemetry::LogArgs,
+    pub log: service_flags::LogArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct InferenceArgs {
     /// Address to listen on.
-    #[arg(long, env = "INFERENCE_LISTEN", default_value = "127.0.0.1:8002")]
+    #[arg(long, env = "INFERENCE_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// The production release directory that evaluate's promotion installs.
     #[arg(long, env = "PRODUCTION_DIR", default_value = "production")]
@@ -46,12 +52,9 @@ pub struct InferenceArgs {
     /// The patient store that patient-pull writes.
     #[arg(long, env = "PATIENT_STORE", default_value = "patients/store")]
     pub patient_store: PathBuf,
-    /// The prediction audit log: a SQLite file path, or a `postgres://` URL.
-    #[arg(long, env = "DATABASE_URL", default_value = "predictions.db")]
-    pub database_url: String,
-    /// A file holding the PostgreSQL password (a Docker secret), added to DATABASE_URL.
-    #[arg(long, env = "DATABASE_PASSWORD_FILE")]
-    pub database_password_file: Option<PathBuf>,
+    /// The prediction audit log (default: the SQLite file `predictions.db`).
+    #[command(flatten)]
+    pub database: service_flags::DatabaseArgs,
     /// The auth service's key set, e.g. http://auth:8001/.well-known/jwks.json.
     #[arg(long, env = "AUTH_JWKS_URL")]
     pub jwks_url: Option<String>,
@@ -66,10 +69,8 @@ pub struct InferenceArgs {
     /// How often the revocation list is polled.
     #[arg(long, env = "REVOCATION_POLL_SECONDS", default_value_t = 5)]
     pub revocation_poll_seconds: u64,
-    #[arg(long, env = "JWT_ISSUER", default_value = auth_tokens::DEFAULT_ISSUER)]
-    pub issuer: String,
-    #[arg(long, env = "JWT_AUDIENCE", default_value = auth_tokens::DEFAULT_AUDIENCE)]
-    pub audience: String,
+    #[command(flatten)]
+    pub tokens: service_flags::TokenArgs,
     /// Overrides the served model's window threshold (each recording's call: the one training
     /// chose out of fold, or on validation in an earlier card, stored in its card). Every
     /// answer says which is in force (`threshold_source`).
@@ -156,9 +157,99 @@ pub struct InferenceArgs {
     #[arg(long, env = "SIGNAL_READS_PER_MINUTE", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub signal_reads_per_minute: u32,
     #[command(flatten)]
-    pub monitor: MonitorArgs,
+    pub monitor: MonitorFlags,
     #[command(flatten)]
-    pub server: http_kit::ServerArgs,
+    pub server: service_flags::ServerArgs,
+}
+
+const MONITOR: MonitorLimits = MonitorLimits::DEFAULT;
+
+/// The flags for [`MonitorLimits`] (defaults and bounds from there; a test checks that the
+/// flags' defaults give exactly `MonitorLimits::DEFAULT`).
+#[derive(Debug, Clone, Args)]
+pub struct MonitorFlags {
+    /// Monitoring sessions open at once, all users together; more are refused (503).
+    #[arg(long, env = "MAX_MONITOR_SESSIONS", default_value_t = MONITOR.max_monitor_sessions, value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_monitor_sessions: usize,
+    /// Monitoring sessions one user may have open; more are refused (429).
+    #[arg(long, env = "MAX_MONITOR_SESSIONS_PER_USER", default_value_t = MONITOR.max_monitor_sessions_per_user, value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_monitor_sessions_per_user: usize,
+    /// A session without a push for this long (seconds) is closed (its end is logged).
+    #[arg(long, env = "MONITOR_IDLE_SECONDS", default_value_t = MONITOR.idle.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub monitor_idle_seconds: u64,
+    /// Most samples one push may carry (17,361 = 100 s at 173.61 Hz); more are refused (413).
+    #[arg(long, env = "MAX_MONITOR_PUSH_SAMPLES", default_value_t = MONITOR.max_monitor_push_samples, value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_monitor_push_samples: usize,
+    /// Monitoring WebSockets open at once, all users together (counted from the handshake
+    /// until the socket is closed); more are refused (503).
+    #[arg(long, env = "MAX_MONITOR_SOCKETS", default_value_t = MONITOR.max_monitor_sockets, value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_monitor_sockets: usize,
+    /// Monitoring WebSockets one user may have open; more are refused (429).
+    #[arg(long, env = "MAX_MONITOR_SOCKETS_PER_USER", default_value_t = MONITOR.max_monitor_sockets_per_user, value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_monitor_sockets_per_user: usize,
+    /// How fast a `replay` session may stream, in times real time (a live session: real
+    /// time); both may run one push ahead of the clock (MAX_MONITOR_PUSH_SAMPLES).
+    #[arg(long, env = "MONITOR_REPLAY_SPEED", default_value_t = MONITOR.monitor_replay_speed, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub monitor_replay_speed: u32,
+    /// Alarms of one session written to the audit log per hour, one row each; more are
+    /// counted in the user's summary.
+    #[arg(long, env = "MAX_SESSION_ALARMS_PER_HOUR", default_value_t = MONITOR.max_session_alarms_per_hour, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_session_alarms_per_hour: u32,
+    /// Alarms of one user's sessions together written one row each per hour; the rest are
+    /// summarised in one record a user when the hour ends: the audit log's growth per user
+    /// is bounded.
+    #[arg(long, env = "MAX_USER_ALARMS_PER_HOUR", default_value_t = MONITOR.max_user_alarms_per_hour, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_user_alarms_per_hour: u32,
+    /// Monitoring sessions (HTTP or WebSocket) one user may open a minute; more are
+    /// answered 429. Each new session may run one push ahead of the clock, so this bounds
+    /// how far ahead a user can get by opening sessions.
+    #[arg(long, env = "MAX_SESSION_OPENS_PER_MINUTE", default_value_t = MONITOR.max_session_opens_per_minute, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_session_opens_per_minute: u32,
+    /// Sessions at another rate than the model's open at once, all users together: each
+    /// holds a resampler (`bedside::conditioning::CONDITIONER_BYTES`); more are refused (503).
+    #[arg(long, env = "MAX_RESAMPLED_SESSIONS", default_value_t = MONITOR.max_resampled_sessions, value_parser = RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
+    pub max_resampled_sessions: usize,
+    /// One user's share of them (more are answered 429).
+    #[arg(long, env = "MAX_RESAMPLED_SESSIONS_PER_USER", default_value_t = MONITOR.max_resampled_sessions_per_user, value_parser = RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
+    pub max_resampled_sessions_per_user: usize,
+}
+
+impl Default for MonitorFlags {
+    fn default() -> Self {
+        Self {
+            max_monitor_sessions: MONITOR.max_monitor_sessions,
+            max_monitor_sessions_per_user: MONITOR.max_monitor_sessions_per_user,
+            monitor_idle_seconds: MONITOR.idle.as_secs(),
+            max_monitor_push_samples: MONITOR.max_monitor_push_samples,
+            max_monitor_sockets: MONITOR.max_monitor_sockets,
+            max_monitor_sockets_per_user: MONITOR.max_monitor_sockets_per_user,
+            monitor_replay_speed: MONITOR.monitor_replay_speed,
+            max_session_alarms_per_hour: MONITOR.max_session_alarms_per_hour,
+            max_user_alarms_per_hour: MONITOR.max_user_alarms_per_hour,
+            max_session_opens_per_minute: MONITOR.max_session_opens_per_minute,
+            max_resampled_sessions: MONITOR.max_resampled_sessions,
+            max_resampled_sessions_per_user: MONITOR.max_resampled_sessions_per_user,
+        }
+    }
+}
+
+impl MonitorFlags {
+    pub fn limits(&self) -> MonitorLimits {
+        MonitorLimits {
+            max_monitor_sessions: self.max_monitor_sessions,
+            max_monitor_sessions_per_user: self.max_monitor_sessions_per_user,
+            idle: std::time::Duration::from_secs(self.monitor_idle_seconds),
+            max_monitor_push_samples: self.max_monitor_push_samples,
+            max_monitor_sockets: self.max_monitor_sockets,
+            max_monitor_sockets_per_user: self.max_monitor_sockets_per_user,
+            monitor_replay_speed: self.monitor_replay_speed,
+            max_session_alarms_per_hour: self.max_session_alarms_per_hour,
+            max_user_alarms_per_hour: self.max_user_alarms_per_hour,
+            max_session_opens_per_minute: self.max_session_opens_per_minute,
+            max_resampled_sessions: self.max_resampled_sessions,
+            max_resampled_sessions_per_user: self.max_resampled_sessions_per_user,
+        }
+    }
 }
 
 fn share_fraction(text: &str) -> Result<f64, String> {
@@ -203,4 +294,33 @@ pub type AuthUrl = http_kit::origin::WebUrl;
 /// Checks `UI_AUTH_URL`.
 pub fn auth_url(text: &str) -> Result<AuthUrl, String> {
     http_kit::origin::web_url(text).map_err(|e| format!("UI_AUTH_URL {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_monitor_flags_default_to_the_limits_defaults() {
+        assert_eq!(MonitorFlags::default().limits(), MonitorLimits::DEFAULT);
+        let parsed = Cli::try_parse_from(["inference"]).unwrap();
+        assert_eq!(parsed.args.monitor.limits(), MonitorLimits::DEFAULT);
+    }
+
+    #[test]
+    fn monitor_flags_out_of_range_are_refused() {
+        for (flag, value) in [
+            ("--max-monitor-sessions", "0"),
+            ("--monitor-idle-seconds", "0"),
+            ("--monitor-idle-seconds", "86401"),
+            ("--monitor-replay-speed", "65"),
+            ("--max-monitor-push-samples", "-1"),
+            ("--max-monitor-sockets", "1e3"),
+        ] {
+            assert!(
+                Cli::try_parse_from(["inference", flag, value]).is_err(),
+                "{flag} {value}"
+            );
+        }
+    }
 }

@@ -27,6 +27,6 @@ pub mod service;
 pub mod startup;
 pub mod state;
 
-pub use config::{Cli, InferenceArgs};
+pub use config::{Cli, InferenceArgs, DEFAULT_LISTEN};
 pub use startup::{build_state, run, runtime, serve};
 pub use state::{AppState, Settings};

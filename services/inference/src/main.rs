@@ -2,6 +2,6 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = inference::Cli::parse();
-    telemetry::init(cli.log.log_format);
-    telemetry::exit_code(inference::run(cli))
+    let log = cli.log.settings();
+    telemetry::main_with(&log, "inference", || inference::run(cli))
 }

@@ -6,93 +6,66 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::Args;
-
-/// Bounds on monitoring sessions (flags of the inference service).
-#[derive(Debug, Clone, Args)]
-pub struct MonitorArgs {
-    /// Monitoring sessions open at once, all users together; more are refused (503).
-    #[arg(long, env = "MAX_MONITOR_SESSIONS", default_value_t = DEFAULT_MAX_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+/// Bounds on monitoring sessions (the inference service's `MAX_MONITOR_*` settings; the flags
+/// that set them are `config::MonitorFlags`). docs/hardening.md, "Memory budget", has the
+/// arithmetic the defaults come from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorLimits {
+    /// Sessions open at once, all users together (503 past it).
     pub max_monitor_sessions: usize,
-    /// Monitoring sessions one user may have open; more are refused (429).
-    #[arg(long, env = "MAX_MONITOR_SESSIONS_PER_USER", default_value_t = DEFAULT_MAX_SESSIONS_PER_USER, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    /// Sessions one user may have open (429 past it).
     pub max_monitor_sessions_per_user: usize,
-    /// A session without a push for this long is closed (its end is logged).
-    #[arg(long, env = "MONITOR_IDLE_SECONDS", default_value_t = DEFAULT_IDLE_SECONDS, value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub monitor_idle_seconds: u64,
-    /// Most samples one push may carry (17,361 = 100 s at 173.61 Hz); more are refused (413).
-    #[arg(long, env = "MAX_MONITOR_PUSH_SAMPLES", default_value_t = DEFAULT_MAX_PUSH_SAMPLES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    /// A session without a push for this long is closed.
+    pub idle: Duration,
+    /// Most samples one push may carry (413 past it).
     pub max_monitor_push_samples: usize,
-    /// Monitoring WebSockets open at once, all users together (counted from the handshake
-    /// until the socket is closed); more are refused (503).
-    #[arg(long, env = "MAX_MONITOR_SOCKETS", default_value_t = DEFAULT_MAX_SOCKETS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    /// WebSockets open at once, all users together (503 past it).
     pub max_monitor_sockets: usize,
-    /// Monitoring WebSockets one user may have open; more are refused (429).
-    #[arg(long, env = "MAX_MONITOR_SOCKETS_PER_USER", default_value_t = DEFAULT_MAX_SOCKETS_PER_USER, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    /// WebSockets one user may have open (429 past it).
     pub max_monitor_sockets_per_user: usize,
-    /// How fast a `replay` session may stream, in times real time (a live session: real
-    /// time); both may run one push ahead of the clock (MAX_MONITOR_PUSH_SAMPLES).
-    #[arg(long, env = "MONITOR_REPLAY_SPEED", default_value_t = DEFAULT_REPLAY_SPEED, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// How fast a replay may stream, in times real time.
     pub monitor_replay_speed: u32,
-    /// Alarms of one session written to the audit log per hour, one row each; more are
-    /// counted in the user's summary.
-    #[arg(long, env = "MAX_SESSION_ALARMS_PER_HOUR", default_value_t = DEFAULT_SESSION_ALARMS_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// One session's alarms written one row each per hour.
     pub max_session_alarms_per_hour: u32,
-    /// Alarms of one user's sessions together written one row each per hour; the rest are
-    /// summarised in one record a user when the hour ends: the audit log's growth per user
-    /// is bounded.
-    #[arg(long, env = "MAX_USER_ALARMS_PER_HOUR", default_value_t = DEFAULT_USER_ALARMS_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// One user's alarms written one row each per hour; the rest summarised.
     pub max_user_alarms_per_hour: u32,
-    /// Monitoring sessions (HTTP or WebSocket) one user may open a minute; more are
-    /// answered 429. Each new session may run one push ahead of the clock, so this bounds
-    /// how far ahead a user can get by opening sessions.
-    #[arg(long, env = "MAX_SESSION_OPENS_PER_MINUTE", default_value_t = DEFAULT_SESSION_OPENS_PER_MINUTE, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// Sessions one user may open a minute (429 past it).
     pub max_session_opens_per_minute: u32,
-    /// Sessions at another rate than the model's open at once, all users together: each
-    /// holds a resampler (`bedside::conditioning::CONDITIONER_BYTES`); more are refused (503).
-    #[arg(long, env = "MAX_RESAMPLED_SESSIONS", default_value_t = DEFAULT_MAX_RESAMPLED_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
+    /// Sessions at another rate than the model's (each holds a resampler) open at once.
     pub max_resampled_sessions: usize,
-    /// One user's share of them (more are answered 429).
-    #[arg(long, env = "MAX_RESAMPLED_SESSIONS_PER_USER", default_value_t = DEFAULT_MAX_RESAMPLED_SESSIONS_PER_USER, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
+    /// One user's share of them.
     pub max_resampled_sessions_per_user: usize,
 }
 
-/// Default bounds (docs/hardening.md, "Memory budget", has the arithmetic they come from).
-pub const DEFAULT_MAX_SESSIONS: usize = 4096;
-pub const DEFAULT_MAX_RESAMPLED_SESSIONS: usize = 256;
-pub const DEFAULT_MAX_RESAMPLED_SESSIONS_PER_USER: usize = 16;
-pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 256;
-pub const DEFAULT_MAX_SOCKETS: usize = 128;
-pub const DEFAULT_MAX_SOCKETS_PER_USER: usize = 16;
-pub const DEFAULT_IDLE_SECONDS: u64 = 60;
-pub const DEFAULT_MAX_PUSH_SAMPLES: usize = 17_361;
-pub const DEFAULT_REPLAY_SPEED: u32 = 16;
-/// A real seizure raises one alarm; 60 an hour is one a minute, beyond any real patient.
-pub const DEFAULT_SESSION_ALARMS_PER_HOUR: u32 = 60;
-pub const DEFAULT_USER_ALARMS_PER_HOUR: u32 = 600;
-pub const DEFAULT_SESSION_OPENS_PER_MINUTE: u32 = 60;
+impl MonitorLimits {
+    /// The defaults, written once (the flags take theirs from here).
+    pub const DEFAULT: Self = Self {
+        max_monitor_sessions: 4096,
+        max_monitor_sessions_per_user: 256,
+        idle: Duration::from_secs(60),
+        // 100 s at 173.61 Hz.
+        max_monitor_push_samples: 17_361,
+        max_monitor_sockets: 128,
+        max_monitor_sockets_per_user: 16,
+        monitor_replay_speed: 16,
+        // A real seizure raises one alarm; 60 an hour is one a minute, beyond any real patient.
+        max_session_alarms_per_hour: 60,
+        max_user_alarms_per_hour: 600,
+        max_session_opens_per_minute: 60,
+        max_resampled_sessions: 256,
+        max_resampled_sessions_per_user: 16,
+    };
+}
+
+impl Default for MonitorLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 /// A live session is paced at this many times real time: a device that fell behind (a
 /// reconnection, a fast clock) catches up instead of staying behind for good.
 pub const LIVE_CATCH_UP: f64 = 1.25;
-
-impl Default for MonitorArgs {
-    fn default() -> Self {
-        Self {
-            max_monitor_sessions: DEFAULT_MAX_SESSIONS,
-            max_monitor_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
-            monitor_idle_seconds: DEFAULT_IDLE_SECONDS,
-            max_monitor_push_samples: DEFAULT_MAX_PUSH_SAMPLES,
-            max_monitor_sockets: DEFAULT_MAX_SOCKETS,
-            max_monitor_sockets_per_user: DEFAULT_MAX_SOCKETS_PER_USER,
-            monitor_replay_speed: DEFAULT_REPLAY_SPEED,
-            max_session_alarms_per_hour: DEFAULT_SESSION_ALARMS_PER_HOUR,
-            max_user_alarms_per_hour: DEFAULT_USER_ALARMS_PER_HOUR,
-            max_session_opens_per_minute: DEFAULT_SESSION_OPENS_PER_MINUTE,
-            max_resampled_sessions: DEFAULT_MAX_RESAMPLED_SESSIONS,
-            max_resampled_sessions_per_user: DEFAULT_MAX_RESAMPLED_SESSIONS_PER_USER,
-        }
-    }
-}
 
 /// One open session.
 pub struct Session {
@@ -261,7 +234,7 @@ struct SocketCounts {
 }
 
 pub struct Sessions {
-    pub limits: MonitorArgs,
+    pub limits: MonitorLimits,
     started: Instant,
     map: Mutex<HashMap<String, Arc<Entry>>>,
     /// Set when the service shuts down: open sockets end their sessions and close.
@@ -319,7 +292,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Sessions {
-    pub fn new(limits: MonitorArgs) -> Self {
+    pub fn new(limits: MonitorLimits) -> Self {
         Self {
             started: Instant::now(),
             map: Mutex::new(HashMap::new()),
@@ -448,7 +421,7 @@ impl Sessions {
     }
 
     pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.limits.monitor_idle_seconds)
+        self.limits.idle
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Entry>>> {

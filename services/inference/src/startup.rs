@@ -80,8 +80,8 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
     let verifier = Arc::new(
         Verifier::new(
             VerifierConfig {
-                issuer: args.issuer.clone(),
-                audience: args.audience.clone(),
+                issuer: args.tokens.issuer.clone(),
+                audience: args.tokens.audience.clone(),
                 leeway_seconds: 30,
                 max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
             },
@@ -97,17 +97,14 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
         );
     }
     let metrics = metrics::InferenceMetrics::new();
-    let database = match &args.database_password_file {
-        Some(file) => sql_pool::with_password_file(&args.database_url, file)?,
-        None => args.database_url.clone(),
-    };
+    let database = args.database.settings(crate::config::DEFAULT_DATABASE_FILE);
     let log = audit::PredictionLog::open(
         &database,
         audit::AuditOptions::new(args.audit_spill_file.clone()),
         metrics.http.registry(),
     )
     .await
-    .with_context(|| format!("cannot open the prediction log {}", args.database_url))?;
+    .with_context(|| format!("cannot open the prediction log {}", database.redacted()))?;
     let state = Arc::new(AppState {
         model: model::ModelSlot::default(),
         patients: ArcSwapOption::empty(),
@@ -119,6 +116,7 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
                 dir: args.production_dir.clone(),
                 remote: args
                     .remote
+                    .settings()
                     .open()?
                     .map(|remote| (remote, production_pointer(args))),
             },
@@ -145,7 +143,7 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
             // Half the cores for one user's work at a time: another's pushes keep the rest.
             std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
         )),
-        sessions: sessions::Sessions::new(args.monitor.clone()),
+        sessions: sessions::Sessions::new(args.monitor.limits()),
         signal_reads: quota::PerUser::new(
             f64::from(args.signal_reads_per_minute) / 60.0,
             f64::from(args.signal_reads_per_minute),

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use inference::audit::{AuditOptions, PredictionLog, PredictionRecord};
+use sql_pool::DatabaseSettings;
 use sqlx::Connection;
 
 fn record(i: usize, probability: f64) -> PredictionRecord {
@@ -48,9 +49,13 @@ async fn a_record_the_database_refuses_is_set_aside_and_the_rest_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("predictions.db");
     let registry = prometheus::Registry::new();
-    let log = PredictionLog::open(path.to_str().unwrap(), options(dir.path()), &registry)
-        .await
-        .unwrap();
+    let log = PredictionLog::open(
+        &DatabaseSettings::sqlite_file(&path),
+        options(dir.path()),
+        &registry,
+    )
+    .await
+    .unwrap();
     for i in 0..3 {
         log.record(record(i, 0.25)).await.unwrap();
     }
@@ -96,9 +101,13 @@ async fn a_postgres_outage_under_a_stream_of_records_loses_nothing() {
     };
     let dir = tempfile::tempdir().unwrap();
     let registry = prometheus::Registry::new();
-    let log = PredictionLog::open(&server.url(), options(dir.path()), &registry)
-        .await
-        .unwrap();
+    let log = PredictionLog::open(
+        &DatabaseSettings::new(server.url()),
+        options(dir.path()),
+        &registry,
+    )
+    .await
+    .unwrap();
     let mut slowest = Duration::ZERO;
     // Stopping and starting the server blocks this thread, not the writer's.
     for i in 0..300 {
@@ -160,9 +169,13 @@ async fn a_bounded_shutdown_spills_and_the_next_start_writes_back() {
         spill_after: Duration::from_secs(60),
         ..options(dir.path())
     };
-    let log = PredictionLog::open(&server.url(), slow_to_spill, &prometheus::Registry::new())
-        .await
-        .unwrap();
+    let log = PredictionLog::open(
+        &DatabaseSettings::new(server.url()),
+        slow_to_spill,
+        &prometheus::Registry::new(),
+    )
+    .await
+    .unwrap();
     log.record(record(0, 0.2)).await.unwrap();
     log.flush().await.unwrap();
     tokio::task::block_in_place(|| server.pause());
@@ -188,7 +201,7 @@ async fn a_bounded_shutdown_spills_and_the_next_start_writes_back() {
     drop(log);
     tokio::task::block_in_place(|| server.resume());
     let reopened = PredictionLog::open(
-        &server.url(),
+        &DatabaseSettings::new(server.url()),
         options(dir.path()),
         &prometheus::Registry::new(),
     )
@@ -214,7 +227,7 @@ async fn the_log_starts_while_postgres_is_down_and_catches_up_when_it_answers() 
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let log = PredictionLog::open(
-        &server.url(),
+        &DatabaseSettings::new(server.url()),
         options(dir.path()),
         &prometheus::Registry::new(),
     )
@@ -255,7 +268,7 @@ async fn with_the_database_and_the_spill_file_both_failing_the_log_is_not_durabl
         spill_after: Duration::from_millis(300),
     };
     let registry = prometheus::Registry::new();
-    let log = PredictionLog::open(&server.url(), unwritable, &registry)
+    let log = PredictionLog::open(&DatabaseSettings::new(server.url()), unwritable, &registry)
         .await
         .unwrap();
     tokio::task::block_in_place(|| server.pause());

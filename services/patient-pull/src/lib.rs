@@ -19,7 +19,7 @@ use clap::{Args, Parser};
 use eeg_data::processed::{ProcessedDataset, Split};
 use patient_store::labels::{self, PatientLabel};
 use patient_store::{NewPatient, StoreIndex, StoreSource};
-use stage_kit::DvcArgs;
+use service_flags::DvcArgs;
 
 /// Sub-directory of the output that inference reads.
 pub const STORE_DIR: &str = "store";
@@ -34,7 +34,7 @@ pub struct Cli {
     #[command(flatten)]
     pub args: PatientPullArgs,
     #[command(flatten)]
-    pub log: telemetry::LogArgs,
+    pub log: service_flags::LogArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -113,7 +113,7 @@ impl Pulled {
 }
 
 pub fn pull_patients(args: &PatientPullArgs) -> anyhow::Result<Pulled> {
-    args.dvc.fetch(&args.data)?;
+    args.dvc.settings().fetch(&args.data)?;
     let dataset = ProcessedDataset::open(&args.data)
         .with_context(|| format!("cannot open the processed dataset {}", args.data.display()))?;
     let (patients, labels) = patients_from_pool(&dataset)?;
@@ -146,13 +146,13 @@ pub fn pull_patients(args: &PatientPullArgs) -> anyhow::Result<Pulled> {
     let samples = dataset.manifest.samples_per_recording;
     let index = atomic::replace_dir(&args.out, |dir| -> anyhow::Result<StoreIndex> {
         let store = dir.join(STORE_DIR);
-        std::fs::create_dir(&store)?;
+        fs_err::create_dir(&store)?;
         let index = patient_store::write_store(&store, samples, &source, &patients)?;
         labels::write_labels(&dir.join(labels::LABELS_FILE), &labels)?;
         Ok(index)
     })
     .with_context(|| format!("cannot write {}", args.out.display()))?;
-    let pointer = args.dvc.track(&args.out)?;
+    let pointer = args.dvc.settings().track(&args.out)?;
     Ok(Pulled::Built(Outcome {
         index,
         labels,

@@ -2,6 +2,6 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = patient_pull::Cli::parse();
-    telemetry::init(cli.log.log_format);
-    telemetry::exit_code(patient_pull::run(cli))
+    let log = cli.log.settings();
+    telemetry::main_with(&log, "patient-pull", || patient_pull::run(cli))
 }

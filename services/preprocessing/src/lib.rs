@@ -17,7 +17,7 @@ use eeg_data::prepare::{prepare, PrepareOptions, Prepared, SplitOptions, DEFAULT
 use eeg_data::processed::{Balance, Fractions};
 use eeg_data::synthetic::{self, SynthConfig};
 use eeg_data::uci::{BadRows, RowError};
-use stage_kit::DvcArgs;
+use service_flags::DvcArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,7 +29,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     #[command(flatten)]
-    pub log: telemetry::LogArgs,
+    pub log: service_flags::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,7 +197,7 @@ pub fn preprocess(args: &PreprocessArgs) -> anyhow::Result<Preprocessed> {
         },
     };
     let prepared = prepare(&options)?;
-    let pointer = args.dvc.track(&args.out)?;
+    let pointer = args.dvc.settings().track(&args.out)?;
     report_skipped(&prepared.skipped);
     let manifest = &prepared.manifest;
     tracing::info!(

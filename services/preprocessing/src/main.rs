@@ -2,6 +2,6 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = preprocessing::Cli::parse();
-    telemetry::init(cli.log.log_format);
-    telemetry::exit_code(preprocessing::run(cli))
+    let log = cli.log.settings();
+    telemetry::main_with(&log, "preprocessing", || preprocessing::run(cli))
 }

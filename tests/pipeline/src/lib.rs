@@ -10,7 +10,7 @@ use eeg_data::prepare::{prepare, PrepareOptions};
 use eeg_data::synthetic::{self, SynthConfig};
 use evaluate::registry::{self, RegistryArgs};
 use evaluate::{EvaluateArgs, PrimaryMetric};
-use stage_kit::TrackingArgs;
+use service_flags::TrackingArgs;
 use training::{train_model, TrainingArgs};
 
 /// A stage's arguments as its CLI parses them with no flags (clap defaults, and any
@@ -149,6 +149,13 @@ impl Workspace {
         })
         .unwrap()
     }
+}
+
+/// One promoted model (one epoch) and patient store per test binary, built by the first test
+/// that asks and shared by the tests that only read them.
+pub fn shared_workspace() -> &'static Workspace {
+    static WORKSPACE: std::sync::OnceLock<Workspace> = std::sync::OnceLock::new();
+    WORKSPACE.get_or_init(|| Workspace::promoted(1))
 }
 
 impl Workspace {

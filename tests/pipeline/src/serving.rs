@@ -46,7 +46,7 @@ impl App {
         let mut args = default_args(production, patients, dir.path());
         args.public_key_file = Some(public);
         if let Some(database) = database {
-            args.database_url = database;
+            args.database.database_url = Some(database.into());
         }
         edit(&mut args);
         let state = inference::build_state(&args).await.unwrap();
@@ -123,14 +123,15 @@ pub fn default_args(production: &Path, patients: &Path, dir: &Path) -> inference
         production_pointer: None,
         remote: Default::default(),
         patient_store: patients.to_owned(),
-        database_url: dir.join("predictions.db").display().to_string(),
-        database_password_file: None,
+        database: service_flags::DatabaseArgs {
+            database_url: Some(dir.join("predictions.db").display().to_string().into()),
+            ..Default::default()
+        },
         jwks_url: None,
         public_key_file: None,
         revocations_url: None,
         revocation_poll_seconds: 5,
-        issuer: "seizure-ops-auth".into(),
-        audience: "seizure-ops".into(),
+        tokens: Default::default(),
         threshold: None,
         patient_threshold: None,
         request_timeout_seconds: 10,

@@ -5,20 +5,14 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use auth_tokens::{Issuer, Role, SigningAlgorithm, SigningKey};
 use evaluate::registry;
 use pipeline_tests::serving::{answer, assert_error, patient_ids, patient_samples, App};
-use pipeline_tests::Workspace;
+use pipeline_tests::{shared_workspace, Workspace};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-/// One promoted model and patient store, shared by the tests that only read them.
-fn shared_workspace() -> &'static Workspace {
-    static WORKSPACE: OnceLock<Workspace> = OnceLock::new();
-    WORKSPACE.get_or_init(|| Workspace::promoted(1))
-}
 
 #[tokio::test]
 async fn a_patient_prediction_carries_every_field() {

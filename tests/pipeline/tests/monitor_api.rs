@@ -2,20 +2,15 @@
 //! events equal the offline monitor's at any chunking; hostile pushes refused without
 //! touching the signal; 50 pushes at once; bounds on sessions and idle time; alarms audited.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use auth_tokens::Role;
 use bedside::{Monitor, MonitorConfig};
 use pipeline_tests::serving::{assert_error, App};
-use pipeline_tests::Workspace;
+use pipeline_tests::{shared_workspace, Workspace};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn shared_workspace() -> &'static Workspace {
-    static WORKSPACE: OnceLock<Workspace> = OnceLock::new();
-    WORKSPACE.get_or_init(|| Workspace::promoted(1))
-}
 
 /// About 94 s: background, two seizure segments, background.
 fn signal() -> Vec<f64> {
@@ -517,9 +512,22 @@ async fn a_client_that_hangs_up_mid_push_leaves_its_samples_and_alarms_recorded(
     );
     socket.write_all(request.as_bytes()).await.unwrap();
     socket.flush().await.unwrap();
-    // Long enough for the service to read the push and start scoring it; then gone.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Gone once the service has admitted the push and is scoring it (proven, not assumed
+    // after a sleep) ...
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app.state.admission.in_progress() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push never started"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     drop(socket);
+    // ... and still scoring after the client went: the hang-up happened mid-push.
+    assert!(
+        app.state.admission.in_progress() > 0,
+        "the push finished before the client hung up: the test proves nothing"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let alarms = loop {
         let (status, info) = app

@@ -5,20 +5,14 @@
 //! File descriptors and memory are this process's (the service runs in it); the two tests
 //! that measure them take turns.
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use auth_tokens::Role;
 use pipeline_tests::serving::{assert_error, App};
 use pipeline_tests::sockets::{attack, socket_url, Holder};
-use pipeline_tests::Workspace;
+use pipeline_tests::{shared_workspace, Workspace};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn shared_workspace() -> &'static Workspace {
-    static WORKSPACE: OnceLock<Workspace> = OnceLock::new();
-    WORKSPACE.get_or_init(|| Workspace::promoted(1))
-}
 
 /// One test at a time: several measure this process's descriptors, memory and latencies,
 /// which another test's service would disturb.

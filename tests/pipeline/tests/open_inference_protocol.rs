@@ -5,18 +5,12 @@
 //! at once, and Triton's own Python client (`tritonclient[http]`) against the service.
 
 use std::process::Command;
-use std::sync::OnceLock;
 
 use auth_tokens::Role;
 use pipeline_tests::serving::{answer, patient_ids, patient_samples, App};
-use pipeline_tests::Workspace;
+use pipeline_tests::{shared_workspace, Workspace};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn shared_workspace() -> &'static Workspace {
-    static WORKSPACE: OnceLock<Workspace> = OnceLock::new();
-    WORKSPACE.get_or_init(|| Workspace::promoted(1))
-}
 
 /// The registered model name the service serves.
 fn model_name(ws: &Workspace) -> String {

@@ -9,7 +9,7 @@
 use eeg_data::prepare::{prepare, PrepareOptions};
 use evaluate::registry::RegistryArgs;
 use evaluate::EvaluateArgs;
-use stage_kit::TrackingArgs;
+use service_flags::TrackingArgs;
 use training::{train_model, TrainingArgs};
 
 #[test]

@@ -8,6 +8,7 @@ use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::{Form, Json};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -27,12 +28,22 @@ fn bad_credentials() -> ApiError {
     )
 }
 
+/// A token pair. Both tokens are secrets: `Debug` shows them redacted; only the answer's
+/// JSON carries them.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct TokenResponse {
-    access_token: String,
+    #[serde(serialize_with = "expose")]
+    #[schema(value_type = String)]
+    access_token: SecretString,
     token_type: &'static str,
     expires_in: u64,
-    refresh_token: String,
+    #[serde(serialize_with = "expose")]
+    #[schema(value_type = String)]
+    refresh_token: SecretString,
+}
+
+fn expose<S: serde::Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose_secret())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -78,10 +89,10 @@ async fn tokens_for(
         )
         .await?;
     Ok(TokenResponse {
-        access_token,
+        access_token: access_token.into(),
         token_type: "bearer",
         expires_in: state.issuer.lifetime_seconds(),
-        refresh_token,
+        refresh_token: refresh_token.into(),
     })
 }
 
@@ -105,6 +116,7 @@ const MAX_PASSWORD_BYTES: usize = 1024;
 /// user logging in from a clean address, plus a looser cap per address. Each attempt
 /// reserves its slot with one atomic upsert before the password is checked, so a burst of
 /// concurrent attempts cannot all slip under the limit; failures add a progressive delay.
+#[tracing::instrument(skip_all)]
 async fn authenticate(
     state: &AppState,
     credentials: Credentials,
@@ -225,6 +237,7 @@ pub(super) fn access_expiry(state: &AppState, now: i64) -> i64 {
 }
 
 /// Reads the access-token revocations in force and hands them to this service's verifier.
+#[tracing::instrument(skip_all, level = "debug")]
 pub async fn sync_revocations(state: &AppState) -> Result<auth_tokens::Revocations, StoreError> {
     let now = now_seconds() as i64;
     let mut revocations = auth_tokens::Revocations::default();
@@ -242,6 +255,7 @@ pub async fn sync_revocations(state: &AppState) -> Result<auth_tokens::Revocatio
 }
 
 #[utoipa::path(post, path = "/login", request_body = Credentials, responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 pub(super) async fn login(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -263,6 +277,7 @@ pub(super) struct TokenForm {
 
 /// The OAuth2 token endpoint: the password and refresh_token grants, form-encoded.
 #[utoipa::path(post, path = "/token", request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 pub(super) async fn token(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -340,6 +355,7 @@ async fn exchange(state: &AppState, refresh_token: &str) -> Result<TokenResponse
 }
 
 #[utoipa::path(post, path = "/refresh", request_body = RefreshBody, responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 pub(super) async fn refresh(
     State(state): State<SharedState>,
     body: Result<Json<RefreshBody>, JsonRejection>,
@@ -349,6 +365,7 @@ pub(super) async fn refresh(
 }
 
 #[utoipa::path(post, path = "/logout", request_body = RefreshBody, responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 pub(super) async fn logout(
     State(state): State<SharedState>,
     body: Result<Json<RefreshBody>, JsonRejection>,
@@ -372,6 +389,7 @@ pub(super) async fn logout(
 }
 
 #[utoipa::path(get, path = "/me", responses((status = 200, description = "username, role, expires_at"), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub(super) async fn me(Authenticated(claims): Authenticated) -> Json<serde_json::Value> {
     Json(json!({"username": claims.sub, "role": claims.role, "expires_at": claims.exp}))
 }
@@ -389,4 +407,28 @@ pub(super) async fn revocations(
     State(state): State<SharedState>,
 ) -> Json<auth_tokens::Revocations> {
     Json(state.verifier.revocations())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_pairs_hide_their_tokens_except_in_the_answer() {
+        let pair = TokenResponse {
+            access_token: SecretString::from("eyJ.access.token"),
+            token_type: "bearer",
+            expires_in: 900,
+            refresh_token: SecretString::from("refresh-secret-0123"),
+        };
+        let debug = format!("{pair:?}");
+        assert!(
+            !debug.contains("eyJ.access") && !debug.contains("refresh-secret"),
+            "{debug}"
+        );
+        let json = serde_json::to_value(&pair).unwrap();
+        assert_eq!(json["access_token"], "eyJ.access.token");
+        assert_eq!(json["refresh_token"], "refresh-secret-0123");
+        assert_eq!(json["token_type"], "bearer");
+    }
 }

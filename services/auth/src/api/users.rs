@@ -43,6 +43,7 @@ impl From<User> for UserView {
 }
 
 /// Creates a user (already validated), hashing the password off the async threads.
+#[tracing::instrument(skip_all)]
 pub async fn add_user(
     store: &Store,
     username: &str,
@@ -64,6 +65,7 @@ pub async fn add_user(
 }
 
 #[utoipa::path(post, path = "/users", request_body = NewUser, responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub(super) async fn create_user(
     State(state): State<SharedState>,
     caller: Authenticated,
@@ -87,6 +89,7 @@ pub(super) async fn create_user(
 }
 
 #[utoipa::path(get, path = "/users", responses((status = 200, body = [UserView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub(super) async fn list_users(
     State(state): State<SharedState>,
     caller: Authenticated,
@@ -97,6 +100,7 @@ pub(super) async fn list_users(
 }
 
 #[utoipa::path(delete, path = "/users/{username}", params(("username" = String, Path)), responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub(super) async fn delete_user(
     State(state): State<SharedState>,
     caller: Authenticated,

@@ -13,14 +13,15 @@ pub const ADMIN_PASSWORD: &str = "admin-password-123";
 pub fn args(database_url: String, signing_key_file: Option<PathBuf>) -> AuthArgs {
     AuthArgs {
         listen: "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
-        database_url,
-        database_password_file: None,
+        database: service_flags::DatabaseArgs {
+            database_url: Some(database_url.into()),
+            ..Default::default()
+        },
         signing_key_file,
         previous_key_files: vec![],
         dev_ephemeral_key: false,
         dev_key_algorithm: auth_tokens::SigningAlgorithm::RS256,
-        issuer: "seizure-ops-auth".into(),
-        audience: "seizure-ops".into(),
+        tokens: Default::default(),
         access_token_ttl: 900,
         refresh_token_ttl: 3600,
         max_failures: 5,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use prometheus::{IntCounter, IntGauge, Registry};
 use serde::{Deserialize, Serialize};
-use sql_pool::MigratedPool;
+use sql_pool::{DatabaseSettings, MigratedPool};
 use sqlx::migrate::Migrator;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -232,7 +232,7 @@ impl PredictionLog {
     /// not answer does not stop the start: records spill until it does (then the
     /// migrations run and the spill file goes back).
     pub async fn open(
-        database: &str,
+        database: &DatabaseSettings,
         options: AuditOptions,
         registry: &Registry,
     ) -> Result<Self, AuditError> {
@@ -541,12 +541,7 @@ fn record_from_row(row: &sqlx::any::AnyRow) -> Result<PredictionRecord, sqlx::Er
     })
 }
 
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or_default()
-}
+pub use clock::now_micros;
 
 pub fn format_micros(at_us: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(at_us as i128 * 1000)

@@ -4,7 +4,7 @@
 //! start re-ingests whatever is left; inserts skip ids already present, so a record is never
 //! written twice.
 
-use std::fs::OpenOptions;
+use fs_err::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -37,7 +37,7 @@ pub struct BadLine {
 fn private_options() -> OpenOptions {
     let mut options = OpenOptions::new();
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    fs_err::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options
 }
 
@@ -78,8 +78,8 @@ impl SpillFile {
         let len = file.metadata()?.len();
         if len > 0 {
             let mut last = [0u8; 1];
-            let reader = std::fs::File::open(&self.path)?;
-            std::os::unix::fs::FileExt::read_exact_at(&reader, &mut last, len - 1)?;
+            let reader = fs_err::File::open(&self.path)?;
+            std::os::unix::fs::FileExt::read_exact_at(reader.file(), &mut last, len - 1)?;
             if last[0] != b'\n' {
                 text.insert(0, b'\n');
             }
@@ -99,7 +99,7 @@ impl SpillFile {
             .open(&self.path)?;
         file.sync_data()?;
         if !existed && file.metadata()?.len() == 0 {
-            std::fs::remove_file(&self.path)?;
+            fs_err::remove_file(&self.path)?;
         }
         Ok(())
     }
@@ -107,7 +107,7 @@ impl SpillFile {
     /// Every record in the file, and the lines that are not records. Read as bytes: a line
     /// that is not UTF-8 is one bad line, not an unreadable file.
     pub fn read(&self) -> std::io::Result<(Vec<PredictionRecord>, Vec<BadLine>)> {
-        let bytes = match std::fs::read(&self.path) {
+        let bytes = match fs_err::read(&self.path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok((Vec::new(), Vec::new()))
@@ -139,7 +139,7 @@ impl SpillFile {
     /// renamed over it), or removes it when there are none.
     pub fn replace(&self, records: &[PredictionRecord]) -> std::io::Result<()> {
         if records.is_empty() {
-            return match std::fs::remove_file(&self.path) {
+            return match fs_err::remove_file(&self.path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             };
@@ -154,7 +154,7 @@ impl SpillFile {
             .open(&temporary)?;
         file.write_all(&lines_of(records)?)?;
         file.sync_all()?;
-        std::fs::rename(&temporary, &self.path)
+        fs_err::rename(&temporary, &self.path)
     }
 
     /// Keeps lines that are not records in the companion file `<spill>.rejected` (mode

@@ -32,6 +32,7 @@ pub struct ReloadResponse {
         (status = 409, body = ErrorBody, description = "the production model failed validation; the old model keeps serving"),
         (status = 502, body = ErrorBody, description = "the production model cannot be read; the old model keeps serving")),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn reload_model(
     State(state): State<SharedState>,
     caller: Authenticated,
@@ -75,6 +76,7 @@ fn fleet_note(watch: Option<std::time::Duration>) -> String {
 }
 
 #[utoipa::path(get, path = "/model-info", responses((status = 200, description = "name, version, run id, metrics, training-data md5, input schema, loaded-at time"), (status = 503, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn model_info(
     State(state): State<SharedState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -114,6 +116,7 @@ pub struct LogQuery {
 }
 
 #[utoipa::path(get, path = "/logs", params(LogQuery), responses((status = 200, body = Page), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn logs(
     State(state): State<SharedState>,
     caller: Authenticated,

@@ -44,6 +44,7 @@ pub struct PatientSignal {
 #[utoipa::path(get, path = "/patients",
     responses((status = 200, body = PatientList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn list_patients(
     State(state): State<SharedState>,
     caller: Authenticated,
@@ -61,6 +62,7 @@ pub(crate) async fn list_patients(
     params(("patient_id" = String, Path, description = "the patient's id (a positive integer)")),
     responses((status = 200, body = PatientSignal), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(patient = %raw_id))]
 pub(crate) async fn patient_recordings(
     State(state): State<SharedState>,
     caller: Authenticated,
@@ -88,7 +90,8 @@ pub(crate) async fn patient_recordings(
         .retry_after(wait.as_secs().max(1)));
     }
     let store = patient_store(&state)?;
-    let found = tokio::task::spawn_blocking(move || store.get(patient_id))
+    let span = tracing::Span::current();
+    let found = tokio::task::spawn_blocking(move || span.in_scope(|| store.get(patient_id)))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
@@ -144,6 +147,7 @@ pub(crate) async fn patient_recordings(
     security(("bearer" = [])))]
 /// Every patient of the store with the serving model's call (computed once per model
 /// version, patient store and thresholds; not audited per read, unlike `GET /predict/{id}`).
+#[tracing::instrument(skip_all)]
 pub(crate) async fn patient_verdicts(
     State(state): State<SharedState>,
     caller: Authenticated,

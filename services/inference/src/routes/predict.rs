@@ -22,6 +22,7 @@ use crate::state::SharedState;
 #[utoipa::path(get, path = "/predict/{patient_id}", params(("patient_id" = u64, Path, description = "the patient's id in the patient store")),
     responses((status = 200, body = PredictionResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(patient = %raw_id))]
 pub(crate) async fn predict_patient(
     State(state): State<SharedState>,
     caller: Authenticated,
@@ -98,6 +99,7 @@ pub struct SignalsBody {
 #[utoipa::path(post, path = "/predict", request_body = SignalsBody,
     responses((status = 200, body = PredictionResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn predict_signals(
     State(state): State<SharedState>,
     caller: Authenticated,

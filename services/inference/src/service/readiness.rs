@@ -10,6 +10,7 @@ use crate::state::AppState;
 
 /// The readiness document (`status` `ready` or `degraded`), or why the replica is not ready
 /// (503 `not_ready`).
+#[tracing::instrument(skip_all, level = "debug")]
 pub(crate) fn readiness(state: &AppState) -> Result<Value, ApiError> {
     let Some(model) = state.model.current() else {
         return Err(ApiError::new(

@@ -61,11 +61,12 @@ pub(crate) async fn blocking_as<T: Send + 'static>(
     blocking(work).await
 }
 
-/// Runs CPU work off the async workers.
+/// Runs CPU work off the async workers, inside the caller's span (its request's).
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
         .await
         .map_err(ApiError::internal)?
 }

@@ -49,6 +49,7 @@ enum ClientMessage {
     Close,
 }
 
+#[tracing::instrument(skip_all)]
 pub(crate) async fn monitor_socket(
     State(state): State<SharedState>,
     caller: Authenticated,

@@ -174,6 +174,7 @@ fn ready_answer(ready: bool) -> Response {
 /// Ready exactly when `/health/ready` is (a model loaded, answers recordable).
 #[utoipa::path(get, path = "/v2/health/ready", tag = "open-inference-protocol",
     responses((status = 200, body = Ready), (status = 503, body = Ready)))]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn server_ready(State(state): State<SharedState>) -> Response {
     ready_answer(readiness(&state).is_ok())
 }
@@ -249,6 +250,7 @@ fn metadata(model: &LoadedModel) -> ModelMetadata {
 #[utoipa::path(get, path = "/v2/models/{name}", tag = "open-inference-protocol",
     params(("name" = String, Path, description = "the registered model name, e.g. seizure-lstm")),
     responses((status = 200, body = ModelMetadata), (status = 404, body = V2ErrorBody), (status = 503, body = V2ErrorBody)))]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn model_metadata(
     State(state): State<SharedState>,
     Path(name): Path<String>,
@@ -260,6 +262,7 @@ pub(crate) async fn model_metadata(
 #[utoipa::path(get, path = "/v2/models/{name}/versions/{version}", tag = "open-inference-protocol",
     params(("name" = String, Path), ("version" = String, Path, description = "the registry version")),
     responses((status = 200, body = ModelMetadata), (status = 404, body = V2ErrorBody), (status = 503, body = V2ErrorBody)))]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn version_metadata(
     State(state): State<SharedState>,
     Path((name, version)): Path<(String, String)>,
@@ -271,6 +274,7 @@ pub(crate) async fn version_metadata(
 #[utoipa::path(get, path = "/v2/models/{name}/ready", tag = "open-inference-protocol",
     params(("name" = String, Path)),
     responses((status = 200, body = Ready), (status = 404, body = V2ErrorBody), (status = 503, body = V2ErrorBody)))]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn model_ready(
     State(state): State<SharedState>,
     Path(name): Path<String>,
@@ -281,6 +285,7 @@ pub(crate) async fn model_ready(
 #[utoipa::path(get, path = "/v2/models/{name}/versions/{version}/ready", tag = "open-inference-protocol",
     params(("name" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = Ready), (status = 404, body = V2ErrorBody), (status = 503, body = V2ErrorBody)))]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn version_ready(
     State(state): State<SharedState>,
     Path((name, version)): Path<(String, String)>,
@@ -451,6 +456,7 @@ fn recordings_of(request: InferRequest) -> Result<(Vec<f64>, Option<Vec<String>>
         (status = 403, body = V2ErrorBody), (status = 404, body = V2ErrorBody), (status = 413, body = V2ErrorBody),
         (status = 429, body = V2ErrorBody), (status = 500, body = V2ErrorBody), (status = 503, body = V2ErrorBody)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn infer(
     state: State<SharedState>,
     caller: V2Caller,
@@ -468,6 +474,7 @@ pub(crate) async fn infer(
         (status = 403, body = V2ErrorBody), (status = 404, body = V2ErrorBody), (status = 413, body = V2ErrorBody),
         (status = 429, body = V2ErrorBody), (status = 500, body = V2ErrorBody), (status = 503, body = V2ErrorBody)),
     security(("bearer" = [])))]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn version_infer(
     state: State<SharedState>,
     caller: V2Caller,

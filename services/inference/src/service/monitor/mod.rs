@@ -137,7 +137,7 @@ pub(crate) fn info(entry: &Entry, sessions: &Sessions) -> SessionInfo {
         in_seizure: status.in_seizure,
         alarms: status.alarms,
         max_samples_per_push: sessions.limits.max_monitor_push_samples,
-        idle_timeout_seconds: sessions.limits.monitor_idle_seconds,
+        idle_timeout_seconds: sessions.limits.idle.as_secs(),
         replay: status.replay,
         max_samples_per_second: status.max_samples_per_second,
     }

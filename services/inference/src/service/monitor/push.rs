@@ -11,6 +11,7 @@ use crate::audit::{now_micros, PredictionRecord, KIND_MONITOR_ALARM, KIND_MONITO
 use crate::service::work::{admit, blocking_as};
 use crate::sessions::{Entry, Session};
 use crate::state::SharedState;
+use tracing::Instrument;
 
 /// What a push did, and what of it to write to the audit log.
 struct Pushed {
@@ -193,6 +194,7 @@ fn push_into(
 /// One push, from admission to audit, in a task of its own: a client that goes away or a
 /// request that times out cannot stop it between appending the samples and auditing the
 /// alarms they raised (a retry with the same `offset` then gets 409, never a second copy).
+#[tracing::instrument(skip_all, level = "debug")]
 pub(crate) async fn push_and_record(
     state: &SharedState,
     claims: &auth_tokens::Claims,
@@ -204,28 +206,31 @@ pub(crate) async fn push_and_record(
     check_push_size(state, samples.len())?;
     let ticket = admit(state, &claims.sub)?;
     let (state, claims) = (state.clone(), claims.clone());
-    tokio::spawn(async move {
-        // The session is locked here, waiting without a thread: a push to a session another
-        // push is scoring never holds a blocking thread while it waits.
-        let session = entry.session.clone().lock_owned().await;
-        // Windows this push may complete, at most (one per hop of the model-rate samples
-        // it becomes).
-        let per_input_sample = session
-            .conditioner
-            .as_ref()
-            .map_or(1.0, |c| eeg_data::SAMPLING_HZ / c.input_hz());
-        let model_samples = (samples.len() as f64 * per_input_sample).ceil() as usize + 1;
-        let windows = model_samples / session.monitor.config().hop.max(1) + 1;
-        let pushed = blocking_as(&ticket, windows, {
-            let state = state.clone();
-            let entry = entry.clone();
-            move || push_into(&state, &entry, session, &samples, offset)
-        })
-        .await?;
-        drop(ticket);
-        record_push(&state, &claims, request_id.as_ref(), &pushed).await?;
-        Ok(pushed.answer)
-    })
+    tokio::spawn(
+        async move {
+            // The session is locked here, waiting without a thread: a push to a session another
+            // push is scoring never holds a blocking thread while it waits.
+            let session = entry.session.clone().lock_owned().await;
+            // Windows this push may complete, at most (one per hop of the model-rate samples
+            // it becomes).
+            let per_input_sample = session
+                .conditioner
+                .as_ref()
+                .map_or(1.0, |c| eeg_data::SAMPLING_HZ / c.input_hz());
+            let model_samples = (samples.len() as f64 * per_input_sample).ceil() as usize + 1;
+            let windows = model_samples / session.monitor.config().hop.max(1) + 1;
+            let pushed = blocking_as(&ticket, windows, {
+                let state = state.clone();
+                let entry = entry.clone();
+                move || push_into(&state, &entry, session, &samples, offset)
+            })
+            .await?;
+            drop(ticket);
+            record_push(&state, &claims, request_id.as_ref(), &pushed).await?;
+            Ok(pushed.answer)
+        }
+        .in_current_span(),
+    )
     .await
     .map_err(ApiError::internal)?
 }

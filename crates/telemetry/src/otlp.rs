@@ -1,0 +1,74 @@
+//! Span export to an OpenTelemetry collector over OTLP/HTTP (protobuf), batched on the SDK's
+//! own thread. The standard `OTEL_EXPORTER_OTLP_HEADERS` adds headers (a collector's token,
+//! MLflow's `x-mlflow-experiment-id`).
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::registry::LookupSpan;
+
+/// The running exporter.
+pub(crate) struct Traces {
+    provider: SdkTracerProvider,
+}
+
+/// `base` with the traces path, as the OTLP/HTTP specification builds it from
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`.
+fn traces_url(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if base.ends_with("/v1/traces") {
+        base.to_owned()
+    } else {
+        format!("{base}/v1/traces")
+    }
+}
+
+impl Traces {
+    pub(crate) fn start<S>(
+        endpoint: &str,
+        service: &'static str,
+    ) -> anyhow::Result<(
+        Self,
+        tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>,
+    )>
+    where
+        S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+    {
+        let url = traces_url(endpoint);
+        let exporter = SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(&url)
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot export traces to {url}: {e}"))?;
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(Resource::builder().with_service_name(service).build())
+            .build();
+        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
+        Ok((Self { provider }, layer))
+    }
+
+    /// Sends what is still batched and stops.
+    pub(crate) fn shutdown(self) {
+        if let Err(e) = self.provider.shutdown() {
+            eprintln!("warning: the last traces could not be exported: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_traces_path_is_added_once() {
+        assert_eq!(traces_url("http://c:4318"), "http://c:4318/v1/traces");
+        assert_eq!(traces_url("http://c:4318/"), "http://c:4318/v1/traces");
+        assert_eq!(
+            traces_url("http://c:4318/v1/traces"),
+            "http://c:4318/v1/traces"
+        );
+    }
+}
