@@ -173,7 +173,7 @@ def pod_specs(doc):
         yield spec["jobTemplate"]["spec"]["template"]
 
 # With the built binary (SEIZURE_OPS_BIN): each container's flags and variables must be in
-# the `--help` of the very subcommand it runs (clap prints `[env: NAME=]`), not only somewhere
+# the `--help` of the very subcommand it runs (clap prints `[env: NAME=]`, or `[env: NAME]` for a secret whose value it hides), not only somewhere
 # in the sources. Variables read outside clap (the S3 credentials) are checked as above.
 binary = os.environ.get("SEIZURE_OPS_BIN")
 helps = {}
@@ -189,7 +189,7 @@ def help_of(words):
         if out.returncode != 0:
             problems.append(f"`seizure-ops {' '.join(key)} --help` failed: {out.stderr.strip()}")
         helps[key] = (set(re.findall(r"--([a-z0-9][a-z0-9-]*)", out.stdout)),
-                      set(re.findall(r"\[env: ([A-Z0-9_]+)=", out.stdout)))
+                      set(re.findall(r"\[env: ([A-Z0-9_]+)[=\]]", out.stdout)))
     return helps[key]
 
 def check_against_help(where, command_lines, env_names):

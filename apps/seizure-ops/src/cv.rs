@@ -17,7 +17,6 @@ use clap::Args;
 use eeg_data::prepare::{prepare, PrepareOptions, SplitOptions};
 use eeg_data::processed::{Fold, ProcessedDataset};
 use evaluate::scoring::{self, IntervalSettings, ModelEvaluation, TestSet};
-use evaluate::PromotionPolicy;
 use seizure_model::Predictor;
 use serde::Serialize;
 use service_flags::DvcArgs;
@@ -119,8 +118,11 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
         anyhow::bail!("--folds must be between 2 and 20");
     }
     let csv = raw_csv(home, pipeline)?;
-    // The folds' intervals: evaluate's defaults (confidence, draws, seed, target).
-    let settings = PromotionPolicy::DEFAULT.interval_settings();
+    // The folds' intervals: evaluate's (confidence, draws, seed, target), from its
+    // environment variables as the stage's own binary reads them.
+    let policy = crate::from_env::<evaluate::PromotionFlags>()?.policy();
+    policy.check()?;
+    let settings = policy.interval_settings();
     announce_tracking(home)?;
     let tracking_args = tracking(home)?;
     let tracker = tracking_args.open()?;

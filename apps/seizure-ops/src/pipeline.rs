@@ -119,6 +119,7 @@ fn stage(
     body: impl FnOnce() -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     println!("\n==> [{number}/{STAGES}] {name}");
+    let _stage = tracing::info_span!("stage", number, name).entered();
     let started = Instant::now();
     body().with_context(|| format!("pipeline stopped at stage {number}/{STAGES} ({name})"))?;
     println!(

@@ -4,7 +4,7 @@
 //! place: a rename within one directory is atomic, so an interrupted run leaves the previous
 //! version (and at worst a hidden temporary) behind.
 
-use std::fs;
+use fs_err as fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -39,7 +39,7 @@ pub fn write_private_file(dest: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 fn write_with_mode(dest: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use fs_err::os::unix::fs::OpenOptionsExt;
     fs::create_dir_all(parent_dir(dest))?;
     let tmp = sibling(dest, "tmp")?;
     let result = (|| {

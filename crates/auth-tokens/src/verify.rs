@@ -76,6 +76,22 @@ pub struct VerifierConfig {
 /// issues 15-minute tokens by default).
 pub const DEFAULT_MAX_LIFETIME_SECONDS: u64 = 3600;
 
+/// Clock skew the services tolerate on `exp` and `nbf`.
+pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
+
+impl VerifierConfig {
+    /// The services' verification of tokens for `audience`: the default leeway and longest
+    /// lifetime.
+    pub fn for_audience(audience: crate::TokenAudience) -> Self {
+        Self {
+            issuer: audience.issuer,
+            audience: audience.audience,
+            leeway_seconds: DEFAULT_LEEWAY_SECONDS,
+            max_lifetime_seconds: DEFAULT_MAX_LIFETIME_SECONDS,
+        }
+    }
+}
+
 /// The largest key set accepted from the network.
 const MAX_KEY_SET_BYTES: usize = 256 * 1024;
 

@@ -122,12 +122,28 @@ fn request_span<B>(request: &axum::http::Request<B>) -> Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
-    tracing::info_span!(
-        "request",
-        request_id = %id_of(request),
-        method = %request.method(),
-        route
-    )
+    // Probes and scrapes come every few seconds: their spans are debug, so neither the logs
+    // nor a trace collector fill with them.
+    if is_probe(route) {
+        tracing::debug_span!(
+            "request",
+            request_id = %id_of(request),
+            method = %request.method(),
+            route
+        )
+    } else {
+        tracing::info_span!(
+            "request",
+            request_id = %id_of(request),
+            method = %request.method(),
+            route
+        )
+    }
+}
+
+/// A health probe's or a metrics scrape's route.
+fn is_probe(route: &str) -> bool {
+    route == "/metrics" || route.starts_with("/health/") || route.starts_with("/v2/health/")
 }
 
 fn log_completion<B>(response: &axum::http::Response<B>, latency: Duration, _span: &Span) {

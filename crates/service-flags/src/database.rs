@@ -41,7 +41,7 @@ impl DatabaseArgs {
             .unwrap_or_else(|| SecretString::from(default_file));
         DatabaseSettings::new(url)
             .with_password_file(self.database_password_file.clone())
-            .with_max_connections(self.database_max_connections.max(1))
+            .with_max_connections(self.database_max_connections)
     }
 }
 

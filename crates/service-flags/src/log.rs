@@ -11,7 +11,8 @@ pub struct LogArgs {
     pub log_format: LogFormat,
     /// Also log every span as it closes (handlers, scoring, audit writes, stages) with its
     /// busy and idle time: a request's work can be followed line by line.
-    #[arg(long, env = "LOG_SPANS", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    #[arg(long, env = "LOG_SPANS", default_value_t = false, action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(), global = true)]
     pub log_spans: bool,
     /// An OpenTelemetry collector (OTLP/HTTP base URL, e.g. http://collector:4318): spans are
     /// exported there as well; `OTEL_EXPORTER_OTLP_HEADERS` adds headers. Unset: none are.

@@ -58,18 +58,19 @@ fn restrict_sqlite_file(configured: &str) -> std::io::Result<()> {
 pub fn with_password_file(url: &str, password_file: &std::path::Path) -> Result<String, PoolError> {
     let password = fs_err::read_to_string(password_file)?;
     let password = password.trim_end_matches(['\r', '\n']);
+    // Messages show the URL redacted: it may carry a password by mistake.
+    let shown = settings::redact(url);
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         PoolError::Url(format!(
-            "a password file needs a URL such as postgres://user@host/db, not {url:?}"
+            "a password file needs a URL such as postgres://user@host/db, not {shown:?}"
         ))
     })?;
-    let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    let Some((user, host)) = authority.rsplit_once('@') else {
-        return Err(PoolError::Url(format!("{url:?} names no user")));
+    let Some((user, host_and_tail)) = rest.rsplit_once('@') else {
+        return Err(PoolError::Url(format!("{shown:?} names no user")));
     };
     if user.contains(':') {
         return Err(PoolError::Url(format!(
-            "{url:?} already has a password; leave it out when using a password file"
+            "{shown:?} already has a password; leave it out when using a password file"
         )));
     }
     let encoded: String = password
@@ -81,7 +82,7 @@ pub fn with_password_file(url: &str, password_file: &std::path::Path) -> Result<
             other => format!("%{other:02X}"),
         })
         .collect();
-    Ok(format!("{scheme}://{user}:{encoded}@{host}/{tail}"))
+    Ok(format!("{scheme}://{user}:{encoded}@{host_and_tail}"))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,16 +117,6 @@ fn pool_options_with(max_connections: u32) -> AnyPoolOptions {
         .acquire_timeout(Duration::from_secs(5))
 }
 
-/// Connects to `configured` (a path or a URL) and runs `migrations`.
-pub async fn connect(configured: &str, migrations: &Migrator) -> Result<AnyPool, PoolError> {
-    connect_sized(
-        configured,
-        DatabaseSettings::DEFAULT_MAX_CONNECTIONS,
-        migrations,
-    )
-    .await
-}
-
 /// Connects to the configured database (its password resolved) and runs `migrations`.
 pub async fn connect_to(
     settings: &DatabaseSettings,
@@ -136,6 +127,8 @@ pub async fn connect_to(
     connect_sized(url.expose_secret(), settings.max_connections(), migrations).await
 }
 
+/// Connects to `configured` (a resolved path or URL: never in a message) and runs
+/// `migrations`.
 async fn connect_sized(
     configured: &str,
     max_connections: u32,
@@ -274,18 +267,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fresh = dir.path().join("fresh.db");
         let migrations = Migrator::DEFAULT;
-        connect(fresh.to_str().unwrap(), &migrations).await.unwrap();
+        connect_to(&DatabaseSettings::sqlite_file(&fresh), &migrations)
+            .await
+            .unwrap();
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&fresh), 0o600);
         let loose = dir.path().join("loose.db");
         std::fs::write(&loose, b"").unwrap();
         std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
-        connect(
-            &format!("sqlite://{}?mode=rwc", loose.display()),
-            &migrations,
-        )
-        .await
-        .unwrap();
+        let url = format!("sqlite://{}?mode=rwc", loose.display());
+        connect_to(&DatabaseSettings::new(url), &migrations)
+            .await
+            .unwrap();
         assert_eq!(
             mode(&loose),
             0o600,

@@ -73,24 +73,18 @@ impl std::fmt::Debug for DatabaseSettings {
     }
 }
 
-/// `url` with the password of its user info (`scheme://user:password@host`) and any
+/// `url` with the password of its user info (`scheme://user:password@host`, everything
+/// between the user's `:` and the last `@`, whatever characters the password holds) and any
 /// `password=` query parameter replaced by `***`.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let mut shown = match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-            let (authority, tail) = rest.split_at(authority_end);
-            match authority.rsplit_once('@') {
-                Some((user_info, host)) => {
-                    let user = user_info
-                        .split_once(':')
-                        .map_or(user_info, |(user, _)| user);
-                    let hidden = if user_info.contains(':') { ":***" } else { "" };
-                    format!("{scheme}://{user}{hidden}@{host}{tail}")
-                }
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((user_info, host_and_tail)) => match user_info.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host_and_tail}"),
                 None => url.to_owned(),
-            }
-        }
+            },
+            None => url.to_owned(),
+        },
         None => url.to_owned(),
     };
     if let Some(query_start) = shown.find('?') {
@@ -119,6 +113,8 @@ mod tests {
                 "postgres://u:***@db:5432/auth",
             ),
             ("postgres://u:hun:ter@2@db/auth", "postgres://u:***@db/auth"),
+            ("postgres://u:pa/ss@db/auth", "postgres://u:***@db/auth"),
+            ("postgres://u:pa?ss#x@db/auth", "postgres://u:***@db/auth"),
             (
                 "postgres://u@db/auth?password=hunter2&x=1",
                 "postgres://u@db/auth?password=***&x=1",
@@ -131,6 +127,8 @@ mod tests {
             assert_eq!(settings.redacted(), shown, "{url}");
             assert!(!format!("{settings:?}").contains("hunter2"), "{url}");
             assert!(!format!("{settings:?}").contains("ter@2"), "{url}");
+            assert!(!settings.redacted().contains("pa/ss"), "{url}");
+            assert!(!settings.redacted().contains("pa?ss"), "{url}");
         }
     }
 
@@ -147,5 +145,34 @@ mod tests {
         );
         assert!(!format!("{settings:?}").contains("s3cret"));
         assert_eq!(settings.redacted(), "postgres://u@db/auth");
+        // A query right after the host keeps its place.
+        let with_query = DatabaseSettings::new("postgres://u@db?sslmode=require".to_owned())
+            .with_password_file(Some(dir.path().join("password")));
+        assert_eq!(
+            with_query.resolve().unwrap().expose_secret(),
+            "postgres://u:s3cret%2F%2B@db?sslmode=require"
+        );
+    }
+
+    #[test]
+    fn a_password_in_the_url_and_a_password_file_never_show_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("password");
+        std::fs::write(&file, "other\n").unwrap();
+        for url in [
+            "postgres://u:hunter2@db/auth",
+            "postgres://u:hun/ter2@db/auth",
+        ] {
+            let error = DatabaseSettings::new(url.to_owned())
+                .with_password_file(Some(file.clone()))
+                .resolve()
+                .expect_err("refused")
+                .to_string();
+            assert!(error.contains("already has a password"), "{error}");
+            assert!(
+                !error.contains("hunter2") && !error.contains("ter2"),
+                "{error}"
+            );
+        }
     }
 }

@@ -57,6 +57,14 @@ pub struct LogSettings {
 pub struct Telemetry {
     #[cfg(feature = "otlp")]
     traces: Option<otlp::Traces>,
+    warning: Option<String>,
+}
+
+impl Telemetry {
+    /// Why spans configured for export are not exported, if they are not.
+    pub fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
+    }
 }
 
 impl Drop for Telemetry {
@@ -70,12 +78,14 @@ impl Drop for Telemetry {
 
 /// Installs the global subscriber (later calls, e.g. from tests, are ignored) for the
 /// program `service`, the name its spans are exported under.
-pub fn init(settings: &LogSettings, service: &'static str) -> anyhow::Result<Telemetry> {
+pub fn init(settings: &LogSettings, service: &'static str) -> Telemetry {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The logs follow RUST_LOG; the exported spans do not (see `exported_spans`).
+    let log_filter =
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let colours = std::io::stderr().is_terminal();
     let spans = if settings.span_events {
         FmtSpan::CLOSE
@@ -89,39 +99,68 @@ pub fn init(settings: &LogSettings, service: &'static str) -> anyhow::Result<Tel
         LogFormat::Text => fmt
             .with_writer(move || EscapingWriter::new(std::io::stderr(), colours))
             .with_target(false)
+            .with_filter(log_filter())
             .boxed(),
         LogFormat::Json => fmt
             .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
+            .with_filter(log_filter())
             .boxed(),
     };
+    // Trace export is observability, not the service: a collector that cannot be set up
+    // leaves a warning in the logs, never a service that refuses to start.
+    let mut warning = None;
     #[cfg(feature = "otlp")]
     let (traces, exported) = match &settings.otlp_endpoint {
-        Some(endpoint) => {
-            let (traces, layer) = otlp::Traces::start(endpoint, service)?;
-            (Some(traces), Some(layer))
-        }
+        Some(endpoint) => match otlp::Traces::start(endpoint, service) {
+            Ok((traces, layer)) => (Some(traces), Some(layer.with_filter(exported_spans()))),
+            Err(e) => {
+                warning = Some(format!("{e}; spans are not exported"));
+                (None, None)
+            }
+        },
         None => (None, None),
     };
     #[cfg(not(feature = "otlp"))]
-    let exported: Option<tracing_subscriber::layer::Identity> = match &settings.otlp_endpoint {
-        Some(endpoint) => anyhow::bail!(
-            "{service}: an OTLP endpoint is configured ({endpoint}, OTEL_EXPORTER_OTLP_ENDPOINT) \
-             but this build exports no traces: build with `--features fleet` (the Docker image \
-             and CI do), or unset it"
-        ),
-        None => None,
+    let exported: Option<tracing_subscriber::layer::Identity> = {
+        if let Some(endpoint) = &settings.otlp_endpoint {
+            warning = Some(format!(
+                "{service}: an OTLP endpoint is configured ({endpoint}, \
+                 OTEL_EXPORTER_OTLP_ENDPOINT) but this build exports no traces: build with \
+                 `--features fleet` (the Docker image and CI do), or unset it"
+            ));
+        }
+        None
     };
     let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
         .with(exported)
+        .with(fmt)
         .try_init();
-    Ok(Telemetry {
+    if let Some(warning) = &warning {
+        tracing::warn!("{warning}");
+    }
+    Telemetry {
         #[cfg(feature = "otlp")]
         traces,
-    })
+        warning,
+    }
+}
+
+/// What a collector receives: the info spans (requests, handlers, service steps, stages)
+/// whatever RUST_LOG says, and nothing of the exporter's own HTTP stack (no feedback loop).
+#[cfg(feature = "otlp")]
+fn exported_spans() -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::LevelFilter;
+    tracing_subscriber::filter::Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_target("opentelemetry", LevelFilter::OFF)
+        .with_target("opentelemetry_sdk", LevelFilter::OFF)
+        .with_target("opentelemetry_otlp", LevelFilter::OFF)
+        .with_target("opentelemetry_http", LevelFilter::OFF)
+        .with_target("reqwest", LevelFilter::OFF)
+        .with_target("hyper", LevelFilter::OFF)
+        .with_target("hyper_util", LevelFilter::OFF)
 }
 
 /// A binary's `main`: logging and trace export set up, `work` run, the traces flushed, and
@@ -131,11 +170,10 @@ pub fn main_with(
     service: &'static str,
     work: impl FnOnce() -> anyhow::Result<()>,
 ) -> std::process::ExitCode {
-    exit_code(init(settings, service).and_then(|telemetry| {
-        let result = work();
-        drop(telemetry);
-        result
-    }))
+    let telemetry = init(settings, service);
+    let result = work();
+    drop(telemetry);
+    exit_code(result)
 }
 
 /// The process exit code for a binary's result, printing the error chain on one line.
@@ -169,13 +207,26 @@ mod tests {
 
     #[cfg(not(feature = "otlp"))]
     #[test]
-    fn a_build_without_export_refuses_an_endpoint_rather_than_drop_traces() {
+    fn a_build_without_export_warns_that_an_endpoint_is_not_used() {
         let settings = LogSettings {
             otlp_endpoint: Some("http://collector:4318".into()),
             ..LogSettings::default()
         };
-        let error = init(&settings, "test").err().expect("refused").to_string();
-        assert!(error.contains("--features fleet"), "{error}");
+        let telemetry = init(&settings, "test");
+        let warning = telemetry.warning().expect("a warning");
+        assert!(warning.contains("--features fleet"), "{warning}");
+    }
+
+    #[cfg(feature = "otlp")]
+    #[test]
+    fn an_endpoint_the_exporter_cannot_use_is_a_warning_not_a_failure() {
+        let settings = LogSettings {
+            otlp_endpoint: Some("not a url at all".into()),
+            ..LogSettings::default()
+        };
+        let telemetry = init(&settings, "test");
+        let warning = telemetry.warning().expect("a warning");
+        assert!(warning.contains("not exported"), "{warning}");
     }
 
     #[test]

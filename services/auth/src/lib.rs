@@ -11,6 +11,7 @@ pub mod store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use auth_tokens::{
@@ -61,19 +62,26 @@ pub struct AuthArgs {
     pub dev_key_algorithm: SigningAlgorithm,
     #[command(flatten)]
     pub tokens: service_flags::TokenArgs,
-    /// Access-token lifetime in seconds.
-    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 900)]
+    /// Access-token lifetime in seconds (at most the verifiers' longest accepted lifetime,
+    /// `auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS`).
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 900,
+        value_parser = clap::value_parser!(u64).range(1..=auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS))]
     pub access_token_ttl: u64,
-    /// Refresh-token lifetime in seconds.
-    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value_t = 14 * 24 * 3600)]
+    /// Refresh-token lifetime in seconds (a minute to a year).
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value_t = 14 * 24 * 3600,
+        value_parser = clap::value_parser!(u64).range(60..=365 * 24 * 3600))]
     pub refresh_token_ttl: u64,
     /// Failed logins allowed per (username, client address) within the window.
-    #[arg(long, env = "LOGIN_MAX_FAILURES", default_value_t = 5)]
-    pub max_failures: i64,
+    #[arg(long, env = "LOGIN_MAX_FAILURES", default_value_t = 5,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_failures: u32,
     /// Failed logins allowed per client address within the window, whatever the usernames.
-    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 100)]
-    pub max_failures_per_address: i64,
-    #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value_t = 900)]
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 100,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_failures_per_address: u32,
+    /// The window (seconds) failed logins are counted in.
+    #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value_t = 900,
+        value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
     pub failure_window: u64,
     /// Reverse proxies whose `X-Forwarded-For` names the client (comma-separated IP
     /// addresses); unset: the TCP peer is the client.
@@ -85,7 +93,8 @@ pub struct AuthArgs {
     pub cors_allowed_origins: Vec<String>,
     /// From the second failure of a (username, address) on, the next attempt waits this many
     /// seconds, doubling with each further failure (0: no delay, only the window's limit).
-    #[arg(long, env = "LOGIN_BACKOFF_SECONDS", default_value_t = 1)]
+    #[arg(long, env = "LOGIN_BACKOFF_SECONDS", default_value_t = 1,
+        value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub backoff_seconds: u64,
     /// The first admin, created on start if missing (with ADMIN_PASSWORD).
     #[arg(long, env = "ADMIN_USERNAME")]
@@ -167,8 +176,7 @@ pub async fn prepare_first_admin(args: &mut AuthArgs) -> anyhow::Result<FirstAdm
 
 async fn open_store(args: &AuthArgs) -> anyhow::Result<Store> {
     let database = args.database.settings(DEFAULT_DATABASE_FILE);
-    let url = database.resolve()?;
-    Store::connect(url.expose_secret())
+    Store::connect(&database)
         .await
         .with_context(|| format!("cannot open the database {}", database.redacted()))
 }
@@ -185,12 +193,7 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
     published.extend(previous.iter());
     let jwks = Jwks::of(&published);
     let verifier = Verifier::new(
-        VerifierConfig {
-            issuer: args.tokens.issuer.clone(),
-            audience: args.tokens.audience.clone(),
-            leeway_seconds: 30,
-            max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
-        },
+        VerifierConfig::for_audience(args.tokens.audience()),
         KeySource::Static(jwks.clone()),
     )
     .await?;
@@ -211,11 +214,11 @@ pub async fn build_state(args: &AuthArgs) -> anyhow::Result<Arc<AppState>> {
         verifier,
         jwks,
         settings: Settings {
-            refresh_lifetime_seconds: args.refresh_token_ttl,
+            refresh_lifetime: Duration::from_secs(args.refresh_token_ttl),
             max_failures: args.max_failures,
             max_failures_per_address: args.max_failures_per_address,
-            failure_window_seconds: args.failure_window,
-            backoff_base_seconds: args.backoff_seconds,
+            failure_window: Duration::from_secs(args.failure_window),
+            backoff_base: Duration::from_secs(args.backoff_seconds),
             trusted_proxies: args.trusted_proxies.clone(),
             browser_origins: args
                 .cors_allowed_origins
@@ -295,4 +298,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::info!(address = %cli.args.listen, "auth service listening");
         serve(listener, state, http_kit::shutdown_signal()).await
     })
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use super::*;
+
+    #[test]
+    fn hostile_lifetimes_and_limits_are_refused_when_parsed() {
+        for (flag, value) in [
+            ("--access-token-ttl", "0"),
+            ("--access-token-ttl", "3601"),
+            ("--refresh-token-ttl", "18446744073709551615"),
+            ("--refresh-token-ttl", "-1"),
+            ("--max-failures", "-5"),
+            ("--max-failures", "0"),
+            ("--max-failures-per-address", "1e9"),
+            ("--failure-window", "0"),
+            ("--backoff-seconds", "99999"),
+        ] {
+            assert!(
+                Cli::try_parse_from(["auth", flag, value]).is_err(),
+                "{flag} {value}"
+            );
+        }
+        let defaults = Cli::try_parse_from(["auth"]).unwrap().args;
+        assert_eq!((defaults.access_token_ttl, defaults.max_failures), (900, 5));
+    }
 }

@@ -78,6 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Evaluates the candidate and promotes it if it is better. Returns the report and, when the
 /// candidate was promoted, the audit record.
+#[tracing::instrument(name = "evaluate", skip_all, fields(candidate = %args.candidate.display()))]
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<(Report, Option<AuditRecord>)> {
     let force = args.force()?;
     let inputs = Inputs::load(args)?;

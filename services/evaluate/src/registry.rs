@@ -146,7 +146,7 @@ pub fn install(
         predictor
             .smoke_test()
             .map_err(|e| anyhow::anyhow!("the model to install fails its smoke test: {e}"))?;
-        std::fs::write(dir.join(RELEASE_FILE), release.to_json())?;
+        fs_err::write(dir.join(RELEASE_FILE), release.to_json())?;
         Ok(())
     })
     .with_context(|| format!("cannot install {}", args.production.display()))?;
@@ -159,7 +159,7 @@ pub fn copy_files(from: &Path, to: &Path) -> anyhow::Result<()> {
     for (relpath, path) in artifact_store::dvc::list_files(from)? {
         let target = to.join(relpath);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
+            fs_err::create_dir_all(parent)?;
         }
         std::fs::copy(&path, &target).with_context(|| format!("cannot copy {}", path.display()))?;
     }

@@ -20,8 +20,8 @@ pub(crate) fn write_reports(
     let m = &report.candidate.recordings;
     atomic::replace_dir(dir, |staging| -> anyhow::Result<()> {
         let json = serde_json::to_string_pretty(report)? + "\n";
-        std::fs::write(staging.join("metrics.json"), json)?;
-        std::fs::write(
+        fs_err::write(staging.join("metrics.json"), json)?;
+        fs_err::write(
             staging.join("roc.svg"),
             plots::curve(
                 "ROC curve (test recordings)",
@@ -32,7 +32,7 @@ pub(crate) fn write_reports(
                 &format!("AUC {:.4}", m.roc_auc),
             ),
         )?;
-        std::fs::write(
+        fs_err::write(
             staging.join("pr.svg"),
             plots::curve(
                 "Precision-recall curve (test recordings)",
@@ -44,7 +44,7 @@ pub(crate) fn write_reports(
             ),
         )?;
         let calibration = &report.candidate.calibration;
-        std::fs::write(
+        fs_err::write(
             staging.join("reliability.svg"),
             plots::curve(
                 "Reliability diagram (test recordings)",
@@ -58,7 +58,7 @@ pub(crate) fn write_reports(
                 ),
             ),
         )?;
-        std::fs::write(
+        fs_err::write(
             staging.join("confusion.svg"),
             plots::confusion_matrix(
                 &format!("Confusion matrix (threshold {})", report.threshold),

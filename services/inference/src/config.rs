@@ -67,7 +67,8 @@ pub struct InferenceArgs {
     #[arg(long, env = "AUTH_REVOCATIONS_URL")]
     pub revocations_url: Option<String>,
     /// How often the revocation list is polled.
-    #[arg(long, env = "REVOCATION_POLL_SECONDS", default_value_t = 5)]
+    #[arg(long, env = "REVOCATION_POLL_SECONDS", default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub revocation_poll_seconds: u64,
     #[command(flatten)]
     pub tokens: service_flags::TokenArgs,
@@ -82,15 +83,18 @@ pub struct InferenceArgs {
     #[arg(long, env = "PATIENT_THRESHOLD")]
     pub patient_threshold: Option<f64>,
     /// Requests running longer are answered 503.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 10)]
+    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=600))]
     pub request_timeout_seconds: u64,
     /// Largest request body accepted (bytes); 1,000 recordings of JSON numbers fit in 8 MiB.
-    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1024..=1 << 30))]
     pub max_body_bytes: usize,
     /// Request bodies in memory, all requests together (bytes, counted as they arrive and
     /// held until the answer is ready): past it a request is answered 503 (docs/hardening.md,
     /// "Memory budget"). Never below MAX_BODY_BYTES.
-    #[arg(long, env = "MAX_BODY_BYTES_IN_FLIGHT", default_value_t = DEFAULT_BODY_BYTES_IN_FLIGHT)]
+    #[arg(long, env = "MAX_BODY_BYTES_IN_FLIGHT", default_value_t = DEFAULT_BODY_BYTES_IN_FLIGHT,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1024..=1 << 34))]
     pub max_body_bytes_in_flight: usize,
     /// One user's request bodies in memory together (bytes; default MAX_BODY_BYTES, one
     /// largest body): past it their request is answered 429, so one user cannot spend the
@@ -119,17 +123,21 @@ pub struct InferenceArgs {
     )]
     pub audit_spill_file: PathBuf,
     /// Predictions one user may have in progress at once; more are answered 429.
-    #[arg(long, env = "MAX_PREDICTIONS_PER_USER", default_value_t = 4)]
+    #[arg(long, env = "MAX_PREDICTIONS_PER_USER", default_value_t = 4,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     pub max_predictions_per_user: usize,
     /// Predictions in progress at once, all users together; more are answered 503.
-    #[arg(long, env = "MAX_PREDICTIONS_IN_PROGRESS", default_value_t = 64)]
+    #[arg(long, env = "MAX_PREDICTIONS_IN_PROGRESS", default_value_t = 64,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     pub max_predictions_in_progress: usize,
     /// How long shutdown waits for the audit log to reach the database before spilling.
-    #[arg(long, env = "AUDIT_SHUTDOWN_GRACE_SECONDS", default_value_t = 5)]
+    #[arg(long, env = "AUDIT_SHUTDOWN_GRACE_SECONDS", default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(0..=300))]
     pub audit_shutdown_grace_seconds: u64,
     /// How often (seconds) this replica checks the production pointer and reloads itself when
     /// it names another release, so every replica converges after a promotion; 0 turns it off.
-    #[arg(long, env = "MODEL_WATCH_SECONDS", default_value_t = 30)]
+    #[arg(long, env = "MODEL_WATCH_SECONDS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub model_watch_seconds: u64,
     /// How long the start waits for the production release (keep it under the startup
     /// probe's allowance, 120 s in deploy/k8s): past it, or when the object store hangs, the
@@ -316,6 +324,12 @@ mod tests {
             ("--monitor-replay-speed", "65"),
             ("--max-monitor-push-samples", "-1"),
             ("--max-monitor-sockets", "1e3"),
+            ("--request-timeout-seconds", "0"),
+            ("--request-timeout-seconds", "18446744073709551615"),
+            ("--revocation-poll-seconds", "0"),
+            ("--max-body-bytes", "0"),
+            ("--max-predictions-per-user", "0"),
+            ("--model-watch-seconds", "-1"),
         ] {
             assert!(
                 Cli::try_parse_from(["inference", flag, value]).is_err(),

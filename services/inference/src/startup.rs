@@ -79,12 +79,7 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
         .map_err(anyhow::Error::msg)?;
     let verifier = Arc::new(
         Verifier::new(
-            VerifierConfig {
-                issuer: args.tokens.issuer.clone(),
-                audience: args.tokens.audience.clone(),
-                leeway_seconds: 30,
-                max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
-            },
+            VerifierConfig::for_audience(args.tokens.audience()),
             key_source(args)?,
         )
         .await?,

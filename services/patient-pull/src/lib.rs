@@ -112,6 +112,7 @@ impl Pulled {
     }
 }
 
+#[tracing::instrument(name = "patient_pull", skip_all, fields(out = %args.out.display()))]
 pub fn pull_patients(args: &PatientPullArgs) -> anyhow::Result<Pulled> {
     args.dvc.settings().fetch(&args.data)?;
     let dataset = ProcessedDataset::open(&args.data)

@@ -185,6 +185,7 @@ pub fn split_options(args: &PreprocessArgs) -> anyhow::Result<SplitOptions> {
 
 /// Runs preprocessing with these options, reporting skipped rows and the balance choice, and
 /// records the output for DVC (pushing it when a remote is configured).
+#[tracing::instrument(name = "preprocessing", skip_all, fields(out = %args.out.display()))]
 pub fn preprocess(args: &PreprocessArgs) -> anyhow::Result<Preprocessed> {
     let options = PrepareOptions {
         input: args.input.clone(),

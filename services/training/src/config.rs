@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser};
 use eeg_data::processed::Manifest;
 use seizure_model::{FrontEnd, ModelConfig};
@@ -77,7 +78,9 @@ pub struct TrainingArgs {
     pub dropout: f64,
     /// Where training windows start: anywhere in the segment's continuous signal, drawn
     /// afresh every epoch (`random`), or at the data set's chunk boundaries (`aligned`).
-    #[arg(long, env = "TRAIN_WINDOWS", value_enum, default_value_t = Windows::Random)]
+    #[arg(long, env = "TRAIN_WINDOWS", default_value = "random",
+        value_parser = PossibleValuesParser::new(Windows::ALL.map(Windows::name))
+            .map(|name| name.parse::<Windows>().expect("one of the possible values")))]
     pub windows: Windows,
     /// Random gain of each training window, uniform in [1 - g, 1 + g] (0: none). The default
     /// 0.2 keeps ROC AUC above 0.995 at gains 0.7 and 1.3 (docs/model.md).

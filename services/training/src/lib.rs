@@ -68,6 +68,7 @@ pub fn train_model(args: &TrainingArgs) -> anyhow::Result<TrainingOutcome> {
 
 /// [`train_model`], with `on_epoch` called after every epoch: `ControlFlow::Break` stops the
 /// run there (the best epoch so far is kept, and the run is tagged `pruned`).
+#[tracing::instrument(name = "training", skip_all, fields(out = %args.out.display(), seed = args.seed))]
 pub fn train_model_with(
     args: &TrainingArgs,
     on_epoch: &dyn Fn(&EpochMetrics) -> ControlFlow<()>,

@@ -15,7 +15,7 @@ use eeg_data::random::Rng;
 use eeg_data::SAMPLES_PER_RECORDING;
 
 /// Where training windows start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Windows {
     /// At the data set's chunk boundaries (the original behaviour).
     Aligned,
@@ -24,11 +24,24 @@ pub enum Windows {
 }
 
 impl Windows {
+    pub const ALL: [Self; 2] = [Self::Aligned, Self::Random];
+
     pub fn name(self) -> &'static str {
         match self {
             Windows::Aligned => "aligned",
             Windows::Random => "random",
         }
+    }
+}
+
+impl std::str::FromStr for Windows {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|w| w.name() == name)
+            .ok_or_else(|| format!("no window placement {name:?}: aligned or random"))
     }
 }
 

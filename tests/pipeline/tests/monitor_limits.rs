@@ -143,9 +143,11 @@ async fn sockets_are_capped_per_user_and_in_all_from_the_handshake() {
     eventually("every socket is gone", || app.state.sessions.sockets() == 0).await;
 }
 
-fn percentile(mut values: Vec<Duration>, p: f64) -> Duration {
-    values.sort();
-    values[((values.len() - 1) as f64 * p).round() as usize]
+/// The workspace's one quantile (drift's, numpy's default), of latencies.
+fn percentile(values: Vec<Duration>, p: f64) -> Duration {
+    let mut seconds: Vec<f64> = values.iter().map(Duration::as_secs_f64).collect();
+    seconds.sort_by(f64::total_cmp);
+    Duration::from_secs_f64(drift::stats::quantile(&seconds, p))
 }
 
 /// Regression: a push held its session's (std) mutex for its whole inference while status,

@@ -89,7 +89,7 @@ fn is_edf(path: &Path) -> anyhow::Result<bool> {
 /// Reads and conditions the recording; `max_abs` is the model's input bound (µV).
 pub fn read_input(args: &InputArgs, max_abs: f64) -> anyhow::Result<Input> {
     let path = &args.input;
-    if std::fs::metadata(path).is_ok_and(|m| m.is_file()) && is_edf(path)? {
+    if fs_err::metadata(path).is_ok_and(|m| m.is_file()) && is_edf(path)? {
         if args.column.is_some() || args.input_hz.is_some() {
             bail!(
                 "{}: an EDF file has channels (--channel, --channels) and its own rate; \

@@ -6,6 +6,7 @@
 //! * [`metrics`]: the service's Prometheus metrics.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use auth_tokens::{Issuer, Jwks, Verifier};
 use axum::extract::State;
@@ -31,15 +32,15 @@ pub use sessions::sync_revocations;
 pub use users::add_user;
 
 pub struct Settings {
-    pub refresh_lifetime_seconds: u64,
+    pub refresh_lifetime: Duration,
     /// Failed logins allowed per (username, client address) within the window.
-    pub max_failures: i64,
+    pub max_failures: u32,
     /// Failed logins allowed per client address, whatever the usernames (password spraying).
-    pub max_failures_per_address: i64,
-    pub failure_window_seconds: u64,
-    /// After the second failure of a (username, address), the next attempt waits this many
-    /// seconds, doubling with every further failure.
-    pub backoff_base_seconds: u64,
+    pub max_failures_per_address: u32,
+    pub failure_window: Duration,
+    /// After the second failure of a (username, address), the next attempt waits this long,
+    /// doubling with every further failure (zero: no delay).
+    pub backoff_base: Duration,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Page origins allowed to log in across origins (CORS on the token endpoints).

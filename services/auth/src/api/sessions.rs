@@ -85,7 +85,7 @@ async fn tokens_for(
             family,
             user,
             now,
-            now + state.settings.refresh_lifetime_seconds as i64,
+            now + state.settings.refresh_lifetime.as_secs() as i64,
         )
         .await?;
     Ok(TokenResponse {
@@ -133,7 +133,7 @@ async fn authenticate(
         ));
     }
     let now = now_seconds() as i64;
-    let window = state.settings.failure_window_seconds as i64;
+    let window = state.settings.failure_window.as_secs() as i64;
     let address = format!("ip:{client_ip}");
     let pair = format!("user:{}|ip:{client_ip}", credentials.username);
     let store = &state.store;
@@ -142,14 +142,14 @@ async fn authenticate(
             &address,
             now,
             window,
-            state.settings.max_failures_per_address,
+            i64::from(state.settings.max_failures_per_address),
         )
         .await?
     {
         return Err(throttled(state, wait));
     }
     let failures = match store
-        .reserve_attempt(&pair, now, window, state.settings.max_failures)
+        .reserve_attempt(&pair, now, window, i64::from(state.settings.max_failures))
         .await?
     {
         Ok(failures) => failures,
@@ -185,7 +185,7 @@ async fn authenticate(
         store.clear_attempts(&pair).await?;
         store.release_attempt(&address).await?;
     } else {
-        let base = state.settings.backoff_base_seconds as i64;
+        let base = state.settings.backoff_base.as_secs() as i64;
         let delay = if failures < 2 || base == 0 {
             0
         } else {
@@ -237,7 +237,7 @@ pub(super) fn access_expiry(state: &AppState, now: i64) -> i64 {
 }
 
 /// Reads the access-token revocations in force and hands them to this service's verifier.
-#[tracing::instrument(skip_all, level = "debug")]
+#[tracing::instrument(skip_all)]
 pub async fn sync_revocations(state: &AppState) -> Result<auth_tokens::Revocations, StoreError> {
     let now = now_seconds() as i64;
     let mut revocations = auth_tokens::Revocations::default();

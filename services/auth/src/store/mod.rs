@@ -36,8 +36,8 @@ pub struct Store {
 }
 
 impl Store {
-    pub async fn connect(configured_url: &str) -> Result<Self> {
-        let pool = sql_pool::connect(configured_url, &sqlx::migrate!("./migrations")).await?;
+    pub async fn connect(database: &sql_pool::DatabaseSettings) -> Result<Self> {
+        let pool = sql_pool::connect_to(database, &sqlx::migrate!("./migrations")).await?;
         Ok(Self { pool })
     }
 

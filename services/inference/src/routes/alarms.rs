@@ -39,7 +39,7 @@ pub(crate) async fn list_alarms(
     params(("alarm_id" = String, Path, description = "the alarm's id, as GET /alarms lists it")),
     responses((status = 200, body = Acknowledged), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(alarm = %alarm_id))]
+#[tracing::instrument(skip_all, fields(alarm = %crate::routes::span_text(&alarm_id)))]
 pub(crate) async fn acknowledge_alarm(
     State(state): State<SharedState>,
     caller: Authenticated,

@@ -11,13 +11,13 @@ use crate::service::work::blocking;
 use crate::state::SharedState;
 
 #[utoipa::path(get, path = "/health/ready", responses((status = 200), (status = 503, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, level = "debug")]
 pub(crate) async fn ready(State(state): State<SharedState>) -> Response {
     readiness(&state).map(Json).into_response()
 }
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, level = "debug")]
 pub(crate) async fn metrics(State(state): State<SharedState>) -> Response {
     let worker = state.clone();
     let model = state.model.current();

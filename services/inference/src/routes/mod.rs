@@ -96,3 +96,28 @@ pub fn router(state: SharedState) -> Router {
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
+
+/// A path segment as a span records it: at most 64 bytes (cut at a character boundary), so a
+/// client's hostile path cannot fill the logs or a trace collector. The logs escape control
+/// characters; the value is what the client sent, before it is parsed.
+pub(crate) fn span_text(text: &str) -> &str {
+    let mut end = text.len().min(64);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod span_text_tests {
+    use super::span_text;
+
+    #[test]
+    fn long_and_multibyte_segments_are_cut_at_a_character() {
+        assert_eq!(span_text("42"), "42");
+        assert_eq!(span_text(&"x".repeat(10_000)).len(), 64);
+        let multibyte = "é".repeat(100);
+        let cut = span_text(&multibyte);
+        assert!(cut.len() <= 64 && cut.chars().all(|c| c == 'é'));
+    }
+}

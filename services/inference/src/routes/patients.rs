@@ -62,7 +62,7 @@ pub(crate) async fn list_patients(
     params(("patient_id" = String, Path, description = "the patient's id (a positive integer)")),
     responses((status = 200, body = PatientSignal), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(patient = %raw_id))]
+#[tracing::instrument(skip_all, fields(patient = %crate::routes::span_text(&raw_id)))]
 pub(crate) async fn patient_recordings(
     State(state): State<SharedState>,
     caller: Authenticated,

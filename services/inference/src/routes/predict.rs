@@ -22,7 +22,7 @@ use crate::state::SharedState;
 #[utoipa::path(get, path = "/predict/{patient_id}", params(("patient_id" = u64, Path, description = "the patient's id in the patient store")),
     responses((status = 200, body = PredictionResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(patient = %raw_id))]
+#[tracing::instrument(skip_all, fields(patient = %crate::routes::span_text(&raw_id)))]
 pub(crate) async fn predict_patient(
     State(state): State<SharedState>,
     caller: Authenticated,

@@ -76,7 +76,7 @@ pub const RECENT_ACKNOWLEDGEMENTS: usize = 20;
 
 /// The caller's open alarms (an admin's: everyone's), newest first, and the last
 /// acknowledgements of their alarms (who and when).
-#[tracing::instrument(skip_all, level = "debug")]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn open_alarms(
     state: &SharedState,
     claims: &auth_tokens::Claims,
@@ -106,7 +106,7 @@ pub(crate) async fn open_alarms(
 /// Acknowledges an open alarm of the caller's (an admin: anyone's), once: a second
 /// acknowledgement is 409 naming who acknowledged it and when. Acknowledgements are taken one
 /// at a time, so 50 at once record exactly one.
-#[tracing::instrument(skip_all, level = "debug")]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn acknowledge(
     state: &SharedState,
     claims: &auth_tokens::Claims,

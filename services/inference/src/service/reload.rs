@@ -28,7 +28,7 @@ async fn fingerprint(state: &Arc<AppState>) -> Option<Vec<u8>> {
 
 /// Fetches and validates the production release and swaps it in; on failure the model being
 /// served (if any) keeps serving. `by` names who asked, for the log. One reload at a time.
-#[tracing::instrument(skip_all, level = "debug")]
+#[tracing::instrument(skip_all)]
 pub async fn reload(state: &Arc<AppState>, by: &str) -> Result<Reloaded, LoadError> {
     let _one_at_a_time = state.reload_lock.lock().await;
     let before = fingerprint(state).await;

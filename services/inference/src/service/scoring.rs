@@ -103,7 +103,7 @@ pub(crate) fn input_bound(state: &AppState, model: &LoadedModel) -> f64 {
 /// Scores `samples` (row-major raw recordings) in batched forward passes, stopping early if
 /// `cancel` is set. A non-finite probability is never turned into a class: it is a 500
 /// naming the recording.
-#[tracing::instrument(skip_all, level = "debug")]
+#[tracing::instrument(skip_all)]
 pub(crate) fn score(
     state: &AppState,
     model: &LoadedModel,
@@ -284,7 +284,7 @@ pub(crate) fn serving_model(state: &AppState) -> Result<Arc<LoadedModel>, ApiErr
     })
 }
 
-#[tracing::instrument(skip_all, level = "debug")]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn audit(
     state: &AppState,
     claims: &auth_tokens::Claims,
@@ -322,7 +322,7 @@ pub(crate) fn count_outcome(state: &AppState, answer: &PredictionResponse) {
 /// Scores checked raw recordings (row-major samples) for `claims`' user: admitted (429/503
 /// over the limits), scored off the async workers, counted and audited. The one path behind
 /// `POST /predict` and the Open Inference Protocol's `infer`.
-#[tracing::instrument(skip_all, level = "debug")]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn predict_recordings(
     state: &SharedState,
     claims: &auth_tokens::Claims,

@@ -17,7 +17,7 @@ use crate::state::{AppState, SharedState};
 use crate::verdicts::{CacheKey, PatientVerdict, VerdictList};
 
 /// The serving model's calls for every patient of the store (cached).
-#[tracing::instrument(skip_all, level = "debug")]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn verdicts(
     state: &SharedState,
     user: &str,

@@ -12,6 +12,7 @@
 //! SQL, and tells transient failures from the database refusing a record.
 
 mod insert;
+mod outage;
 mod retry;
 mod write_back;
 
@@ -23,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::spill::SpillFile;
 use super::{Command, PredictionRecord, Shared};
-use retry::Outage;
+use outage::Outage;
 
 pub use insert::is_transient;
 pub use write_back::reingest;

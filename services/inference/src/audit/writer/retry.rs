@@ -5,53 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
-
 use super::insert::insert_batch;
+use super::outage::{next_delay, retry_delays, Outage};
 use super::{stop_requested, PredictionRecord, Writer};
-
-const FIRST_RETRY: Duration = Duration::from_millis(100);
-const LONGEST_RETRY: Duration = Duration::from_secs(5);
-
-/// The waits between attempts: `FIRST_RETRY`, doubling up to `LONGEST_RETRY`, without jitter
-/// and without end.
-fn retry_delays() -> ExponentialBackoff {
-    ExponentialBuilder::default()
-        .with_min_delay(FIRST_RETRY)
-        .with_factor(2.0)
-        .with_max_delay(LONGEST_RETRY)
-        .without_max_times()
-        .build()
-}
-
-fn next_delay(delays: &mut ExponentialBackoff) -> Duration {
-    delays.next().unwrap_or(LONGEST_RETRY)
-}
-
-/// The retry schedule while the database is failing.
-pub(super) struct Outage {
-    next_attempt: Instant,
-    /// The waits after the next attempt, should it fail too.
-    delays: ExponentialBackoff,
-}
-
-impl Outage {
-    /// Whether the next attempt is due.
-    pub(super) fn is_due(&self) -> bool {
-        Instant::now() >= self.next_attempt
-    }
-
-    /// After a failed attempt: the next one waits for the schedule's next delay, starting an
-    /// outage if there was none.
-    pub(super) fn schedule(outage: &mut Option<Outage>) {
-        let mut delays = outage.take().map_or_else(retry_delays, |o| o.delays);
-        let delay = next_delay(&mut delays);
-        *outage = Some(Outage {
-            next_attempt: Instant::now() + delay,
-            delays,
-        });
-    }
-}
 
 impl Writer {
     pub(super) async fn write_or_spill(
@@ -156,33 +112,5 @@ impl Writer {
                 Outage::schedule(outage);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_wait_100_ms_doubling_up_to_5_s_without_end() {
-        let mut delays = retry_delays();
-        let waits: Vec<u128> = (0..10)
-            .map(|_| next_delay(&mut delays).as_millis())
-            .collect();
-        assert_eq!(
-            waits,
-            [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000]
-        );
-    }
-
-    #[test]
-    fn an_outage_continues_its_schedule() {
-        let mut outage = None;
-        Outage::schedule(&mut outage);
-        let first = outage.as_ref().unwrap().next_attempt;
-        Outage::schedule(&mut outage);
-        let o = outage.as_mut().unwrap();
-        assert!(o.next_attempt >= first + Duration::from_millis(100));
-        assert_eq!(next_delay(&mut o.delays).as_millis(), 400);
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sql_pool::MigratedPool;
 
 use super::insert::insert_batch;
-use super::retry::Outage;
+use super::outage::Outage;
 use super::{stop_requested, Writer, BATCH};
 use crate::audit::spill::SpillFile;
 use crate::audit::Shared;

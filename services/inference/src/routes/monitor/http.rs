@@ -56,7 +56,7 @@ pub(crate) async fn open_session(
 #[utoipa::path(get, path = "/monitor/sessions/{id}", params(("id" = String, Path, description = "the session id")),
     responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(session = %id))]
+#[tracing::instrument(skip_all, fields(session = %crate::routes::span_text(&id)))]
 pub(crate) async fn session_status(
     State(state): State<SharedState>,
     caller: Authenticated,
@@ -74,7 +74,7 @@ pub(crate) async fn session_status(
 #[utoipa::path(post, path = "/monitor/sessions/{id}/samples", params(("id" = String, Path, description = "the session id")), request_body = PushBody,
     responses((status = 200, body = PushAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(session = %id))]
+#[tracing::instrument(skip_all, fields(session = %crate::routes::span_text(&id)))]
 pub(crate) async fn push_samples(
     State(state): State<SharedState>,
     caller: Authenticated,
@@ -131,7 +131,7 @@ fn too_large(limit: usize) -> ApiError {
 #[utoipa::path(delete, path = "/monitor/sessions/{id}", params(("id" = String, Path, description = "the session id")),
     responses((status = 200, body = PushAnswer), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(session = %id))]
+#[tracing::instrument(skip_all, fields(session = %crate::routes::span_text(&id)))]
 pub(crate) async fn close_session(
     State(state): State<SharedState>,
     caller: Authenticated,

@@ -37,6 +37,7 @@ use crate::service::monitor::{
 };
 use crate::sessions::{End, Entry, SocketPermit, SOCKET_BUFFER_BYTES};
 use crate::state::SharedState;
+use tracing::Instrument;
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -87,7 +88,9 @@ pub(crate) async fn monitor_socket(
         .max_write_buffer_size(max_bytes + SOCKET_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             let entry = unclaimed.claim();
-            run(socket, state, claims, entry, permit)
+            // The socket's life runs in a task of its own: still inside the span of the
+            // request that opened it (its request id, its user's session).
+            run(socket, state, claims, entry, permit).instrument(tracing::Span::current())
         }))
 }
 

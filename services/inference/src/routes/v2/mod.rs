@@ -174,7 +174,7 @@ fn ready_answer(ready: bool) -> Response {
 /// Ready exactly when `/health/ready` is (a model loaded, answers recordable).
 #[utoipa::path(get, path = "/v2/health/ready", tag = "open-inference-protocol",
     responses((status = 200, body = Ready), (status = 503, body = Ready)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, level = "debug")]
 pub(crate) async fn server_ready(State(state): State<SharedState>) -> Response {
     ready_answer(readiness(&state).is_ok())
 }
@@ -274,7 +274,7 @@ pub(crate) async fn version_metadata(
 #[utoipa::path(get, path = "/v2/models/{name}/ready", tag = "open-inference-protocol",
     params(("name" = String, Path)),
     responses((status = 200, body = Ready), (status = 404, body = V2ErrorBody), (status = 503, body = V2ErrorBody)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, level = "debug")]
 pub(crate) async fn model_ready(
     State(state): State<SharedState>,
     Path(name): Path<String>,
@@ -285,7 +285,7 @@ pub(crate) async fn model_ready(
 #[utoipa::path(get, path = "/v2/models/{name}/versions/{version}/ready", tag = "open-inference-protocol",
     params(("name" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = Ready), (status = 404, body = V2ErrorBody), (status = 503, body = V2ErrorBody)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, level = "debug")]
 pub(crate) async fn version_ready(
     State(state): State<SharedState>,
     Path((name, version)): Path<(String, String)>,

@@ -194,7 +194,7 @@ fn push_into(
 /// One push, from admission to audit, in a task of its own: a client that goes away or a
 /// request that times out cannot stop it between appending the samples and auditing the
 /// alarms they raised (a retry with the same `offset` then gets 409, never a second copy).
-#[tracing::instrument(skip_all, level = "debug")]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn push_and_record(
     state: &SharedState,
     claims: &auth_tokens::Claims,
