@@ -159,6 +159,13 @@ async fn serve_both(
         .patients
         .load_full()
         .and_then(|store| store.patient_ids().first().copied());
+    // Ctrl-C is caught from before the banner that offers it.
+    let (stop, stopped) = watch::channel(false);
+    let signal = http_kit::shutdown_signal();
+    tokio::spawn(async move {
+        signal.await;
+        let _ = stop.send(true);
+    });
     print_welcome(
         auth_listener.local_addr()?,
         inference_listener.local_addr()?,
@@ -167,11 +174,6 @@ async fn serve_both(
         patient,
     );
 
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(async move {
-        http_kit::shutdown_signal().await;
-        let _ = stop.send(true);
-    });
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };

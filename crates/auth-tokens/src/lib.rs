@@ -24,7 +24,10 @@ mod verify;
 
 pub use keys::{Jwks, KeyError, SigningAlgorithm, SigningKey};
 pub use revocations::Revocations;
-pub use verify::{KeySource, TokenError, Verifier, VerifierConfig, DEFAULT_MAX_LIFETIME_SECONDS};
+pub use verify::{
+    KeySource, TokenError, Verifier, VerifierConfig, DEFAULT_LEEWAY_SECONDS,
+    DEFAULT_MAX_LIFETIME_SECONDS,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -143,7 +143,10 @@ fn request_span<B>(request: &axum::http::Request<B>) -> Span {
 
 /// A health probe's or a metrics scrape's route.
 fn is_probe(route: &str) -> bool {
-    route == "/metrics" || route.starts_with("/health/") || route.starts_with("/v2/health/")
+    route == "/metrics"
+        || route.starts_with("/health/")
+        || route.starts_with("/v2/health/")
+        || (route.starts_with("/v2/models/") && route.ends_with("/ready"))
 }
 
 fn log_completion<B>(response: &axum::http::Response<B>, latency: Duration, _span: &Span) {

@@ -16,7 +16,7 @@ pub struct LogArgs {
     pub log_spans: bool,
     /// An OpenTelemetry collector (OTLP/HTTP base URL, e.g. http://collector:4318): spans are
     /// exported there as well; `OTEL_EXPORTER_OTLP_HEADERS` adds headers. Unset: none are.
-    /// Builds without the `fleet` feature refuse to start with one set.
+    /// Builds without the `fleet` feature export nothing and say so in a warning.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
     pub otlp_endpoint: Option<String>,
 }

@@ -65,9 +65,14 @@ pub fn with_password_file(url: &str, password_file: &std::path::Path) -> Result<
             "a password file needs a URL such as postgres://user@host/db, not {shown:?}"
         ))
     })?;
-    let Some((user, host_and_tail)) = rest.rsplit_once('@') else {
+    // The user info ends at the last `@` of the authority (which ends at the first `/`, `?`
+    // or `#`): an `@` in the path or the query is not the user's.
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((user, host)) = authority.rsplit_once('@') else {
         return Err(PoolError::Url(format!("{shown:?} names no user")));
     };
+    let host_and_tail = format!("{host}{tail}");
     if user.contains(':') {
         return Err(PoolError::Url(format!(
             "{shown:?} already has a password; leave it out when using a password file"

@@ -145,6 +145,14 @@ mod tests {
         );
         assert!(!format!("{settings:?}").contains("s3cret"));
         assert_eq!(settings.redacted(), "postgres://u@db/auth");
+        // An `@` in the query is not the user's.
+        let at_in_query =
+            DatabaseSettings::new("postgres://u@db/auth?sslrootcert=/c/ca@1.pem".to_owned())
+                .with_password_file(Some(dir.path().join("password")));
+        assert_eq!(
+            at_in_query.resolve().unwrap().expose_secret(),
+            "postgres://u:s3cret%2F%2B@db/auth?sslrootcert=/c/ca@1.pem"
+        );
         // A query right after the host keeps its place.
         let with_query = DatabaseSettings::new("postgres://u@db?sslmode=require".to_owned())
             .with_password_file(Some(dir.path().join("password")));

@@ -48,8 +48,8 @@ pub struct LogSettings {
     /// line carrying the spans it ran in (the request's id among them).
     pub span_events: bool,
     /// An OpenTelemetry collector's OTLP/HTTP base URL (`/v1/traces` is added): spans are
-    /// exported there too. Needs the `otlp` feature; a build without it refuses to start
-    /// with one configured rather than drop the traces silently.
+    /// exported there too. Needs the `otlp` feature; a build without it says in a warning
+    /// that the spans are not exported rather than drop them silently.
     pub otlp_endpoint: Option<String>,
 }
 
@@ -126,9 +126,10 @@ pub fn init(settings: &LogSettings, service: &'static str) -> Telemetry {
     let exported: Option<tracing_subscriber::layer::Identity> = {
         if let Some(endpoint) = &settings.otlp_endpoint {
             warning = Some(format!(
-                "{service}: an OTLP endpoint is configured ({endpoint}, \
+                "{service}: an OTLP endpoint is configured ({}, \
                  OTEL_EXPORTER_OTLP_ENDPOINT) but this build exports no traces: build with \
-                 `--features fleet` (the Docker image and CI do), or unset it"
+                 `--features fleet` (the Docker image and CI do), or unset it",
+                shown_url(endpoint)
             ));
         }
         None
@@ -147,6 +148,21 @@ pub fn init(settings: &LogSettings, service: &'static str) -> Telemetry {
     }
 }
 
+/// `url` for a message: any user info (`user:token@`) left out.
+fn shown_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let (authority, tail) = rest.split_at(authority_end);
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// What a collector receives: the info spans (requests, handlers, service steps, stages)
 /// whatever RUST_LOG says, and nothing of the exporter's own HTTP stack (no feedback loop).
 #[cfg(feature = "otlp")]
@@ -154,13 +170,11 @@ fn exported_spans() -> tracing_subscriber::filter::Targets {
     use tracing_subscriber::filter::LevelFilter;
     tracing_subscriber::filter::Targets::new()
         .with_default(LevelFilter::INFO)
+        // Targets match by prefix: these cover `opentelemetry_sdk`, `opentelemetry-otlp`,
+        // `hyper_util` and the like.
         .with_target("opentelemetry", LevelFilter::OFF)
-        .with_target("opentelemetry_sdk", LevelFilter::OFF)
-        .with_target("opentelemetry_otlp", LevelFilter::OFF)
-        .with_target("opentelemetry_http", LevelFilter::OFF)
         .with_target("reqwest", LevelFilter::OFF)
         .with_target("hyper", LevelFilter::OFF)
-        .with_target("hyper_util", LevelFilter::OFF)
 }
 
 /// A binary's `main`: logging and trace export set up, `work` run, the traces flushed, and
@@ -227,6 +241,16 @@ mod tests {
         let telemetry = init(&settings, "test");
         let warning = telemetry.warning().expect("a warning");
         assert!(warning.contains("not exported"), "{warning}");
+    }
+
+    #[test]
+    fn endpoints_are_shown_without_their_user_info() {
+        assert_eq!(
+            shown_url("https://user:token@collector:4318/v1/traces"),
+            "https://collector:4318/v1/traces"
+        );
+        assert_eq!(shown_url("http://collector:4318"), "http://collector:4318");
+        assert_eq!(shown_url("not a url"), "not a url");
     }
 
     #[test]

@@ -2,11 +2,40 @@
 //! own thread. The standard `OTEL_EXPORTER_OTLP_HEADERS` adds headers (a collector's token,
 //! MLflow's `x-mlflow-experiment-id`).
 
+use std::time::Duration;
+
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_http::{HttpClient, HttpError};
+use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing_subscriber::registry::LookupSpan;
+
+/// How long one export may take before it is given up (the SDK then drops that batch).
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The exporter's HTTP client: the workspace's reqwest (rustls, the system's certificates),
+/// blocking, on the SDK's own export thread.
+#[derive(Debug)]
+struct Blocking(reqwest::blocking::Client);
+
+#[async_trait::async_trait]
+impl HttpClient for Blocking {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, HttpError> {
+        let request = reqwest::blocking::Request::try_from(request)?;
+        let response = self.0.execute(request)?.error_for_status()?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut answer = http::Response::builder()
+            .status(status)
+            .body(response.bytes()?)?;
+        *answer.headers_mut() = headers;
+        Ok(answer)
+    }
+}
 
 /// The running exporter.
 pub(crate) struct Traces {
@@ -36,12 +65,20 @@ impl Traces {
         S: tracing::Subscriber + for<'span> LookupSpan<'span>,
     {
         let url = traces_url(endpoint);
+        let client = reqwest::blocking::Client::builder()
+            .timeout(EXPORT_TIMEOUT)
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot make the trace exporter's HTTP client: {e}"))?;
         let exporter = SpanExporter::builder()
             .with_http()
+            .with_http_client(Blocking(client))
+            .with_timeout(EXPORT_TIMEOUT)
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(&url)
             .build()
-            .map_err(|e| anyhow::anyhow!("cannot export traces to {url}: {e}"))?;
+            .map_err(|e| {
+                anyhow::anyhow!("cannot export traces to {}: {e}", crate::shown_url(&url))
+            })?;
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_resource(Resource::builder().with_service_name(service).build())

@@ -313,13 +313,15 @@ mod flag_tests {
             ("--refresh-token-ttl", "-1"),
             ("--max-failures", "-5"),
             ("--max-failures", "0"),
-            ("--max-failures-per-address", "1e9"),
+            ("--max-failures-per-address", "1000001"),
             ("--failure-window", "0"),
             ("--backoff-seconds", "99999"),
         ] {
+            // `--flag=value`: a negative value is the flag's value, not another flag.
+            let argument = format!("{flag}={value}");
             assert!(
-                Cli::try_parse_from(["auth", flag, value]).is_err(),
-                "{flag} {value}"
+                Cli::try_parse_from(["auth", argument.as_str()]).is_err(),
+                "{argument}"
             );
         }
         let defaults = Cli::try_parse_from(["auth"]).unwrap().args;

@@ -82,12 +82,7 @@ impl TestApp {
     /// A verifier as another service builds one: keys from this service's JWKS URL.
     async fn remote_verifier(&self) -> auth_tokens::Verifier {
         auth_tokens::Verifier::new(
-            auth_tokens::VerifierConfig {
-                issuer: "seizure-ops-auth".into(),
-                audience: "seizure-ops".into(),
-                leeway_seconds: 30,
-                max_lifetime_seconds: auth_tokens::DEFAULT_MAX_LIFETIME_SECONDS,
-            },
+            auth_tokens::VerifierConfig::for_audience(auth_tokens::TokenAudience::default()),
             auth_tokens::KeySource::Url(format!("{}/.well-known/jwks.json", self.base)),
         )
         .await

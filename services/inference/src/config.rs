@@ -323,7 +323,7 @@ mod tests {
             ("--monitor-idle-seconds", "86401"),
             ("--monitor-replay-speed", "65"),
             ("--max-monitor-push-samples", "-1"),
-            ("--max-monitor-sockets", "1e3"),
+            ("--max-monitor-sockets", "1000001"),
             ("--request-timeout-seconds", "0"),
             ("--request-timeout-seconds", "18446744073709551615"),
             ("--revocation-poll-seconds", "0"),
@@ -331,9 +331,11 @@ mod tests {
             ("--max-predictions-per-user", "0"),
             ("--model-watch-seconds", "-1"),
         ] {
+            // `--flag=value`: a negative value is the flag's value, not another flag.
+            let argument = format!("{flag}={value}");
             assert!(
-                Cli::try_parse_from(["inference", flag, value]).is_err(),
-                "{flag} {value}"
+                Cli::try_parse_from(["inference", argument.as_str()]).is_err(),
+                "{argument}"
             );
         }
     }

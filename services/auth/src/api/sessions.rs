@@ -46,10 +46,12 @@ fn expose<S: serde::Serializer>(secret: &SecretString, serializer: S) -> Result<
     serializer.serialize_str(secret.expose_secret())
 }
 
+// A login. The password is a secret from the moment it is read (never in `Debug` or logs).
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct Credentials {
     username: String,
-    password: String,
+    #[schema(value_type = String)]
+    password: SecretString,
 }
 
 fn refresh_hash(token: &str) -> String {
@@ -125,7 +127,7 @@ async fn authenticate(
     if !valid_username(&credentials.username) {
         return Err(invalid_username());
     }
-    if credentials.password.len() > MAX_PASSWORD_BYTES {
+    if credentials.password.expose_secret().len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_password",
@@ -176,7 +178,7 @@ async fn authenticate(
         .unwrap_or_else(|| state.decoy_hash.clone());
     let password = credentials.password;
     let matches = tokio::task::spawn_blocking(move || {
-        passwords::verify_in(&password, &hash, permit.memory())
+        passwords::verify_in(password.expose_secret(), &hash, permit.memory())
     })
     .await
     .unwrap_or(false);
@@ -237,7 +239,7 @@ pub(super) fn access_expiry(state: &AppState, now: i64) -> i64 {
 }
 
 /// Reads the access-token revocations in force and hands them to this service's verifier.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, level = "debug")]
 pub async fn sync_revocations(state: &AppState) -> Result<auth_tokens::Revocations, StoreError> {
     let now = now_seconds() as i64;
     let mut revocations = auth_tokens::Revocations::default();
@@ -271,8 +273,10 @@ pub(super) async fn login(
 pub(super) struct TokenForm {
     grant_type: String,
     username: Option<String>,
-    password: Option<String>,
-    refresh_token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    password: Option<SecretString>,
+    #[schema(value_type = Option<String>)]
+    refresh_token: Option<SecretString>,
 }
 
 /// The OAuth2 token endpoint: the password and refresh_token grants, form-encoded.
@@ -302,7 +306,7 @@ pub(super) async fn token(
                     "the refresh_token grant needs refresh_token",
                 ));
             };
-            Ok(Json(exchange(&state, &refresh_token).await?))
+            Ok(Json(exchange(&state, refresh_token.expose_secret()).await?))
         }
         other => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -314,7 +318,8 @@ pub(super) async fn token(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct RefreshBody {
-    refresh_token: String,
+    #[schema(value_type = String)]
+    refresh_token: SecretString,
 }
 
 /// Exchanges a refresh token for a new pair; a reused token revokes its whole family.
@@ -361,7 +366,9 @@ pub(super) async fn refresh(
     body: Result<Json<RefreshBody>, JsonRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Json(body) = body?;
-    Ok(Json(exchange(&state, &body.refresh_token).await?))
+    Ok(Json(
+        exchange(&state, body.refresh_token.expose_secret()).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/logout", request_body = RefreshBody, responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
@@ -375,7 +382,7 @@ pub(super) async fn logout(
     if state
         .store
         .revoke_token_family(
-            &refresh_hash(&body.refresh_token),
+            &refresh_hash(body.refresh_token.expose_secret()),
             now,
             access_expiry(&state, now),
         )

@@ -12,13 +12,17 @@ use http_kit::{ApiError, Authenticated, ErrorBody};
 use super::sessions::{access_expiry, sync_revocations};
 use super::usernames::{invalid_username, valid_username};
 use super::SharedState;
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::passwords;
 use crate::store::{Store, StoreError, User};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct NewUser {
     username: String,
-    password: String,
+    // A secret from the moment it is read.
+    #[schema(value_type = String)]
+    password: SecretString,
     /// `admin` or `clinician`.
     #[schema(value_type = String)]
     role: Role,
@@ -50,10 +54,11 @@ pub async fn add_user(
     password: &str,
     role: Role,
 ) -> Result<User, StoreError> {
-    let password = password.to_owned();
-    let password_hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
-        .await
-        .expect("hashing does not panic");
+    let password = SecretString::from(password);
+    let password_hash =
+        tokio::task::spawn_blocking(move || passwords::hash(password.expose_secret()))
+            .await
+            .expect("hashing does not panic");
     let user = User {
         username: username.to_owned(),
         password_hash,
@@ -76,14 +81,20 @@ pub(super) async fn create_user(
     if !valid_username(&new.username) {
         return Err(invalid_username());
     }
-    if let Some(violation) = passwords::policy_violation(&new.password) {
+    if let Some(violation) = passwords::policy_violation(new.password.expose_secret()) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "weak_password",
             violation,
         ));
     }
-    let user = add_user(&state.store, &new.username, &new.password, new.role).await?;
+    let user = add_user(
+        &state.store,
+        &new.username,
+        new.password.expose_secret(),
+        new.role,
+    )
+    .await?;
     tracing::info!(by = %caller.0.sub, username = %user.username, role = user.role.as_str(), "user created");
     Ok((StatusCode::CREATED, Json(user.into())))
 }

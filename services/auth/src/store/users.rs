@@ -6,12 +6,24 @@ use sqlx::Row;
 use super::revocations::revoke_access_in;
 use super::{Result, Store, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     pub username: String,
     pub password_hash: String,
     pub role: Role,
     pub created_at: i64,
+}
+
+/// The password hash stays out of `Debug` (and so out of logs and panics).
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("username", &self.username)
+            .field("password_hash", &"[REDACTED]")
+            .field("role", &self.role)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 impl Store {

@@ -78,6 +78,11 @@ pub(crate) async fn monitor_socket(
         entry: Some(entry),
     };
     let max_bytes = max_message_bytes(&state);
+    // The socket's life runs in a task axum spawns without a span: it follows the request
+    // that opened it (its request id) through a span of its own, not by holding the request's
+    // open for hours.
+    let socket_span = tracing::info_span!(parent: None, "monitor_socket_session");
+    socket_span.follows_from(tracing::Span::current());
     Ok(upgrade
         .max_message_size(max_bytes)
         .max_frame_size(max_bytes)
@@ -88,9 +93,7 @@ pub(crate) async fn monitor_socket(
         .max_write_buffer_size(max_bytes + SOCKET_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             let entry = unclaimed.claim();
-            // The socket's life runs in a task of its own: still inside the span of the
-            // request that opened it (its request id, its user's session).
-            run(socket, state, claims, entry, permit).instrument(tracing::Span::current())
+            run(socket, state, claims, entry, permit).instrument(socket_span)
         }))
 }
 
