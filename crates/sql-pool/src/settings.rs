@@ -176,7 +176,12 @@ mod tests {
                 .resolve()
                 .expect_err("refused")
                 .to_string();
-            assert!(error.contains("already has a password"), "{error}");
+            // Refused either way (a `/` in the password ends the authority before its `@`, so
+            // that URL names no user), and the password never shows.
+            assert!(
+                error.contains("already has a password") || error.contains("names no user"),
+                "{error}"
+            );
             assert!(
                 !error.contains("hunter2") && !error.contains("ter2"),
                 "{error}"
