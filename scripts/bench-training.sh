@@ -9,9 +9,9 @@
 # Each of ROUNDS rounds (default 3) runs, back to back, alternating:
 #   keras         Keras with its defaults (XLA "auto")
 #   ours-aligned  seizure-ops training on the same aligned rows, no augmentation (the default
-#                 two gradient shards, one thread each)
-#   ours-1shard   the same with one gradient shard (one graph per batch: one core)
-#   ours-default  the default recipe (random windows, gain augmentation 0.2)
+#                 native engine, two gradient shards, one thread each)
+#   ours-burn     the same on the burn engine (burn's autodiff, the reference)
+#   ours-default  the default recipe (random windows, gain augmentation 0.2, native engine)
 # A run's figure is the median samples/s of its epochs after the first (warm-up); a row's is
 # the median over the rounds. Printed: each row, the ratios ours / Keras, the achieved
 # GFLOP/s (5.21 MFLOP per training sample: forward 1.74, backward about twice that) and the
@@ -63,12 +63,12 @@ ours() {
 }
 
 declare -A results
-names=(keras ours-aligned ours-1shard ours-default)
+names=(keras ours-aligned ours-burn ours-default)
 for round in $(seq 1 "$rounds"); do
   "${pin[@]}" "$python" "$root/scripts/bench/keras_train.py" --data data --epochs "$epochs" \
     > "keras-$round.jsonl" 2> "keras-$round.err" || { tail -n 20 "keras-$round.err" >&2; exit 1; }
   ours ours-aligned "$round" --windows aligned --augment-gain 0
-  ours ours-1shard "$round" --windows aligned --augment-gain 0 --grad-shards 1
+  ours ours-burn "$round" --windows aligned --augment-gain 0 --engine burn
   ours ours-default "$round"
   line="round $round:"
   for name in "${names[@]}"; do
@@ -96,10 +96,10 @@ PY
 )
 
 "$python" - "$rounds" "$peak" "${results[keras]}" "${results[ours-aligned]}" \
-  "${results[ours-1shard]}" "${results[ours-default]}" <<'PY'
+  "${results[ours-burn]}" "${results[ours-default]}" <<'PY'
 import statistics, sys
 rounds, peak = sys.argv[1], float(sys.argv[2])
-names = ["keras", "ours-aligned", "ours-1shard", "ours-default"]
+names = ["keras", "ours-aligned", "ours-burn", "ours-default"]
 medians = {n: statistics.median(map(float, v.split())) for n, v in zip(names, sys.argv[3:])}
 # FLOP per training sample: LSTM(8 -> 56) and LSTM(56 -> 56) over 22 steps, dense 56 -> 20 -> 2;
 # backward about twice the forward.
@@ -111,6 +111,6 @@ for name in names:
           f"{gflops:5.2f} GFLOP/s = {100 * gflops / peak:4.1f}% of the sgemm peak")
 print(f"sgemm peak on these cores: {peak:.1f} GFLOP/s (numpy float32 2048 x 2048)")
 print(f"ratio ours / Keras: aligned rows {medians['ours-aligned'] / medians['keras']:.2f}x "
-      f"(one shard {medians['ours-1shard'] / medians['keras']:.2f}x), "
+      f"(burn engine {medians['ours-burn'] / medians['keras']:.2f}x), "
       f"default recipe {medians['ours-default'] / medians['keras']:.2f}x")
 PY

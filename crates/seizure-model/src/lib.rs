@@ -3,6 +3,7 @@
 //! * [`config`]: the architecture as a serde config (default: the reference network).
 //! * [`network`]: the burn module used for training.
 //! * [`artifact`]: a model on disk (weights + `model.json` card), schema-checked on load.
+//! * [`kernels`]: the matrix products and LSTM gate steps (forward and backward) on SIMD kernels.
 //! * [`onnx`]: the served network exported as an ONNX model (for onnxruntime, MLflow, Triton).
 //! * [`predictor`]: a fast, thread-safe, burn-free forward pass for serving and evaluation.
 //! * [`release`]: the installed production release (`release.json` beside the artifact).
@@ -13,6 +14,7 @@
 pub mod artifact;
 pub mod config;
 pub mod decisions;
+pub mod kernels;
 pub mod network;
 pub mod onnx;
 pub mod predictor;

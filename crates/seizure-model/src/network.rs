@@ -266,9 +266,25 @@ impl DropoutMasks {
     pub fn draw(
         config: &ModelConfig,
         batch: usize,
-        mut keep: impl FnMut() -> bool,
+        keep: impl FnMut() -> bool,
         device: &Device,
     ) -> Self {
+        let (sequence, last) = Self::shapes(config, batch);
+        let (sequence_values, last_values) = Self::draw_values(config, batch, keep);
+        Self {
+            sequence: Tensor::from_data(TensorData::new(sequence_values, sequence), device),
+            last: Tensor::from_data(TensorData::new(last_values, last), device),
+        }
+    }
+
+    /// The masks' values for `batch` windows, row-major in the [`shapes`](Self::shapes),
+    /// sequence first: what [`draw`](Self::draw) puts in tensors, for a caller that runs the
+    /// network without burn (the same `keep()` calls in the same order).
+    pub fn draw_values(
+        config: &ModelConfig,
+        batch: usize,
+        mut keep: impl FnMut() -> bool,
+    ) -> (Vec<f32>, Vec<f32>) {
         let (sequence, last) = Self::shapes(config, batch);
         let scale = if config.dropout > 0.0 {
             (1.0 / (1.0 - config.dropout)) as f32
@@ -278,10 +294,6 @@ impl DropoutMasks {
         let mut values =
             |n: usize| -> Vec<f32> { (0..n).map(|_| if keep() { scale } else { 0.0 }).collect() };
         let sequence_values = values(sequence.iter().product());
-        let last_values = values(last.iter().product());
-        Self {
-            sequence: Tensor::from_data(TensorData::new(sequence_values, sequence), device),
-            last: Tensor::from_data(TensorData::new(last_values, last), device),
-        }
+        (sequence_values, values(last.iter().product()))
     }
 }

@@ -40,6 +40,11 @@ fn training_epoch(c: &mut Criterion) {
                 .map_or(1, usize::from)
                 .min(2),
         },
+        engine: std::env::var("TRAIN_ENGINE")
+            .ok()
+            .map_or(training::engine::Engine::default(), |name| {
+                name.parse().unwrap()
+            }),
     };
     let card = ModelCard::new(config.model, manifest.normalisation);
     let signals = dataset.signals(Split::Train).unwrap();

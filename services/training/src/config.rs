@@ -9,6 +9,7 @@ use eeg_data::processed::Manifest;
 use seizure_model::{FrontEnd, ModelConfig};
 use service_flags::{DvcArgs, TrackingArgs};
 
+use crate::engine::Engine;
 use crate::shards;
 use crate::train::TrainConfig;
 use crate::windows::{Augmentation, Windows};
@@ -99,6 +100,13 @@ pub struct TrainingArgs {
     #[arg(long, env = "GRAD_SHARDS", default_value_t = 2,
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub grad_shards: usize,
+    /// The code that computes the gradients: `native` (the network's backward pass written out
+    /// on the serving kernels, the default: faster) or `burn` (burn's autodiff, the reference;
+    /// the gradients agree to 1e-5).
+    #[arg(long, env = "TRAIN_ENGINE", default_value = "native",
+        value_parser = PossibleValuesParser::new(Engine::ALL.map(Engine::name))
+            .map(|name| name.parse::<Engine>().expect("one of the possible values")))]
+    pub engine: Engine,
     /// Threads the shards run on. Unset: one per core, at most one per shard.
     #[arg(long, env = "TRAIN_THREADS",
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
@@ -207,6 +215,7 @@ impl TrainingArgs {
             seed: self.seed,
             class_weights: manifest.class_weights,
             sharding: self.sharding(),
+            engine: self.engine,
         })
     }
 

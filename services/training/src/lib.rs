@@ -14,8 +14,10 @@
 mod card;
 pub mod config;
 mod decide;
+pub mod engine;
 mod inputs;
 pub mod logged_model;
+pub mod native;
 pub mod oof;
 pub mod profile;
 mod progress;

@@ -82,66 +82,17 @@ pub fn batch_gradients(
         .flat_map(|s| &s.y)
         .map(|&y| class_weights[usize::from(y == 1)])
         .sum();
-    let count = shards.len();
-    let threads = sharding.threads.clamp(1, count.max(1));
-    let results: Vec<ShardResult> = if threads == 1 {
-        shards
-            .into_iter()
-            .map(|shard| {
-                run_shard(
-                    model,
-                    shard,
-                    class_weights,
-                    total_weight,
-                    input_shape,
-                    device,
-                )
-            })
-            .collect()
-    } else {
-        // Thread t runs shards t, t + threads, ...; results are put back in shard order.
-        let mut lanes: Vec<Vec<(usize, Shard)>> = (0..threads).map(|_| Vec::new()).collect();
-        for (index, shard) in shards.into_iter().enumerate() {
-            lanes[index % threads].push((index, shard));
-        }
-        let mut results: Vec<Option<ShardResult>> = (0..count).map(|_| None).collect();
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = lanes
-                .into_iter()
-                .map(|lane| {
-                    let model = model.clone();
-                    scope.spawn(move || {
-                        lane.into_iter()
-                            .map(|(index, shard)| {
-                                let result = run_shard(
-                                    &model,
-                                    shard,
-                                    class_weights,
-                                    total_weight,
-                                    input_shape,
-                                    device,
-                                );
-                                (index, result)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            for handle in handles {
-                let lane = match handle.join() {
-                    Ok(lane) => lane,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                };
-                for (index, result) in lane {
-                    results[index] = Some(result);
-                }
-            }
-        });
-        results
-            .into_iter()
-            .map(|r| r.expect("every shard ran"))
-            .collect()
-    };
+    let threads = sharding.threads;
+    let results = run_in_lanes(shards, threads, |shard| {
+        run_shard(
+            model,
+            shard,
+            class_weights,
+            total_weight,
+            input_shape,
+            device,
+        )
+    });
     let mut accumulator = GradientsAccumulator::<SeizureNet>::new();
     let (mut loss, mut correct) = (0.0, 0);
     for result in results {
@@ -154,6 +105,52 @@ pub fn batch_gradients(
         loss,
         correct,
     }
+}
+
+/// `work` applied to every job on up to `threads` threads, the results in the jobs' order:
+/// thread t runs jobs t, t + threads, ... (one thread: in place, no thread spawned). What is
+/// computed never depends on `threads`, only where it runs.
+pub fn run_in_lanes<J: Send, R: Send>(
+    jobs: Vec<J>,
+    threads: usize,
+    work: impl Fn(J) -> R + Sync,
+) -> Vec<R> {
+    let count = jobs.len();
+    let threads = threads.clamp(1, count.max(1));
+    if threads == 1 {
+        return jobs.into_iter().map(work).collect();
+    }
+    let mut lanes: Vec<Vec<(usize, J)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (index, job) in jobs.into_iter().enumerate() {
+        lanes[index % threads].push((index, job));
+    }
+    let mut results: Vec<Option<R>> = (0..count).map(|_| None).collect();
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = lanes
+            .into_iter()
+            .map(|lane| {
+                scope.spawn(move || {
+                    lane.into_iter()
+                        .map(|(index, job)| (index, work(job)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            let lane = match handle.join() {
+                Ok(lane) => lane,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            for (index, result) in lane {
+                results[index] = Some(result);
+            }
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every job ran"))
+        .collect()
 }
 
 struct ShardResult {

@@ -184,6 +184,7 @@ pub(crate) fn params(
         ("patience", config.patience.to_string()),
         ("seed", config.seed.to_string()),
         ("grad_shards", config.sharding.shards.to_string()),
+        ("train_engine", config.engine.to_string()),
         ("train_threads", config.sharding.threads.to_string()),
         (
             "layout",

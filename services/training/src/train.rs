@@ -4,15 +4,12 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::prelude::*;
 use eeg_data::processed::SplitArrays;
 use eeg_data::random::Rng;
-use seizure_model::network::DropoutMasks;
 use seizure_model::{ModelCard, ModelConfig, Predictor, SeizureNet};
 
-use crate::shards::{batch_gradients, Shard, Sharding};
+use crate::engine::{Engine, Learner};
+use crate::shards::Sharding;
 use crate::windows::TrainingWindows;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +26,8 @@ pub struct TrainConfig {
     /// How each mini-batch is split over threads (the result depends on the shard count, not
     /// on the threads).
     pub sharding: Sharding,
+    /// Which code computes the gradients.
+    pub engine: Engine,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,19 +107,14 @@ pub fn train(
     mut on_batch: impl FnMut(),
     mut on_epoch: impl FnMut(&EpochMetrics) -> ControlFlow<()>,
 ) -> TrainOutcome {
-    let base = Device::flex();
-    base.seed(config.seed);
-    let device = base.clone().autodiff();
-    let mut model = SeizureNet::new(&config.model, &device);
-    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
     let class_weights = config.class_weights.map(|w| w as f32);
-    // One shard: burn's weighted cross-entropy and its own dropout on the whole batch, as
-    // training has always run (the same weights for a seed as before shards existed).
-    let loss_fn = CrossEntropyLossConfig::new()
-        .with_weights(Some(class_weights.to_vec()))
-        .init(&device);
-    let layout = config.model.layout;
-    let row_len = layout.timesteps * layout.features;
+    let mut learner = Learner::new(
+        config.engine,
+        &config.model,
+        config.seed,
+        class_weights,
+        config.sharding,
+    );
 
     let val_rows = Rows::of(validation);
     let mut rng = Rng::new(config.seed ^ 0x7EA1_5EED);
@@ -129,10 +123,9 @@ pub fn train(
     // burn's global generator, which threads would draw from in no fixed order).
     let mut window_rng = Rng::new(config.seed ^ 0x0FF5_E75E);
     let mut dropout_rng = Rng::new(config.seed ^ 0x0D20_70D7);
-    let dropout = config.model.dropout;
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut history = Vec::new();
-    let (mut best, mut best_loss, mut best_epoch) = (model.valid(), f64::INFINITY, 0);
+    let (mut best, mut best_loss, mut best_epoch) = (learner.network(), f64::INFINITY, 0);
     let (mut stopped_early, mut pruned) = (false, false);
 
     for epoch in 1..=config.epochs {
@@ -141,58 +134,14 @@ pub fn train(
         let (mut loss_sum, mut correct) = (0.0, 0usize);
         for batch in order.chunks(config.batch_size.max(1)) {
             let (x, y) = train.gather(batch, &mut window_rng);
-            if config.sharding.shards == 1 {
-                let inputs = Tensor::<3>::from_data(
-                    TensorData::new(x, [batch.len(), layout.timesteps, layout.features]),
-                    &device,
-                );
-                let targets =
-                    Tensor::<1, Int>::from_data(TensorData::new(y.clone(), [batch.len()]), &device);
-                let logits = model.forward(inputs);
-                let loss = loss_fn.forward(logits.clone(), targets);
-                let batch_logits = logits.try_to_vec_as::<f32>().expect("logits are readable");
-                correct += batch_logits
-                    .chunks_exact(2)
-                    .zip(&y)
-                    .filter(|(l, &label)| i64::from(l[1] > l[0]) == label)
-                    .count();
-                loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * batch.len() as f64;
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = optimizer.step(config.learning_rate, model, grads);
-                on_batch();
-                continue;
-            }
-            let shards = config
-                .sharding
-                .ranges(batch.len())
-                .into_iter()
-                .map(|rows| Shard {
-                    x: x[rows.start * row_len..rows.end * row_len].to_vec(),
-                    y: y[rows.clone()].to_vec(),
-                    masks: DropoutMasks::draw(
-                        &config.model,
-                        rows.len(),
-                        || dropout_rng.unit() >= dropout,
-                        &device,
-                    ),
-                })
-                .collect();
-            let step = batch_gradients(
-                &model,
-                shards,
-                [layout.timesteps, layout.features],
-                class_weights,
-                config.sharding,
-                &device,
-            );
+            let step = learner.step(config.learning_rate, x, y, &mut dropout_rng);
             correct += step.correct;
             loss_sum += step.loss * batch.len() as f64;
-            model = optimizer.step(config.learning_rate, model, step.grads);
             on_batch();
         }
         let seconds = started.elapsed().as_secs_f64();
 
-        let snapshot = model.valid();
+        let snapshot = learner.network();
         let probabilities = Predictor::from_network(card.clone(), &snapshot)
             .predict_normalised(val_rows.x, val_rows.len());
         let (val_loss, val_accuracy) =

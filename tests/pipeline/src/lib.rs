@@ -85,6 +85,7 @@ impl Workspace {
             seed: 1,
             max_train_rows: Some(230),
             grad_shards: 2,
+            engine: training::engine::Engine::default(),
             threads: None,
             drift_window: 1_000,
             drift_permutations: 1_000,

@@ -1,10 +1,10 @@
 //! The network's layers as the predictor runs them: the weights copied out of burn into plain
-//! matrices, and each layer's forward pass on the [`kernels`](super::kernels).
+//! matrices, and each layer's forward pass on the [`kernels`](crate::kernels).
 
 use burn::module::Param;
 use burn::prelude::*;
 
-use super::kernels::{affine, gates_and_state, gemm_accumulate, Matrix};
+use crate::kernels::{affine, gates_and_state, gemm_accumulate, Matrix};
 use crate::network::{ConvFrontEnd, FusedLstm};
 
 /// A burn weight matrix, copied out.

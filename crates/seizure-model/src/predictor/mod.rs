@@ -8,10 +8,9 @@
 //!
 //! Here is the API ([`Predictor`], the patient rule, the reference segments); `validation`
 //! checks untrusted recordings ([`check_recordings`]), `layers` holds the weights copied out
-//! of burn and each layer's forward pass, and `kernels` the matrix products and activations
-//! they run on.
+//! of burn and each layer's forward pass, and [`kernels`](crate::kernels) the matrix products
+//! and activations they run on.
 
-mod kernels;
 mod layers;
 mod validation;
 
@@ -22,13 +21,13 @@ use burn::prelude::*;
 use eeg_data::layout::{InputLayout, Normalisation};
 use eeg_data::SAMPLES_PER_RECORDING;
 
-pub(crate) use kernels::Matrix;
+pub(crate) use crate::kernels::Matrix;
 pub(crate) use layers::{Cell, Conv};
 pub use validation::{check_recordings, PredictError};
 
 use crate::artifact::{self, ArtifactError, ModelCard};
+use crate::kernels::{affine, tanh};
 use crate::network::SeizureNet;
-use kernels::{affine, tanh};
 use layers::{matrix, vector};
 
 /// A patient's seizure probability from its recordings' probabilities: their mean. The same
