@@ -24,6 +24,7 @@ use ndarray::{concatenate, Axis};
 use seizure_model::decisions::{self, Decisions, Evidence};
 use seizure_model::{ModelCard, Predictor};
 
+use crate::shards::{run_in_lanes, Sharding};
 use crate::train::{self, TrainConfig};
 use crate::windows::{Augmentation, TrainingWindows, Windows};
 
@@ -164,122 +165,160 @@ fn select(train: &SplitArrays, validation: &SplitArrays, rows: &[(bool, usize)])
     }
 }
 
-/// Trains one model per fold and scores each fold's segments with it.
+/// Trains one model per fold and scores each fold's segments with it. The folds' trainings
+/// share `config`'s thread budget: as many run at once as the budget allows (each on its
+/// share of the threads, so the cores are never oversubscribed), and their scores are put
+/// together in fold order. A training's weights depend on the shard count, never on its
+/// threads, so the evidence is the same however many run at once.
 pub fn score(
     pool: &Pool,
     config: &TrainConfig,
     card: &ModelCard,
     settings: &OofSettings,
 ) -> anyhow::Result<OutOfFold> {
-    let signals = &pool.signals;
     if !(2..=20).contains(&settings.folds) {
         bail!("--oof-folds must be between 2 and 20 (or 0: no out-of-fold decisions)");
     }
-    let fold_of = deal(signals, settings.folds, config.seed);
+    let fold_of = deal(&pool.signals, settings.folds, config.seed);
+    let budget = config.sharding.threads.max(1);
+    let lanes = budget.min(settings.folds);
+    let fold_config = TrainConfig {
+        sharding: Sharding {
+            threads: (budget / lanes).max(1),
+            ..config.sharding
+        },
+        ..config.clone()
+    };
+    let folds = run_in_lanes((0..settings.folds).collect(), lanes, |fold| {
+        score_fold(pool, &fold_config, card, settings, &fold_of, fold)
+    });
     let mut out = OutOfFold {
         segments: Vec::new(),
         background: Vec::new(),
         seizures: Vec::new(),
     };
-    for fold in 0..settings.folds {
-        let started = std::time::Instant::now();
-        // The other folds' segments: a seventh of each class validates, the rest trains.
-        let mut rng = Rng::new(config.seed ^ (fold as u64 + 1).wrapping_mul(0x9E37_79B9));
-        let (trains, validates) = inner_split(signals, &fold_of, fold, pool.segments, &mut rng)?;
-        let tagged = |keep: &[bool]| -> Vec<(bool, usize)> {
-            rows_of(pool.train, keep)
-                .into_iter()
-                .map(|r| (true, r))
-                .chain(
-                    rows_of(pool.validation, keep)
-                        .into_iter()
-                        .map(|r| (false, r)),
-                )
-                .collect()
-        };
-        let mut train_rows = tagged(&trains);
-        if pool.undersample {
-            let label = |&(t, r): &(bool, usize)| {
-                if t {
-                    pool.train.y[r]
-                } else {
-                    pool.validation.y[r]
-                }
-            };
-            let (mut seizure, mut background): (Vec<_>, Vec<_>) =
-                train_rows.into_iter().partition(|row| label(row) == 1);
-            rng.shuffle(&mut background);
-            background.truncate(seizure.len());
-            seizure.extend(background);
-            seizure.sort_unstable();
-            train_rows = seizure;
-        }
-        if let Some(limit) = pool.max_rows {
-            rng.shuffle(&mut train_rows);
-            train_rows.truncate(limit.max(1));
-            train_rows.sort_unstable();
-        }
-        let validation_rows = tagged(&validates);
-        if train_rows.is_empty() || validation_rows.is_empty() {
-            bail!("fold {fold}: too few segments to train and validate on");
-        }
-        let inner_train = select(pool.train, pool.validation, &train_rows);
-        let inner_validation = select(pool.train, pool.validation, &validation_rows);
-        let windows = TrainingWindows::new(
-            &inner_train,
-            Some(signals),
-            pool.segments,
-            pool.normalisation,
-            pool.windows,
-            pool.augmentation,
-        )?;
-        let outcome = train::train(
-            &windows,
-            &inner_validation,
-            config,
-            card,
-            || {},
-            |_| std::ops::ControlFlow::Continue(()),
-        );
-        let predictor = Arc::new(Predictor::from_network(card.clone(), &outcome.network));
-        let held_out: Vec<usize> = (0..signals.len()).filter(|&i| fold_of[i] == fold).collect();
-        let (mut quiet, mut onsets) = (Vec::new(), Vec::new());
-        for &row in &held_out {
-            let signal = signals.samples.row(row);
-            let signal = signal.to_slice().expect("signal rows are contiguous");
-            let windows: Vec<f64> = predictor
-                .predict(&signal[..CHUNKS_PER_SEGMENT * SAMPLES_PER_RECORDING])
-                .into_iter()
-                .map(f64::from)
-                .collect();
-            let seizure = signals.y[row] == 1;
-            out.segments.push(Scored {
-                segment: signals.segment[row],
-                seizure,
-                fold,
-                windows,
-            });
-            if seizure {
-                onsets.push(signal);
-            } else {
-                quiet.push(signal);
-            }
-        }
-        if quiet.is_empty() {
-            bail!("fold {fold} has no background segment to put its seizures after");
-        }
-        let (background, seizures) = held_out_streams(&predictor, &quiet, &onsets, settings.hop)?;
-        out.background.extend(background);
-        out.seizures.extend(seizures);
-        tracing::info!(
-            fold,
-            best_epoch = outcome.best_epoch,
-            train_rows = inner_train.rows(),
-            held_out = held_out.len(),
-            seconds = started.elapsed().as_secs_f64(),
-            "out-of-fold model trained and scored"
-        );
+    for fold in folds {
+        let fold = fold?;
+        out.segments.extend(fold.segments);
+        out.background.extend(fold.background);
+        out.seizures.extend(fold.seizures);
     }
+    Ok(out)
+}
+
+/// Trains fold `fold`'s model on the other folds' segments and scores the fold's own.
+fn score_fold(
+    pool: &Pool,
+    config: &TrainConfig,
+    card: &ModelCard,
+    settings: &OofSettings,
+    fold_of: &[usize],
+    fold: usize,
+) -> anyhow::Result<OutOfFold> {
+    let signals = &pool.signals;
+    let started = std::time::Instant::now();
+    // The other folds' segments: a seventh of each class validates, the rest trains.
+    let mut rng = Rng::new(config.seed ^ (fold as u64 + 1).wrapping_mul(0x9E37_79B9));
+    let (trains, validates) = inner_split(signals, fold_of, fold, pool.segments, &mut rng)?;
+    let tagged = |keep: &[bool]| -> Vec<(bool, usize)> {
+        rows_of(pool.train, keep)
+            .into_iter()
+            .map(|r| (true, r))
+            .chain(
+                rows_of(pool.validation, keep)
+                    .into_iter()
+                    .map(|r| (false, r)),
+            )
+            .collect()
+    };
+    let mut train_rows = tagged(&trains);
+    if pool.undersample {
+        let label = |&(t, r): &(bool, usize)| {
+            if t {
+                pool.train.y[r]
+            } else {
+                pool.validation.y[r]
+            }
+        };
+        let (mut seizure, mut background): (Vec<_>, Vec<_>) =
+            train_rows.into_iter().partition(|row| label(row) == 1);
+        rng.shuffle(&mut background);
+        background.truncate(seizure.len());
+        seizure.extend(background);
+        seizure.sort_unstable();
+        train_rows = seizure;
+    }
+    if let Some(limit) = pool.max_rows {
+        rng.shuffle(&mut train_rows);
+        train_rows.truncate(limit.max(1));
+        train_rows.sort_unstable();
+    }
+    let validation_rows = tagged(&validates);
+    if train_rows.is_empty() || validation_rows.is_empty() {
+        bail!("fold {fold}: too few segments to train and validate on");
+    }
+    let inner_train = select(pool.train, pool.validation, &train_rows);
+    let inner_validation = select(pool.train, pool.validation, &validation_rows);
+    let windows = TrainingWindows::new(
+        &inner_train,
+        Some(signals),
+        pool.segments,
+        pool.normalisation,
+        pool.windows,
+        pool.augmentation,
+    )?;
+    let outcome = train::train(
+        &windows,
+        &inner_validation,
+        config,
+        card,
+        || {},
+        |_| std::ops::ControlFlow::Continue(()),
+    );
+    let predictor = Arc::new(Predictor::from_network(card.clone(), &outcome.network));
+    let held_out: Vec<usize> = (0..signals.len()).filter(|&i| fold_of[i] == fold).collect();
+    let mut out = OutOfFold {
+        segments: Vec::new(),
+        background: Vec::new(),
+        seizures: Vec::new(),
+    };
+    let (mut quiet, mut onsets) = (Vec::new(), Vec::new());
+    for &row in &held_out {
+        let signal = signals.samples.row(row);
+        let signal = signal.to_slice().expect("signal rows are contiguous");
+        let windows: Vec<f64> = predictor
+            .predict(&signal[..CHUNKS_PER_SEGMENT * SAMPLES_PER_RECORDING])
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let seizure = signals.y[row] == 1;
+        out.segments.push(Scored {
+            segment: signals.segment[row],
+            seizure,
+            fold,
+            windows,
+        });
+        if seizure {
+            onsets.push(signal);
+        } else {
+            quiet.push(signal);
+        }
+    }
+    if quiet.is_empty() {
+        bail!("fold {fold} has no background segment to put its seizures after");
+    }
+    let (background, seizures) = held_out_streams(&predictor, &quiet, &onsets, settings.hop)?;
+    out.background = background;
+    out.seizures = seizures;
+    tracing::info!(
+        fold,
+        best_epoch = outcome.best_epoch,
+        train_rows = inner_train.rows(),
+        held_out = held_out.len(),
+        threads = config.sharding.threads,
+        seconds = started.elapsed().as_secs_f64(),
+        "out-of-fold model trained and scored"
+    );
     Ok(out)
 }
 

@@ -126,11 +126,15 @@ pub fn run_in_lanes<J: Send, R: Send>(
     }
     let mut results: Vec<Option<R>> = (0..count).map(|_| None).collect();
     let work = &work;
+    // Each lane's logs stay inside the caller's span (the stage, the training).
+    let span = tracing::Span::current();
     std::thread::scope(|scope| {
         let handles: Vec<_> = lanes
             .into_iter()
             .map(|lane| {
+                let span = span.clone();
                 scope.spawn(move || {
+                    let _entered = span.enter();
                     lane.into_iter()
                         .map(|(index, job)| (index, work(job)))
                         .collect::<Vec<_>>()

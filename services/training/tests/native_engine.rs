@@ -234,3 +234,61 @@ fn both_engines_train_to_the_same_network() {
     }
     assert_eq!(native.history.len(), 2);
 }
+
+#[test]
+fn concurrent_trainings_start_from_their_own_seeds_weights() {
+    // burn's generator is the process's and draws lazily: four trainings at once must still
+    // each get the weights its seed gives alone (out-of-fold folds and tune trials run so).
+    let scratch = tempfile::tempdir().unwrap();
+    let dataset = dataset(scratch.path());
+    let (split, validation) = (
+        dataset.split(Split::Train).unwrap(),
+        dataset.split(Split::Validation).unwrap(),
+    );
+    let manifest = &dataset.manifest;
+    let windows = TrainingWindows::new(
+        &split,
+        None,
+        manifest.segments.len(),
+        manifest.normalisation,
+        Windows::Aligned,
+        Augmentation::NONE,
+    )
+    .unwrap();
+    let model = ModelConfig::with_layout(manifest.layout);
+    let card = ModelCard::new(model, manifest.normalisation);
+    let shapes = training::native::params::Shapes::of(&model);
+    let run = |seed: u64| {
+        let config = TrainConfig {
+            model,
+            epochs: 1,
+            batch_size: 32,
+            learning_rate: 1e-3,
+            patience: 1,
+            seed,
+            class_weights: manifest.class_weights,
+            sharding: Sharding::SINGLE,
+            engine: Engine::Native,
+        };
+        let outcome = train(&windows, &validation, &config, &card, || {}, |_| {
+            std::ops::ControlFlow::Continue(())
+        });
+        training::native::params::flatten(&outcome.network, &shapes)
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
+    let seeds = [1u64, 2, 3, 4];
+    let alone: Vec<_> = seeds.iter().map(|&seed| run(seed)).collect();
+    let together: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = seeds
+            .iter()
+            .map(|&seed| scope.spawn(move || run(seed)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (seed, (a, t)) in seeds.iter().zip(alone.iter().zip(&together)) {
+        assert!(a == t, "seed {seed}: weights differ when trained beside others");
+    }
+    assert!(alone[0] != alone[1], "different seeds, different weights");
+}
