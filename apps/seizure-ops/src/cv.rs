@@ -147,10 +147,23 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
                 ),
             ],
         )?;
-        let mut fold_results = Vec::with_capacity(args.folds);
-        for index in 0..args.folds {
-            println!("\n==> fold {}/{}", index + 1, args.folds);
-            let result = run_fold(
+        // The folds share the thread budget (`TRAIN_THREADS`, else the cores): as many run at
+        // once as it allows, each training on its share; a fold's figures depend on its data
+        // and seed only, never on the threads, so they are the same however many run at once.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let budget = pipeline
+            .training(home, PathBuf::new(), PathBuf::new())?
+            .threads
+            .unwrap_or(cores)
+            .max(1);
+        let lanes = budget.min(args.folds);
+        let threads = (budget / lanes).max(1);
+        println!(
+            "\n==> {} folds, {lanes} at a time on {threads} thread(s) each",
+            args.folds
+        );
+        let runs = training::shards::run_in_lanes((0..args.folds).collect(), lanes, |index| {
+            run_fold(
                 home,
                 pipeline,
                 &csv,
@@ -158,9 +171,14 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
                     index,
                     count: args.folds,
                 },
+                threads,
                 &settings,
                 &parent.run_id,
-            )?;
+            )
+        });
+        let mut fold_results = Vec::with_capacity(args.folds);
+        for result in runs {
+            let result = result?;
             print_fold(&result);
             fold_results.push(result);
         }
@@ -202,6 +220,7 @@ fn run_fold(
     pipeline: &PipelineArgs,
     csv: &std::path::Path,
     fold: Fold,
+    threads: usize,
     settings: &IntervalSettings,
     parent_run_id: &str,
 ) -> anyhow::Result<FoldResult> {
@@ -219,6 +238,7 @@ fn run_fold(
     prepare(&options).with_context(|| format!("fold {}: preprocessing", fold.index + 1))?;
     let training = training::train_model(&training::TrainingArgs {
         dvc: no_dvc,
+        threads: Some(threads),
         ..pipeline.training(home, dir.join("data"), dir.join("models"))?
     })
     .with_context(|| format!("fold {}: training", fold.index + 1))?;

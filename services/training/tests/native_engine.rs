@@ -270,9 +270,14 @@ fn concurrent_trainings_start_from_their_own_seeds_weights() {
             sharding: Sharding::SINGLE,
             engine: Engine::Native,
         };
-        let outcome = train(&windows, &validation, &config, &card, || {}, |_| {
-            std::ops::ControlFlow::Continue(())
-        });
+        let outcome = train(
+            &windows,
+            &validation,
+            &config,
+            &card,
+            || {},
+            |_| std::ops::ControlFlow::Continue(()),
+        );
         training::native::params::flatten(&outcome.network, &shapes)
             .iter()
             .map(|v| v.to_bits())
@@ -288,7 +293,10 @@ fn concurrent_trainings_start_from_their_own_seeds_weights() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for (seed, (a, t)) in seeds.iter().zip(alone.iter().zip(&together)) {
-        assert!(a == t, "seed {seed}: weights differ when trained beside others");
+        assert!(
+            a == t,
+            "seed {seed}: weights differ when trained beside others"
+        );
     }
     assert!(alone[0] != alone[1], "different seeds, different weights");
 }
