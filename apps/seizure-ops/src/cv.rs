@@ -163,7 +163,7 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
             args.folds
         );
         let runs = training::shards::run_in_lanes((0..args.folds).collect(), lanes, |index| {
-            run_fold(
+            let result = run_fold(
                 home,
                 pipeline,
                 &csv,
@@ -174,14 +174,14 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
                 threads,
                 &settings,
                 &parent.run_id,
-            )
+            );
+            // Each fold as it ends (the lanes end in no fixed order; each line names its fold).
+            if let Ok(result) = &result {
+                print_fold(result);
+            }
+            result
         });
-        let mut fold_results = Vec::with_capacity(args.folds);
-        for result in runs {
-            let result = result?;
-            print_fold(&result);
-            fold_results.push(result);
-        }
+        let fold_results = runs.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
         let summary = summarise(&fold_results);
         let metrics: Vec<Metric> = summary
             .iter()

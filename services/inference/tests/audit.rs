@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use inference::audit::{AuditOptions, PredictionLog, PredictionRecord};
+use inference::audit::{AuditOptions, PredictionLog, PredictionRecord, RecordedDecision};
 use sql_pool::DatabaseSettings;
 use sqlx::Connection;
 
@@ -25,6 +25,12 @@ fn record(i: usize, probability: f64) -> PredictionRecord {
         kind: inference::audit::KIND_PREDICTION.into(),
         session_id: None,
         acknowledges: None,
+        decision: i.is_multiple_of(2).then(|| RecordedDecision {
+            rule: "mean_probability".into(),
+            score: probability,
+            threshold: 0.5,
+            source: "model_card".into(),
+        }),
     }
 }
 
@@ -70,6 +76,14 @@ async fn a_record_the_database_refuses_is_set_aside_and_the_rest_are_written() {
         .unwrap();
     let page = log.page(50, None).await.unwrap();
     assert_eq!(page.records.len(), 6, "every other record is written");
+    // Each record reads back as written, its patient decision included (or its absence).
+    for written in &page.records {
+        let i = usize::from_str_radix(&written.id, 16).unwrap() - 1;
+        let sent = record(i, written.seizure_probability);
+        assert_eq!(written.decision, sent.decision, "record {i}");
+    }
+    assert!(page.records.iter().any(|r| r.decision.is_some()));
+    assert!(page.records.iter().any(|r| r.decision.is_none()));
     let url = format!("sqlite://{}", path.display());
     assert_eq!(count(&url, "prediction_log_rejected").await, 1);
     let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap();

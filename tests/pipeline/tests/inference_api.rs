@@ -687,9 +687,11 @@ async fn every_prediction_is_audited(database: Option<String>) {
     let app = App::spawn(&ws.path("production"), &ws.path("patients/store"), database).await;
     let clinician = app.token(Role::Clinician);
     let ids = patient_ids(ws);
+    let mut answers = Vec::new();
     for &id in &ids[1..4] {
-        let (status, _) = app.get(&format!("/predict/{id}"), Some(&clinician)).await;
+        let (status, answer) = app.get(&format!("/predict/{id}"), Some(&clinician)).await;
         assert_eq!(status, StatusCode::OK);
+        answers.push(answer);
     }
     let (status, _) = app
         .post(
@@ -713,6 +715,17 @@ async fn every_prediction_is_audited(database: Option<String>) {
     assert_eq!(records[1]["recordings"], 23);
     assert!(records[1]["request_id"].as_str().unwrap().len() >= 16);
     assert!(records[1]["at"].as_str().unwrap().ends_with('Z'));
+    // The record keeps the patient decision the answer was called by.
+    let answer = &answers[2];
+    let decision = &records[1]["decision"];
+    assert_eq!(decision["rule"], answer["patient_rule"], "{decision}");
+    assert_eq!(decision["score"], answer["patient_score"]);
+    assert_eq!(decision["threshold"], answer["patient_threshold"]);
+    assert_eq!(decision["source"], answer["patient_threshold_source"]);
+    assert_eq!(
+        records[1]["prediction"],
+        answer["patient_score"].as_f64().unwrap() >= answer["patient_threshold"].as_f64().unwrap()
+    );
     let cursor = first["next"].as_str().unwrap();
     let (status, second) = app
         .get(&format!("/logs?limit=3&cursor={cursor}"), Some(&admin))

@@ -56,6 +56,22 @@ pub struct PredictionRecord {
     /// The alarm record an `alarm_acknowledged` record acknowledges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledges: Option<String>,
+    /// The patient decision a prediction's call came from (predictions only; absent in
+    /// records logged before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<RecordedDecision>,
+}
+
+/// A prediction's patient decision as the log keeps it: `prediction` is `score >= threshold`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecordedDecision {
+    /// The patient rule (`mean_probability` or `positive_fraction`).
+    pub rule: String,
+    /// The recordings' score by the rule.
+    pub score: f64,
+    pub threshold: f64,
+    /// `model_card` or `override` (`PATIENT_THRESHOLD`).
+    pub source: String,
 }
 
 pub const KIND_PREDICTION: &str = "prediction";
@@ -436,7 +452,9 @@ impl PredictionLog {
         let select = "SELECT alarm.id, alarm.at_us, alarm.username, alarm.role, \
              alarm.request_id, alarm.patient_id, alarm.model_version, alarm.recordings, \
              alarm.seizure_probability, alarm.prediction, alarm.epileptic_recordings, \
-             alarm.kind, alarm.session_id, alarm.acknowledges, ack.username AS ack_username, \
+             alarm.kind, alarm.session_id, alarm.acknowledges, alarm.decision_rule, \
+             alarm.decision_score, alarm.decision_threshold, alarm.decision_source, \
+             ack.username AS ack_username, \
              ack.at_us AS ack_at_us \
              FROM prediction_log AS ack JOIN prediction_log AS alarm ON ack.acknowledges = alarm.id \
              WHERE ack.kind = 'alarm_acknowledged'";
@@ -501,7 +519,8 @@ impl PredictionLog {
 
 const SELECT: &str = "SELECT id, at_us, username, role, request_id, patient_id, model_version, \
      recordings, seizure_probability, prediction, epileptic_recordings, kind, session_id, \
-     acknowledges FROM prediction_log";
+     acknowledges, decision_rule, decision_score, decision_threshold, decision_source \
+     FROM prediction_log";
 
 /// Seizure alarms (live or replayed) that no record acknowledges.
 const OPEN_ALARMS: &str = "kind IN ('monitor_alarm', 'monitor_replay_alarm') AND NOT EXISTS \
@@ -538,6 +557,21 @@ fn record_from_row(row: &sqlx::any::AnyRow) -> Result<PredictionRecord, sqlx::Er
         kind: row.try_get("kind")?,
         session_id: row.try_get("session_id")?,
         acknowledges: row.try_get("acknowledges")?,
+        decision: match row.try_get::<Option<String>, _>("decision_rule")? {
+            Some(rule) => Some(RecordedDecision {
+                rule,
+                score: row
+                    .try_get::<Option<f64>, _>("decision_score")?
+                    .unwrap_or(f64::NAN),
+                threshold: row
+                    .try_get::<Option<f64>, _>("decision_threshold")?
+                    .unwrap_or(f64::NAN),
+                source: row
+                    .try_get::<Option<String>, _>("decision_source")?
+                    .unwrap_or_default(),
+            }),
+            None => None,
+        },
     })
 }
 

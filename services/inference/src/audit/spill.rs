@@ -203,6 +203,7 @@ mod tests {
             kind: super::super::KIND_PREDICTION.into(),
             session_id: None,
             acknowledges: None,
+            decision: None,
         }
     }
 

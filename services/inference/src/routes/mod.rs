@@ -19,7 +19,7 @@ use axum::Router;
 use http_kit::{BearerAuth, ErrorBody};
 use utoipa::OpenApi;
 
-use crate::audit::{Page, PredictionRecord};
+use crate::audit::{Page, PredictionRecord, RecordedDecision};
 use crate::service::monitor as session;
 use crate::service::scoring::{OodSummary, PredictionResponse, RecordingScore};
 use crate::state::SharedState;
@@ -86,7 +86,7 @@ pub fn router(state: SharedState) -> Router {
         monitor::http::open_session, monitor::http::session_status, monitor::http::push_samples,
         monitor::http::close_session, patients::list_patients, patients::patient_recordings, patients::patient_verdicts,
         alarms::list_alarms, alarms::acknowledge_alarm),
-    components(schemas(PredictionResponse, RecordingScore, OodSummary, predict::SignalsBody, admin::ReloadResponse, Page, PredictionRecord, ErrorBody,
+    components(schemas(PredictionResponse, RecordingScore, OodSummary, predict::SignalsBody, admin::ReloadResponse, Page, PredictionRecord, RecordedDecision, ErrorBody,
         v2::ServerMetadata, v2::Live, v2::Ready, v2::ModelMetadata, v2::TensorMetadata, v2::InferRequest, v2::InputTensor,
         v2::RequestedOutput, v2::InferResponse, v2::OutputTensor, v2::V2ErrorBody,
         session::OpenBody, session::SessionInfo, session::PushBody, session::PushAnswer,

@@ -125,6 +125,7 @@ pub(crate) async fn patient_recordings(
         kind: crate::audit::KIND_SIGNAL_READ.to_owned(),
         session_id: None,
         acknowledges: None,
+        decision: None,
     };
     state.log.record(record).await.map_err(ApiError::internal)?;
     let per = found.samples.len() / found.chunks.len().max(1);

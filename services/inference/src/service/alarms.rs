@@ -168,6 +168,7 @@ pub(crate) async fn acknowledge(
         kind: KIND_ALARM_ACKNOWLEDGED.to_owned(),
         session_id: alarm.session_id.clone(),
         acknowledges: Some(alarm.id.clone()),
+        decision: None,
     };
     let record_id = record.id.clone();
     state.log.record(record).await.map_err(ApiError::internal)?;

@@ -308,6 +308,12 @@ pub(crate) async fn audit(
         kind: crate::audit::KIND_PREDICTION.to_owned(),
         session_id: None,
         acknowledges: None,
+        decision: Some(crate::audit::RecordedDecision {
+            rule: answer.patient_rule.clone(),
+            score: answer.patient_score,
+            threshold: answer.patient_threshold,
+            source: answer.patient_threshold_source.clone(),
+        }),
     };
     state.log.record(record).await.map_err(ApiError::internal)
 }

@@ -287,6 +287,7 @@ async fn record_push(
                 kind: kind.to_owned(),
                 session_id: Some(answer.session_id.clone()),
                 acknowledges: None,
+                decision: None,
             };
             state.log.record(record).await.map_err(ApiError::internal)?;
         }

@@ -91,6 +91,7 @@ pub async fn record_summaries(state: &SharedState, due: Vec<AlarmSummary>) {
             .to_owned(),
             session_id: None,
             acknowledges: None,
+            decision: None,
         };
         if let Err(e) = state.log.record(record).await {
             tracing::error!(owner = %summary.owner, "cannot record the alarm summary: {e}");
