@@ -520,6 +520,8 @@ mod tests {
                 pr_auc: nan,
                 sensitivity_at_target_specificity: nan,
                 accuracy: nan,
+                specificity: nan,
+                sensitivity: nan,
                 patient_accuracy: nan,
                 patient_sensitivity: nan,
                 patient_specificity: nan,

@@ -53,6 +53,10 @@ pub struct QualityIntervals {
     pub pr_auc: Interval,
     pub sensitivity_at_target_specificity: Interval,
     pub accuracy: Interval,
+    /// Window specificity and sensitivity at the served threshold (whether the window
+    /// decision's target specificity holds on the test split is whether it lies inside).
+    pub specificity: Interval,
+    pub sensitivity: Interval,
     /// Wilson intervals: patients are independent units.
     pub patient_accuracy: Interval,
     pub patient_sensitivity: Interval,
@@ -168,6 +172,8 @@ fn intervals_of(
             metrics::sensitivity_at_specificity(s, l, settings.target_specificity)
         }),
         accuracy: resampled(&|s, l| metrics::compute(s, l, threshold).accuracy),
+        specificity: resampled(&|s, l| metrics::compute(s, l, threshold).specificity),
+        sensitivity: resampled(&|s, l| metrics::compute(s, l, threshold).sensitivity),
         patient_accuracy: wilson(c.true_positive + c.true_negative, patients.count),
         patient_sensitivity: wilson(c.true_positive, c.true_positive + c.false_negative),
         patient_specificity: wilson(c.true_negative, c.true_negative + c.false_positive),

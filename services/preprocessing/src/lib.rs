@@ -109,7 +109,7 @@ pub struct PreprocessArgs {
     #[arg(long, env = "INPUT_FEATURES", default_value_t = InputLayout::default().features)]
     pub features: usize,
     /// How the training split is balanced between seizure and non-seizure.
-    #[arg(long, env = "CLASS_BALANCE", value_enum, default_value_t = BalanceArg::Undersample)]
+    #[arg(long, env = "CLASS_BALANCE", value_enum, default_value_t = BalanceArg::Weight)]
     pub balance: BalanceArg,
     /// What each window is centred on before scaling.
     #[arg(long, env = "INPUT_CENTRING", value_enum, default_value_t = CentringArg::PerWindow)]
@@ -135,7 +135,7 @@ impl PreprocessArgs {
             patient_pool: fractions.patient_pool,
             timesteps: layout.timesteps,
             features: layout.features,
-            balance: BalanceArg::Undersample,
+            balance: BalanceArg::Weight,
             centring: CentringArg::PerWindow,
             skip_bad_rows: false,
             dvc: DvcArgs::default(),

@@ -67,8 +67,16 @@ fn synthetic_run_writes_a_complete_leakage_free_dataset() {
         assert!(seen.is_disjoint(&segments), "{split:?} shares a segment");
         seen.extend(segments);
     }
+    // Balanced by class weights (the default): every training row kept, each class weighing
+    // the same in the loss.
     let train = &manifest.splits[&Split::Train];
-    assert_eq!(train.label_counts[0], train.label_counts[1], "balanced");
+    let [others, seizures] = train.label_counts;
+    assert_eq!(others, 4 * seizures, "every row kept");
+    let weighed = |label: usize| manifest.class_weights[label] * train.label_counts[label] as f64;
+    assert!(
+        (weighed(0) - weighed(1)).abs() < 1e-9,
+        "both classes weigh the same"
+    );
     assert_eq!(dataset.raw(Split::PatientPool).unwrap().shape(), [115, 178]);
     assert_eq!(dataset.raw(Split::Test).unwrap().shape(), [230, 178]);
 

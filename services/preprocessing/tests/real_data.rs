@@ -12,7 +12,7 @@ fn real_data_set_splits_by_segment_with_expected_counts() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    // The defaults: seed 42, fractions 0.6/0.1/0.2/0.1, layout 22 x 8, undersampling.
+    // The defaults: seed 42, fractions 0.6/0.1/0.2/0.1, layout 22 x 8, class weights.
     let args = PreprocessArgs::new(csv, dir.path().join("data"));
     let outcome = preprocess(&args).unwrap();
     let manifest = &outcome.prepared.manifest;
@@ -39,11 +39,13 @@ fn real_data_set_splits_by_segment_with_expected_counts() {
         assert_eq!(summary.class_counts, per_class(rows / 5), "{split:?}");
         assert_eq!(summary.label_counts, [rows * 4 / 5, rows / 5], "{split:?}");
     }
-    // Training: all 60 seizure segments (1,380 rows) and as many non-seizure rows.
+    // Training: every row of its 300 segments, 1,380 seizure and 5,520 others, each class
+    // weighted so both weigh the same in the loss.
     let train = &manifest.splits[&Split::Train];
-    assert_eq!(train.label_counts, [1380, 1380]);
+    assert_eq!(train.label_counts, [5520, 1380]);
     assert_eq!(train.class_counts["1"], 1380);
-    assert_eq!(train.x_shape, [2760, 22, 8]);
+    assert_eq!(train.x_shape, [6900, 22, 8]);
+    assert_eq!(manifest.class_weights, [0.625, 2.5]);
 
     let dataset = ProcessedDataset::open(&args.out).unwrap();
     let mut seen: HashSet<u32> = HashSet::new();
