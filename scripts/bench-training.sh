@@ -30,7 +30,8 @@ epochs=${EPOCHS:-4}
 cores=${CORES:-$(taskset -pc $$ | sed 's/.*: //')}
 pin=(taskset -c "$cores")
 
-"$bin" preprocessing run --no-dvc --input "$csv" --out data > /dev/null
+# Undersampled (2,760 balanced rows): the rows Keras reads from train_x.npy, unweighted.
+"$bin" preprocessing run --no-dvc --input "$csv" --out data --balance undersample > /dev/null
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); runs pinned to cores $cores"
 echo "SIMD: $(grep -m1 -o -w -E 'avx512f|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 

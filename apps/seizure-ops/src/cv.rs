@@ -151,12 +151,17 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
         // once as it allows, each training on its share; a fold's figures depend on its data
         // and seed only, never on the threads, so they are the same however many run at once.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let budget = pipeline
-            .training(home, PathBuf::new(), PathBuf::new())?
-            .threads
-            .unwrap_or(cores)
-            .max(1);
-        let lanes = budget.min(args.folds);
+        let recipe = pipeline.training(home, PathBuf::new(), PathBuf::new())?;
+        let budget = recipe.threads.unwrap_or(cores).max(1);
+        // The burn engine on one shard draws its dropout from burn's process-wide generator
+        // while it trains: two such trainings at once would draw from each other's stream.
+        let shared_generator =
+            recipe.engine == training::engine::Engine::Burn && recipe.grad_shards == 1;
+        let lanes = if shared_generator {
+            1
+        } else {
+            budget.min(args.folds)
+        };
         let threads = (budget / lanes).max(1);
         println!(
             "\n==> {} folds, {lanes} at a time on {threads} thread(s) each",

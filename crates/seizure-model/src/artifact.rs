@@ -383,7 +383,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<(ModelCard, SeizureNet), Arti
             actual,
         });
     }
-    let network = SeizureNet::new(&card.architecture, device)
+    let network = SeizureNet::for_loading(&card.architecture, device)
         .try_load_file(&weights)
         .map_err(|e| ArtifactError::Weights {
             path: weights.clone(),

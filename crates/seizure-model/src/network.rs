@@ -6,7 +6,7 @@
 //! bias of one) it trains faster and more reliably than burn's `nn::Lstm`, as measured in
 //! `../shared/notes/burn_spike.md`. The input projection of all timesteps is one matmul.
 
-use burn::module::{Initializer, Param};
+use burn::module::{Initializer, Module, ModuleVisitor, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
@@ -211,6 +211,26 @@ impl SeizureNet {
         }
     }
 
+    /// A network for `config` initialised from `seed`: burn's generator (the process's, not
+    /// the device's) seeded and every parameter drawn under one lock, all at once (burn draws
+    /// a parameter lazily, on its first read), so trainings that start concurrently (out-of-
+    /// fold folds, CV folds, tune trials) each get their seed's weights.
+    pub fn seeded(config: &ModelConfig, seed: u64, device: &Device) -> Self {
+        let _generator = generator_lock();
+        Device::flex().seed(seed);
+        let network = Self::new(config, device);
+        network.visit(&mut Materialise);
+        network
+    }
+
+    /// A network for `config` to load weights into. Building one draws from burn's
+    /// generator (the orthogonal recurrent blocks), so it is built under the same lock as
+    /// [`seeded`](Self::seeded): loading a model never moves another training's draws.
+    pub fn for_loading(config: &ModelConfig, device: &Device) -> Self {
+        let _generator = generator_lock();
+        Self::new(config, device)
+    }
+
     /// `[B, timesteps, features]` normalised inputs to `[B, classes]` logits, with burn's
     /// dropout (active only in training mode on an autodiff device).
     pub fn forward(&self, input: Tensor<3>) -> Tensor<2> {
@@ -235,6 +255,24 @@ impl SeizureNet {
             Some(conv) => conv.forward(input),
             None => input,
         }
+    }
+}
+
+/// Held while burn's process-wide generator is seeded or drawn from.
+static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn generator_lock() -> std::sync::MutexGuard<'static, ()> {
+    GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Reads every parameter once, so burn draws its initial values.
+struct Materialise;
+
+impl ModuleVisitor for Materialise {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
     }
 }
 

@@ -1,7 +1,7 @@
--- The patient decision a prediction's call came from: the rule, the recordings' score by it,
--- the threshold it was called at and where that threshold came from ('model_card' or
--- 'override'). NULL for other kinds of record and for predictions logged before it was kept.
-ALTER TABLE prediction_log ADD COLUMN decision_rule TEXT;
-ALTER TABLE prediction_log ADD COLUMN decision_score DOUBLE PRECISION;
-ALTER TABLE prediction_log ADD COLUMN decision_threshold DOUBLE PRECISION;
-ALTER TABLE prediction_log ADD COLUMN decision_source TEXT;
+-- The patient decision a prediction's call came from, as JSON: {rule, score, threshold,
+-- source}, `source` being 'model_card' or 'override'. NULL for other kinds of record and for
+-- predictions logged before it was kept. One TEXT column, not four typed ones: a batch that
+-- mixes records with and without a decision binds NULL and a number to the same typed
+-- parameter, which PostgreSQL refuses through sqlx's Any driver ("incorrect binary data
+-- format in bind parameter"), measured in services/inference/tests/audit.rs.
+ALTER TABLE prediction_log ADD COLUMN decision TEXT;

@@ -25,11 +25,13 @@ fn record(i: usize, probability: f64) -> PredictionRecord {
         kind: inference::audit::KIND_PREDICTION.into(),
         session_id: None,
         acknowledges: None,
+        // Every other record carries its patient decision (a batch mixes both), with values
+        // unlike the record's other numbers, so a swapped column would show.
         decision: i.is_multiple_of(2).then(|| RecordedDecision {
-            rule: "mean_probability".into(),
-            score: probability,
-            threshold: 0.5,
-            source: "model_card".into(),
+            rule: "positive_fraction".into(),
+            score: 0.125 + i as f64 / 1024.0,
+            threshold: 0.375,
+            source: "override".into(),
         }),
     }
 }
@@ -225,6 +227,11 @@ async fn a_bounded_shutdown_spills_and_the_next_start_writes_back() {
     assert!(!spill.exists());
     let page = reopened.page(50, None).await.unwrap();
     assert_eq!(page.records.len(), 21);
+    // Spilled and written back to PostgreSQL, each keeps its patient decision (or none).
+    for written in &page.records {
+        let i = usize::from_str_radix(&written.id, 16).unwrap() - 1;
+        assert_eq!(written.decision, record(i, 0.2).decision, "record {i}");
+    }
     assert!(page
         .records
         .iter()

@@ -20,7 +20,9 @@ fn training_epoch(c: &mut Criterion) {
         std::fs::write(&path, synthetic::csv_bytes(&SynthConfig::default())).unwrap();
         path
     });
-    let options = PrepareOptions::new(csv, scratch.path().join("data"));
+    let mut options = PrepareOptions::new(csv, scratch.path().join("data"));
+    // The 2,760 undersampled rows the Keras comparison reads (the default now keeps all 6,900).
+    options.split.balance = eeg_data::processed::Balance::Undersample;
     prepare(&options).unwrap();
     let dataset = ProcessedDataset::open(&options.out).unwrap();
     let train_split = dataset.split(Split::Train).unwrap();

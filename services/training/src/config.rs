@@ -95,8 +95,8 @@ pub struct TrainingArgs {
     pub max_train_rows: Option<usize>,
     /// Gradient shards per mini-batch: each shard's forward and backward pass may run on its
     /// own thread, and their gradients are summed in a fixed order. The trained weights depend
-    /// on the seed and this count, never on `--threads`. 1: the whole batch in one graph with
-    /// burn's dropout, as before shards existed (about 1.5x slower on 2 cores).
+    /// on the seed and this count, never on `--threads`. 1: the whole batch as one shard (on the
+    /// burn engine: one graph with burn's own dropout, as before shards existed).
     #[arg(long, env = "GRAD_SHARDS", default_value_t = 2,
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub grad_shards: usize,

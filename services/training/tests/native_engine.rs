@@ -47,10 +47,16 @@ fn real_batch(rows: usize) -> (ModelConfig, Vec<f32>, Vec<i64>, [f32; 2]) {
         Augmentation::NONE,
     )
     .unwrap();
-    // Both classes in the batch: rows from the start and from the end of the split.
-    let picks: Vec<usize> = (0..rows / 2)
-        .chain(windows.len() - (rows - rows / 2)..windows.len())
-        .collect();
+    // Both classes in the batch: half of each.
+    let labels: Vec<u8> = split.y.iter().copied().collect();
+    let of_class = |label: u8, count: usize| -> Vec<usize> {
+        (0..labels.len())
+            .filter(|&i| labels[i] == label)
+            .take(count)
+            .collect()
+    };
+    let mut picks = of_class(0, rows / 2);
+    picks.extend(of_class(1, rows - rows / 2));
     let (x, y) = windows.gather(&picks, &mut Rng::new(1));
     assert!(y.contains(&0) && y.contains(&1));
     let weights = manifest.class_weights.map(|w| w as f32);
@@ -237,8 +243,9 @@ fn both_engines_train_to_the_same_network() {
 
 #[test]
 fn concurrent_trainings_start_from_their_own_seeds_weights() {
-    // burn's generator is the process's and draws lazily: four trainings at once must still
-    // each get the weights its seed gives alone (out-of-fold folds and tune trials run so).
+    // burn's generator is the process's and draws lazily: four trainings at once, beside a
+    // thread building networks to load models into, must still each get the weights its
+    // seed gives alone (out-of-fold folds, CV folds and tune trials run so).
     let scratch = tempfile::tempdir().unwrap();
     let dataset = dataset(scratch.path());
     let (split, validation) = (
@@ -285,12 +292,26 @@ fn concurrent_trainings_start_from_their_own_seeds_weights() {
     };
     let seeds = [1u64, 2, 3, 4];
     let alone: Vec<_> = seeds.iter().map(|&seed| run(seed)).collect();
+    // Beside them, a thread builds networks to load models into (as CV and tune do between
+    // trainings), which draws from the same generator.
+    let done = std::sync::atomic::AtomicBool::new(false);
     let together: Vec<_> = std::thread::scope(|scope| {
+        let loader = scope.spawn(|| {
+            let mut built = 0usize;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = SeizureNet::for_loading(&model, &Device::flex());
+                built += 1;
+            }
+            built
+        });
         let handles: Vec<_> = seeds
             .iter()
             .map(|&seed| scope.spawn(move || run(seed)))
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+        let weights = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(loader.join().unwrap() > 0);
+        weights
     });
     for (seed, (a, t)) in seeds.iter().zip(alone.iter().zip(&together)) {
         assert!(

@@ -67,10 +67,10 @@ fn default_pipeline_meets_the_quality_targets_on_real_data() {
         c.sensitivity_at_target_specificity
     );
     assert_eq!(c.threshold_source, "model_card");
-    // The decisions chosen out of fold hold on the test split: the window threshold's target
-    // specificity lies inside the test bootstrap interval (0.964 [0.934, 0.989] measured
-    // against the 0.98 target with class weights; the validation-chosen threshold kept 0.927),
-    // and patients are called by their own decision (99 of 100 measured).
+    // The decisions chosen out of fold hold on the test split: the test bootstrap interval of
+    // the window specificity reaches the 0.98 target (0.964 [0.934, 0.989] measured with class
+    // weights; the validation-chosen threshold of earlier releases kept 0.927, whose interval
+    // did not), and patients are called by their own decision (99 of 100 measured).
     assert_eq!(c.decision_basis, "out_of_fold");
     let specificity = &c.intervals.specificity;
     eprintln!(
@@ -78,8 +78,8 @@ fn default_pipeline_meets_the_quality_targets_on_real_data() {
         c.recordings.specificity, specificity.low, specificity.high
     );
     assert!(
-        specificity.contains(0.98),
-        "window specificity {} [{}, {}] excludes the 0.98 target",
+        specificity.high >= 0.98 && c.recordings.specificity >= 0.95,
+        "window specificity {} [{}, {}] falls short of the 0.98 target",
         c.recordings.specificity,
         specificity.low,
         specificity.high

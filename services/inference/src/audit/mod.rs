@@ -452,8 +452,7 @@ impl PredictionLog {
         let select = "SELECT alarm.id, alarm.at_us, alarm.username, alarm.role, \
              alarm.request_id, alarm.patient_id, alarm.model_version, alarm.recordings, \
              alarm.seizure_probability, alarm.prediction, alarm.epileptic_recordings, \
-             alarm.kind, alarm.session_id, alarm.acknowledges, alarm.decision_rule, \
-             alarm.decision_score, alarm.decision_threshold, alarm.decision_source, \
+             alarm.kind, alarm.session_id, alarm.acknowledges, alarm.decision, \
              ack.username AS ack_username, \
              ack.at_us AS ack_at_us \
              FROM prediction_log AS ack JOIN prediction_log AS alarm ON ack.acknowledges = alarm.id \
@@ -519,8 +518,7 @@ impl PredictionLog {
 
 const SELECT: &str = "SELECT id, at_us, username, role, request_id, patient_id, model_version, \
      recordings, seizure_probability, prediction, epileptic_recordings, kind, session_id, \
-     acknowledges, decision_rule, decision_score, decision_threshold, decision_source \
-     FROM prediction_log";
+     acknowledges, decision FROM prediction_log";
 
 /// Seizure alarms (live or replayed) that no record acknowledges.
 const OPEN_ALARMS: &str = "kind IN ('monitor_alarm', 'monitor_replay_alarm') AND NOT EXISTS \
@@ -557,21 +555,9 @@ fn record_from_row(row: &sqlx::any::AnyRow) -> Result<PredictionRecord, sqlx::Er
         kind: row.try_get("kind")?,
         session_id: row.try_get("session_id")?,
         acknowledges: row.try_get("acknowledges")?,
-        decision: match row.try_get::<Option<String>, _>("decision_rule")? {
-            Some(rule) => Some(RecordedDecision {
-                rule,
-                score: row
-                    .try_get::<Option<f64>, _>("decision_score")?
-                    .unwrap_or(f64::NAN),
-                threshold: row
-                    .try_get::<Option<f64>, _>("decision_threshold")?
-                    .unwrap_or(f64::NAN),
-                source: row
-                    .try_get::<Option<String>, _>("decision_source")?
-                    .unwrap_or_default(),
-            }),
-            None => None,
-        },
+        decision: row
+            .try_get::<Option<String>, _>("decision")?
+            .and_then(|json| serde_json::from_str(&json).ok()),
     })
 }
 

@@ -208,6 +208,25 @@ mod tests {
     }
 
     #[test]
+    fn a_record_with_its_patient_decision_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill = SpillFile::new(dir.path().join("spill.jsonl"));
+        let decided = PredictionRecord {
+            decision: Some(super::super::RecordedDecision {
+                rule: "mean_probability".into(),
+                score: 0.25,
+                threshold: 0.5,
+                source: "model_card".into(),
+            }),
+            ..record(1)
+        };
+        spill.append(&[decided.clone(), record(2)]).unwrap();
+        let (records, bad) = spill.read().unwrap();
+        assert!(bad.is_empty(), "{:?}", bad.first().map(|b| &b.reason));
+        assert_eq!(records, vec![decided, record(2)]);
+    }
+
+    #[test]
     fn torn_and_binary_lines_are_set_aside_and_the_rest_read() {
         let dir = tempfile::tempdir().unwrap();
         let spill = SpillFile::new(dir.path().join("spill.jsonl"));

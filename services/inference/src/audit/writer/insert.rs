@@ -97,10 +97,8 @@ async fn insert_all(pool: &AnyPool, records: &[PredictionRecord]) -> Result<(), 
         sqlx::query(
             "INSERT INTO prediction_log (id, at_us, username, role, request_id, patient_id, \
              model_version, recordings, seizure_probability, prediction, epileptic_recordings, \
-             kind, session_id, acknowledges, decision_rule, decision_score, decision_threshold, \
-             decision_source) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18) \
+             kind, session_id, acknowledges, decision) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&r.id)
@@ -117,10 +115,11 @@ async fn insert_all(pool: &AnyPool, records: &[PredictionRecord]) -> Result<(), 
         .bind(&r.kind)
         .bind(r.session_id.as_deref())
         .bind(r.acknowledges.as_deref())
-        .bind(r.decision.as_ref().map(|d| d.rule.as_str()))
-        .bind(r.decision.as_ref().map(|d| d.score))
-        .bind(r.decision.as_ref().map(|d| d.threshold))
-        .bind(r.decision.as_ref().map(|d| d.source.as_str()))
+        .bind(
+            r.decision
+                .as_ref()
+                .map(|d| serde_json::to_string(d).expect("a decision serialises")),
+        )
         .execute(&mut *transaction)
         .await?;
     }
