@@ -113,6 +113,43 @@ pub fn gemm_accumulate(m: usize, a: &[f32], b: &Matrix, c: &mut [f32]) {
     );
 }
 
+/// `[rows, steps, width]` batch-major to `[steps, rows, width]` time-major, so each step's rows
+/// are contiguous for the recurrent products.
+pub fn time_major(values: &[f32], rows: usize, steps: usize, width: usize) -> Vec<f32> {
+    assert_eq!(values.len(), rows * steps * width);
+    let mut out = vec![0f32; values.len()];
+    for b in 0..rows {
+        for t in 0..steps {
+            let from = (b * steps + t) * width;
+            let to = (t * rows + b) * width;
+            out[to..to + width].copy_from_slice(&values[from..from + width]);
+        }
+    }
+    out
+}
+
+/// The convolutional front end's input: `rows` windows of `samples` samples each cut into
+/// frames of `kernel` samples every `stride`, time-major `[steps, rows, kernel]`; returns them
+/// with `steps`.
+pub fn frames(
+    inputs: &[f32],
+    rows: usize,
+    samples: usize,
+    kernel: usize,
+    stride: usize,
+) -> (Vec<f32>, usize) {
+    assert_eq!(inputs.len(), rows * samples);
+    let steps = (samples - kernel) / stride + 1;
+    let mut frames = Vec::with_capacity(steps * rows * kernel);
+    for step in 0..steps {
+        for b in 0..rows {
+            let start = b * samples + step * stride;
+            frames.extend_from_slice(&inputs[start..start + kernel]);
+        }
+    }
+    (frames, steps)
+}
+
 /// `out[m, n] = a · b + bias` (bias broadcast over rows).
 pub fn affine(m: usize, a: &[f32], b: &Matrix, bias: &[f32]) -> Vec<f32> {
     let mut out = Vec::with_capacity(m * b.cols);

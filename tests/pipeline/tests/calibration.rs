@@ -30,18 +30,20 @@ fn temperature_scaling_and_the_threshold_travel_in_the_card_to_the_evaluation() 
     let threshold = scaled.card.decision_threshold.clone().unwrap();
     assert!(threshold.validation_specificity >= 0.98, "{threshold:?}");
     // ... chosen on the temperature-scaled validation probabilities, the ones inference serves.
+    // Training chooses it on the validation segments cut at every quarter chunk (the dataset
+    // keeps their signals), scored as served.
     let predictor = seizure_model::Predictor::load(&ws.path("models")).unwrap();
     let dataset = eeg_data::processed::ProcessedDataset::open(&ws.path("data")).unwrap();
-    let validation = dataset
-        .split(eeg_data::processed::Split::Validation)
+    let signals = dataset
+        .signals(eeg_data::processed::Split::Validation)
         .unwrap();
+    let windows = eeg_data::offsets::Windows::cut(&signals, eeg_data::offsets::QuarterOffsets::All);
     let served: Vec<f64> = predictor
-        .predict_normalised(validation.x.as_slice().unwrap(), validation.rows())
+        .predict(&windows.samples)
         .into_iter()
         .map(f64::from)
         .collect();
-    let labels: Vec<bool> = validation.y.iter().map(|&y| y == 1).collect();
-    let expected = seizure_model::threshold::choose(&served, &labels, 0.98).unwrap();
+    let expected = seizure_model::threshold::choose(&served, &windows.labels, 0.98).unwrap();
     assert_eq!(expected.value, threshold.value);
     let card = read_card(&ws.path("models")).unwrap();
     let stored = card.temperature_scaling.unwrap();

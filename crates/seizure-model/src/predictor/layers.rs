@@ -4,7 +4,7 @@
 use burn::module::Param;
 use burn::prelude::*;
 
-use crate::kernels::{affine, gates_and_state, gemm_accumulate, Matrix};
+use crate::kernels::{affine, frames, gates_and_state, gemm_accumulate, Matrix};
 use crate::network::{ConvFrontEnd, FusedLstm};
 
 /// A burn weight matrix, copied out.
@@ -102,15 +102,7 @@ impl Conv {
     /// `batch` windows of `samples` samples each to a time-major sequence
     /// `[steps, batch, channels]`; returns it with `steps`.
     pub(super) fn run(&self, inputs: &[f32], batch: usize, samples: usize) -> (Vec<f32>, usize) {
-        let kernel = self.weights.rows;
-        let steps = (samples - kernel) / self.stride + 1;
-        let mut frames = Vec::with_capacity(steps * batch * kernel);
-        for step in 0..steps {
-            for b in 0..batch {
-                let start = b * samples + step * self.stride;
-                frames.extend_from_slice(&inputs[start..start + kernel]);
-            }
-        }
+        let (frames, steps) = frames(inputs, batch, samples, self.weights.rows, self.stride);
         let mut out = affine(steps * batch, &frames, &self.weights, &self.bias);
         out.iter_mut().for_each(|v| *v = v.max(0.0));
         (out, steps)

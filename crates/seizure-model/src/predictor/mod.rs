@@ -26,7 +26,7 @@ pub(crate) use layers::{Cell, Conv};
 pub use validation::{check_recordings, PredictError};
 
 use crate::artifact::{self, ArtifactError, ModelCard};
-use crate::kernels::{affine, tanh};
+use crate::kernels::{affine, tanh, time_major};
 use crate::network::SeizureNet;
 use layers::{matrix, vector};
 
@@ -173,18 +173,7 @@ impl Predictor {
         // Time-major, so each step's rows are contiguous.
         let (time_major, steps) = match &self.front_end {
             Some(conv) => conv.run(inputs, batch, steps * features),
-            None => {
-                let mut time_major = vec![0f32; inputs.len()];
-                for b in 0..batch {
-                    for t in 0..steps {
-                        let from = (b * steps + t) * features;
-                        let to = (t * batch + b) * features;
-                        time_major[to..to + features]
-                            .copy_from_slice(&inputs[from..from + features]);
-                    }
-                }
-                (time_major, steps)
-            }
+            None => (time_major(inputs, batch, steps, features), steps),
         };
         let sequence = self.lstm1.run(&time_major, steps, batch, true);
         let last = self.lstm2.run(&sequence, steps, batch, false);

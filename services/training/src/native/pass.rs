@@ -3,7 +3,7 @@
 //! cross-entropy, as [`SeizureNet::forward_masked`](seizure_model::SeizureNet::forward_masked)
 //! computes it in burn.
 
-use seizure_model::kernels::{gemm, tanh, Layout};
+use seizure_model::kernels::{frames, gemm, tanh, time_major, Layout};
 
 use super::lstm::{self, Incoming};
 use super::params::{Part, Shapes};
@@ -33,32 +33,6 @@ fn column_sums(matrix: &[f32], width: usize, out: &mut [f32]) {
     for row in matrix.chunks_exact(width) {
         out.iter_mut().zip(row).for_each(|(o, v)| *o += v);
     }
-}
-
-/// `[rows, steps, width]` batch-major to `[steps, rows, width]` time-major.
-fn time_major(values: &[f32], rows: usize, steps: usize, width: usize) -> Vec<f32> {
-    let mut out = vec![0f32; values.len()];
-    for b in 0..rows {
-        for t in 0..steps {
-            let from = (b * steps + t) * width;
-            let to = (t * rows + b) * width;
-            out[to..to + width].copy_from_slice(&values[from..from + width]);
-        }
-    }
-    out
-}
-
-/// The convolutional front end's frames, time-major `[steps, rows, kernel]`.
-fn frames(x: &[f32], rows: usize, samples: usize, kernel: usize, stride: usize) -> Vec<f32> {
-    let steps = (samples - kernel) / stride + 1;
-    let mut frames = Vec::with_capacity(steps * rows * kernel);
-    for step in 0..steps {
-        for b in 0..rows {
-            let start = b * samples + step * stride;
-            frames.extend_from_slice(&x[start..start + kernel]);
-        }
-    }
-    frames
 }
 
 /// `out = a · w + bias` for `a` `[rows, k]`, `w` `[k, n]`.
@@ -106,7 +80,7 @@ pub fn forward_backward(
     // Forward.
     let conv_frames = shapes
         .conv
-        .map(|(kernel, _, stride)| frames(shard.x, rows, timesteps * features, kernel, stride));
+        .map(|(kernel, _, stride)| frames(shard.x, rows, timesteps * features, kernel, stride).0);
     let sequence = match (&conv_frames, shapes.conv) {
         (Some(frames), Some((kernel, channels, _))) => {
             let mut out = affine(
