@@ -134,7 +134,7 @@ remote_vars = set(re.findall(r'var\("(AWS_[A-Z_]+)"\)', dvc_remote))
 fields = set(re.findall(r'#\[arg\([^\]]*\blong\b[^\]]*\)\]\s*(?:///[^\n]*\s*)*pub\s+([a-z0-9_]+)\s*:', everything))
 fields |= set(re.findall(r'#\[arg\(\s*long\s*,[^\]]*\)\]\s*pub\s+([a-z0-9_]+)\s*:', everything, re.S))
 renamed = set(re.findall(r'long\s*=\s*"([a-z0-9-]+)"', everything))
-subcommands = {"auth", "inference", "training", "evaluate", "patient-pull", "preprocessing"}
+subcommands = {"auth", "inference", "training", "evaluate", "patient-pull", "preprocessing", "cv"}
 second_level = {"evaluate": {"run", "rollback"}, "preprocessing": {"run", "synth"}}
 routes = set(re.findall(r'\.route\(\s*"([^"]+)"', everything))
 
@@ -192,6 +192,10 @@ def help_of(words):
                       set(re.findall(r"\[env: ([A-Z0-9_]+)[=\]]", out.stdout)))
     return helps[key]
 
+# `cv` runs the stages in-process and reads their variables (the remote, the tracker, the
+# recipe) as each stage's own binary does: its containers may set those too.
+runs_stages = {"cv": [["preprocessing", "run"], ["training"], ["evaluate", "run"]]}
+
 def check_against_help(where, command_lines, env_names):
     flags, envs = set(), set()
     for words in command_lines:
@@ -201,6 +205,8 @@ def check_against_help(where, command_lines, env_names):
         f, e = help_of(words)
         flags |= f
         envs |= e
+        for stage in runs_stages.get(words[0], []):
+            envs |= help_of(stage)[1]
         for w in words:
             if w.startswith("--") and w[2:].split("=")[0] not in f:
                 problems.append(f"{where}: {w} is not in `seizure-ops {words[0]} --help`")
@@ -286,6 +292,18 @@ for rendered in sys.argv[2:]:
                     problems.append(f"{name}: prometheus.io/port is not a container port")
                 if annotations["prometheus.io/path"] not in routes:
                     problems.append(f"{name}: prometheus.io/path is not a route")
+    # Cross-validation fanned out: one pod per fold, every fold at once, the same count as
+    # the pods' --folds (pod 0 gathers them all).
+    for doc in docs:
+        if doc["kind"] == "CronJob" and doc["metadata"]["name"] == "cv":
+            job = doc["spec"]["jobTemplate"]["spec"]
+            script = " ".join(job["template"]["spec"]["containers"][0].get("args", []))
+            folds = set(re.findall(r"--folds\s+(\d+)", script))
+            if job.get("completionMode") != "Indexed":
+                problems.append(f"{label}/CronJob/cv: completionMode is not Indexed")
+            if len(folds) != 1 or {job.get("completions"), job.get("parallelism")} != {int(f) for f in folds}:
+                problems.append(f"{label}/CronJob/cv: completions {job.get('completions')}, "
+                                f"parallelism {job.get('parallelism')} and --folds {sorted(folds)} differ")
     # The one-shot Job and the CronJob run the same pod, but for who promotes.
     job, cron = templates.get(f"{label}/Job/pipeline"), templates.get(f"{label}/CronJob/retrain")
     if job is None or cron is None:

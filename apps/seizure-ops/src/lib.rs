@@ -40,7 +40,8 @@ pub enum Command {
     /// preprocessing -> training -> evaluate/promote -> patient-pull, stopping at the first failure.
     Pipeline(PipelineCommand),
     /// k-fold cross-validation of the training recipe: one training per fold, mean and sd of
-    /// every test figure (nothing is promoted); `cv/cv.json` and a parent tracked run.
+    /// every test figure (nothing is promoted); `cv/cv.json` and a parent tracked run. The
+    /// folds can run apart (`--fold N --group G` each, then `--gather --group G`).
     Cv(CvCommand),
     /// Hyper-parameter search (random search with median pruning) over architecture, layout,
     /// hidden sizes, dropout, learning rate, batch size and augmentation; trials are child runs
@@ -194,7 +195,7 @@ pub fn from_env<T: clap::Args + clap::FromArgMatches>() -> anyhow::Result<T> {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Pipeline(c) => run_pipeline(&c.home, &c.pipeline, &c.log),
-        Command::Cv(c) => cv::run_cv(&c.home, &c.pipeline, &c.cv).map(|_| ()),
+        Command::Cv(c) => cv::run(&c.home, &c.pipeline, &c.cv),
         Command::Tune(c) => tune::run_tune(&c.home, &c.pipeline, &c.tune).map(|_| ()),
         Command::Monitor(c) => monitor::run_monitor(&c.monitor),
         Command::EvaluateEvents(c) if !c.events.edf.is_empty() => {

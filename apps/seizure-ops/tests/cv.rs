@@ -1,5 +1,8 @@
 //! `seizure-ops cv`: every segment is tested in exactly one fold, each fold is a training run
 //! tracked under one parent run, and the summary is the mean and sd of the folds' figures.
+//! The folds run apart (one process each, as the Kubernetes Indexed Job's pods) and gathered
+//! through the tracker give the same report. (With an MLflow server and the raw data fetched
+//! from an S3 DVC remote: tests/s3_stages.rs.)
 
 mod common;
 
@@ -7,6 +10,17 @@ use std::collections::BTreeSet;
 
 use common::seizure_ops;
 use eeg_data::processed::{ProcessedDataset, Split};
+
+fn read_report(home: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(home.join("cv/cv.json")).unwrap()).unwrap()
+}
+
+fn run_record(home: &std::path::Path, run: &str) -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(home.join(format!("tracking/runs/{run}/run.json"))).unwrap(),
+    )
+    .unwrap()
+}
 
 #[test]
 fn three_fold_cross_validation_tests_every_segment_once() {
@@ -20,9 +34,7 @@ fn three_fold_cross_validation_tests_every_segment_once() {
     assert!(stdout.contains("3-fold cross-validation"), "{stdout}");
     assert!(stdout.contains("roc_auc"), "{stdout}");
 
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(home.path().join("cv/cv.json")).unwrap())
-            .unwrap();
+    let report = read_report(home.path());
     assert_eq!(report["folds"], 3);
     let roc = report["summary"]
         .as_array()
@@ -79,12 +91,133 @@ fn three_fold_cross_validation_tests_every_segment_once() {
     // Each fold's training run is a child of the parent run.
     let parent = report["parent_run_id"].as_str().unwrap();
     for fold in report["fold_results"].as_array().unwrap() {
-        let run = fold["run_id"].as_str().unwrap();
-        let record: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(home.path().join(format!("tracking/runs/{run}/run.json")))
-                .unwrap(),
-        )
-        .unwrap();
+        let record = run_record(home.path(), fold["run_id"].as_str().unwrap());
         assert_eq!(record["tags"]["mlflow.parentRunId"], parent, "{record}");
+    }
+
+    // The same folds run apart, one process each, then gathered through the tracker: the same
+    // figures, fold by fold (a fold's figures depend on its data and seed, not on its threads).
+    let apart = tempfile::tempdir().unwrap();
+    let member = |fold: &str| {
+        test_support::run_ok(
+            seizure_ops(apart.path())
+                .args(["cv", "--folds", "3", "--group", "job-1", "--fold", fold])
+                .args(common::QUICK),
+        )
+    };
+    let gather = |wait: &str| {
+        seizure_ops(apart.path())
+            .args(["cv", "--folds", "3", "--group", "job-1", "--gather"])
+            .args(["--wait-seconds", wait])
+            .output()
+            .unwrap()
+    };
+    member("0");
+    member("2");
+    let early = gather("0");
+    let stderr = String::from_utf8_lossy(&early.stderr);
+    assert!(!early.status.success());
+    assert!(
+        stderr.contains("fold(s) [2] of 3 are not finished"),
+        "{stderr}"
+    );
+    assert!(!apart.path().join("cv/cv.json").exists());
+    member("1");
+    let gathered = gather("0");
+    assert!(gathered.status.success(), "{gathered:?}");
+    let together = report;
+    let apart_report = read_report(apart.path());
+    assert_eq!(apart_report["folds"], 3);
+    for (a, b) in together["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(apart_report["summary"].as_array().unwrap())
+    {
+        assert_eq!(a["metric"], b["metric"]);
+        assert_eq!(a["per_fold"], b["per_fold"], "{a} vs {b}");
+    }
+    let parent = apart_report["parent_run_id"].as_str().unwrap();
+    let record = run_record(apart.path(), parent);
+    assert_eq!(record["tags"]["cv_role"], "parent", "{record}");
+    assert_eq!(record["status"], "FINISHED", "{record}");
+    for fold in apart_report["fold_results"].as_array().unwrap() {
+        let record = run_record(apart.path(), fold["run_id"].as_str().unwrap());
+        assert_eq!(record["tags"]["mlflow.parentRunId"], parent, "{record}");
+        assert_eq!(record["tags"]["cv_group"], "job-1", "{record}");
+    }
+    // Gathering again (a retried pod) reuses the group's parent run.
+    assert!(gather("0").status.success());
+    assert_eq!(read_report(apart.path())["parent_run_id"], parent);
+}
+
+#[test]
+fn fold_members_refuse_what_they_cannot_do() {
+    let home = tempfile::tempdir().unwrap();
+    let refused = |args: &[&str], expected: &str| {
+        let output = seizure_ops(home.path())
+            .arg("cv")
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    };
+    refused(
+        &["--folds", "3", "--fold", "3", "--group", "g"],
+        "--fold 3 is not one of the 3 folds (0 to 2)",
+    );
+    refused(&["--fold", "0"], "--group");
+    refused(
+        &["--fold", "0", "--group", "a'b OR 1=1"],
+        "cannot be searched for",
+    );
+    refused(
+        &[
+            "--fold",
+            "0",
+            "--group",
+            "g",
+            "--source",
+            "../../etc/passwd",
+        ],
+        "is neither `production` nor an md5",
+    );
+    // An md5 with no DVC remote configured: said so, not a silent local run.
+    refused(
+        &[
+            "--fold",
+            "0",
+            "--group",
+            "g",
+            "--source",
+            "0123456789abcdef0123456789abcdef",
+        ],
+        "no DVC remote is configured",
+    );
+    refused(
+        &["--gather", "--group", "g"],
+        "fold(s) [1, 2, 3, 4, 5] of 5 are not finished",
+    );
+    assert!(!home.path().join("cv/cv.json").exists());
+
+    // A credential file that cannot be read is named, never replaced by the environment's.
+    if cfg!(feature = "fleet") {
+        let output = seizure_ops(home.path())
+            .args(["cv", "--fold", "0", "--group", "g", "--source"])
+            .arg("0123456789abcdef0123456789abcdef")
+            .env("DVC_REMOTE_URL", "s3://bucket/prefix")
+            .env("AWS_ACCESS_KEY_ID_FILE", home.path().join("no-such-key"))
+            .env("AWS_ACCESS_KEY_ID", "from-the-environment")
+            .env("AWS_SECRET_ACCESS_KEY", "from-the-environment")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(
+            stderr.contains("AWS_ACCESS_KEY_ID_FILE") && stderr.contains("no-such-key"),
+            "{stderr}"
+        );
     }
 }

@@ -238,6 +238,87 @@ mod with_s3 {
         };
         let loaded = source.fetch_and_load().await.unwrap();
         assert_eq!(loaded.version, "1");
+
+        // Cross-validation fanned out as the Kubernetes Indexed Job runs it: each fold in a
+        // fresh directory (no shared volume), its raw data the production model's, fetched
+        // from the DVC remote by md5; the group gathered through the MLflow server.
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(home.path().join("data/manifest.json")).unwrap(),
+        )
+        .unwrap();
+        let source_md5 = manifest["source"]["md5"].as_str().unwrap().to_owned();
+        let group = unique_prefix("cv-group").replace('/', "-");
+        let cv = |args: Vec<String>| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut command = common::seizure_ops(dir.path());
+            command
+                .arg("cv")
+                .args(["--folds", "2", "--group", group.as_str()])
+                .args(args)
+                .args(["--epochs", "1", "--max-train-rows", "230"])
+                .env("MLFLOW_TRACKING_URI", &mlflow)
+                .env("MLFLOW_EXPERIMENT_NAME", &experiment)
+                .env("REGISTERED_MODEL_NAME", &model)
+                .env("DVC_REMOTE_URL", &url)
+                .env("AWS_ENDPOINT_URL", &endpoint)
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_DEFAULT_REGION", "us-east-1");
+            let output = run_ok(&mut command);
+            (dir, String::from_utf8_lossy(&output.stdout).into_owned())
+        };
+        // Both folds at once, as the Job's pods run.
+        let members = std::thread::scope(|scope| {
+            let cv = &cv;
+            let handles: Vec<_> = ["0", "1"]
+                .into_iter()
+                .map(|fold| {
+                    scope.spawn(move || {
+                        cv(vec![
+                            "--fold".into(),
+                            fold.into(),
+                            "--source".into(),
+                            "production".into(),
+                        ])
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        for (dir, stdout) in &members {
+            assert!(
+                stdout.contains(&format!("raw data: {source_md5}")),
+                "{stdout}"
+            );
+            // Nothing but what it fetched and made: no raw data of its own.
+            assert!(!dir.path().join("raw").exists());
+        }
+        let (gathered, _) = cv(vec!["--gather".into()]);
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(gathered.path().join("cv/cv.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["folds"], 2, "{report}");
+        assert_eq!(report["source_csv"], format!("md5:{source_md5}"));
+        let parent = report["parent_run_id"].as_str().unwrap();
+        let run: serde_json::Value = http
+            .get(format!("{mlflow}/api/2.0/mlflow/runs/get"))
+            .query(&[("run_id", parent)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(run["run"]["info"]["status"], "FINISHED", "{run}");
+        let metrics = run["run"]["data"]["metrics"].as_array().unwrap();
+        assert!(
+            metrics.iter().any(|m| m["key"] == "cv_roc_auc_mean"),
+            "{run}"
+        );
     }
 
     /// Two production releases in the bucket (versions 1 and 2, both pushed by the stages),

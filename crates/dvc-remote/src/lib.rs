@@ -38,6 +38,9 @@ pub enum RemoteError {
         key: String,
         message: String,
     },
+    /// The file named by an `AWS_*_FILE` variable cannot be read (the message names the path).
+    #[error("{variable}: {message}")]
+    CredentialFile { variable: String, message: String },
     #[error("s3://{bucket}/{key} does not exist (was it pushed?)")]
     Missing { bucket: String, key: String },
     #[error(
@@ -108,15 +111,27 @@ impl S3Remote {
     /// The remote at `url` with credentials and region from the standard AWS variables. Each
     /// credential may instead come from a file named by `<VARIABLE>_FILE` (a Docker secret).
     pub fn from_env(url: &str, endpoint: Option<&str>) -> Result<Self> {
-        let var = |name: &str| {
-            let from_file = std::env::var_os(format!("{name}_FILE"))
-                .and_then(|path| std::fs::read_to_string(path).ok())
-                .map(|text| text.trim_end_matches(['\r', '\n']).to_owned());
-            from_file
+        // A `<VARIABLE>_FILE` that cannot be read is an error naming it, never a silent fall
+        // back to the variable (a mistyped secret path would otherwise pick other credentials).
+        let var = |name: &str| -> Result<Option<String>> {
+            let from_file = match std::env::var_os(format!("{name}_FILE")) {
+                Some(path) => Some(
+                    fs_err::read_to_string(&path)
+                        .map_err(|e| RemoteError::CredentialFile {
+                            variable: format!("{name}_FILE"),
+                            message: e.to_string(),
+                        })?
+                        .trim_end_matches(['\r', '\n'])
+                        .to_owned(),
+                ),
+                None => None,
+            };
+            Ok(from_file
                 .or_else(|| std::env::var(name).ok())
-                .filter(|v| !v.is_empty())
+                .filter(|v| !v.is_empty()))
         };
-        let (Some(key_id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
+        let (Some(key_id), Some(secret)) =
+            (var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?)
         else {
             return Err(RemoteError::NoCredentials {
                 remote: url.to_owned(),
@@ -125,13 +140,14 @@ impl S3Remote {
         let credentials = Credentials::new(
             key_id,
             secret,
-            var("AWS_SESSION_TOKEN"),
+            var("AWS_SESSION_TOKEN")?,
             None,
             "environment",
         );
-        let region = var("AWS_REGION")
-            .or_else(|| var("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|| "us-east-1".into());
+        let region = match var("AWS_REGION")? {
+            Some(region) => region,
+            None => var("AWS_DEFAULT_REGION")?.unwrap_or_else(|| "us-east-1".into()),
+        };
         Self::new(url, endpoint, &region, credentials)
     }
 
@@ -278,6 +294,16 @@ impl S3Remote {
             });
         }
         Ok(bytes)
+    }
+
+    /// Pushes one file as `dvc push` pushes a file tracked on its own: its bytes under the key
+    /// of their md5 (skipped when already there). Returns the md5.
+    pub async fn push_file(&self, path: &Path) -> Result<String> {
+        let bytes = fs_err::read(path).map_err(DvcError::Io)?;
+        let md5 = dvc::bytes_md5(&bytes);
+        let uploaded = self.put_once(&self.key(&md5), bytes).await?;
+        tracing::info!(file = %path.display(), md5 = %md5, uploaded, remote = %self.url(), "pushed");
+        Ok(md5)
     }
 
     /// Pushes directory `dir` as `dvc push` would: every file, then its `.dir` manifest (so a

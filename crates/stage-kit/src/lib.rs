@@ -33,6 +33,8 @@ pub enum StageError {
         remote: String,
         source: RemoteFailure,
     },
+    #[error("no DVC remote is configured (set DVC_REMOTE_URL, and AWS_ENDPOINT_URL for MinIO)")]
+    NoRemote,
     #[error("cannot start the DVC remote's runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -44,6 +46,36 @@ impl RemoteSettings {
             .as_deref()
             .map(|url| Remote::open(url, self.s3_endpoint.as_deref()))
             .transpose()
+    }
+}
+
+impl RemoteSettings {
+    /// Pushes the file `source` (a stage's raw input) to the remote, when one is configured,
+    /// so that a process elsewhere can fetch exactly those bytes by their md5
+    /// ([`RemoteSettings::fetch_file`]). Returns the md5, or `None` without a remote.
+    pub fn push_file(&self, source: &Path) -> Result<Option<String>, StageError> {
+        let Some(remote) = self.open()? else {
+            return Ok(None);
+        };
+        let md5 =
+            block_on(remote.push_file(source))?.map_err(|source_error| StageError::Transfer {
+                action: "push",
+                path: source.to_owned(),
+                remote: remote.url(),
+                source: source_error,
+            })?;
+        Ok(Some(md5))
+    }
+
+    /// The bytes of the file with this md5 from the configured remote (checked against it).
+    pub fn fetch_file(&self, md5: &str) -> Result<Vec<u8>, StageError> {
+        let remote = self.open()?.ok_or(StageError::NoRemote)?;
+        block_on(remote.fetch_file(md5))?.map_err(|source| StageError::Transfer {
+            action: "pull",
+            path: PathBuf::from(md5),
+            remote: remote.url(),
+            source,
+        })
     }
 }
 

@@ -103,6 +103,28 @@ impl Remote {
         }
     }
 
+    /// Uploads one file under the key of its md5 (skipped when already there); its md5.
+    pub async fn push_file(&self, path: &Path) -> Result<String, RemoteFailure> {
+        #[cfg(feature = "s3")]
+        return self.client.push_file(path).await.map_err(Into::into);
+        #[cfg(not(feature = "s3"))]
+        {
+            let _ = path;
+            match self.client {}
+        }
+    }
+
+    /// The bytes of the object with this md5, checked against it.
+    pub async fn fetch_file(&self, md5: &str) -> Result<Vec<u8>, RemoteFailure> {
+        #[cfg(feature = "s3")]
+        return self.client.get_verified(md5).await.map_err(Into::into);
+        #[cfg(not(feature = "s3"))]
+        {
+            let _ = md5;
+            match self.client {}
+        }
+    }
+
     /// Brings `dir` to the version the pointer file `pointer` names, pulling (verified) only
     /// when it differs. Returns whether it pulled.
     pub async fn sync_pointer(&self, pointer: &Path, dir: &Path) -> Result<bool, RemoteFailure> {

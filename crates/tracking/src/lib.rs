@@ -103,6 +103,31 @@ pub struct RunInfo {
     pub experiment_id: String,
 }
 
+/// A run found by [`Tracker::search_runs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    pub run_id: String,
+    /// `RUNNING`, `FINISHED`, `FAILED`, `KILLED`.
+    pub status: String,
+    pub start_time_ms: i64,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A tag value a search can name: letters, digits and `._:-` only (nothing a filter
+/// language could read as syntax), 1 to 250 characters.
+pub fn check_search_value(value: &str) -> Result<()> {
+    let plain = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+    if plain && (1..=250).contains(&value.len()) {
+        Ok(())
+    } else {
+        Err(TrackingError::Invalid(format!(
+            "{value:?} cannot be searched for: use 1-250 letters, digits, '.', '_', ':' or '-'"
+        )))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelVersion {
     pub name: String,
@@ -140,6 +165,11 @@ pub trait Tracker: Send + Sync {
     /// Artifact file paths of a run, relative to its root, sorted.
     fn list_artifacts(&self, run_id: &str) -> Result<Vec<String>>;
     fn run_status(&self, run_id: &str) -> Result<String>;
+    /// The runs of `experiment` whose tag `key` is `value` ([`check_search_value`] for both),
+    /// oldest first; none when the experiment does not exist.
+    fn search_runs(&self, experiment: &str, key: &str, value: &str) -> Result<Vec<RunSummary>>;
+    /// The bytes of one artifact file of a run (`path` relative to the run's artifact root).
+    fn read_artifact(&self, run_id: &str, path: &str) -> Result<Vec<u8>>;
 
     /// Registers the run's `artifact_path` as a new version of `model` (created if needed).
     fn register_version(

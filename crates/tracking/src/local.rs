@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
-    files_under, now_ms, write_under, Metric, ModelVersion, Result, RunInfo, RunStatus, Tracker,
-    TrackingError,
+    check_search_value, files_under, now_ms, write_under, Metric, ModelVersion, Result, RunInfo,
+    RunStatus, RunSummary, Tracker, TrackingError,
 };
 
 #[derive(Debug, Clone)]
@@ -325,6 +325,42 @@ impl Tracker for LocalTracker {
 
     fn run_status(&self, run_id: &str) -> Result<String> {
         Ok(self.run_record(run_id)?.status)
+    }
+
+    fn search_runs(&self, experiment: &str, key: &str, value: &str) -> Result<Vec<RunSummary>> {
+        check_search_value(key)?;
+        check_search_value(value)?;
+        let runs = self.root.join("runs");
+        if !runs.is_dir() {
+            return Ok(vec![]);
+        }
+        let mut found = Vec::new();
+        for entry in fs::read_dir(&runs)? {
+            let path = entry?.path().join("run.json");
+            if !path.is_file() {
+                continue;
+            }
+            let record: RunRecord = read_json(&path)?;
+            if record.experiment == experiment
+                && record.tags.get(key).map(String::as_str) == Some(value)
+            {
+                found.push(RunSummary {
+                    run_id: record.run_id,
+                    status: record.status,
+                    start_time_ms: record.start_time_ms,
+                    tags: record.tags,
+                });
+            }
+        }
+        found.sort_by(|a, b| (a.start_time_ms, &a.run_id).cmp(&(b.start_time_ms, &b.run_id)));
+        Ok(found)
+    }
+
+    fn read_artifact(&self, run_id: &str, path: &str) -> Result<Vec<u8>> {
+        let root = self.run_dir(run_id)?.join("artifacts");
+        let file = artifact_store::paths::contained_join(&root, path)
+            .map_err(|e| TrackingError::Invalid(e.to_string()))?;
+        Ok(fs::read(file)?)
     }
 
     fn register_version(

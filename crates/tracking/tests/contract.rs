@@ -136,6 +136,51 @@ fn exercise(tracker: &dyn Tracker) {
         fs::read(dest.path().join("sub/weights.bin")).unwrap(),
         [0u8, 1, 2, 255]
     );
+
+    // One artifact file read back; a path that leaves the run's artifacts is refused.
+    assert_eq!(
+        tracker
+            .read_artifact(&run.run_id, "model/sub/weights.bin")
+            .unwrap(),
+        [0u8, 1, 2, 255]
+    );
+    assert!(tracker.read_artifact(&run.run_id, "model/absent").is_err());
+    assert!(tracker.read_artifact(&run.run_id, "../x").is_err());
+
+    // Runs found by a tag, oldest first, with their status and tags; nothing in another
+    // experiment or with another value; an experiment that does not exist has none.
+    tracker
+        .set_tags(&run2.run_id, &[("data_md5".into(), "abc.dir".into())])
+        .unwrap();
+    let run3 = tracker.create_run(&experiment, "train-3").unwrap();
+    tracker
+        .set_tags(&run3.run_id, &[("data_md5".into(), "other".into())])
+        .unwrap();
+    let elsewhere = tracker.create_run(&unique("elsewhere"), "x").unwrap();
+    tracker
+        .set_tags(&elsewhere.run_id, &[("data_md5".into(), "abc.dir".into())])
+        .unwrap();
+    let found = tracker
+        .search_runs(&experiment, "data_md5", "abc.dir")
+        .unwrap();
+    let ids: Vec<&str> = found.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(ids, [run.run_id.as_str(), run2.run_id.as_str()]);
+    assert!(found.iter().all(|r| r.status == "FINISHED"));
+    assert_eq!(found[0].tags["data_md5"], "abc.dir");
+    assert!(tracker
+        .search_runs(&unique("no-such-experiment"), "data_md5", "abc.dir")
+        .unwrap()
+        .is_empty());
+    // A value a filter language could read as syntax is refused, not searched for.
+    for hostile in ["x' OR '1'='1", "", "a b", "`x`"] {
+        assert!(
+            matches!(
+                tracker.search_runs(&experiment, "data_md5", hostile),
+                Err(TrackingError::Invalid(_))
+            ),
+            "{hostile:?}"
+        );
+    }
 }
 
 #[test]

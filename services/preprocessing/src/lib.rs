@@ -198,7 +198,16 @@ pub fn preprocess(args: &PreprocessArgs) -> anyhow::Result<Preprocessed> {
         },
     };
     let prepared = prepare(&options)?;
-    let pointer = args.dvc.settings().track(&args.out)?;
+    let dvc = args.dvc.settings();
+    let pointer = dvc.track(&args.out)?;
+    // The raw input too, by its md5 (the manifest's `source.md5`, which training records as
+    // `source_md5`): a fold of `seizure-ops cv` running elsewhere (a pod of the Kubernetes
+    // Indexed Job) fetches exactly these bytes from the remote.
+    if !dvc.no_dvc {
+        if let Some(md5) = dvc.remote.push_file(&args.input)? {
+            tracing::info!(source = %args.input.display(), md5, "source pushed to the DVC remote");
+        }
+    }
     report_skipped(&prepared.skipped);
     let manifest = &prepared.manifest;
     tracing::info!(

@@ -208,6 +208,9 @@ pub(crate) fn params(
         ("validation_rows", validation.rows().to_string()),
         ("data_md5", data_md5.to_owned()),
         ("split_seed", manifest.seed.to_string()),
+        // The raw CSV's md5 (also its key in the DVC remote, which preprocessing pushed it to):
+        // `seizure-ops cv --source production` cross-validates on exactly these bytes.
+        ("source_md5", manifest.source.md5.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

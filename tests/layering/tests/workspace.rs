@@ -108,23 +108,48 @@ const INFERENCE_LAYERS: &[(&str, usize)] = &[
     ("crate::startup", 5),
 ];
 
-#[test]
-fn the_inference_service_imports_downwards_only() {
-    let root = workspace().join("services/inference/src/lib.rs");
+/// The auth service: the HTTP layer over its leaves (the store, hashing, passwords, the client
+/// address); no leaf imports the API.
+const AUTH_LAYERS: &[(&str, usize)] = &[
+    ("crate::client_address", 0),
+    ("crate::hashing", 0),
+    ("crate::passwords", 0),
+    ("crate::store", 0),
+    ("crate::api", 1),
+];
+
+/// Every module of the crate at `lib` is in one layer of `layers` and imports no module of a
+/// higher layer.
+fn assert_layered(lib: &str, layers: &[(&str, usize)]) {
+    let root = workspace().join(lib);
     let modules = CrateModules::read(&root).unwrap();
     let unplaced: Vec<&str> = modules
         .names()
         .filter(|m| *m != layering_tests::modules::ROOT)
         .filter(|m| {
-            !INFERENCE_LAYERS
+            !layers
                 .iter()
                 .any(|(p, _)| m == p || layering_tests::modules::is_below(m, p))
         })
         .collect();
     assert!(
         unplaced.is_empty(),
-        "modules in no layer (add them to INFERENCE_LAYERS): {unplaced:?}"
+        "{lib}: modules in no layer (add them to its table): {unplaced:?}"
     );
-    let upward = upward_edges(&modules.graph(), INFERENCE_LAYERS);
-    assert!(upward.is_empty(), "upward imports:\n{}", upward.join("\n"));
+    let upward = upward_edges(&modules.graph(), layers);
+    assert!(
+        upward.is_empty(),
+        "{lib}: upward imports:\n{}",
+        upward.join("\n")
+    );
+}
+
+#[test]
+fn the_inference_service_imports_downwards_only() {
+    assert_layered("services/inference/src/lib.rs", INFERENCE_LAYERS);
+}
+
+#[test]
+fn the_auth_service_imports_downwards_only() {
+    assert_layered("services/auth/src/lib.rs", AUTH_LAYERS);
 }

@@ -35,7 +35,7 @@ use crate::pipeline::{announce_tracking, raw_csv, tracking, PipelineArgs};
 use crate::Home;
 use layouts::prepare_layouts;
 use pruner::{MedianPruner, Reports};
-use report::{count, print_summary, write_outputs, OBJECTIVE};
+use report::{count, objective, print_summary, write_outputs};
 use selection::best_trial;
 use space::TrialConfig;
 use trial::Search;
@@ -91,7 +91,7 @@ pub fn run_tune(
             seed: args.seed,
             parallel,
             budget_minutes: args.budget_minutes,
-            objective: OBJECTIVE,
+            objective: objective(),
             best_trial: best.map(|t| t.trial),
             trials: trials.clone(),
             seconds: started.elapsed().as_secs_f64(),

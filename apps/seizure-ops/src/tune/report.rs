@@ -16,16 +16,21 @@ pub struct TuneReport {
     pub seed: u64,
     pub parallel: usize,
     pub budget_minutes: f64,
-    pub objective: &'static str,
+    pub objective: String,
     pub trials: Vec<TrialResult>,
     /// 1-based trial number of the best eligible trial.
     pub best_trial: Option<usize>,
     pub seconds: f64,
 }
 
-pub(super) const OBJECTIVE: &str =
-    "validation ROC AUC at every quarter-chunk offset (ties: sensitivity at \
-                         specificity 0.98, then validation loss); the test split is never used";
+/// What the search maximises, in words (the target specificity from its one definition).
+pub(super) fn objective() -> String {
+    format!(
+        "validation ROC AUC at every quarter-chunk offset (ties: sensitivity at specificity \
+         {}, then validation loss); the test split is never used",
+        super::TARGET_SPECIFICITY
+    )
+}
 
 pub(super) fn count(trials: &[TrialResult], status: TrialStatus) -> usize {
     trials.iter().filter(|t| t.status == status).count()

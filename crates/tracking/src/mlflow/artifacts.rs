@@ -116,6 +116,22 @@ pub(super) fn list_artifacts(tracker: &MlflowTracker, run_id: &str) -> Result<Ve
     tracker.client.list_artifact_files(&root)
 }
 
+/// [`crate::Tracker::read_artifact`].
+pub(super) fn read_artifact(tracker: &MlflowTracker, run_id: &str, path: &str) -> Result<Vec<u8>> {
+    let root = tracker.run_artifact_root(run_id)?;
+    if path
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return Err(TrackingError::Invalid(format!(
+            "artifact path {path:?} must be relative, without '.' or '..'"
+        )));
+    }
+    tracker
+        .client
+        .get_artifact(&join_artifact_path(&root, path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ use std::path::Path;
 
 pub use transport::MlflowClient;
 
-use crate::{Metric, ModelVersion, Result, RunInfo, RunStatus, Tracker};
+use crate::{Metric, ModelVersion, Result, RunInfo, RunStatus, RunSummary, Tracker};
 
 /// [`Tracker`] on an MLflow server.
 #[derive(Debug, Clone)]
@@ -92,6 +92,14 @@ impl Tracker for MlflowTracker {
 
     fn list_artifacts(&self, run_id: &str) -> Result<Vec<String>> {
         artifacts::list_artifacts(self, run_id)
+    }
+
+    fn search_runs(&self, experiment: &str, key: &str, value: &str) -> Result<Vec<RunSummary>> {
+        runs::search_runs(self, experiment, key, value)
+    }
+
+    fn read_artifact(&self, run_id: &str, path: &str) -> Result<Vec<u8>> {
+        artifacts::read_artifact(self, run_id, path)
     }
 
     fn run_status(&self, run_id: &str) -> Result<String> {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::encoding::{metric_value, parse_metric_value, str_field};
 use super::transport::is_code;
 use super::MlflowTracker;
-use crate::{now_ms, Metric, Result, RunInfo, RunStatus};
+use crate::{check_search_value, now_ms, Metric, Result, RunInfo, RunStatus, RunSummary};
 
 /// MLflow's limits per log-batch request.
 const MAX_METRICS_PER_BATCH: usize = 1000;
@@ -178,4 +178,58 @@ pub(super) fn metric_history(
 /// [`crate::Tracker::run_status`].
 pub(super) fn run_status(tracker: &MlflowTracker, run_id: &str) -> Result<String> {
     str_field(&tracker.run_info(run_id)?["info"], "status")
+}
+
+/// [`crate::Tracker::search_runs`]: `runs/search` with a tag filter, every page.
+pub(super) fn search_runs(
+    tracker: &MlflowTracker,
+    experiment: &str,
+    key: &str,
+    value: &str,
+) -> Result<Vec<RunSummary>> {
+    check_search_value(key)?;
+    check_search_value(value)?;
+    let experiment_id = match tracker.client.get(
+        "experiments/get-by-name",
+        &[("experiment_name", experiment)],
+    ) {
+        Ok(found) => str_field(&found["experiment"], "experiment_id")?,
+        Err(e) if is_code(&e, "RESOURCE_DOES_NOT_EXIST") => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    let mut found = Vec::new();
+    let mut page_token: Option<String> = None;
+    loop {
+        let mut body = json!({
+            "experiment_ids": [experiment_id],
+            "filter": format!("tags.`{key}` = '{value}'"),
+            "max_results": 1000,
+            "order_by": ["attributes.start_time ASC"],
+        });
+        if let Some(token) = &page_token {
+            body["page_token"] = json!(token);
+        }
+        // A search changes nothing: safe to retry.
+        let answer = tracker.client.post("runs/search", &body, true)?;
+        for run in answer["runs"].as_array().into_iter().flatten() {
+            let mut tags = BTreeMap::new();
+            for tag in run["data"]["tags"].as_array().into_iter().flatten() {
+                tags.insert(str_field(tag, "key")?, str_field(tag, "value")?);
+            }
+            found.push(RunSummary {
+                run_id: str_field(&run["info"], "run_id")?,
+                status: str_field(&run["info"], "status")?,
+                start_time_ms: run["info"]["start_time"]
+                    .as_i64()
+                    .or_else(|| run["info"]["start_time"].as_str()?.parse().ok())
+                    .unwrap_or_default(),
+                tags,
+            });
+        }
+        match answer["next_page_token"].as_str() {
+            Some(token) if !token.is_empty() => page_token = Some(token.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(found)
 }

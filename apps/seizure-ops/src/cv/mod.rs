@@ -9,6 +9,12 @@
 //! segments (nested: the fold's test split never informs them). Nothing is promoted. Each fold's training
 //! run is tracked under one parent run (`mlflow.parentRunId`), which gets the mean and
 //! standard deviation of every figure; `cv/cv.json` has it all.
+//!
+//! The folds can also run apart ([`fanout`]): `--fold I --group G` runs outer fold `I` alone
+//! (a pod of the Kubernetes Indexed Job, its raw data fetched from the DVC remote by md5), and
+//! `--gather --group G` collects the group's folds from the tracker into the same report.
+
+mod fanout;
 
 use std::path::PathBuf;
 
@@ -16,9 +22,10 @@ use anyhow::Context;
 use clap::Args;
 use eeg_data::prepare::{prepare, PrepareOptions, SplitOptions};
 use eeg_data::processed::{Fold, ProcessedDataset};
-use evaluate::scoring::{self, IntervalSettings, ModelEvaluation, TestSet};
+use evaluate::scoring::{self, IntervalSettings, TestSet};
 use seizure_model::Predictor;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use service_flags::DvcArgs;
 use tracking::{Metric, RunStatus};
 
@@ -30,6 +37,26 @@ pub struct CvArgs {
     /// Number of folds (each segment is tested exactly once).
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
+    /// Run only this outer fold (0-based, as Kubernetes' `JOB_COMPLETION_INDEX`), as a member
+    /// of `--group`: its training run is tagged `cv_group` / `cv_fold` once its results are
+    /// logged (`cv/fold.json`), and `--gather` collects the group.
+    #[arg(long, requires = "group")]
+    pub fold: Option<usize>,
+    /// The fan-out group (the Kubernetes Job's uid): letters, digits, `._:-`.
+    #[arg(long, env = "CV_GROUP")]
+    pub group: Option<String>,
+    /// Collect the group's folds from the tracker, summarise them under one parent run and
+    /// write `cv/cv.json`.
+    #[arg(long, requires = "group", conflicts_with = "fold")]
+    pub gather: bool,
+    /// With `--gather`: wait up to this long for folds still missing (checked every 10 s).
+    #[arg(long, default_value_t = 0, requires = "gather")]
+    pub wait_seconds: u64,
+    /// With `--fold`: where the raw CSV comes from instead of the home: `production` (the
+    /// `source_md5` the production model's training run recorded) or an md5, fetched from the
+    /// DVC remote (`DVC_REMOTE_URL`), where preprocessing pushed it.
+    #[arg(long, env = "CV_SOURCE", requires = "fold")]
+    pub source: Option<String>,
 }
 
 /// One figure over the folds.
@@ -42,11 +69,14 @@ pub struct Summary {
     pub sd: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One outer fold: its training run and evaluate's report of its test split (as JSON: the
+/// same whether the fold ran here or was gathered from the tracker).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FoldResult {
+    /// 1-based.
     pub fold: usize,
     pub run_id: String,
-    pub evaluation: ModelEvaluation,
+    pub evaluation: Value,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -58,24 +88,34 @@ pub struct CvReport {
     pub fold_results: Vec<FoldResult>,
 }
 
-/// The figures summarised over folds.
-fn figures(e: &ModelEvaluation) -> [(&'static str, f64); 8] {
-    [
-        ("roc_auc", e.recordings.roc_auc),
-        ("pr_auc", e.recordings.pr_auc),
-        (
-            "sensitivity_at_target_specificity",
-            e.sensitivity_at_target_specificity,
-        ),
-        ("accuracy", e.recordings.accuracy),
-        ("specificity", e.recordings.specificity),
-        ("patient_accuracy", e.patients.accuracy),
-        ("brier", e.calibration.brier),
-        (
-            "expected_calibration_error",
-            e.calibration.expected_calibration_error,
-        ),
-    ]
+/// The figures summarised over folds: name and where evaluate's report holds it.
+const FIGURES: [(&str, &str); 8] = [
+    ("roc_auc", "/recordings/roc_auc"),
+    ("pr_auc", "/recordings/pr_auc"),
+    (
+        "sensitivity_at_target_specificity",
+        "/sensitivity_at_target_specificity",
+    ),
+    ("accuracy", "/recordings/accuracy"),
+    ("specificity", "/recordings/specificity"),
+    ("patient_accuracy", "/patients/accuracy"),
+    ("brier", "/calibration/brier"),
+    (
+        "expected_calibration_error",
+        "/calibration/expected_calibration_error",
+    ),
+];
+
+/// A number of evaluate's report (NaN where it is null: JSON has no NaN).
+fn number(evaluation: &Value, pointer: &str) -> f64 {
+    evaluation
+        .pointer(pointer)
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::NAN)
+}
+
+fn figures(evaluation: &Value) -> [(&'static str, f64); 8] {
+    FIGURES.map(|(name, pointer)| (name, number(evaluation, pointer)))
 }
 
 fn mean_sd(values: &[f64]) -> (f64, f64) {
@@ -90,12 +130,9 @@ fn mean_sd(values: &[f64]) -> (f64, f64) {
 }
 
 pub fn summarise(results: &[FoldResult]) -> Vec<Summary> {
-    let names = results
-        .first()
-        .map(|r| figures(&r.evaluation).map(|(name, _)| name).to_vec())
-        .unwrap_or_default();
-    names
+    FIGURES
         .into_iter()
+        .map(|(name, _)| name)
         .enumerate()
         .map(|(i, metric)| {
             let per_fold: Vec<f64> = results
@@ -113,16 +150,53 @@ pub fn summarise(results: &[FoldResult]) -> Vec<Summary> {
         .collect()
 }
 
-pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Result<CvReport> {
+/// `seizure-ops cv`: every fold here, one fold of a group (`--fold`), or a group gathered
+/// (`--gather`).
+pub fn run(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Result<()> {
     if !(2..=20).contains(&args.folds) {
         anyhow::bail!("--folds must be between 2 and 20");
     }
-    let csv = raw_csv(home, pipeline)?;
-    // The folds' intervals: evaluate's (confidence, draws, seed, target), from its
-    // environment variables as the stage's own binary reads them.
+    if let Some(group) = &args.group {
+        tracking::check_search_value(group).context("--group / CV_GROUP")?;
+    }
+    match (args.fold, &args.group) {
+        (Some(fold), Some(group)) => {
+            fanout::run_member(home, pipeline, args, fold, group).map(drop)
+        }
+        _ if args.gather => {
+            let group = args.group.as_deref().context("--gather needs --group")?;
+            let report = fanout::gather(home, args, group)?;
+            print_summary(&report);
+            Ok(())
+        }
+        _ => run_cv(home, pipeline, args).map(drop),
+    }
+}
+
+/// The folds' intervals: evaluate's (confidence, draws, seed, target), from its environment
+/// variables as the stage's own binary reads them.
+fn interval_settings() -> anyhow::Result<IntervalSettings> {
     let policy = crate::from_env::<evaluate::PromotionFlags>()?.policy();
     policy.check()?;
-    let settings = policy.interval_settings();
+    Ok(policy.interval_settings())
+}
+
+/// Writes `cv/cv.json` atomically; its path.
+fn write_report(home: &Home, report: &CvReport) -> anyhow::Result<PathBuf> {
+    let path = home.path("cv/cv.json");
+    fs_err::create_dir_all(home.path("cv"))?;
+    artifact_store::atomic::write_file(
+        &path,
+        (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// Every fold in this process.
+pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Result<CvReport> {
+    let csv = raw_csv(home, pipeline)?;
+    let settings = interval_settings()?;
     announce_tracking(home)?;
     let tracking_args = tracking(home)?;
     let tracker = tracking_args.open()?;
@@ -178,7 +252,7 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
                 },
                 threads,
                 &settings,
-                &parent.run_id,
+                Some(&parent.run_id),
             );
             // Each fold as it ends (the lanes end in no fixed order; each line names its fold).
             if let Ok(result) = &result {
@@ -187,32 +261,13 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
             result
         });
         let fold_results = runs.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
-        let summary = summarise(&fold_results);
-        let metrics: Vec<Metric> = summary
-            .iter()
-            .flat_map(|s| {
-                [
-                    Metric::now(&format!("cv_{}_mean", s.metric), s.mean, 0),
-                    Metric::now(&format!("cv_{}_sd", s.metric), s.sd, 0),
-                ]
-            })
-            .collect();
-        tracker.log_metrics(&parent.run_id, &metrics)?;
-        let report = CvReport {
-            folds: args.folds,
-            source_csv: csv.display().to_string(),
-            parent_run_id: parent.run_id.clone(),
-            summary,
+        conclude(
+            home,
+            tracker.as_ref(),
+            &parent.run_id,
+            csv.display().to_string(),
             fold_results,
-        };
-        let path = home.path("cv/cv.json");
-        fs_err::create_dir_all(home.path("cv"))?;
-        artifact_store::atomic::write_file(
-            &path,
-            (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
         )
-        .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(report)
     })();
     tracker.finish_run(&parent.run_id, RunStatus::of(&result))?;
     let report = result?;
@@ -220,6 +275,40 @@ pub fn run_cv(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Re
     Ok(report)
 }
 
+/// The parent run's summary (the mean and sd of every figure over `fold_results`, logged as
+/// `cv_<figure>_mean` / `_sd`) and `cv/cv.json`.
+fn conclude(
+    home: &Home,
+    tracker: &dyn tracking::Tracker,
+    parent_run_id: &str,
+    source_csv: String,
+    fold_results: Vec<FoldResult>,
+) -> anyhow::Result<CvReport> {
+    let summary = summarise(&fold_results);
+    let metrics: Vec<Metric> = summary
+        .iter()
+        .flat_map(|s| {
+            [
+                Metric::now(&format!("cv_{}_mean", s.metric), s.mean, 0),
+                Metric::now(&format!("cv_{}_sd", s.metric), s.sd, 0),
+            ]
+        })
+        .collect();
+    tracker.log_metrics(parent_run_id, &metrics)?;
+    let report = CvReport {
+        folds: fold_results.len(),
+        source_csv,
+        parent_run_id: parent_run_id.to_owned(),
+        summary,
+        fold_results,
+    };
+    write_report(home, &report)?;
+    Ok(report)
+}
+
+/// Outer fold `fold` on `csv` in `home/cv/fold-<n>`: preprocessing, training (tracked; a child
+/// of `parent_run_id` when given), and evaluate's scoring of its test split, logged to its run
+/// as `test_*` metrics.
 fn run_fold(
     home: &Home,
     pipeline: &PipelineArgs,
@@ -227,7 +316,7 @@ fn run_fold(
     fold: Fold,
     threads: usize,
     settings: &IntervalSettings,
-    parent_run_id: &str,
+    parent_run_id: Option<&str>,
 ) -> anyhow::Result<FoldResult> {
     let dir: PathBuf = home.path(format!("cv/fold-{}", fold.index + 1));
     let no_dvc = DvcArgs {
@@ -252,17 +341,17 @@ fn run_fold(
     let dataset = ProcessedDataset::open(&dir.join("data"))?;
     let test = TestSet::load(&dataset)?;
     let scores = scoring::scores(&predictor, &test);
-    let evaluation = scoring::evaluate(&predictor, &scores, &test, None, None, settings);
-    tracker.set_tags(
-        &training.run_id,
-        &[
-            ("mlflow.parentRunId".into(), parent_run_id.to_owned()),
-            (
-                "cv_fold".into(),
-                format!("{}/{}", fold.index + 1, fold.count),
-            ),
-        ],
-    )?;
+    let evaluation = serde_json::to_value(scoring::evaluate(
+        &predictor, &scores, &test, None, None, settings,
+    ))?;
+    let mut tags = vec![(
+        "cv_fold".to_owned(),
+        format!("{}/{}", fold.index + 1, fold.count),
+    )];
+    if let Some(parent) = parent_run_id {
+        tags.push(("mlflow.parentRunId".into(), parent.to_owned()));
+    }
+    tracker.set_tags(&training.run_id, &tags)?;
     let metrics: Vec<Metric> = figures(&evaluation)
         .into_iter()
         .map(|(name, value)| Metric::now(&format!("test_{name}"), value, 0))
@@ -277,21 +366,21 @@ fn run_fold(
 
 fn print_fold(result: &FoldResult) {
     let e = &result.evaluation;
-    let i = &e.intervals;
+    let n = |pointer: &str| number(e, pointer);
     println!(
         "fold {}: roc_auc {:.4} [{:.4}, {:.4}]  sensitivity@specificity>={} {:.4} [{:.4}, {:.4}]  \
          patient accuracy {:.4} [{:.4}, {:.4}]  (run {})",
         result.fold,
-        e.recordings.roc_auc,
-        i.roc_auc.low,
-        i.roc_auc.high,
-        e.target_specificity,
-        e.sensitivity_at_target_specificity,
-        i.sensitivity_at_target_specificity.low,
-        i.sensitivity_at_target_specificity.high,
-        e.patients.accuracy,
-        i.patient_accuracy.low,
-        i.patient_accuracy.high,
+        n("/recordings/roc_auc"),
+        n("/intervals/roc_auc/low"),
+        n("/intervals/roc_auc/high"),
+        n("/target_specificity"),
+        n("/sensitivity_at_target_specificity"),
+        n("/intervals/sensitivity_at_target_specificity/low"),
+        n("/intervals/sensitivity_at_target_specificity/high"),
+        n("/patients/accuracy"),
+        n("/intervals/patient_accuracy/low"),
+        n("/intervals/patient_accuracy/high"),
         result.run_id
     );
 }
