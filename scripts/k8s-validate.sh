@@ -134,7 +134,7 @@ remote_vars = set(re.findall(r'var\("(AWS_[A-Z_]+)"\)', dvc_remote))
 fields = set(re.findall(r'#\[arg\([^\]]*\blong\b[^\]]*\)\]\s*(?:///[^\n]*\s*)*pub\s+([a-z0-9_]+)\s*:', everything))
 fields |= set(re.findall(r'#\[arg\(\s*long\s*,[^\]]*\)\]\s*pub\s+([a-z0-9_]+)\s*:', everything, re.S))
 renamed = set(re.findall(r'long\s*=\s*"([a-z0-9-]+)"', everything))
-subcommands = {"auth", "inference", "training", "evaluate", "patient-pull", "preprocessing", "cv"}
+subcommands = {"auth", "inference", "training", "evaluate", "patient-pull", "preprocessing", "cv", "tune"}
 second_level = {"evaluate": {"run", "rollback"}, "preprocessing": {"run", "synth"}}
 routes = set(re.findall(r'\.route\(\s*"([^"]+)"', everything))
 
@@ -194,7 +194,8 @@ def help_of(words):
 
 # `cv` runs the stages in-process and reads their variables (the remote, the tracker, the
 # recipe) as each stage's own binary does: its containers may set those too.
-runs_stages = {"cv": [["preprocessing", "run"], ["training"], ["evaluate", "run"]]}
+runs_stages = {"cv": [["preprocessing", "run"], ["training"], ["evaluate", "run"]],
+               "tune": [["preprocessing", "run"], ["training"], ["evaluate", "run"]]}
 
 def check_against_help(where, command_lines, env_names):
     flags, envs = set(), set()
@@ -292,18 +293,25 @@ for rendered in sys.argv[2:]:
                     problems.append(f"{name}: prometheus.io/port is not a container port")
                 if annotations["prometheus.io/path"] not in routes:
                     problems.append(f"{name}: prometheus.io/path is not a route")
-    # Cross-validation fanned out: one pod per fold, every fold at once, the same count as
-    # the pods' --folds (pod 0 gathers them all).
+    # Work fanned out (cv folds, tune trials): one pod per member, as many completions as the
+    # pods' count (pod 0 gathers them all); cv runs every fold at once.
+    fanned = {"cv": ("--folds", True), "tune": ("--trials", False)}
     for doc in docs:
-        if doc["kind"] == "CronJob" and doc["metadata"]["name"] == "cv":
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "CronJob" and name in fanned:
+            flag, all_at_once = fanned[name]
             job = doc["spec"]["jobTemplate"]["spec"]
             script = " ".join(job["template"]["spec"]["containers"][0].get("args", []))
-            folds = set(re.findall(r"--folds\s+(\d+)", script))
+            counts = {int(c) for c in re.findall(flag + r"\s+(\d+)", script)}
             if job.get("completionMode") != "Indexed":
-                problems.append(f"{label}/CronJob/cv: completionMode is not Indexed")
-            if len(folds) != 1 or {job.get("completions"), job.get("parallelism")} != {int(f) for f in folds}:
-                problems.append(f"{label}/CronJob/cv: completions {job.get('completions')}, "
-                                f"parallelism {job.get('parallelism')} and --folds {sorted(folds)} differ")
+                problems.append(f"{label}/CronJob/{name}: completionMode is not Indexed")
+            if len(counts) != 1 or job.get("completions") not in counts:
+                problems.append(f"{label}/CronJob/{name}: completions {job.get('completions')} "
+                                f"and {flag} {sorted(counts)} differ")
+            if all_at_once and job.get("parallelism") != job.get("completions"):
+                problems.append(f"{label}/CronJob/{name}: parallelism is not completions")
+            if not 1 <= job.get("parallelism", 1) <= job.get("completions", 1):
+                problems.append(f"{label}/CronJob/{name}: parallelism out of 1..completions")
     # The one-shot Job and the CronJob run the same pod, but for who promotes.
     job, cron = templates.get(f"{label}/Job/pipeline"), templates.get(f"{label}/CronJob/retrain")
     if job is None or cron is None:

@@ -11,6 +11,7 @@ pub mod cv;
 mod descriptors;
 pub mod event_summary;
 pub mod events;
+pub mod fanout;
 pub mod monitor;
 mod ops;
 mod pipeline;
@@ -196,7 +197,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Pipeline(c) => run_pipeline(&c.home, &c.pipeline, &c.log),
         Command::Cv(c) => cv::run(&c.home, &c.pipeline, &c.cv),
-        Command::Tune(c) => tune::run_tune(&c.home, &c.pipeline, &c.tune).map(|_| ()),
+        Command::Tune(c) => tune::run(&c.home, &c.pipeline, &c.tune),
         Command::Monitor(c) => monitor::run_monitor(&c.monitor),
         Command::EvaluateEvents(c) if !c.events.edf.is_empty() => {
             annotated::run_annotated(&c.events).map(|_| ())

@@ -134,6 +134,63 @@ fn two_trials_at_a_time_finish_every_trial() {
         .map(|t| t["trial"].as_u64().unwrap())
         .collect();
     assert_eq!(trials, [1, 2, 3], "each trial exactly once, in order");
+
+    // The same trials apart, one process each (as the Kubernetes Indexed Job's pods), then
+    // gathered through the tracker: the same scores (none of these is pruned in-process
+    // either), the same winner, the same best configuration.
+    let apart = tempfile::tempdir().unwrap();
+    let tune = |extra: &[&str]| {
+        seizure_ops(apart.path())
+            .args(["tune", "--trials", "3", "--group", "tune-job"])
+            .args(extra)
+            .args(SMALL)
+            .output()
+            .unwrap()
+    };
+    for trial in ["2", "0", "1"] {
+        let member = tune(&["--trial", trial]);
+        assert!(member.status.success(), "{member:?}");
+    }
+    let refused = tune(&["--gather", "--tune-seed", "8"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("gather with the members' settings"),
+        "{stderr}"
+    );
+    let gathered = tune(&["--gather"]);
+    assert!(gathered.status.success(), "{gathered:?}");
+    let apart_report: Value = serde_json::from_str(
+        &std::fs::read_to_string(apart.path().join("tune/tune.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(apart_report["best_trial"], report["best_trial"]);
+    for (a, b) in report["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(apart_report["trials"].as_array().unwrap())
+    {
+        assert_eq!(a["status"], "completed", "{a}");
+        assert_eq!(b["status"], "completed", "{b}");
+        assert_eq!(a["config"], b["config"]);
+        assert_eq!(a["val_roc_auc"], b["val_roc_auc"], "{a} vs {b}");
+        let record = run_record(apart.path(), b["run_id"].as_str().unwrap());
+        assert_eq!(
+            record["tags"]["mlflow.parentRunId"],
+            apart_report["parent_run_id"]
+        );
+    }
+    // The keys (the header names the run, which differs).
+    let keys = |home: &std::path::Path| -> String {
+        std::fs::read_to_string(home.join("tune/best-params.yaml"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(keys(home.path()), keys(apart.path()));
 }
 
 #[test]

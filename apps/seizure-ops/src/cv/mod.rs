@@ -29,6 +29,7 @@ use serde_json::Value;
 use service_flags::DvcArgs;
 use tracking::{Metric, RunStatus};
 
+use crate::fanout::FanoutArgs;
 use crate::pipeline::{announce_tracking, raw_csv, tracking, PipelineArgs};
 use crate::Home;
 
@@ -38,25 +39,11 @@ pub struct CvArgs {
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
     /// Run only this outer fold (0-based, as Kubernetes' `JOB_COMPLETION_INDEX`), as a member
-    /// of `--group`: its training run is tagged `cv_group` / `cv_fold` once its results are
-    /// logged (`cv/fold.json`), and `--gather` collects the group.
-    #[arg(long, requires = "group")]
+    /// of `--group` ([`crate::fanout`]); `--gather` collects the group.
+    #[arg(long, requires = "group", conflicts_with = "gather")]
     pub fold: Option<usize>,
-    /// The fan-out group (the Kubernetes Job's uid): letters, digits, `._:-`.
-    #[arg(long, env = "CV_GROUP")]
-    pub group: Option<String>,
-    /// Collect the group's folds from the tracker, summarise them under one parent run and
-    /// write `cv/cv.json`.
-    #[arg(long, requires = "group", conflicts_with = "fold")]
-    pub gather: bool,
-    /// With `--gather`: wait up to this long for folds still missing (checked every 10 s).
-    #[arg(long, default_value_t = 0, requires = "gather")]
-    pub wait_seconds: u64,
-    /// With `--fold`: where the raw CSV comes from instead of the home: `production` (the
-    /// `source_md5` the production model's training run recorded) or an md5, fetched from the
-    /// DVC remote (`DVC_REMOTE_URL`), where preprocessing pushed it.
-    #[arg(long, env = "CV_SOURCE", requires = "fold")]
-    pub source: Option<String>,
+    #[command(flatten)]
+    pub fanout: FanoutArgs,
 }
 
 /// One figure over the folds.
@@ -156,20 +143,17 @@ pub fn run(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Resul
     if !(2..=20).contains(&args.folds) {
         anyhow::bail!("--folds must be between 2 and 20");
     }
-    if let Some(group) = &args.group {
-        tracking::check_search_value(group).context("--group / CV_GROUP")?;
-    }
-    match (args.fold, &args.group) {
+    match (args.fold, args.fanout.group()?) {
         (Some(fold), Some(group)) => {
             fanout::run_member(home, pipeline, args, fold, group).map(drop)
         }
-        _ if args.gather => {
-            let group = args.group.as_deref().context("--gather needs --group")?;
+        (None, Some(group)) if args.fanout.gather => {
             let report = fanout::gather(home, args, group)?;
             print_summary(&report);
             Ok(())
         }
-        _ => run_cv(home, pipeline, args).map(drop),
+        (None, Some(_)) => anyhow::bail!("--group needs --fold N or --gather"),
+        (_, None) => run_cv(home, pipeline, args).map(drop),
     }
 }
 

@@ -3,6 +3,8 @@
 
 use clap::Args;
 
+use crate::fanout::FanoutArgs;
+
 #[derive(Debug, Clone, Args)]
 pub struct TuneArgs {
     /// Configurations to draw and train (random search).
@@ -22,6 +24,13 @@ pub struct TuneArgs {
     /// Median pruning starts at this epoch (1-based), once two other trials have reached it.
     #[arg(long, default_value_t = 4)]
     pub prune_warmup: usize,
+    /// Run only this trial (0-based, as Kubernetes' `JOB_COMPLETION_INDEX`) of the `--trials`
+    /// drawn from `--tune-seed`, as a member of `--group` ([`crate::fanout`]); not pruned (the
+    /// other trials' curves are elsewhere). `--gather` collects the group.
+    #[arg(long, requires = "group", conflicts_with = "gather")]
+    pub trial: Option<usize>,
+    #[command(flatten)]
+    pub fanout: FanoutArgs,
 }
 
 impl TuneArgs {

@@ -14,6 +14,7 @@
 //! `tune/best-params.yaml` the best configuration as `params.yaml` keys.
 
 mod args;
+mod fanout;
 mod layouts;
 mod parent_run;
 mod pruner;
@@ -43,6 +44,23 @@ use trial::Search;
 /// The specificity at which the tie-breaking sensitivity is read (the evaluation's target).
 const TARGET_SPECIFICITY: f64 = seizure_model::threshold::DEFAULT_TARGET_SPECIFICITY;
 
+/// `seizure-ops tune`: every trial here, one trial of a group (`--trial`), or a group
+/// gathered (`--gather`).
+pub fn run(home: &Home, pipeline: &PipelineArgs, args: &TuneArgs) -> anyhow::Result<()> {
+    match (args.trial, args.fanout.group()?) {
+        (Some(trial), Some(group)) => {
+            fanout::run_member(home, pipeline, args, trial, group).map(drop)
+        }
+        (None, Some(group)) if args.fanout.gather => {
+            let report = fanout::gather(home, args, group)?;
+            print_summary(&report);
+            Ok(())
+        }
+        (None, Some(_)) => anyhow::bail!("--group needs --trial N or --gather"),
+        (_, None) => run_tune(home, pipeline, args).map(drop),
+    }
+}
+
 pub fn run_tune(
     home: &Home,
     pipeline: &PipelineArgs,
@@ -63,7 +81,10 @@ pub fn run_tune(
         .create_run(&tracking_args.experiment, &format!("tune-{}", args.trials))
         .with_context(|| format!("cannot start a run in the {} tracker", tracker.kind()))?;
     let result = (|| -> anyhow::Result<TuneReport> {
-        parent_run::log_params(tracker.as_ref(), &parent.run_id, args, parallel, &csv)?;
+        tracker.log_params(
+            &parent.run_id,
+            &parent_run::params(args, parallel, &csv.display().to_string()),
+        )?;
         println!(
             "tuning: {} trials, {parallel} at a time, budget {} min, sampler seed {}",
             args.trials, args.budget_minutes, args.seed
@@ -73,7 +94,7 @@ pub fn run_tune(
             pipeline,
             data: &data,
             tracker: tracker.as_ref(),
-            parent_run_id: &parent.run_id,
+            parent_run_id: Some(&parent.run_id),
             deadline,
             pruner: MedianPruner {
                 warmup_epochs: args.prune_warmup,
@@ -84,7 +105,6 @@ pub fn run_tune(
             threads_per_trial: (cores / parallel).max(1),
         };
         let trials = search.run_all(&configs, parallel, report::print_trial);
-        let best = best_trial(&trials);
         let report = TuneReport {
             parent_run_id: parent.run_id.clone(),
             source_csv: csv.display().to_string(),
@@ -92,26 +112,39 @@ pub fn run_tune(
             parallel,
             budget_minutes: args.budget_minutes,
             objective: objective(),
-            best_trial: best.map(|t| t.trial),
-            trials: trials.clone(),
+            best_trial: best_trial(&trials).map(|t| t.trial),
+            trials,
             seconds: started.elapsed().as_secs_f64(),
         };
-        write_outputs(home, &report, best)?;
-        match best {
-            Some(best) => parent_run::log_best(tracker.as_ref(), &parent.run_id, best)?,
-            None => anyhow::bail!(
-                "no trial finished with a finite validation score ({} failed, {} pruned, {} not \
-                 started); see {}",
-                count(&trials, TrialStatus::Failed),
-                count(&trials, TrialStatus::Pruned),
-                count(&trials, TrialStatus::NotStarted),
-                home.path("tune/tune.json").display()
-            ),
-        }
-        Ok(report)
+        conclude(home, tracker.as_ref(), report)
     })();
     tracker.finish_run(&parent.run_id, RunStatus::of(&result))?;
     let report = result?;
     print_summary(&report);
+    Ok(report)
+}
+
+/// Writes the tuning's outputs and records the best trial on its parent run; an error when no
+/// trial finished with a finite score.
+fn conclude(
+    home: &Home,
+    tracker: &dyn tracking::Tracker,
+    report: TuneReport,
+) -> anyhow::Result<TuneReport> {
+    let best = report
+        .best_trial
+        .and_then(|n| report.trials.iter().find(|t| t.trial == n));
+    write_outputs(home, &report, best)?;
+    match best {
+        Some(best) => parent_run::log_best(tracker, &report.parent_run_id, best)?,
+        None => anyhow::bail!(
+            "no trial finished with a finite validation score ({} failed, {} pruned, {} not \
+             started); see {}",
+            count(&report.trials, TrialStatus::Failed),
+            count(&report.trials, TrialStatus::Pruned),
+            count(&report.trials, TrialStatus::NotStarted),
+            home.path("tune/tune.json").display()
+        ),
+    }
     Ok(report)
 }

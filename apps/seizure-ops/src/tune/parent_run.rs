@@ -1,33 +1,23 @@
 //! The tuning's own run in the tracker, the parent of the trials' runs: its settings, and
 //! which trial won.
 
-use std::path::Path;
-
 use tracking::{Metric, Tracker};
 
 use super::args::TuneArgs;
 use super::trial::TrialResult;
 
-pub(super) fn log_params(
-    tracker: &dyn Tracker,
-    run_id: &str,
-    args: &TuneArgs,
-    parallel: usize,
-    csv: &Path,
-) -> anyhow::Result<()> {
-    tracker.log_params(
-        run_id,
-        &[
-            ("trials".into(), args.trials.to_string()),
-            ("tune_seed".into(), args.seed.to_string()),
-            ("parallel".into(), parallel.to_string()),
-            ("budget_minutes".into(), args.budget_minutes.to_string()),
-            ("prune_warmup".into(), args.prune_warmup.to_string()),
-            ("objective".into(), "val_window_roc_auc".into()),
-            ("source_csv".into(), csv.display().to_string()),
-        ],
-    )?;
-    Ok(())
+/// The tuning run's params: its settings, how many ran at a time, and the raw data (a path,
+/// or `md5:<hash>` for members gathered from elsewhere).
+pub(super) fn params(args: &TuneArgs, parallel: usize, source: &str) -> Vec<(String, String)> {
+    vec![
+        ("trials".into(), args.trials.to_string()),
+        ("tune_seed".into(), args.seed.to_string()),
+        ("parallel".into(), parallel.to_string()),
+        ("budget_minutes".into(), args.budget_minutes.to_string()),
+        ("prune_warmup".into(), args.prune_warmup.to_string()),
+        ("objective".into(), "val_window_roc_auc".into()),
+        ("source_csv".into(), source.to_owned()),
+    ]
 }
 
 /// The best trial's scores and run.

@@ -42,7 +42,7 @@ pub(super) fn write_outputs(
     best: Option<&TrialResult>,
 ) -> anyhow::Result<()> {
     let dir = home.path("tune");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    fs_err::create_dir_all(&dir)?;
     let json = dir.join("tune.json");
     artifact_store::atomic::write_file(
         &json,

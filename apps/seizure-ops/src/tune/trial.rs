@@ -14,7 +14,7 @@ use eeg_data::offsets::{QuarterOffsets, Windows as OffsetWindows};
 use eeg_data::processed::{ProcessedDataset, Split};
 use evaluate::metrics::{roc_auc, sensitivity_at_specificity};
 use seizure_model::Predictor;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use service_flags::DvcArgs;
 use tracking::{Metric, Tracker};
 
@@ -24,7 +24,7 @@ use super::TARGET_SPECIFICITY;
 use crate::pipeline::PipelineArgs;
 use crate::Home;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TrialStatus {
     /// Trained until early stopping or the epoch limit.
@@ -69,7 +69,8 @@ pub(super) struct Search<'a> {
     pub(super) pipeline: &'a PipelineArgs,
     pub(super) data: &'a BTreeMap<String, PathBuf>,
     pub(super) tracker: &'a dyn Tracker,
-    pub(super) parent_run_id: &'a str,
+    /// The tuning's run; `None` for a trial run apart (the gathering adopts it).
+    pub(super) parent_run_id: Option<&'a str>,
     pub(super) deadline: Instant,
     pub(super) pruner: MedianPruner,
     pub(super) reports: Reports,
@@ -108,7 +109,8 @@ impl Search<'_> {
         results
     }
 
-    fn run_trial(&self, index: usize, config: &TrialConfig) -> TrialResult {
+    /// Trial `index` (0-based): trained, scored and recorded; never panics on its failure.
+    pub(super) fn run_trial(&self, index: usize, config: &TrialConfig) -> TrialResult {
         let mut result = TrialResult {
             trial: index + 1,
             config: config.clone(),
@@ -210,20 +212,20 @@ impl Search<'_> {
                 ),
             ],
         )?;
-        self.tracker.set_tags(
-            run_id,
-            &[
-                ("mlflow.parentRunId".into(), self.parent_run_id.to_owned()),
-                ("tune_trial".into(), (index + 1).to_string()),
-                (
-                    "tune_status".into(),
-                    serde_json::to_value(result.status)?
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                ),
-            ],
-        )?;
+        let mut tags = vec![
+            ("tune_trial".to_owned(), (index + 1).to_string()),
+            (
+                "tune_status".into(),
+                serde_json::to_value(result.status)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+        ];
+        if let Some(parent) = self.parent_run_id {
+            tags.push(("mlflow.parentRunId".into(), parent.to_owned()));
+        }
+        self.tracker.set_tags(run_id, &tags)?;
         Ok(())
     }
 }

@@ -27,8 +27,8 @@ pub fn seizure_ops(home: &Path) -> Command {
         .env_remove("LOG_SPANS")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_HEADERS")
-        .env_remove("CV_GROUP")
-        .env_remove("CV_SOURCE")
+        .env_remove("FANOUT_GROUP")
+        .env_remove("FANOUT_SOURCE")
         .env("MIN_SENSITIVITY", TINY_MODEL_MIN_SENSITIVITY);
     command
 }
