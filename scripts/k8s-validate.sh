@@ -310,8 +310,12 @@ for rendered in sys.argv[2:]:
                                 f"and {flag} {sorted(counts)} differ")
             if all_at_once and job.get("parallelism") != job.get("completions"):
                 problems.append(f"{label}/CronJob/{name}: parallelism is not completions")
-            if not 1 <= job.get("parallelism", 1) <= job.get("completions", 1):
-                problems.append(f"{label}/CronJob/{name}: parallelism out of 1..completions")
+            # Pod 0 holds its slot while it gathers: one slot alone would wait for nothing.
+            if not 2 <= job.get("parallelism", 1) <= job.get("completions", 1):
+                problems.append(f"{label}/CronJob/{name}: parallelism out of 2..completions")
+            if job.get("maxFailedIndexes") != 0:
+                problems.append(f"{label}/CronJob/{name}: maxFailedIndexes is not 0 (pod 0 "
+                                f"would wait out its gathering for a failed member)")
     # The one-shot Job and the CronJob run the same pod, but for who promotes.
     job, cron = templates.get(f"{label}/Job/pipeline"), templates.get(f"{label}/CronJob/retrain")
     if job is None or cron is None:

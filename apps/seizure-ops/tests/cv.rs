@@ -221,3 +221,61 @@ fn fold_members_refuse_what_they_cannot_do() {
         );
     }
 }
+
+#[test]
+fn a_group_skips_published_folds_waits_for_late_ones_and_refuses_mixed_ones() {
+    let home = tempfile::tempdir().unwrap();
+    let cv = |args: &[&str]| {
+        seizure_ops(home.path())
+            .arg("cv")
+            .args(args)
+            .args(common::QUICK)
+            .output()
+            .unwrap()
+    };
+    let ok = |output: std::process::Output| {
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    ok(cv(&["--folds", "2", "--group", "a", "--fold", "0"]));
+    // A retried pod whose fold is published does nothing.
+    let again = ok(cv(&["--folds", "2", "--group", "a", "--fold", "0"]));
+    assert!(again.contains("is already run"), "{again}");
+    // Another number of folds in the same group: refused before any training.
+    let mixed = cv(&["--folds", "3", "--group", "a", "--fold", "2"]);
+    let stderr = String::from_utf8_lossy(&mixed.stderr);
+    assert!(!mixed.status.success());
+    assert!(
+        stderr.contains("one group, one number of folds"),
+        "{stderr}"
+    );
+
+    // A gathering that waits picks up the fold that ends while it waits.
+    let gatherer = seizure_ops(home.path())
+        .args(["cv", "--folds", "2", "--group", "a", "--gather"])
+        .args(["--wait-seconds", "300"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    ok(cv(&["--folds", "2", "--group", "a", "--fold", "1"]));
+    let gathered = gatherer.wait_with_output().unwrap();
+    let stdout = ok(gathered);
+    assert!(stdout.contains("waiting for fold(s) [2]"), "{stdout}");
+    assert_eq!(read_report(home.path())["folds"], 2);
+
+    // Folds that read different data are never summarised together.
+    ok(cv(&["--folds", "2", "--group", "b", "--fold", "0"]));
+    let other_data = seizure_ops(home.path())
+        .args(["cv", "--folds", "2", "--group", "b", "--fold", "1"])
+        .args(["--epochs", "1", "--max-train-rows", "230"])
+        .args(["--synthetic-segments-per-class", "12"])
+        .output()
+        .unwrap();
+    ok(other_data);
+    let refused = cv(&["--folds", "2", "--group", "b", "--gather"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("read different raw data"), "{stderr}");
+}

@@ -340,7 +340,14 @@ impl Tracker for LocalTracker {
             if !path.is_file() {
                 continue;
             }
-            let record: RunRecord = read_json(&path)?;
+            // One damaged record does not hide every other run from a search.
+            let record: RunRecord = match read_json(&path) {
+                Ok(record) => record,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "run record skipped: {e}");
+                    continue;
+                }
+            };
             if record.experiment == experiment
                 && record.tags.get(key).map(String::as_str) == Some(value)
             {

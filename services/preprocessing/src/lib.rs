@@ -205,6 +205,13 @@ pub fn preprocess(args: &PreprocessArgs) -> anyhow::Result<Preprocessed> {
     // Indexed Job) fetches exactly these bytes from the remote.
     if !dvc.no_dvc {
         if let Some(md5) = dvc.remote.push_file(&args.input)? {
+            // The file read again to push it must be the one preprocessed.
+            anyhow::ensure!(
+                md5 == prepared.manifest.source.md5,
+                "{} changed while it was preprocessed (md5 {} then {md5}): run again",
+                args.input.display(),
+                prepared.manifest.source.md5
+            );
             tracing::info!(source = %args.input.display(), md5, "source pushed to the DVC remote");
         }
     }

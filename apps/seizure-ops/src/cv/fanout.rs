@@ -10,11 +10,11 @@ use anyhow::bail;
 use eeg_data::processed::Fold;
 
 use super::{conclude, interval_settings, print_fold, run_fold, CvArgs, CvReport, FoldResult};
-use crate::fanout::{fetch_source, one_source, Fanout};
-use crate::pipeline::{announce_tracking, raw_csv, tracking, PipelineArgs};
+use crate::fanout::{one_source, raw_csv, Fanout};
+use crate::pipeline::{announce_tracking, tracking, PipelineArgs};
 use crate::Home;
 
-const CV: Fanout = Fanout {
+pub(super) const CV: Fanout = Fanout {
     group_tag: "cv_group",
     index_tag: "cv_fold",
     role_tag: "cv_role",
@@ -31,7 +31,7 @@ pub(super) fn run_member(
     args: &CvArgs,
     fold: usize,
     group: &str,
-) -> anyhow::Result<FoldResult> {
+) -> anyhow::Result<()> {
     if fold >= args.folds {
         bail!(
             "--fold {fold} is not one of the {} folds (0 to {})",
@@ -40,10 +40,21 @@ pub(super) fn run_member(
         );
     }
     announce_tracking(home)?;
-    let csv = match &args.fanout.source {
-        Some(source) => fetch_source(home, source)?,
-        None => raw_csv(home, pipeline)?,
-    };
+    let tracking_settings = tracking(home)?;
+    let tracker = tracking_settings.open()?;
+    if let Some(run_id) = CV.published(
+        tracker.as_ref(),
+        &tracking_settings.experiment,
+        group,
+        (fold, args.folds),
+    )? {
+        println!(
+            "fold {} of group {group} is already run {run_id}: nothing to do",
+            fold + 1
+        );
+        return Ok(());
+    }
+    let csv = raw_csv(home, pipeline, args.fanout.source.as_deref())?;
     let settings = interval_settings()?;
     // Alone in its process (its pod): the whole thread budget.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -66,7 +77,6 @@ pub(super) fn run_member(
         &settings,
         None,
     )?;
-    let tracker = tracking(home)?.open()?;
     CV.publish(
         tracker.as_ref(),
         &result.run_id,
@@ -81,7 +91,7 @@ pub(super) fn run_member(
         fold + 1,
         result.run_id
     );
-    Ok(result)
+    Ok(())
 }
 
 /// Collects `group`'s folds and concludes them under the group's parent run.
@@ -114,39 +124,28 @@ pub(super) fn gather(home: &Home, args: &CvArgs, group: &str) -> anyhow::Result<
             .iter()
             .map(|(run, result)| (result.fold, run.run_id.clone())),
     )?;
-    let parent_run_id = CV.parent_run(
+    let cv_json = home.path("cv/cv.json");
+    CV.conclude(
         tracker.as_ref(),
         &settings.experiment,
         group,
-        gathered.parent,
-        &format!("cv-{}-fold-{group}", args.folds),
-        &[
-            ("folds".into(), args.folds.to_string()),
-            ("source_md5".into(), source.clone()),
-        ],
-    )?;
-    let fold_results: Vec<FoldResult> = gathered.members.into_iter().map(|(_, r)| r).collect();
-    let result = (|| -> anyhow::Result<CvReport> {
-        for result in &fold_results {
-            tracker.set_tags(
-                &result.run_id,
-                &[("mlflow.parentRunId".into(), parent_run_id.clone())],
-            )?;
-        }
-        let report = conclude(
-            home,
-            tracker.as_ref(),
-            &parent_run_id,
-            format!("md5:{source}"),
-            fold_results,
-        )?;
-        // The report with the parent run too: a gathering pod's directory does not outlive it.
-        let dir = home.path("cv/gathered");
-        fs_err::create_dir_all(&dir)?;
-        fs_err::copy(home.path("cv/cv.json"), dir.join("cv.json"))?;
-        tracker.log_artifacts(&parent_run_id, &dir, "cv")?;
-        Ok(report)
-    })();
-    tracker.finish_run(&parent_run_id, tracking::RunStatus::of(&result))?;
-    result
+        gathered,
+        (
+            &format!("cv-{}-fold-{group}", args.folds),
+            &[
+                ("folds".into(), args.folds.to_string()),
+                ("source_md5".into(), source.clone()),
+            ],
+        ),
+        (std::slice::from_ref(&cv_json), &home.path("cv/gathered")),
+        |parent, fold_results| {
+            conclude(
+                home,
+                tracker.as_ref(),
+                parent,
+                format!("md5:{source}"),
+                fold_results,
+            )
+        },
+    )
 }

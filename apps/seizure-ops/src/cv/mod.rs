@@ -144,9 +144,7 @@ pub fn run(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Resul
         anyhow::bail!("--folds must be between 2 and 20");
     }
     match (args.fold, args.fanout.group()?) {
-        (Some(fold), Some(group)) => {
-            fanout::run_member(home, pipeline, args, fold, group).map(drop)
-        }
+        (Some(fold), Some(group)) => fanout::run_member(home, pipeline, args, fold, group),
         (None, Some(group)) if args.fanout.gather => {
             let report = fanout::gather(home, args, group)?;
             print_summary(&report);
@@ -329,7 +327,7 @@ fn run_fold(
         &predictor, &scores, &test, None, None, settings,
     ))?;
     let mut tags = vec![(
-        "cv_fold".to_owned(),
+        fanout::CV.index_tag.to_owned(),
         format!("{}/{}", fold.index + 1, fold.count),
     )];
     if let Some(parent) = parent_run_id {

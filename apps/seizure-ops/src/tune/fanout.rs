@@ -4,10 +4,9 @@
 //! parent run, the best trial chosen as in-process (`tune/tune.json`, `tune/best-params.yaml`).
 //! A trial apart is never pruned: median pruning needs the other trials' curves as they go.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde::Deserialize;
 
 use super::parent_run;
@@ -17,8 +16,8 @@ use super::selection::best_trial;
 use super::space::TrialConfig;
 use super::trial::{Search, TrialResult, TrialStatus};
 use super::{conclude, layouts::prepare_layouts, TuneArgs, TuneReport};
-use crate::fanout::{fetch_source, one_source, Fanout};
-use crate::pipeline::{announce_tracking, raw_csv, tracking, PipelineArgs};
+use crate::fanout::{one_source, raw_csv, Fanout};
+use crate::pipeline::{announce_tracking, tracking, PipelineArgs};
 use crate::Home;
 
 const TUNE: Fanout = Fanout {
@@ -34,6 +33,7 @@ const TUNE: Fanout = Fanout {
 /// A trial as its member published it: [`TrialResult`] whose configuration is checked against
 /// the one the gatherer draws from the same seed.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Published {
     trial: usize,
     config: serde_json::Value,
@@ -55,7 +55,7 @@ pub(super) fn run_member(
     args: &TuneArgs,
     trial: usize,
     group: &str,
-) -> anyhow::Result<TrialResult> {
+) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     args.validate(cores)?;
     if trial >= args.trials {
@@ -67,13 +67,23 @@ pub(super) fn run_member(
     }
     let deadline = Instant::now() + Duration::from_secs_f64(args.budget_minutes * 60.0);
     announce_tracking(home)?;
-    let csv = match &args.fanout.source {
-        Some(source) => fetch_source(home, source)?,
-        None => raw_csv(home, pipeline)?,
-    };
+    let tracking_settings = tracking(home)?;
+    let tracker = tracking_settings.open()?;
+    if let Some(run_id) = TUNE.published(
+        tracker.as_ref(),
+        &tracking_settings.experiment,
+        group,
+        (trial, args.trials),
+    )? {
+        println!(
+            "trial {} of group {group} is already run {run_id}: nothing to do",
+            trial + 1
+        );
+        return Ok(());
+    }
+    let csv = raw_csv(home, pipeline, args.fanout.source.as_deref())?;
     let config = TrialConfig::sample_many(args.seed, args.trials).swap_remove(trial);
     let data = prepare_layouts(home, &csv, std::slice::from_ref(&config))?;
-    let tracker = tracking(home)?.open()?;
     println!(
         "\n==> trial {} of {} (group {group}) on {cores} thread(s)",
         trial + 1,
@@ -96,14 +106,15 @@ pub(super) fn run_member(
     };
     let result = search.run_trial(trial, &config);
     print_trial(&result);
-    let run_id = match (&result.status, &result.run_id) {
-        (TrialStatus::Failed | TrialStatus::NotStarted, _) | (_, None) => bail!(
-            "trial {} did not finish ({:?}): {}",
+    // A trial that trained and failed is published as failed (never chosen, as in-process);
+    // one that never got a run (its data could not be prepared, say) fails the pod, retried.
+    let Some(run_id) = result.run_id.clone() else {
+        bail!(
+            "trial {} has no run ({:?}): {}",
             trial + 1,
             result.status,
-            result.error.as_deref().unwrap_or("no run")
-        ),
-        (_, Some(run_id)) => run_id.clone(),
+            result.error.as_deref().unwrap_or("not started")
+        );
     };
     TUNE.publish(
         tracker.as_ref(),
@@ -114,12 +125,31 @@ pub(super) fn run_member(
         &home.path(format!("tune/trial-{}/result", trial + 1)),
     )?;
     println!("trial {} logged to run {run_id} (group {group})", trial + 1);
-    Ok(result)
+    Ok(())
+}
+
+/// Whether two configurations, as JSON, are the same: numbers within a relative 1e-12 (a
+/// decimal round trip), everything else equal.
+fn same_config(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, v)| b.get(k).is_some_and(|w| same_config(v, w)))
+        }
+        (Value::Number(a), Value::Number(b)) => match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-12 * x.abs().max(y.abs()).max(1.0),
+            _ => a == b,
+        },
+        _ => a == b,
+    }
 }
 
 /// Collects `group`'s trials, chooses the best as the in-process search does, and records it
 /// under the group's parent run.
 pub(super) fn gather(home: &Home, args: &TuneArgs, group: &str) -> anyhow::Result<TuneReport> {
+    args.validate(1)?;
     announce_tracking(home)?;
     let settings = tracking(home)?;
     let tracker = settings.open()?;
@@ -134,7 +164,15 @@ pub(super) fn gather(home: &Home, args: &TuneArgs, group: &str) -> anyhow::Resul
     let mut trials = Vec::with_capacity(configs.len());
     for ((run, published), config) in gathered.members.iter().zip(configs) {
         let drawn = serde_json::to_value(&config)?;
-        if published.trial != trials.len() + 1 || published.config != drawn {
+        if published.run_id.as_deref() != Some(run.run_id.as_str()) {
+            bail!(
+                "run {} is tagged trial {} but its tune/trial.json is of run {:?}",
+                run.run_id,
+                trials.len() + 1,
+                published.run_id
+            );
+        }
+        if published.trial != trials.len() + 1 || !same_config(&published.config, &drawn) {
             bail!(
                 "run {} is trial {} with {}, but trial {} of --trials {} --tune-seed {} is {drawn}: \
                  gather with the members' settings",
@@ -150,7 +188,7 @@ pub(super) fn gather(home: &Home, args: &TuneArgs, group: &str) -> anyhow::Resul
             trial: published.trial,
             config,
             status: published.status,
-            run_id: published.run_id.clone().or(Some(run.run_id.clone())),
+            run_id: published.run_id.clone(),
             epochs: published.epochs,
             best_val_loss: published.best_val_loss,
             val_roc_auc: published.val_roc_auc,
@@ -168,49 +206,37 @@ pub(super) fn gather(home: &Home, args: &TuneArgs, group: &str) -> anyhow::Resul
             .map(|(run, published)| (published.trial, run.run_id.clone())),
     )?;
     let source = format!("md5:{source}");
-    let parent_run_id = TUNE.parent_run(
+    let tune_dir = home.path("tune");
+    TUNE.conclude(
         tracker.as_ref(),
         &settings.experiment,
         group,
-        gathered.parent,
-        &format!("tune-{}-{group}", args.trials),
-        &parent_run::params(args, args.trials, &source),
-    )?;
-    let result = (|| -> anyhow::Result<TuneReport> {
-        for trial in &trials {
-            let run_id = trial
-                .run_id
-                .as_deref()
-                .context("a gathered trial has a run")?;
-            tracker.set_tags(
-                run_id,
-                &[("mlflow.parentRunId".into(), parent_run_id.clone())],
-            )?;
-        }
-        let report = TuneReport {
-            parent_run_id: parent_run_id.clone(),
-            source_csv: source,
-            seed: args.seed,
-            parallel: args.trials,
-            budget_minutes: args.budget_minutes,
-            objective: objective(),
-            best_trial: best_trial(&trials).map(|t| t.trial),
-            // Apart, the trials' own times added up (they ran side by side).
-            seconds: trials.iter().map(|t| t.seconds).sum(),
-            trials,
-        };
-        let report = conclude(home, tracker.as_ref(), report)?;
-        let dir: PathBuf = home.path("tune");
-        let gathered_dir = dir.join("gathered");
-        fs_err::create_dir_all(&gathered_dir)?;
-        for file in ["tune.json", "best-params.yaml"] {
-            if dir.join(file).exists() {
-                fs_err::copy(dir.join(file), gathered_dir.join(file))?;
-            }
-        }
-        tracker.log_artifacts(&parent_run_id, &gathered_dir, "tune")?;
-        Ok(report)
-    })();
-    tracker.finish_run(&parent_run_id, tracking::RunStatus::of(&result))?;
-    result
+        gathered,
+        (
+            &format!("tune-{}-{group}", args.trials),
+            &parent_run::params(args, args.trials, &source),
+        ),
+        (
+            &[
+                tune_dir.join("tune.json"),
+                tune_dir.join("best-params.yaml"),
+            ],
+            &tune_dir.join("gathered"),
+        ),
+        |parent, _| {
+            let report = TuneReport {
+                parent_run_id: parent.to_owned(),
+                source_csv: source.clone(),
+                seed: args.seed,
+                parallel: args.trials,
+                budget_minutes: args.budget_minutes,
+                objective: objective(),
+                best_trial: best_trial(&trials).map(|t| t.trial),
+                // Apart, the trials' own times added up (they ran side by side).
+                seconds: trials.iter().map(|t| t.seconds).sum(),
+                trials,
+            };
+            conclude(home, tracker.as_ref(), report)
+        },
+    )
 }

@@ -48,9 +48,7 @@ const TARGET_SPECIFICITY: f64 = seizure_model::threshold::DEFAULT_TARGET_SPECIFI
 /// gathered (`--gather`).
 pub fn run(home: &Home, pipeline: &PipelineArgs, args: &TuneArgs) -> anyhow::Result<()> {
     match (args.trial, args.fanout.group()?) {
-        (Some(trial), Some(group)) => {
-            fanout::run_member(home, pipeline, args, trial, group).map(drop)
-        }
+        (Some(trial), Some(group)) => fanout::run_member(home, pipeline, args, trial, group),
         (None, Some(group)) if args.fanout.gather => {
             let report = fanout::gather(home, args, group)?;
             print_summary(&report);

@@ -9,18 +9,22 @@
 //! the newest finished run of each, and concludes under one parent run of the group (reused
 //! when the gathering itself is retried).
 
+mod source;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tracking::{RunStatus, RunSummary, Tracker, PRODUCTION_ALIAS};
+use tracking::{RunSummary, Tracker};
 
-use crate::pipeline::{dvc, tracking};
-use crate::Home;
+pub use source::raw_csv;
+
+/// The longest a gatherer may be told to wait: a week.
+const MAX_WAIT_SECONDS: u64 = 7 * 24 * 3600;
 
 /// How often a waiting gatherer looks again.
 const POLL: Duration = Duration::from_secs(10);
@@ -111,8 +115,23 @@ impl Fanout {
         Ok(())
     }
 
-    /// The newest finished run of each member of `group` (1-based index -> run), and the
-    /// group's parent run if one was started.
+    /// The run of member `index` (0-based) already published in `group`, if any: a retried
+    /// pod whose member is done (its gathering failed, say) need not run it again.
+    pub fn published(
+        &self,
+        tracker: &dyn Tracker,
+        experiment: &str,
+        group: &str,
+        (index, count): (usize, usize),
+    ) -> anyhow::Result<Option<String>> {
+        let (found, _) = self.find(tracker, experiment, group, count)?;
+        Ok(found.get(&(index + 1)).map(|run| run.run_id.clone()))
+    }
+
+    /// The newest published run of each member of `group` (1-based index -> run), and the
+    /// group's parent run if one was started. A run counts once its tags are there (they are
+    /// written last, after its result), whatever its status: a run whose tracker missed the
+    /// final status update is no less complete.
     fn find(
         &self,
         tracker: &dyn Tracker,
@@ -124,11 +143,13 @@ impl Fanout {
         let mut parent = None;
         // Oldest first: a later run of the same member (a retried pod) replaces an earlier one.
         for run in tracker.search_runs(experiment, self.group_tag, group)? {
-            if run.tags.get(self.role_tag).map(String::as_str) == Some("parent") {
-                parent = Some(run.run_id);
+            // The store's comparison may ignore case (MLflow on MySQL): checked here too.
+            if run.tags.get(self.group_tag).map(String::as_str) != Some(group) {
                 continue;
             }
-            if run.status != RunStatus::Finished.as_str() {
+            if run.tags.get(self.role_tag).map(String::as_str) == Some("parent") {
+                // The first parent started wins, should two gatherings have raced.
+                parent.get_or_insert(run.run_id);
                 continue;
             }
             let Some(tag) = run.tags.get(self.index_tag) else {
@@ -163,14 +184,26 @@ impl Fanout {
         count: usize,
         wait: Duration,
     ) -> anyhow::Result<Gathered<T>> {
-        let deadline = Instant::now() + wait;
+        let deadline = Instant::now() + wait.min(Duration::from_secs(MAX_WAIT_SECONDS));
         let (runs, parent) = loop {
-            let (runs, parent) = self.find(tracker, experiment, group, count)?;
-            let missing: Vec<usize> = (1..=count).filter(|k| !runs.contains_key(k)).collect();
-            if missing.is_empty() {
-                break (runs, parent);
-            }
             let now = Instant::now();
+            let missing: Vec<usize> = match self.find(tracker, experiment, group, count) {
+                Ok((runs, parent)) => {
+                    let missing: Vec<usize> =
+                        (1..=count).filter(|k| !runs.contains_key(k)).collect();
+                    if missing.is_empty() {
+                        break (runs, parent);
+                    }
+                    missing
+                }
+                // A tracker outage while waiting is waited out too.
+                Err(e) if now < deadline => {
+                    tracing::warn!(group, "cannot search the tracker (retrying): {e:#}");
+                    std::thread::sleep(POLL.min(deadline - now));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if now >= deadline {
                 bail!(
                     "group {group}: {}(s) {missing:?} of {count} are not finished in the {} \
@@ -199,30 +232,59 @@ impl Fanout {
         Ok(Gathered { members, parent })
     }
 
-    /// The group's parent run: `existing` (an earlier gathering's), else a new run named
-    /// `name` with `params`, tagged as the group's parent.
-    pub fn parent_run(
+    /// Concludes a gathered group under its parent run: an earlier gathering's, else a new
+    /// run (tagged as the group's parent first, so a retry finds it, then given `params`).
+    /// Every member is adopted (`mlflow.parentRunId`), `conclude` runs with the parent's id
+    /// and the members' results, the `outputs` it wrote go to the parent's artifacts (a
+    /// gathering pod's directory does not outlive it) and the parent ends with its outcome.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conclude<T, R>(
         &self,
         tracker: &dyn Tracker,
         experiment: &str,
         group: &str,
-        existing: Option<String>,
-        name: &str,
-        params: &[(String, String)],
-    ) -> anyhow::Result<String> {
-        if let Some(run_id) = existing {
-            return Ok(run_id);
-        }
-        let run = tracker.create_run(experiment, name)?;
-        tracker.log_params(&run.run_id, params)?;
-        tracker.set_tags(
-            &run.run_id,
-            &[
-                (self.role_tag.into(), "parent".into()),
-                (self.group_tag.into(), group.to_owned()),
-            ],
-        )?;
-        Ok(run.run_id)
+        gathered: Gathered<T>,
+        (name, params): (&str, &[(String, String)]),
+        outputs: (&[std::path::PathBuf], &Path),
+        conclude: impl FnOnce(&str, Vec<T>) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        let parent = match gathered.parent {
+            Some(run_id) => run_id,
+            None => {
+                let run = tracker.create_run(experiment, name)?;
+                tracker.set_tags(
+                    &run.run_id,
+                    &[
+                        (self.role_tag.into(), "parent".into()),
+                        (self.group_tag.into(), group.to_owned()),
+                    ],
+                )?;
+                tracker.log_params(&run.run_id, params)?;
+                run.run_id
+            }
+        };
+        let result = (|| -> anyhow::Result<R> {
+            let mut results = Vec::with_capacity(gathered.members.len());
+            for (run, result) in gathered.members {
+                tracker.set_tags(
+                    &run.run_id,
+                    &[("mlflow.parentRunId".into(), parent.clone())],
+                )?;
+                results.push(result);
+            }
+            let concluded = conclude(&parent, results)?;
+            let (files, scratch) = outputs;
+            fs_err::create_dir_all(scratch)?;
+            for file in files.iter().filter(|f| f.is_file()) {
+                if let Some(name) = file.file_name() {
+                    fs_err::copy(file, scratch.join(name))?;
+                }
+            }
+            tracker.log_artifacts(&parent, scratch, self.artifact_dir)?;
+            Ok(concluded)
+        })();
+        tracker.finish_run(&parent, tracking::RunStatus::of(&result))?;
+        result
     }
 }
 
@@ -238,7 +300,8 @@ pub fn one_source(
         let source = tracker
             .run_params(&run_id)?
             .remove("source_md5")
-            .unwrap_or_default();
+            .filter(|md5| artifact_store::dvc::is_md5(md5))
+            .with_context(|| format!("run {run_id} (member {index}) recorded no source_md5"))?;
         sources.entry(source).or_default().push(index);
     }
     if sources.len() != 1 {
@@ -248,51 +311,4 @@ pub fn one_source(
         );
     }
     Ok(sources.into_keys().next().unwrap_or_default())
-}
-
-/// The raw CSV named by `source` (`production` or an md5), fetched from the DVC remote into
-/// `home/fanout/source/<md5>.csv` (checked against its md5).
-pub fn fetch_source(home: &Home, source: &str) -> anyhow::Result<PathBuf> {
-    let md5 = if source == "production" {
-        let model = crate::from_env::<evaluate::registry::RegistryArgs>()?.model_name;
-        let tracker = tracking(home)?.open()?;
-        let version = tracker.alias(&model, PRODUCTION_ALIAS)?.with_context(|| {
-            format!(
-                "--source production: the {} tracker has no production version of {model:?} \
-                 (run the pipeline first, or name the raw CSV's md5)",
-                tracker.kind()
-            )
-        })?;
-        tracker
-            .run_params(&version.run_id)?
-            .remove("source_md5")
-            .with_context(|| {
-                format!(
-                    "--source production: version {} of {model:?} (run {}) recorded no \
-                     source_md5 (trained before it was recorded): name the raw CSV's md5",
-                    version.version, version.run_id
-                )
-            })?
-    } else {
-        source.to_owned()
-    };
-    if !artifact_store::dvc::is_md5(&md5) {
-        bail!("--source / FANOUT_SOURCE {source:?} is neither `production` nor an md5");
-    }
-    let remote = dvc()?.remote;
-    let bytes = remote
-        .settings()
-        .fetch_file(&md5)
-        .with_context(|| format!("cannot fetch the raw CSV {md5} from the DVC remote"))?;
-    let dir = home.path("fanout/source");
-    let path = dir.join(format!("{md5}.csv"));
-    fs_err::create_dir_all(&dir)?;
-    artifact_store::atomic::write_file(&path, &bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    println!(
-        "raw data: {md5} ({} bytes) from the DVC remote {}",
-        bytes.len(),
-        remote.remote_url.as_deref().unwrap_or_default()
-    );
-    Ok(path)
 }
