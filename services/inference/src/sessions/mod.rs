@@ -6,66 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Bounds on monitoring sessions (the inference service's `MAX_MONITOR_*` settings; the flags
-/// that set them are `config::MonitorFlags`). docs/hardening.md, "Memory budget", has the
-/// arithmetic the defaults come from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MonitorLimits {
-    /// Sessions open at once, all users together (503 past it).
-    pub max_monitor_sessions: usize,
-    /// Sessions one user may have open (429 past it).
-    pub max_monitor_sessions_per_user: usize,
-    /// A session without a push for this long is closed.
-    pub idle: Duration,
-    /// Most samples one push may carry (413 past it).
-    pub max_monitor_push_samples: usize,
-    /// WebSockets open at once, all users together (503 past it).
-    pub max_monitor_sockets: usize,
-    /// WebSockets one user may have open (429 past it).
-    pub max_monitor_sockets_per_user: usize,
-    /// How fast a replay may stream, in times real time.
-    pub monitor_replay_speed: u32,
-    /// One session's alarms written one row each per hour.
-    pub max_session_alarms_per_hour: u32,
-    /// One user's alarms written one row each per hour; the rest summarised.
-    pub max_user_alarms_per_hour: u32,
-    /// Sessions one user may open a minute (429 past it).
-    pub max_session_opens_per_minute: u32,
-    /// Sessions at another rate than the model's (each holds a resampler) open at once.
-    pub max_resampled_sessions: usize,
-    /// One user's share of them.
-    pub max_resampled_sessions_per_user: usize,
-}
+mod limits;
+mod status;
 
-impl MonitorLimits {
-    /// The defaults, written once (the flags take theirs from here).
-    pub const DEFAULT: Self = Self {
-        max_monitor_sessions: 4096,
-        max_monitor_sessions_per_user: 256,
-        idle: Duration::from_secs(60),
-        // 100 s at 173.61 Hz.
-        max_monitor_push_samples: 17_361,
-        max_monitor_sockets: 128,
-        max_monitor_sockets_per_user: 16,
-        monitor_replay_speed: 16,
-        // A real seizure raises one alarm; 60 an hour is one a minute, beyond any real patient.
-        max_session_alarms_per_hour: 60,
-        max_user_alarms_per_hour: 600,
-        max_session_opens_per_minute: 60,
-        max_resampled_sessions: 256,
-        max_resampled_sessions_per_user: 16,
-    };
-}
-
-impl Default for MonitorLimits {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
-
-/// A live session is paced at this many times real time: a device that fell behind (a
-/// reconnection, a fast clock) catches up instead of staying behind for good.
-pub const LIVE_CATCH_UP: f64 = 1.25;
+pub use limits::{push_text_limit, MonitorLimits, LIVE_CATCH_UP, SOCKET_BUFFER_BYTES};
+pub use status::{End, Status};
 
 /// One open session.
 pub struct Session {
@@ -89,98 +34,6 @@ pub struct Session {
     pub alarm_quota: crate::quota::AlarmQuota,
     /// Ended (its final events given): a push that was waiting appends nothing.
     pub closed: bool,
-}
-
-/// Why a session ended. A WebSocket carrying the session closes at once with this close
-/// code and reason, whichever side ended it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    /// A close frame or a dropped connection.
-    ClientGone,
-    /// `{"type": "close"}` on the socket.
-    ClientAsked,
-    /// `DELETE /monitor/sessions/{id}`.
-    Deleted,
-    /// No push for `MONITOR_IDLE_SECONDS`.
-    Idle,
-    /// The access token the socket was opened with expired or was revoked.
-    Token,
-    /// The service is shutting down.
-    Shutdown,
-    /// A message over the size limit (close code 1009).
-    TooBig,
-}
-
-impl End {
-    pub fn reason(self) -> &'static str {
-        match self {
-            End::ClientGone => "closed by the client",
-            End::ClientAsked => "closed at the client's request",
-            End::Deleted => "the session was closed with DELETE /monitor/sessions/{id}",
-            End::Idle => "idle timeout",
-            End::Token => "the access token expired or was revoked; reconnect with a fresh one",
-            End::Shutdown => "the service is shutting down",
-            End::TooBig => "message too big: a message holds at most one push",
-        }
-    }
-
-    /// The WebSocket close code (RFC 6455, 7.4.1).
-    pub fn close_code(self) -> u16 {
-        match self {
-            End::TooBig => 1009,
-            _ => 1000,
-        }
-    }
-
-    /// `monitor_sessions_closed_total{end}`.
-    pub fn label(self) -> &'static str {
-        match self {
-            End::Idle => "idle",
-            End::Token => "token",
-            End::Shutdown => "shutdown",
-            End::TooBig => "too_big",
-            End::ClientGone | End::ClientAsked | End::Deleted => "client",
-        }
-    }
-}
-
-/// What a session's status answers, kept beside the session so that reading it never waits
-/// for a push (the session itself is locked for the whole of one).
-#[derive(Debug, Clone)]
-pub struct Status {
-    pub model_version: String,
-    pub threshold_source: String,
-    pub config: bedside::MonitorConfig,
-    pub samples_seen: u64,
-    pub in_seizure: bool,
-    pub alarms: u64,
-    pub replay: bool,
-    pub max_samples_per_second: f64,
-    pub input_sampling_hz: f64,
-    pub mains_notch_hz: Option<f64>,
-}
-
-impl Status {
-    fn of(session: &Session) -> Self {
-        Self {
-            model_version: session.model_version.clone(),
-            threshold_source: session.threshold_source.clone(),
-            config: *session.monitor.config(),
-            samples_seen: session.input_seen,
-            in_seizure: session.monitor.in_seizure(),
-            alarms: session.alarms,
-            replay: session.replay,
-            max_samples_per_second: session.pace.rate(),
-            input_sampling_hz: session
-                .conditioner
-                .as_ref()
-                .map_or(eeg_data::SAMPLING_HZ, |c| c.input_hz()),
-            mains_notch_hz: session
-                .conditioner
-                .as_ref()
-                .and_then(|c| c.mains_notch_hz()),
-        }
-    }
 }
 
 pub struct Entry {
@@ -585,13 +438,4 @@ impl Entry {
         };
         end.unwrap_or(End::ClientGone)
     }
-}
-
-/// Read chunk and write batching size of a monitoring socket.
-pub const SOCKET_BUFFER_BYTES: usize = 4096;
-
-/// Bytes of JSON text a push of `max_samples` may take (about 24 per sample:
-/// `-1.2345678901234567e+03,`), within the HTTP body limit.
-pub fn push_text_limit(max_samples: usize, max_body_bytes: usize) -> usize {
-    (max_samples * 24 + 1024).min(max_body_bytes)
 }
