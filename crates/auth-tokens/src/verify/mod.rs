@@ -4,17 +4,19 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::signature::{
-    ParsedPublicKey, RsaPublicKeyComponents, ED25519, RSA_PKCS1_2048_8192_SHA256,
-};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
-use serde::Deserialize;
+use jsonwebtoken::jwk::JwkSet;
 use tokio::sync::Mutex;
 
+mod compact;
+mod jwk;
+
+use compact::{is_strict_json_object, ParsedToken};
+use jwk::{verifying_keys, VerifyingKey};
+
 use crate::revocations::Revocations;
-use crate::{Claims, Jwks, SigningAlgorithm};
+use crate::{Claims, Jwks};
 
 /// Verified tokens remembered, so a client's repeated token skips the signature check.
 const CACHE_CAPACITY: usize = 10_000;
@@ -111,134 +113,6 @@ pub struct Verifier {
     /// Tokens whose signature, issuer and audience were verified, with their claims. Tokens
     /// are immutable, so only the time claims need checking again on a hit.
     verified: RwLock<HashMap<String, Claims>>,
-}
-
-/// A public key with the one algorithm it verifies.
-struct VerifyingKey {
-    algorithm: SigningAlgorithm,
-    key: ParsedPublicKey,
-}
-
-/// Keeps only RSA (RS256) and Ed25519 (EdDSA) keys with a key id, each pinned to its algorithm.
-fn verifying_keys(set: &JwkSet) -> HashMap<String, VerifyingKey> {
-    let mut keys = HashMap::new();
-    for jwk in &set.keys {
-        match verifying_key(jwk) {
-            Some((kid, key)) => {
-                keys.insert(kid, key);
-            }
-            None => tracing::warn!(
-                kid = ?jwk.common.key_id,
-                "ignoring a JWK that is neither an RS256 RSA key nor an EdDSA Ed25519 key with a kid"
-            ),
-        }
-    }
-    keys
-}
-
-fn verifying_key(jwk: &Jwk) -> Option<(String, VerifyingKey)> {
-    let kid = jwk.common.key_id.clone()?;
-    let declared = jwk.common.key_algorithm;
-    let decode = |text: &str| URL_SAFE_NO_PAD.decode(text).ok();
-    let (algorithm, key) = match &jwk.algorithm {
-        AlgorithmParameters::RSA(params)
-            if matches!(declared, None | Some(KeyAlgorithm::RS256)) =>
-        {
-            let components = RsaPublicKeyComponents {
-                n: decode(&params.n)?,
-                e: decode(&params.e)?,
-            };
-            let key = components
-                .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
-                .ok()?;
-            (SigningAlgorithm::RS256, key)
-        }
-        AlgorithmParameters::OctetKeyPair(params)
-            if matches!(declared, None | Some(KeyAlgorithm::EdDSA))
-                && params.curve == EllipticCurve::Ed25519 =>
-        {
-            let key = ParsedPublicKey::new(&ED25519, decode(&params.x)?).ok()?;
-            (SigningAlgorithm::EdDSA, key)
-        }
-        _ => return None,
-    };
-    Some((kid, VerifyingKey { algorithm, key }))
-}
-
-/// The parts of a compact JWS, with its header decoded.
-struct ParsedToken<'a> {
-    algorithm: SigningAlgorithm,
-    kid: String,
-    signed: &'a str,
-    payload: &'a str,
-    signature: &'a str,
-}
-
-/// The header members this verifier understands; any other (`jku`, `jwk`, `x5u`, `x5c`, `cty`,
-/// ...) refuses the token: keys come only from the published set, and nothing else in a
-/// header is needed to verify an access token.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Header {
-    alg: Option<String>,
-    kid: Option<String>,
-    typ: Option<String>,
-    /// Extensions the token says must be understood; this verifier understands none.
-    crit: Option<serde_json::Value>,
-}
-
-/// Whether `bytes` are a JSON object, fully validated: UTF-8, escapes (no lone surrogates) and
-/// nesting (serde_json's limit of 128) even in members the derived structs would skip, and an
-/// object, not an array (which a derived struct also accepts). The structs are then read from
-/// the same bytes, which refuses repeated members (a `Value` keeps the last one silently).
-fn is_strict_json_object(bytes: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|value| value.is_object())
-}
-
-impl<'a> ParsedToken<'a> {
-    /// Splits and reads the header. The `alg` must be one the fleet signs with; which key
-    /// may use it is checked against the key itself.
-    fn parse(token: &'a str) -> Result<Self, TokenError> {
-        let (signed, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
-        let (header, payload) = signed.split_once('.').ok_or(TokenError::Malformed)?;
-        let header: Header = URL_SAFE_NO_PAD
-            .decode(header)
-            .ok()
-            .filter(|bytes| is_strict_json_object(bytes))
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or(TokenError::Malformed)?;
-        let algorithm = match header.alg.as_deref() {
-            Some("RS256") => SigningAlgorithm::RS256,
-            Some("EdDSA") => SigningAlgorithm::EdDSA,
-            Some(other) => return Err(TokenError::AlgorithmNotAllowed(other.to_owned())),
-            None => return Err(TokenError::Malformed),
-        };
-        if header.crit.is_some() {
-            return Err(TokenError::Invalid(
-                "the header names critical extensions (crit), which are not supported".into(),
-            ));
-        }
-        match header.typ.as_deref() {
-            Some(typ) if typ.eq_ignore_ascii_case("JWT") || typ.eq_ignore_ascii_case("at+jwt") => {}
-            Some(typ) => {
-                return Err(TokenError::Invalid(format!(
-                    "token type {typ:?} is not an access token (JWT or at+jwt)"
-                )))
-            }
-            None => {
-                return Err(TokenError::Invalid(
-                    "the header has no token type (typ); access tokens are typed".into(),
-                ))
-            }
-        }
-        Ok(Self {
-            algorithm,
-            kid: header.kid.ok_or(TokenError::MissingKeyId)?,
-            signed,
-            payload,
-            signature,
-        })
-    }
 }
 
 impl Verifier {
