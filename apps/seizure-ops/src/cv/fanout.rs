@@ -10,7 +10,7 @@ use anyhow::bail;
 use eeg_data::processed::Fold;
 
 use super::{conclude, interval_settings, print_fold, run_fold, CvArgs, CvReport, FoldResult};
-use crate::fanout::{one_source, raw_csv, Fanout};
+use crate::fanout::{one_source, Fanout};
 use crate::pipeline::{announce_tracking, tracking, PipelineArgs};
 use crate::Home;
 
@@ -32,29 +32,16 @@ pub(super) fn run_member(
     fold: usize,
     group: &str,
 ) -> anyhow::Result<()> {
-    if fold >= args.folds {
-        bail!(
-            "--fold {fold} is not one of the {} folds (0 to {})",
-            args.folds,
-            args.folds - 1
-        );
-    }
-    announce_tracking(home)?;
-    let tracking_settings = tracking(home)?;
-    let tracker = tracking_settings.open()?;
-    if let Some(run_id) = CV.published(
-        tracker.as_ref(),
-        &tracking_settings.experiment,
+    let Some((tracker, csv)) = CV.start_member(
+        home,
+        pipeline,
+        args.fanout.source.as_deref(),
         group,
         (fold, args.folds),
-    )? {
-        println!(
-            "fold {} of group {group} is already run {run_id}: nothing to do",
-            fold + 1
-        );
+    )?
+    else {
         return Ok(());
-    }
-    let csv = raw_csv(home, pipeline, args.fanout.source.as_deref())?;
+    };
     let settings = interval_settings()?;
     // Alone in its process (its pod): the whole thread budget.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);

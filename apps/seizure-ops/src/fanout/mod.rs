@@ -12,7 +12,7 @@
 mod source;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -20,6 +20,9 @@ use clap::Args;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracking::{RunSummary, Tracker};
+
+use crate::pipeline::{announce_tracking, tracking, PipelineArgs};
+use crate::Home;
 
 pub use source::raw_csv;
 
@@ -115,9 +118,46 @@ impl Fanout {
         Ok(())
     }
 
+    /// What every member does first: its index (0-based) checked against `count`, where its
+    /// runs go said, the tracker opened. `None` when the member is already published in
+    /// `group` (a retried pod: nothing to do, said so); else the tracker and the member's raw
+    /// CSV (`--source`'s, else the home's).
+    pub fn start_member(
+        &self,
+        home: &Home,
+        pipeline: &PipelineArgs,
+        source: Option<&str>,
+        group: &str,
+        (index, count): (usize, usize),
+    ) -> anyhow::Result<Option<(Box<dyn Tracker>, PathBuf)>> {
+        let noun = self.noun;
+        if index >= count {
+            bail!(
+                "--{noun} {index} is not one of the {count} {noun}s (0 to {})",
+                count - 1
+            );
+        }
+        announce_tracking(home)?;
+        let settings = tracking(home)?;
+        let tracker = settings.open()?;
+        if let Some(run_id) = self.published(
+            tracker.as_ref(),
+            &settings.experiment,
+            group,
+            (index, count),
+        )? {
+            println!(
+                "{noun} {} of group {group} is already run {run_id}: nothing to do",
+                index + 1
+            );
+            return Ok(None);
+        }
+        Ok(Some((tracker, raw_csv(home, pipeline, source)?)))
+    }
+
     /// The run of member `index` (0-based) already published in `group`, if any: a retried
     /// pod whose member is done (its gathering failed, say) need not run it again.
-    pub fn published(
+    fn published(
         &self,
         tracker: &dyn Tracker,
         experiment: &str,

@@ -16,7 +16,7 @@ use super::selection::best_trial;
 use super::space::TrialConfig;
 use super::trial::{Search, TrialResult, TrialStatus};
 use super::{conclude, layouts::prepare_layouts, TuneArgs, TuneReport};
-use crate::fanout::{one_source, raw_csv, Fanout};
+use crate::fanout::{one_source, Fanout};
 use crate::pipeline::{announce_tracking, tracking, PipelineArgs};
 use crate::Home;
 
@@ -58,30 +58,17 @@ pub(super) fn run_member(
 ) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     args.validate(cores)?;
-    if trial >= args.trials {
-        bail!(
-            "--trial {trial} is not one of the {} trials (0 to {})",
-            args.trials,
-            args.trials - 1
-        );
-    }
     let deadline = Instant::now() + Duration::from_secs_f64(args.budget_minutes * 60.0);
-    announce_tracking(home)?;
-    let tracking_settings = tracking(home)?;
-    let tracker = tracking_settings.open()?;
-    if let Some(run_id) = TUNE.published(
-        tracker.as_ref(),
-        &tracking_settings.experiment,
+    let Some((tracker, csv)) = TUNE.start_member(
+        home,
+        pipeline,
+        args.fanout.source.as_deref(),
         group,
         (trial, args.trials),
-    )? {
-        println!(
-            "trial {} of group {group} is already run {run_id}: nothing to do",
-            trial + 1
-        );
+    )?
+    else {
         return Ok(());
-    }
-    let csv = raw_csv(home, pipeline, args.fanout.source.as_deref())?;
+    };
     let config = TrialConfig::sample_many(args.seed, args.trials).swap_remove(trial);
     let data = prepare_layouts(home, &csv, std::slice::from_ref(&config))?;
     println!(
