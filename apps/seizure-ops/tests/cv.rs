@@ -59,7 +59,30 @@ fn three_fold_cross_validation_tests_every_segment_once() {
             fold["evaluation"]["intervals"]["roc_auc"]["low"].is_number(),
             "{fold}"
         );
+        // The candidate beside it: the fold's 5 out-of-fold models averaged, scored on the
+        // same test split at the same decisions (so its figures differ from the served one's).
+        let ensemble = &fold["ensemble"];
+        assert_eq!(ensemble["models"], 5, "{fold}");
+        assert!(ensemble["ensemble_seconds"].as_f64().unwrap() > 0.0);
+        assert_eq!(
+            ensemble["evaluation"]["patient_call"],
+            fold["evaluation"]["patient_call"]
+        );
+        assert_ne!(
+            ensemble["evaluation"]["calibration"]["brier"],
+            fold["evaluation"]["calibration"]["brier"]
+        );
     }
+    let metrics: Vec<&str> = report["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["metric"].as_str().unwrap())
+        .collect();
+    assert!(
+        metrics.contains(&"ensemble_patient_accuracy"),
+        "{metrics:?}"
+    );
 
     // Every segment is in exactly one fold's test split; no fold trains on its test segments.
     let mut tested = Vec::new();

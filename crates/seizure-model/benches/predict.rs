@@ -1,5 +1,6 @@
 //! In-process scoring of one patient: 23 raw recordings -> normalise, lay out, forward pass,
-//! seizure probabilities, with the serving `Predictor` (22 x 8 and 178 x 1 layouts); and 2 to
+//! seizure probabilities, with the serving `Predictor` (22 x 8 and 178 x 1 layouts, and the
+//! conv front end); and 2 to
 //! 32 patients' recordings in one pass, what a dynamic batcher would run, to see what batching
 //! gains per recording. Throughputs are in FLOP (criterion's "elem/s"): the forward
 //! pass's matrix arithmetic ([`Predictor::flops_per_recording`]) beside this core's measured
@@ -12,12 +13,15 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use eeg_data::layout::{Centring, InputLayout, Normalisation};
 use eeg_data::random::Rng;
 use eeg_data::SAMPLES_PER_RECORDING;
-use seizure_model::{ModelCard, ModelConfig, Predictor, SeizureNet};
+use seizure_model::{FrontEnd, ModelCard, ModelConfig, Predictor, SeizureNet};
 
 fn predictor(layout: InputLayout) -> Predictor {
+    predictor_of(ModelConfig::with_layout(layout))
+}
+
+fn predictor_of(config: ModelConfig) -> Predictor {
     let device = Device::flex();
     device.seed(1);
-    let config = ModelConfig::with_layout(layout);
     let network = SeizureNet::new(&config, &device);
     let card = ModelCard::new(
         config,
@@ -47,6 +51,15 @@ fn one_patient(c: &mut Criterion) {
         group.throughput(Throughput::Elements(23 * predictor.flops_per_recording()));
         group.bench_function(name, |b| b.iter(|| predictor.predict(&patient)));
     }
+    // The default front end since 2026-12-07: a 1D convolution in front of the LSTM.
+    let conv = predictor_of(ModelConfig {
+        front_end: FrontEnd::CONV,
+        ..ModelConfig::default()
+    });
+    group.throughput(Throughput::Elements(23 * conv.flops_per_recording()));
+    group.bench_function("one_patient_23_recordings_22x8_conv", |b| {
+        b.iter(|| conv.predict(&patient))
+    });
     // What a dynamic batcher would run: n patients' recordings in one forward pass.
     let predictor = predictor(InputLayout::default());
     for patients in [2usize, 4, 8, 16, 32] {

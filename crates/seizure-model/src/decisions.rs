@@ -19,9 +19,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The patient-level target specificity by default: at most 1 in 100 patients without a
-/// seizure called "seizure".
-pub const DEFAULT_PATIENT_TARGET_SPECIFICITY: f64 = 0.99;
+/// The patient-level target specificity by default: at most 2 in 100 patients without a
+/// seizure called "seizure" out of fold. Chosen on nested 5-fold cross-validation only
+/// (docs/evaluation.md, "Model candidates"): against 0.99, it calls 0.990 of the outer folds'
+/// patients right instead of 0.980 (the 0.99 target's thresholds missed seizure patients: 7
+/// false negatives against 3 false positives over the folds).
+pub const DEFAULT_PATIENT_TARGET_SPECIFICITY: f64 = 0.98;
 /// The bedside false-alarm budget by default (per hour of background).
 pub const DEFAULT_ALARM_BUDGET_PER_HOUR: f64 = 1.0;
 /// The least event sensitivity an alarm rule may have.

@@ -20,6 +20,7 @@ use eeg_data::processed::{ProcessedDataset, Split};
 use patient_store::labels::{self, PatientLabel};
 use patient_store::{NewPatient, StoreIndex, StoreSource};
 use service_flags::DvcArgs;
+use stage_kit::DvcSettings;
 
 /// Sub-directory of the output that inference reads.
 pub const STORE_DIR: &str = "store";
@@ -54,8 +55,31 @@ pub struct PatientPullArgs {
     pub dvc: DvcArgs,
 }
 
+/// A pull's settings, parsed from the command line ([`PatientPullArgs::settings`]).
+#[derive(Debug, Clone)]
+pub struct PatientPullSettings {
+    /// The processed dataset whose patient pool becomes the store.
+    pub data: PathBuf,
+    /// Where the store and the labels go.
+    pub out: PathBuf,
+    /// The production model the store is for (see `--production`); None: always rebuilt.
+    pub production: Option<PathBuf>,
+    pub dvc: DvcSettings,
+}
+
+impl PatientPullArgs {
+    pub fn settings(&self) -> PatientPullSettings {
+        PatientPullSettings {
+            data: self.data.clone(),
+            out: self.out.clone(),
+            production: self.production.clone(),
+            dvc: self.dvc.settings(),
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let outcome = match pull_patients(&cli.args)? {
+    let outcome = match pull_patients(&cli.args.settings())? {
         Pulled::Built(outcome) => outcome,
         Pulled::Kept(reason) => {
             println!("patient store not rebuilt: {reason}");
@@ -113,8 +137,8 @@ impl Pulled {
 }
 
 #[tracing::instrument(name = "patient_pull", skip_all, fields(out = %args.out.display()))]
-pub fn pull_patients(args: &PatientPullArgs) -> anyhow::Result<Pulled> {
-    args.dvc.settings().fetch(&args.data)?;
+pub fn pull_patients(args: &PatientPullSettings) -> anyhow::Result<Pulled> {
+    args.dvc.fetch(&args.data)?;
     let dataset = ProcessedDataset::open(&args.data)
         .with_context(|| format!("cannot open the processed dataset {}", args.data.display()))?;
     let (patients, labels) = patients_from_pool(&dataset)?;
@@ -153,7 +177,7 @@ pub fn pull_patients(args: &PatientPullArgs) -> anyhow::Result<Pulled> {
         Ok(index)
     })
     .with_context(|| format!("cannot write {}", args.out.display()))?;
-    let pointer = args.dvc.settings().track(&args.out)?;
+    let pointer = args.dvc.track(&args.out)?;
     Ok(Pulled::Built(Outcome {
         index,
         labels,

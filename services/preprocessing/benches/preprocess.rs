@@ -22,11 +22,13 @@ fn input(scratch: &std::path::Path) -> PathBuf {
 
 fn full_preprocessing(c: &mut Criterion) {
     let scratch = tempfile::tempdir().unwrap();
-    let args = PreprocessArgs::new(input(scratch.path()), scratch.path().join("data"));
+    let settings = PreprocessArgs::new(input(scratch.path()), scratch.path().join("data"))
+        .settings()
+        .unwrap();
     let mut group = c.benchmark_group("preprocessing");
     group.sample_size(20);
     group.bench_function("full_uci_csv_to_npy_with_dvc", |b| {
-        b.iter(|| preprocess(&args).unwrap())
+        b.iter(|| preprocess(&settings).unwrap())
     });
     group.finish();
 }

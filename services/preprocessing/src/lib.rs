@@ -18,6 +18,7 @@ use eeg_data::processed::{Balance, Fractions};
 use eeg_data::synthetic::{self, SynthConfig};
 use eeg_data::uci::{BadRows, RowError};
 use service_flags::DvcArgs;
+use stage_kit::DvcSettings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -158,8 +159,9 @@ pub struct SynthArgs {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => {
-            let prepared = preprocess(&args)?;
-            print_summary(&args, &prepared);
+            let settings = args.settings()?;
+            let prepared = preprocess(&settings)?;
+            print_summary(&settings.prepare, &prepared);
             Ok(())
         }
         Command::Synth(args) => write_synthetic(&args),
@@ -168,13 +170,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The split these arguments ask for.
 pub fn split_options(args: &PreprocessArgs) -> anyhow::Result<SplitOptions> {
+    let fractions = Fractions {
+        train: args.train,
+        validation: args.validation,
+        test: args.test,
+        patient_pool: args.patient_pool,
+    };
+    eeg_data::split::check_fractions(&fractions)?;
     Ok(SplitOptions {
-        fractions: Fractions {
-            train: args.train,
-            validation: args.validation,
-            test: args.test,
-            patient_pool: args.patient_pool,
-        },
+        fractions,
         layout: InputLayout::new(args.timesteps, args.features)?,
         balance: args.balance.into(),
         centring: args.centring.into(),
@@ -183,36 +187,57 @@ pub fn split_options(args: &PreprocessArgs) -> anyhow::Result<SplitOptions> {
     })
 }
 
-/// Runs preprocessing with these options, reporting skipped rows and the balance choice, and
+/// A preprocessing run's settings, parsed from the command line ([`PreprocessArgs::settings`]):
+/// what [`eeg_data::prepare`] is asked to do, and where its output is recorded.
+#[derive(Debug, Clone)]
+pub struct PreprocessSettings {
+    pub prepare: PrepareOptions,
+    pub dvc: DvcSettings,
+}
+
+impl PreprocessArgs {
+    /// The run these arguments ask for: the fractions, layout and options checked here, before
+    /// the CSV is read.
+    pub fn settings(&self) -> anyhow::Result<PreprocessSettings> {
+        Ok(PreprocessSettings {
+            prepare: PrepareOptions {
+                input: self.input.clone(),
+                out: self.out.clone(),
+                split: split_options(self)?,
+                bad_rows: if self.skip_bad_rows {
+                    BadRows::Skip
+                } else {
+                    BadRows::Fail
+                },
+            },
+            dvc: self.dvc.settings(),
+        })
+    }
+}
+
+/// Runs preprocessing with these settings, reporting skipped rows and the balance choice, and
 /// records the output for DVC (pushing it when a remote is configured).
-#[tracing::instrument(name = "preprocessing", skip_all, fields(out = %args.out.display()))]
-pub fn preprocess(args: &PreprocessArgs) -> anyhow::Result<Preprocessed> {
-    let options = PrepareOptions {
-        input: args.input.clone(),
-        out: args.out.clone(),
-        split: split_options(args)?,
-        bad_rows: if args.skip_bad_rows {
-            BadRows::Skip
-        } else {
-            BadRows::Fail
-        },
-    };
-    let prepared = prepare(&options)?;
-    let dvc = args.dvc.settings();
-    let pointer = dvc.track(&args.out)?;
+#[tracing::instrument(name = "preprocessing", skip_all, fields(out = %settings.prepare.out.display()))]
+pub fn preprocess(settings: &PreprocessSettings) -> anyhow::Result<Preprocessed> {
+    let PreprocessSettings {
+        prepare: options,
+        dvc,
+    } = settings;
+    let prepared = prepare(options)?;
+    let pointer = dvc.track(&options.out)?;
     // The raw input too, by its md5 (the manifest's `source.md5`, which training records as
     // `source_md5`): a fold of `seizure-ops cv` running elsewhere (a pod of the Kubernetes
     // Indexed Job) fetches exactly these bytes from the remote.
     if !dvc.no_dvc {
-        if let Some(md5) = dvc.remote.push_file(&args.input)? {
+        if let Some(md5) = dvc.remote.push_file(&options.input)? {
             // The file read again to push it must be the one preprocessed.
             anyhow::ensure!(
                 md5 == prepared.manifest.source.md5,
                 "{} changed while it was preprocessed (md5 {} then {md5}): run again",
-                args.input.display(),
+                options.input.display(),
                 prepared.manifest.source.md5
             );
-            tracing::info!(source = %args.input.display(), md5, "source pushed to the DVC remote");
+            tracing::info!(source = %options.input.display(), md5, "source pushed to the DVC remote");
         }
     }
     report_skipped(&prepared.skipped);
@@ -251,7 +276,7 @@ fn report_skipped(skipped: &[RowError]) {
     );
 }
 
-fn print_summary(args: &PreprocessArgs, outcome: &Preprocessed) {
+fn print_summary(args: &PrepareOptions, outcome: &Preprocessed) {
     let manifest = &outcome.prepared.manifest;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(

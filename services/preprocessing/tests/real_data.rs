@@ -14,7 +14,7 @@ fn real_data_set_splits_by_segment_with_expected_counts() {
     let dir = tempfile::tempdir().unwrap();
     // The defaults: seed 42, fractions 0.6/0.1/0.2/0.1, layout 22 x 8, class weights.
     let args = PreprocessArgs::new(csv, dir.path().join("data"));
-    let outcome = preprocess(&args).unwrap();
+    let outcome = preprocess(&args.settings().unwrap()).unwrap();
     let manifest = &outcome.prepared.manifest;
     assert_eq!(manifest.source.rows, 11_500);
     assert_eq!(manifest.source.md5, "6fd90d64def591ae3c8de83bc8dc7348");

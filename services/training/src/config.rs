@@ -1,17 +1,22 @@
-//! The command line: what a training run is asked to do.
+//! The command line: what a training run is asked to do, as flags with environment
+//! fallbacks; [`TrainingArgs::settings`] parses it into [`TrainingSettings`].
 
 use std::path::PathBuf;
 
-use anyhow::bail;
+use std::num::NonZeroUsize;
+
+use anyhow::{anyhow, bail};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser};
-use eeg_data::processed::Manifest;
 use seizure_model::{FrontEnd, ModelConfig};
 use service_flags::{DvcArgs, TrackingArgs};
 
 use crate::engine::Engine;
-use crate::shards;
-use crate::train::TrainConfig;
+use crate::settings::{
+    AlarmBudget, DecisionSettings, Dropout, LearningRate, Network, OofFolds, Specificity,
+    TrainingSettings, Units,
+};
+use crate::shards::Sharding;
 use crate::windows::{Augmentation, Windows};
 
 #[derive(Debug, Parser)]
@@ -64,9 +69,10 @@ pub struct TrainingArgs {
     /// and ROC AUC are unchanged). Stored in the model card and applied wherever it is used.
     #[arg(long, env = "TEMPERATURE_SCALING", default_value_t = false, action = clap::ArgAction::Set)]
     pub temperature_scaling: bool,
-    /// What the first LSTM reads: the layout's frames of raw samples (`frames`, the reference
-    /// network) or a 1D convolution over them (`conv`: 32 filters of 16 samples, stride 8).
-    #[arg(long, env = "FRONT_END", value_enum, default_value_t = FrontEndArg::Frames)]
+    /// What the first LSTM reads: a 1D convolution over the raw samples (`conv`: 32 filters of
+    /// 16 samples, stride 8; the default, chosen on nested cross-validation, docs/evaluation.md)
+    /// or the layout's frames of raw samples (`frames`, the reference network).
+    #[arg(long, env = "FRONT_END", value_enum, default_value_t = FrontEndArg::Conv)]
     pub front_end: FrontEndArg,
     /// Hidden units of each LSTM layer.
     #[arg(long, env = "LSTM_HIDDEN", default_value_t = ModelConfig::default().lstm1_hidden)]
@@ -126,26 +132,6 @@ pub struct TrainingArgs {
     pub dvc: DvcArgs,
 }
 
-impl TrainingArgs {
-    /// The shards, and the threads they run on (`--threads`, else the cores).
-    pub fn sharding(&self) -> shards::Sharding {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        shards::Sharding {
-            shards: self.grad_shards,
-            threads: self.threads.unwrap_or(cores).min(self.grad_shards),
-        }
-    }
-
-    pub(crate) fn drift_config(&self) -> drift::BuildConfig {
-        drift::BuildConfig {
-            window: self.drift_window,
-            permutations: self.drift_permutations,
-            seed: self.seed,
-            ..Default::default()
-        }
-    }
-}
-
 /// The architectures `--front-end` selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FrontEndArg {
@@ -163,67 +149,203 @@ impl From<FrontEndArg> for FrontEnd {
 }
 
 impl TrainingArgs {
-    /// Refuses settings no run can use (checked before the data are read).
-    pub(crate) fn validate(&self) -> anyhow::Result<()> {
-        if self.epochs == 0 || self.batch_size == 0 {
+    /// The run these arguments ask for, every number within its bounds (checked before the
+    /// data are read); the error names the flag.
+    pub fn settings(&self) -> anyhow::Result<TrainingSettings> {
+        let (Some(epochs), Some(batch_size)) = (
+            NonZeroUsize::new(self.epochs),
+            NonZeroUsize::new(self.batch_size),
+        ) else {
             bail!("--epochs and --batch-size must be at least 1");
-        }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            bail!("--learning-rate must be a positive number");
-        }
-        if !(self.threshold_specificity > 0.0 && self.threshold_specificity <= 1.0) {
-            bail!("--threshold-specificity must lie in (0, 1]");
-        }
-        if !(self.patient_specificity > 0.0 && self.patient_specificity <= 1.0) {
-            bail!("--patient-specificity must lie in (0, 1]");
-        }
-        if !(self.alarm_budget_per_hour.is_finite() && self.alarm_budget_per_hour >= 0.0) {
-            bail!("--alarm-budget-per-hour must be a number >= 0");
-        }
-        if self.oof_folds == 1 || self.oof_folds > 20 {
-            bail!("--oof-folds must be 0 (none) or between 2 and 20");
-        }
-        Ok(())
-    }
-
-    /// The network and the optimisation these arguments ask for, on the dataset's layout and
-    /// class weights.
-    pub(crate) fn train_config(&self, manifest: &Manifest) -> anyhow::Result<TrainConfig> {
-        if !(1..=1024).contains(&self.lstm_hidden) || !(1..=1024).contains(&self.dense_hidden) {
-            bail!("--lstm-hidden and --dense-hidden must be between 1 and 1024");
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            bail!("--dropout must lie in [0, 1)");
-        }
-        let model = ModelConfig {
-            front_end: self.front_end.into(),
-            lstm1_hidden: self.lstm_hidden,
-            lstm2_hidden: self.lstm_hidden,
-            dense_hidden: self.dense_hidden,
-            dropout: self.dropout,
-            ..ModelConfig::with_layout(manifest.layout)
         };
-        if let Err(message) = model.front_end.sequence_shape(model.layout) {
-            bail!("--front-end: {message}");
-        }
-        Ok(TrainConfig {
-            model,
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            learning_rate: self.learning_rate,
-            patience: self.patience,
-            seed: self.seed,
-            class_weights: manifest.class_weights,
-            sharding: self.sharding(),
-            engine: self.engine,
-        })
-    }
-
-    /// The augmentation of the training windows.
-    pub(crate) fn augmentation(&self) -> Augmentation {
-        Augmentation {
+        let learning_rate = LearningRate::try_new(self.learning_rate)
+            .map_err(|_| anyhow!("--learning-rate must be a positive number"))?;
+        let specificity = |value: f64, flag: &str| {
+            Specificity::try_new(value).map_err(|_| anyhow!("--{flag} must lie in (0, 1]"))
+        };
+        let window_specificity = specificity(self.threshold_specificity, "threshold-specificity")?;
+        let patient_specificity = specificity(self.patient_specificity, "patient-specificity")?;
+        let alarm_budget_per_hour = AlarmBudget::try_new(self.alarm_budget_per_hour)
+            .map_err(|_| anyhow!("--alarm-budget-per-hour must be a number >= 0"))?;
+        let oof_folds = match self.oof_folds {
+            0 => None,
+            folds => Some(
+                OofFolds::try_new(folds)
+                    .map_err(|_| anyhow!("--oof-folds must be 0 (none) or between 2 and 20"))?,
+            ),
+        };
+        let (Ok(lstm_hidden), Ok(dense_hidden)) = (
+            Units::try_new(self.lstm_hidden),
+            Units::try_new(self.dense_hidden),
+        ) else {
+            bail!("--lstm-hidden and --dense-hidden must be between 1 and 1024");
+        };
+        let dropout =
+            Dropout::try_new(self.dropout).map_err(|_| anyhow!("--dropout must lie in [0, 1)"))?;
+        let augmentation = Augmentation {
             gain: self.augment_gain,
             noise: self.augment_noise,
+        }
+        .checked()?;
+        let max_train_rows = match self.max_train_rows {
+            None => None,
+            Some(rows) => Some(
+                NonZeroUsize::new(rows)
+                    .ok_or_else(|| anyhow!("--max-train-rows must be at least 1"))?,
+            ),
+        };
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Ok(TrainingSettings {
+            data: self.data.clone(),
+            out: self.out.clone(),
+            network: Network {
+                front_end: self.front_end.into(),
+                lstm_hidden,
+                dense_hidden,
+                dropout,
+            },
+            epochs,
+            batch_size,
+            learning_rate,
+            patience: self.patience,
+            seed: self.seed,
+            sharding: Sharding {
+                shards: self.grad_shards,
+                threads: self.threads.unwrap_or(cores).min(self.grad_shards),
+            },
+            engine: self.engine,
+            windows: self.windows,
+            augmentation,
+            max_train_rows,
+            decisions: DecisionSettings {
+                window_specificity,
+                oof_folds,
+                patient_specificity,
+                alarm_budget_per_hour,
+                temperature_scaling: self.temperature_scaling,
+            },
+            drift: drift::BuildConfig {
+                window: self.drift_window,
+                permutations: self.drift_permutations,
+                seed: self.seed,
+                ..Default::default()
+            },
+            tracking: self.tracking.settings(),
+            dvc: self.dvc.settings(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(flags: &[&str]) -> anyhow::Result<TrainingSettings> {
+        let argv = std::iter::once("training").chain(flags.iter().copied());
+        Cli::try_parse_from(argv)?.args.settings()
+    }
+
+    #[test]
+    fn the_defaults_parse_into_settings() {
+        let parsed = settings(&[]).unwrap();
+        assert_eq!(parsed.epochs.get(), 60);
+        assert_eq!(
+            parsed.decisions.window_specificity.into_inner(),
+            seizure_model::threshold::DEFAULT_TARGET_SPECIFICITY
+        );
+        assert_eq!(
+            parsed.decisions.oof_folds.map(OofFolds::into_inner),
+            Some(5)
+        );
+        assert_eq!(parsed.drift.seed, parsed.seed);
+        assert!(parsed.sharding.threads >= 1 && parsed.sharding.threads <= 2);
+        let none = settings(&["--oof-folds", "0", "--max-train-rows", "7"]).unwrap();
+        assert_eq!(none.decisions.oof_folds, None);
+        assert_eq!(none.max_train_rows.map(NonZeroUsize::get), Some(7));
+    }
+
+    #[test]
+    fn hostile_numbers_are_refused_naming_their_flag() {
+        for (flags, message) in [
+            (
+                &["--epochs", "0"][..],
+                "--epochs and --batch-size must be at least 1",
+            ),
+            (
+                &["--batch-size", "0"],
+                "--epochs and --batch-size must be at least 1",
+            ),
+            (
+                &["--learning-rate", "NaN"],
+                "--learning-rate must be a positive number",
+            ),
+            (
+                &["--learning-rate", "inf"],
+                "--learning-rate must be a positive number",
+            ),
+            (
+                &["--learning-rate", "0"],
+                "--learning-rate must be a positive number",
+            ),
+            (
+                &["--threshold-specificity", "0"],
+                "--threshold-specificity must lie in (0, 1]",
+            ),
+            (
+                &["--threshold-specificity", "1.5"],
+                "--threshold-specificity must lie in (0, 1]",
+            ),
+            (
+                &["--patient-specificity", "NaN"],
+                "--patient-specificity must lie in (0, 1]",
+            ),
+            (
+                &["--alarm-budget-per-hour=-1"],
+                "--alarm-budget-per-hour must be a number >= 0",
+            ),
+            (
+                &["--alarm-budget-per-hour", "inf"],
+                "--alarm-budget-per-hour must be a number >= 0",
+            ),
+            (
+                &["--oof-folds", "1"],
+                "--oof-folds must be 0 (none) or between 2 and 20",
+            ),
+            (
+                &["--oof-folds", "21"],
+                "--oof-folds must be 0 (none) or between 2 and 20",
+            ),
+            (
+                &["--lstm-hidden", "0"],
+                "--lstm-hidden and --dense-hidden must be between 1 and 1024",
+            ),
+            (
+                &["--dense-hidden", "1025"],
+                "--lstm-hidden and --dense-hidden must be between 1 and 1024",
+            ),
+            (&["--dropout", "1"], "--dropout must lie in [0, 1)"),
+            (&["--dropout", "NaN"], "--dropout must lie in [0, 1)"),
+            (
+                &["--augment-gain", "1"],
+                "--augment-gain must lie in [0, 1), got 1",
+            ),
+            (
+                &["--augment-gain", "NaN"],
+                "--augment-gain must lie in [0, 1), got NaN",
+            ),
+            (
+                &["--augment-noise", "inf"],
+                "--augment-noise must be a finite number >= 0, got inf",
+            ),
+            (
+                &["--max-train-rows", "0"],
+                "--max-train-rows must be at least 1",
+            ),
+        ] {
+            let error = settings(flags)
+                .err()
+                .unwrap_or_else(|| panic!("{flags:?} parsed"));
+            assert_eq!(error.to_string(), message, "{flags:?}");
         }
     }
 }

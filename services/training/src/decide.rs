@@ -2,35 +2,43 @@
 //! calibrates its probabilities, the decision threshold (on the validation split), and the
 //! out-of-fold window, patient and alarm decisions.
 
+use std::sync::Arc;
+
 use eeg_data::offsets::Windows as OffsetWindows;
 use eeg_data::processed::{ProcessedDataset, Split, SplitArrays};
-use seizure_model::ModelCard;
+use seizure_model::{ModelCard, Predictor};
 
-use crate::config::TrainingArgs;
 use crate::oof;
+use crate::settings::TrainingSettings;
 use crate::train::{TrainConfig, TrainOutcome};
-use crate::windows::Augmentation;
 
-/// The out-of-fold decisions ([`oof`]): None (with a warning) for a dataset without the
+/// The out-of-fold decisions and the models that scored them.
+#[derive(Default)]
+pub(crate) struct OutOfFoldDecisions {
+    pub decisions: Option<seizure_model::Decisions>,
+    pub models: Vec<Arc<Predictor>>,
+}
+
+/// The out-of-fold decisions ([`oof`]): none (with a warning) for a dataset without the
 /// continuous signals of its training and validation segments (an older preprocessing).
 pub(crate) fn out_of_fold(
-    args: &TrainingArgs,
+    args: &TrainingSettings,
     dataset: &ProcessedDataset,
     train_split: &SplitArrays,
     validation: &SplitArrays,
     config: &TrainConfig,
     card: &ModelCard,
-) -> anyhow::Result<Option<seizure_model::Decisions>> {
+) -> anyhow::Result<OutOfFoldDecisions> {
     let (Ok(train_signals), Ok(validation_signals)) = (
         dataset.signals(Split::Train),
         dataset.signals(Split::Validation),
     ) else {
         tracing::warn!("no out-of-fold decisions: the dataset keeps no continuous signals");
-        return Ok(None);
+        return Ok(OutOfFoldDecisions::default());
     };
     if train_signals.is_empty() || validation_signals.is_empty() {
         tracing::warn!("no out-of-fold decisions: the dataset keeps no continuous signals");
-        return Ok(None);
+        return Ok(OutOfFoldDecisions::default());
     }
     let manifest = &dataset.manifest;
     let pool = oof::Pool {
@@ -40,19 +48,20 @@ pub(crate) fn out_of_fold(
         segments: manifest.segments.len(),
         normalisation: manifest.normalisation,
         windows: args.windows,
-        augmentation: Augmentation {
-            gain: args.augment_gain,
-            noise: args.augment_noise,
-        },
+        augmentation: args.augmentation,
         undersample: manifest.balance == eeg_data::processed::Balance::Undersample,
-        max_rows: args.max_train_rows,
+        max_rows: args.max_train_rows.map(std::num::NonZeroUsize::get),
+    };
+    let decisions = &args.decisions;
+    let Some(folds) = decisions.oof_folds else {
+        return Ok(OutOfFoldDecisions::default());
     };
     let settings = oof::OofSettings {
-        folds: args.oof_folds,
-        window_specificity: args.threshold_specificity,
-        patient_specificity: args.patient_specificity,
+        folds: folds.into_inner(),
+        window_specificity: decisions.window_specificity.into_inner(),
+        patient_specificity: decisions.patient_specificity.into_inner(),
         alarm: bedside::tuning::Targets {
-            budget_per_hour: args.alarm_budget_per_hour,
+            budget_per_hour: decisions.alarm_budget_per_hour.into_inner(),
             ..Default::default()
         },
         hop: bedside::monitor::DEFAULT_HOP,
@@ -60,12 +69,15 @@ pub(crate) fn out_of_fold(
     let mut card = card.clone();
     card.decisions = None;
     match oof::score(&pool, config, &card, &settings) {
-        Ok(scored) => Ok(oof::decide(&scored, &settings)),
+        Ok(scored) => Ok(OutOfFoldDecisions {
+            decisions: oof::decide(&scored, &settings),
+            models: scored.models,
+        }),
         // Too few segments to deal into folds (a tiny data set): the validation threshold
         // decides, as it did before.
         Err(e) => {
             tracing::warn!("no out-of-fold decisions: {e:#}");
-            Ok(None)
+            Ok(OutOfFoldDecisions::default())
         }
     }
 }

@@ -7,7 +7,7 @@ use artifact_store::dvc;
 use eeg_data::offsets::{QuarterOffsets, Windows as OffsetWindows};
 use eeg_data::processed::{ProcessedDataset, Signals, Split, SplitArrays};
 
-use crate::config::TrainingArgs;
+use crate::settings::TrainingSettings;
 use crate::windows::{TrainingWindows, Windows};
 
 pub(crate) struct Inputs {
@@ -27,8 +27,8 @@ pub(crate) struct Inputs {
 
 impl Inputs {
     /// Fetches (`--dvc`) and opens `--data`, and cuts what training needs from it.
-    pub fn load(args: &TrainingArgs) -> anyhow::Result<Self> {
-        args.dvc.settings().fetch(&args.data)?;
+    pub fn load(args: &TrainingSettings) -> anyhow::Result<Self> {
+        args.dvc.fetch(&args.data)?;
         let dataset = ProcessedDataset::open(&args.data).with_context(|| {
             format!("cannot open the processed dataset {}", args.data.display())
         })?;
@@ -36,7 +36,7 @@ impl Inputs {
         let mut train_split = dataset.split(Split::Train)?;
         let validation = dataset.split(Split::Validation)?;
         if let Some(limit) = args.max_train_rows {
-            train_split = first_rows(&train_split, limit);
+            train_split = first_rows(&train_split, limit.get());
         }
         if train_split.rows() == 0 || validation.rows() == 0 {
             bail!(
@@ -68,7 +68,7 @@ impl Inputs {
 
     /// The windows training reads: cut from the training signals (`--windows random`, or
     /// augmented) or the training rows themselves.
-    pub fn training_windows(&self, args: &TrainingArgs) -> anyhow::Result<TrainingWindows<'_>> {
+    pub fn training_windows(&self, args: &TrainingSettings) -> anyhow::Result<TrainingWindows<'_>> {
         let manifest = &self.dataset.manifest;
         Ok(TrainingWindows::new(
             &self.train_split,
@@ -78,15 +78,15 @@ impl Inputs {
             manifest.segments.len(),
             manifest.normalisation,
             args.windows,
-            args.augmentation(),
+            args.augmentation,
         )?)
     }
 }
 
 /// Whether training cuts its windows from the continuous signals: random windows, or any
 /// augmentation. (Without them a dataset's signals only serve the drift profile.)
-fn needs_signals(args: &TrainingArgs) -> bool {
-    args.windows == Windows::Random || !args.augmentation().is_none()
+fn needs_signals(args: &TrainingSettings) -> bool {
+    args.windows == Windows::Random || !args.augmentation.is_none()
 }
 
 /// The first `limit` rows of a split.

@@ -23,12 +23,14 @@ pub mod profile;
 mod progress;
 mod publish;
 mod report;
+pub mod settings;
 pub mod shards;
 mod tracking_log;
 pub mod train;
 pub mod windows;
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::Instant;
 
 use artifact_store::dvc::DvcPointer;
@@ -36,6 +38,7 @@ use seizure_model::ModelCard;
 
 pub use crate::config::{Cli, FrontEndArg, TrainingArgs};
 pub use crate::report::decisions_summary;
+pub use crate::settings::TrainingSettings;
 
 use crate::inputs::Inputs;
 use crate::tracking_log::RunLog;
@@ -45,7 +48,7 @@ use crate::train::EpochMetrics;
 pub const ARTIFACT_PATH: &str = "model";
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let outcome = train_model(&cli.args)?;
+    let outcome = train_model(&cli.args.settings()?)?;
     report::print(&outcome, &cli.args.out);
     Ok(())
 }
@@ -62,20 +65,23 @@ pub struct TrainingOutcome {
     /// Stopped by `train_model_with`'s callback.
     pub pruned: bool,
     pub pointer: Option<DvcPointer>,
+    /// The out-of-fold models the decisions were chosen with, in fold order (in memory only,
+    /// never published; empty without out-of-fold decisions). `seizure-ops cv` scores their
+    /// ensemble as a candidate.
+    pub fold_models: Vec<Arc<seizure_model::Predictor>>,
 }
 
-pub fn train_model(args: &TrainingArgs) -> anyhow::Result<TrainingOutcome> {
-    train_model_with(args, &|_| ControlFlow::Continue(()))
+pub fn train_model(settings: &TrainingSettings) -> anyhow::Result<TrainingOutcome> {
+    train_model_with(settings, &|_| ControlFlow::Continue(()))
 }
 
 /// [`train_model`], with `on_epoch` called after every epoch: `ControlFlow::Break` stops the
 /// run there (the best epoch so far is kept, and the run is tagged `pruned`).
 #[tracing::instrument(name = "training", skip_all, fields(out = %args.out.display(), seed = args.seed))]
 pub fn train_model_with(
-    args: &TrainingArgs,
+    args: &TrainingSettings,
     on_epoch: &dyn Fn(&EpochMetrics) -> ControlFlow<()>,
 ) -> anyhow::Result<TrainingOutcome> {
-    args.validate()?;
     let inputs = Inputs::load(args)?;
     let windows = inputs.training_windows(args)?;
     let manifest = &inputs.dataset.manifest;
@@ -105,7 +111,7 @@ pub fn train_model_with(
             },
         );
         card::fill_metrics(&mut card, &outcome);
-        if args.temperature_scaling {
+        if args.decisions.temperature_scaling {
             card.temperature_scaling = decide::fit_temperature(&card, &outcome, &inputs.validation);
             log.temperature(card.temperature_scaling.as_ref())?;
         }
@@ -115,12 +121,13 @@ pub fn train_model_with(
             &outcome,
             &inputs.validation,
             inputs.threshold_windows.as_ref(),
-            args.threshold_specificity,
+            args.decisions.window_specificity.into_inner(),
         );
         log.threshold(card.decision_threshold.as_ref())?;
-        if args.oof_folds > 0 && card.decision_threshold.is_some() {
+        let mut fold_models = Vec::new();
+        if args.decisions.oof_folds.is_some() && card.decision_threshold.is_some() {
             let started = Instant::now();
-            card.decisions = decide::out_of_fold(
+            let oof = decide::out_of_fold(
                 args,
                 &inputs.dataset,
                 &inputs.train_split,
@@ -128,13 +135,14 @@ pub fn train_model_with(
                 &config,
                 &card,
             )?;
+            card.decisions = oof.decisions;
+            fold_models = oof.models;
             log.decisions(card.decisions.as_ref(), started.elapsed())?;
         }
-        let profile =
-            publish::drift_profile(&inputs, &card, &outcome.network, &args.drift_config());
+        let profile = publish::drift_profile(&inputs, &card, &outcome.network, &args.drift);
         let saved = publish::write_artifact(&args.out, &card, &outcome.network, profile.as_ref())?;
         log.model(&args.out, &saved, &inputs.data_md5, outcome.pruned)?;
-        let pointer = args.dvc.settings().track(&args.out)?;
+        let pointer = args.dvc.track(&args.out)?;
         Ok(TrainingOutcome {
             card: saved,
             run_id: log.run_id.clone(),
@@ -145,6 +153,7 @@ pub fn train_model_with(
             stopped_early: outcome.stopped_early,
             pruned: outcome.pruned,
             pointer,
+            fold_models,
         })
     })();
     log.finish(&result);

@@ -69,6 +69,20 @@ pub struct OutOfFold {
     pub segments: Vec<Scored>,
     pub background: Vec<ScoredStream>,
     pub seizures: Vec<ScoredStream>,
+    /// The folds' models, in fold order (in memory only: `seizure-ops cv` scores their
+    /// ensemble on its outer test split as a candidate beside the served model).
+    pub models: Vec<Arc<Predictor>>,
+}
+
+impl OutOfFold {
+    fn empty() -> Self {
+        Self {
+            segments: Vec::new(),
+            background: Vec::new(),
+            seizures: Vec::new(),
+            models: Vec::new(),
+        }
+    }
 }
 
 /// Joins the training and validation signals.
@@ -192,16 +206,13 @@ pub fn score(
     let folds = run_in_lanes((0..settings.folds).collect(), lanes, |fold| {
         score_fold(pool, &fold_config, card, settings, &fold_of, fold)
     });
-    let mut out = OutOfFold {
-        segments: Vec::new(),
-        background: Vec::new(),
-        seizures: Vec::new(),
-    };
+    let mut out = OutOfFold::empty();
     for fold in folds {
         let fold = fold?;
         out.segments.extend(fold.segments);
         out.background.extend(fold.background);
         out.seizures.extend(fold.seizures);
+        out.models.extend(fold.models);
     }
     Ok(out)
 }
@@ -277,11 +288,7 @@ fn score_fold(
     );
     let predictor = Arc::new(Predictor::from_network(card.clone(), &outcome.network));
     let held_out: Vec<usize> = (0..signals.len()).filter(|&i| fold_of[i] == fold).collect();
-    let mut out = OutOfFold {
-        segments: Vec::new(),
-        background: Vec::new(),
-        seizures: Vec::new(),
-    };
+    let mut out = OutOfFold::empty();
     let (mut quiet, mut onsets) = (Vec::new(), Vec::new());
     for &row in &held_out {
         let signal = signals.samples.row(row);
@@ -310,6 +317,7 @@ fn score_fold(
     let (background, seizures) = held_out_streams(&predictor, &quiet, &onsets, settings.hop)?;
     out.background = background;
     out.seizures = seizures;
+    out.models.push(predictor);
     tracing::info!(
         fold,
         best_epoch = outcome.best_epoch,

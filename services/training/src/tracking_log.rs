@@ -11,7 +11,7 @@ use seizure_model::temperature::TemperatureScaling;
 use seizure_model::{DecisionThreshold, Decisions, ModelCard};
 use tracking::{Metric, RunStatus, Tracker};
 
-use crate::config::TrainingArgs;
+use crate::settings::TrainingSettings;
 use crate::train::{EpochMetrics, TrainConfig};
 
 /// One run in a tracker.
@@ -24,7 +24,7 @@ impl<'a> RunLog<'a> {
     /// Starts the run in `--experiment`.
     pub fn start(
         tracker: &'a dyn Tracker,
-        args: &TrainingArgs,
+        args: &TrainingSettings,
         train_split: &SplitArrays,
         validation: &SplitArrays,
     ) -> anyhow::Result<Self> {
@@ -169,7 +169,7 @@ impl<'a> RunLog<'a> {
 /// The run's params.
 pub(crate) fn params(
     config: &TrainConfig,
-    args: &TrainingArgs,
+    args: &TrainingSettings,
     train: &SplitArrays,
     validation: &SplitArrays,
     data_md5: &str,
@@ -198,8 +198,8 @@ pub(crate) fn params(
         ("class_weights", format!("{:?}", config.class_weights)),
         ("balance", format!("{:?}", manifest.balance).to_lowercase()),
         ("windows", args.windows.name().to_owned()),
-        ("augment_gain", args.augment_gain.to_string()),
-        ("augment_noise", args.augment_noise.to_string()),
+        ("augment_gain", args.augmentation.gain.to_string()),
+        ("augment_noise", args.augmentation.noise.to_string()),
         (
             "centring",
             format!("{:?}", manifest.normalisation.centring).to_lowercase(),

@@ -63,6 +63,17 @@ impl Augmentation {
     pub fn is_none(&self) -> bool {
         self.gain == 0.0 && self.noise == 0.0
     }
+
+    /// Itself, if its gain lies in [0, 1) and its noise is a finite number >= 0.
+    pub fn checked(self) -> Result<Self, WindowsError> {
+        if !(0.0..1.0).contains(&self.gain) {
+            return Err(WindowsError::Gain(self.gain));
+        }
+        if !(self.noise.is_finite() && self.noise >= 0.0) {
+            return Err(WindowsError::Noise(self.noise));
+        }
+        Ok(self)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -104,12 +115,7 @@ impl<'a> TrainingWindows<'a> {
         windows: Windows,
         augmentation: Augmentation,
     ) -> Result<Self, WindowsError> {
-        if !(0.0..1.0).contains(&augmentation.gain) {
-            return Err(WindowsError::Gain(augmentation.gain));
-        }
-        if !(augmentation.noise.is_finite() && augmentation.noise >= 0.0) {
-            return Err(WindowsError::Noise(augmentation.noise));
-        }
+        let augmentation = augmentation.checked()?;
         let shape = split.x.shape();
         let layout = InputLayout {
             timesteps: shape[1],

@@ -106,7 +106,7 @@ impl Workspace {
             dvc: Default::default(),
         };
         edit(&mut args);
-        train_model(&args).unwrap()
+        train_model(&args.settings().unwrap()).unwrap()
     }
 
     pub fn registry(&self) -> RegistryArgs {
@@ -176,7 +176,7 @@ impl Workspace {
     }
 
     pub fn pull_patients(&self) -> patient_pull::Outcome {
-        patient_pull::pull_patients(&patient_pull::PatientPullArgs {
+        patient_pull::pull_patients(&patient_pull::PatientPullSettings {
             data: self.path("data"),
             out: self.path("patients"),
             production: None,

@@ -382,7 +382,7 @@ async fn a_patient_store_from_another_split_is_refused() {
     eeg_data::prepare::prepare(&other).unwrap();
     // For the production model (trained on the seed-42 data) nothing is built: with no store
     // to keep, that is an error naming why.
-    let err = patient_pull::pull_patients(&patient_pull::PatientPullArgs {
+    let err = patient_pull::pull_patients(&patient_pull::PatientPullSettings {
         data: dir.path().join("data"),
         out: dir.path().join("patients"),
         production: Some(ws.path("production")),
@@ -395,7 +395,7 @@ async fn a_patient_store_from_another_split_is_refused() {
     );
     assert!(!dir.path().join("patients").exists());
     // Built anyway (no --production), it is refused by inference.
-    patient_pull::pull_patients(&patient_pull::PatientPullArgs {
+    patient_pull::pull_patients(&patient_pull::PatientPullSettings {
         data: dir.path().join("data"),
         out: dir.path().join("patients"),
         production: None,
@@ -404,7 +404,7 @@ async fn a_patient_store_from_another_split_is_refused() {
     .unwrap()
     .built();
     // Kept, once a store exists.
-    match patient_pull::pull_patients(&patient_pull::PatientPullArgs {
+    match patient_pull::pull_patients(&patient_pull::PatientPullSettings {
         data: dir.path().join("data"),
         out: dir.path().join("patients"),
         production: Some(ws.path("production")),

@@ -49,7 +49,8 @@ pub struct CvArgs {
 /// One figure over the folds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
-    pub metric: &'static str,
+    /// The figure's name; `ensemble_<name>` for the candidate ensemble's.
+    pub metric: String,
     pub per_fold: Vec<f64>,
     pub mean: f64,
     /// Sample standard deviation (n - 1).
@@ -63,6 +64,21 @@ pub struct FoldResult {
     /// 1-based.
     pub fold: usize,
     pub run_id: String,
+    pub evaluation: Value,
+    /// The candidate: the mean probability of the fold's out-of-fold models (those its
+    /// decisions were chosen with), scored on the same test split at the served model's
+    /// decisions. Absent without out-of-fold decisions, and in folds published before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<Ensemble>,
+}
+
+/// The ensemble candidate of one outer fold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ensemble {
+    pub models: usize,
+    /// Seconds to score the test split: the served model, then the ensemble (its serving cost).
+    pub served_seconds: f64,
+    pub ensemble_seconds: f64,
     pub evaluation: Value,
 }
 
@@ -116,25 +132,33 @@ fn mean_sd(values: &[f64]) -> (f64, f64) {
     (mean, sd)
 }
 
+/// The mean and sd of every figure over the folds: the served model's, then (where every
+/// fold has it) the ensemble candidate's as `ensemble_<figure>`.
 pub fn summarise(results: &[FoldResult]) -> Vec<Summary> {
-    FIGURES
-        .into_iter()
-        .map(|(name, _)| name)
-        .enumerate()
-        .map(|(i, metric)| {
-            let per_fold: Vec<f64> = results
-                .iter()
-                .map(|r| figures(&r.evaluation)[i].1)
-                .collect();
-            let (mean, sd) = mean_sd(&per_fold);
-            Summary {
-                metric,
-                per_fold,
-                mean,
-                sd,
-            }
-        })
-        .collect()
+    let over = |prefix: &str, evaluation: &dyn Fn(&FoldResult) -> &Value| {
+        (0..FIGURES.len())
+            .map(|i| {
+                let per_fold: Vec<f64> = results
+                    .iter()
+                    .map(|r| figures(evaluation(r))[i].1)
+                    .collect();
+                let (mean, sd) = mean_sd(&per_fold);
+                Summary {
+                    metric: format!("{prefix}{}", FIGURES[i].0),
+                    per_fold,
+                    mean,
+                    sd,
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut summary = over("", &|r| &r.evaluation);
+    if !results.is_empty() && results.iter().all(|r| r.ensemble.is_some()) {
+        summary.extend(over("ensemble_", &|r| {
+            &r.ensemble.as_ref().expect("checked above").evaluation
+        }));
+    }
+    summary
 }
 
 /// `seizure-ops cv`: every fold here, one fold of a group (`--fold`), or a group gathered
@@ -312,20 +336,33 @@ fn run_fold(
         ..preprocessing::split_options(&preprocess)?
     };
     prepare(&options).with_context(|| format!("fold {}: preprocessing", fold.index + 1))?;
-    let training = training::train_model(&training::TrainingArgs {
-        dvc: no_dvc,
-        threads: Some(threads),
-        ..pipeline.training(home, dir.join("data"), dir.join("models"))?
-    })
+    let training = training::train_model(
+        &training::TrainingArgs {
+            dvc: no_dvc,
+            threads: Some(threads),
+            ..pipeline.training(home, dir.join("data"), dir.join("models"))?
+        }
+        .settings()?,
+    )
     .with_context(|| format!("fold {}: training", fold.index + 1))?;
     let tracker = tracking(home)?.open()?;
     let predictor = Predictor::load(&dir.join("models"))?;
     let dataset = ProcessedDataset::open(&dir.join("data"))?;
     let test = TestSet::load(&dataset)?;
+    let started = std::time::Instant::now();
     let scores = scoring::scores(&predictor, &test);
+    let served_seconds = started.elapsed().as_secs_f64();
     let evaluation = serde_json::to_value(scoring::evaluate(
         &predictor, &scores, &test, None, None, settings,
     ))?;
+    let ensemble = ensemble(&predictor, &training.fold_models, &test, settings)?.map(
+        |(ensemble_seconds, evaluation)| Ensemble {
+            models: training.fold_models.len(),
+            served_seconds,
+            ensemble_seconds,
+            evaluation,
+        },
+    );
     let mut tags = vec![(
         fanout::CV.index_tag.to_owned(),
         format!("{}/{}", fold.index + 1, fold.count),
@@ -334,25 +371,76 @@ fn run_fold(
         tags.push(("mlflow.parentRunId".into(), parent.to_owned()));
     }
     tracker.set_tags(&training.run_id, &tags)?;
-    let metrics: Vec<Metric> = figures(&evaluation)
+    let mut metrics: Vec<Metric> = figures(&evaluation)
         .into_iter()
         .map(|(name, value)| Metric::now(&format!("test_{name}"), value, 0))
         .collect();
+    if let Some(ensemble) = &ensemble {
+        metrics.extend(
+            figures(&ensemble.evaluation)
+                .into_iter()
+                .map(|(name, value)| Metric::now(&format!("ensemble_test_{name}"), value, 0)),
+        );
+    }
     tracker.log_metrics(&training.run_id, &metrics)?;
     Ok(FoldResult {
         fold: fold.index + 1,
         run_id: training.run_id,
         evaluation,
+        ensemble,
     })
 }
 
+/// The candidate ensemble of `models` on `test`: the mean of their probabilities, evaluated
+/// at `served`'s decisions (chosen out of fold with these very models); the seconds its
+/// scoring took, and evaluate's report. None without models.
+fn ensemble(
+    served: &Predictor,
+    models: &[std::sync::Arc<Predictor>],
+    test: &TestSet,
+    settings: &IntervalSettings,
+) -> anyhow::Result<Option<(f64, Value)>> {
+    if models.is_empty() {
+        return Ok(None);
+    }
+    let started = std::time::Instant::now();
+    let mut mean = vec![0.0; test.labels.len()];
+    for model in models {
+        for (sum, score) in mean.iter_mut().zip(scoring::scores(model, test)) {
+            *sum += score;
+        }
+    }
+    let count = models.len() as f64;
+    mean.iter_mut().for_each(|sum| *sum /= count);
+    let seconds = started.elapsed().as_secs_f64();
+    let evaluation =
+        serde_json::to_value(scoring::evaluate(served, &mean, test, None, None, settings))?;
+    Ok(Some((seconds, evaluation)))
+}
+
 fn print_fold(result: &FoldResult) {
-    let e = &result.evaluation;
+    print_evaluation(
+        &format!("fold {}", result.fold),
+        &result.evaluation,
+        &result.run_id,
+    );
+    if let Some(ensemble) = &result.ensemble {
+        print_evaluation(
+            &format!(
+                "fold {} ensemble of {} ({:.3} s to score vs {:.3} s)",
+                result.fold, ensemble.models, ensemble.ensemble_seconds, ensemble.served_seconds
+            ),
+            &ensemble.evaluation,
+            &result.run_id,
+        );
+    }
+}
+
+fn print_evaluation(what: &str, e: &Value, run_id: &str) {
     let n = |pointer: &str| number(e, pointer);
     println!(
-        "fold {}: roc_auc {:.4} [{:.4}, {:.4}]  sensitivity@specificity>={} {:.4} [{:.4}, {:.4}]  \
-         patient accuracy {:.4} [{:.4}, {:.4}]  (run {})",
-        result.fold,
+        "{what}: roc_auc {:.4} [{:.4}, {:.4}]  sensitivity@specificity>={} {:.4} [{:.4}, {:.4}]  \
+         patient accuracy {:.4} [{:.4}, {:.4}]  (run {run_id})",
         n("/recordings/roc_auc"),
         n("/intervals/roc_auc/low"),
         n("/intervals/roc_auc/high"),
@@ -363,7 +451,6 @@ fn print_fold(result: &FoldResult) {
         n("/patients/accuracy"),
         n("/intervals/patient_accuracy/low"),
         n("/intervals/patient_accuracy/high"),
-        result.run_id
     );
 }
 

@@ -171,7 +171,7 @@ impl Search<'_> {
             Budget,
         }
         let stop = Cell::new(None);
-        let outcome = training::train_model_with(&args, &|metrics| {
+        let outcome = training::train_model_with(&args.settings()?, &|metrics| {
             if Instant::now() >= self.deadline {
                 stop.set(Some(Stop::Budget));
                 return ControlFlow::Break(());
