@@ -239,7 +239,7 @@ fn evaluate_args(home: &Home) -> anyhow::Result<evaluate::EvaluateArgs> {
         candidate: home.path("models"),
         data: home.path("data"),
         reports: home.path("reports"),
-        registry: evaluate::registry::RegistryArgs {
+        registry: evaluate::RegistryArgs {
             production: home.path("production"),
             audit_log: home.path("audit/promotions.jsonl"),
             tracking: tracking(home)?,

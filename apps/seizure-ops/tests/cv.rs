@@ -60,14 +60,10 @@ fn three_fold_cross_validation_tests_every_segment_once() {
             "{fold}"
         );
         // The candidate beside it: the fold's 5 out-of-fold models averaged, scored on the
-        // same test split at the same decisions (so its figures differ from the served one's).
+        // same test split (its probabilities, so its calibration, differ from the served one's).
         let ensemble = &fold["ensemble"];
         assert_eq!(ensemble["models"], 5, "{fold}");
         assert!(ensemble["ensemble_seconds"].as_f64().unwrap() > 0.0);
-        assert_eq!(
-            ensemble["evaluation"]["patient_call"],
-            fold["evaluation"]["patient_call"]
-        );
         assert_ne!(
             ensemble["evaluation"]["calibration"]["brier"],
             fold["evaluation"]["calibration"]["brier"]

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use seizure_model::Predictor;
 
-use crate::config::EvaluateArgs;
 use crate::inputs::Inputs;
-use crate::promotion::{self, Decision, Force, Scored};
+use crate::promotion::{self, Decision, Scored};
 use crate::robustness::{self, Robustness};
 use crate::scoring::{self, IntervalSettings, ModelEvaluation, TestSet};
+use crate::settings::EvaluateSettings;
 
 /// A model scored on the test split.
 pub(crate) struct ScoredModel {
@@ -72,14 +72,13 @@ pub(crate) fn production_warnings(production: Option<&ScoredModel>, data_md5: &s
 
 /// Whether the candidate replaces production ([`promotion::decide`]), logged.
 pub(crate) fn decide(
-    args: &EvaluateArgs,
+    args: &EvaluateSettings,
     inputs: &Inputs,
     candidate: &ScoredModel,
     production: Option<&ScoredModel>,
-    force: Option<&Force>,
 ) -> Decision {
     let decision = promotion::decide(
-        &args.policy.policy(),
+        &args.policy,
         args.primary_metric,
         &candidate.as_scored(),
         production.map(ScoredModel::as_scored).as_ref(),
@@ -88,7 +87,7 @@ pub(crate) fn decide(
             by_segment: &inputs.test.by_segment,
             data_md5: &inputs.data_md5,
         },
-        force,
+        args.force.as_ref(),
     );
     if decision.promote {
         tracing::info!(reason = %decision.reason, "promotion decision: promote");

@@ -1,5 +1,6 @@
 //! The command line: `evaluate run` (score, then promote a better candidate) and
-//! `evaluate rollback`.
+//! `evaluate rollback`, as flags with environment fallbacks, and their parsing into the
+//! settings the library takes ([`EvaluateSettings`], [`RegistrySettings`]).
 
 use std::path::PathBuf;
 
@@ -7,8 +8,11 @@ use anyhow::bail;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
+use service_flags::{DvcArgs, TrackingArgs};
+
 use crate::promotion::{Force, PrimaryMetric, PromotionPolicy, QualityFloor};
-use crate::registry::{self, RegistryArgs};
+use crate::registry::{self, RegistrySettings};
+use crate::settings::{EvaluateSettings, Threshold};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,21 +70,71 @@ pub struct EvaluateArgs {
 }
 
 impl EvaluateArgs {
-    /// Checks the arguments; returns the forced promotion asked for (`--force`), by whom and
-    /// why.
-    pub(crate) fn force(&self) -> anyhow::Result<Option<Force>> {
-        if self.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
-            bail!("--threshold must be between 0 and 1");
-        }
-        self.policy.policy().check()?;
-        Ok(match (self.force, &self.force_reason) {
+    /// The run these arguments ask for: the threshold, the policy and `--force` checked here,
+    /// before any model or data are read; the error names the flag.
+    pub fn settings(&self) -> anyhow::Result<EvaluateSettings> {
+        let threshold = match self.threshold {
+            None => None,
+            Some(value) => Some(
+                Threshold::try_new(value)
+                    .map_err(|_| anyhow::anyhow!("--threshold must be between 0 and 1"))?,
+            ),
+        };
+        let policy = self.policy.policy();
+        policy.check()?;
+        let force = match (self.force, &self.force_reason) {
             (true, Some(reason)) if !reason.trim().is_empty() => Some(Force {
                 by: registry::actor(),
                 reason: reason.trim().to_owned(),
             }),
             (true, _) => bail!("--force needs a non-empty --force-reason"),
             _ => None,
+        };
+        Ok(EvaluateSettings {
+            candidate: self.candidate.clone(),
+            data: self.data.clone(),
+            reports: self.reports.clone(),
+            primary_metric: self.primary_metric,
+            policy,
+            threshold,
+            force,
+            registry: self.registry.settings(),
         })
+    }
+}
+
+/// Where the production model lives, as every registry command takes it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryArgs {
+    /// The production model directory that inference serves (replaced atomically;
+    /// tracked by `<dir>.dvc`).
+    #[arg(long, env = "PRODUCTION_DIR", default_value = "production")]
+    pub production: PathBuf,
+    /// Append-only log of promotions and rollbacks (JSON lines).
+    #[arg(
+        long,
+        env = "PROMOTION_AUDIT_LOG",
+        default_value = "audit/promotions.jsonl"
+    )]
+    pub audit_log: PathBuf,
+    /// The registered model name.
+    #[arg(long, env = "REGISTERED_MODEL_NAME", default_value = "seizure-lstm")]
+    pub model_name: String,
+    #[command(flatten)]
+    pub tracking: TrackingArgs,
+    #[command(flatten)]
+    pub dvc: DvcArgs,
+}
+
+impl RegistryArgs {
+    pub fn settings(&self) -> RegistrySettings {
+        RegistrySettings {
+            production: self.production.clone(),
+            audit_log: self.audit_log.clone(),
+            model_name: self.model_name.clone(),
+            tracking: self.tracking.settings(),
+            dvc: self.dvc.settings(),
+        }
     }
 }
 
@@ -152,5 +206,45 @@ mod tests {
             assert_eq!(args.primary_metric, metric);
         }
         assert!(Cli::try_parse_from(["evaluate", "run", "--primary-metric", "roc_auc"]).is_err());
+    }
+
+    fn settings(flags: &[&str]) -> anyhow::Result<EvaluateSettings> {
+        let argv = ["evaluate", "run"].into_iter().chain(flags.iter().copied());
+        let Command::Run(args) = Cli::try_parse_from(argv)?.command else {
+            panic!("run")
+        };
+        args.settings()
+    }
+
+    #[test]
+    fn the_settings_hold_the_flags_and_refuse_hostile_ones_naming_the_flag() {
+        let parsed = settings(&["--threshold", "0.25"]).unwrap();
+        assert_eq!(parsed.threshold.map(Threshold::into_inner), Some(0.25));
+        assert_eq!(parsed.policy, PromotionPolicy::DEFAULT);
+        assert!(parsed.force.is_none());
+        let forced = settings(&["--force", "--force-reason", "  audited  "]).unwrap();
+        assert_eq!(forced.force.unwrap().reason, "audited");
+        for (flags, message) in [
+            (
+                &["--threshold", "NaN"][..],
+                "--threshold must be between 0 and 1",
+            ),
+            (&["--threshold=-0.1"], "--threshold must be between 0 and 1"),
+            (
+                &["--threshold", "inf"],
+                "--threshold must be between 0 and 1",
+            ),
+            (
+                &["--force", "--force-reason", "   "],
+                "--force needs a non-empty --force-reason",
+            ),
+            (&["--confidence", "1"], "--confidence must lie in (0.5, 1)"),
+            (&["--resamples", "5"], "--resamples must be at least 100"),
+        ] {
+            let error = settings(flags)
+                .err()
+                .unwrap_or_else(|| panic!("{flags:?} parsed"));
+            assert_eq!(error.to_string(), message, "{flags:?}");
+        }
     }
 }

@@ -9,9 +9,9 @@ use eeg_data::processed::ProcessedDataset;
 use seizure_model::Predictor;
 use tracking::{Tracker, PRODUCTION_ALIAS};
 
-use crate::config::EvaluateArgs;
-use crate::registry::{self, RegistryArgs};
+use crate::registry::{self, RegistrySettings};
 use crate::scoring::TestSet;
+use crate::settings::EvaluateSettings;
 
 /// The candidate and the data it is scored on.
 pub(crate) struct Inputs {
@@ -25,9 +25,9 @@ pub(crate) struct Inputs {
 impl Inputs {
     /// Fetches (`--dvc`) and loads the candidate and the dataset; refuses a candidate trained
     /// on another data version.
-    pub fn load(args: &EvaluateArgs) -> anyhow::Result<Self> {
-        args.registry.dvc.settings().fetch(&args.data)?;
-        args.registry.dvc.settings().fetch(&args.candidate)?;
+    pub fn load(args: &EvaluateSettings) -> anyhow::Result<Self> {
+        args.registry.dvc.fetch(&args.data)?;
+        args.registry.dvc.fetch(&args.candidate)?;
         let candidate = Predictor::load(&args.candidate).with_context(|| {
             format!(
                 "cannot load the candidate model {}",
@@ -62,7 +62,7 @@ impl Inputs {
 
 /// The current production model: `production/` if installed, else the registry alias.
 pub(crate) fn load_production(
-    args: &RegistryArgs,
+    args: &RegistrySettings,
     tracker: &dyn Tracker,
     scratch: &Path,
 ) -> anyhow::Result<Option<(Predictor, Option<String>)>> {

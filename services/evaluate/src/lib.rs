@@ -26,45 +26,30 @@ pub mod registry;
 mod report;
 pub mod robustness;
 pub mod scoring;
-
-use serde::Serialize;
+pub mod settings;
 
 pub use crate::config::PromotionFlags;
-pub use crate::config::{Cli, Command, EvaluateArgs};
+pub use crate::config::{Cli, Command, EvaluateArgs, RegistryArgs};
 pub use crate::promotion::{Decision, PrimaryMetric, PromotionPolicy, QualityFloor};
 pub use crate::scoring::ModelEvaluation;
+pub use crate::settings::EvaluateSettings;
 
 use crate::compare::ScoredModel;
 use crate::inputs::{load_production, Inputs};
 use crate::logged::log_evaluation;
 use crate::registry::AuditRecord;
+pub use crate::report::Report;
 use crate::report::{print_report, write_reports};
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub data_md5: String,
-    pub test_recordings: usize,
-    pub test_patients: usize,
-    /// The candidate's decision threshold (the one inference would serve it with).
-    pub threshold: f64,
-    pub threshold_source: &'static str,
-    pub candidate: ModelEvaluation,
-    pub production: Option<ModelEvaluation>,
-    pub decision: Decision,
-    /// The candidate on test windows at other offsets and under other recording conditions.
-    pub robustness: robustness::Robustness,
-    pub warnings: Vec<String>,
-}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => {
-            let (report, promoted) = evaluate(&args)?;
+            let (report, promoted) = evaluate(&args.settings()?)?;
             print_report(&report, promoted.as_ref());
             Ok(())
         }
         Command::Rollback(args) => {
-            let record = registry::rollback(&args)?;
+            let record = registry::rollback(&args.settings())?;
             println!(
                 "rolled back {}: production is version {} again (was {})",
                 record.model_name,
@@ -79,27 +64,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// Evaluates the candidate and promotes it if it is better. Returns the report and, when the
 /// candidate was promoted, the audit record.
 #[tracing::instrument(name = "evaluate", skip_all, fields(candidate = %args.candidate.display()))]
-pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<(Report, Option<AuditRecord>)> {
-    let force = args.force()?;
+pub fn evaluate(args: &EvaluateSettings) -> anyhow::Result<(Report, Option<AuditRecord>)> {
     let inputs = Inputs::load(args)?;
     let tracker = args.registry.tracking.open()?;
     let scratch = tempfile::tempdir()?;
     let production = load_production(&args.registry, tracker.as_ref(), scratch.path())?;
 
-    let settings = args.policy.policy().interval_settings();
+    let settings = args.policy.interval_settings();
     let test = &inputs.test;
-    let candidate = ScoredModel::score(&inputs.candidate, None, test, args.threshold, &settings);
+    let threshold = args.threshold.map(settings::Threshold::into_inner);
+    let candidate = ScoredModel::score(&inputs.candidate, None, test, threshold, &settings);
     let production = production.as_ref().map(|(predictor, version)| {
-        ScoredModel::score(predictor, version.clone(), test, args.threshold, &settings)
+        ScoredModel::score(predictor, version.clone(), test, threshold, &settings)
     });
     let mut warnings = compare::production_warnings(production.as_ref(), &inputs.data_md5);
-    let decision = compare::decide(
-        args,
-        &inputs,
-        &candidate,
-        production.as_ref(),
-        force.as_ref(),
-    );
+    let decision = compare::decide(args, &inputs, &candidate, production.as_ref());
     let robustness = compare::robustness(&inputs, &candidate, &settings, &mut warnings);
     let report = Report {
         data_md5: inputs.data_md5.clone(),

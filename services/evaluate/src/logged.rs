@@ -4,8 +4,8 @@ use std::path::Path;
 
 use tracking::{Metric, RunStatus, Tracker};
 
+use crate::report::Report;
 use crate::scoring::ModelEvaluation;
-use crate::Report;
 
 fn evaluation_metrics(prefix: &str, e: &ModelEvaluation) -> Vec<Metric> {
     let (r, p, i) = (&e.recordings, &e.patients, &e.intervals);

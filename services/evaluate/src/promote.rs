@@ -5,13 +5,13 @@ use anyhow::{bail, Context};
 use seizure_model::Predictor;
 use tracking::Tracker;
 
-use crate::config::EvaluateArgs;
 use crate::registry::{self, AuditRecord};
-use crate::Report;
+use crate::report::Report;
+use crate::settings::EvaluateSettings;
 
 /// Registers, checks, installs and audits the candidate.
 pub(crate) fn promote(
-    args: &EvaluateArgs,
+    args: &EvaluateSettings,
     tracker: &dyn Tracker,
     candidate: &Predictor,
     report: &Report,

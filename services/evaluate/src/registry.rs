@@ -8,33 +8,24 @@ use artifact_store::atomic;
 use artifact_store::dvc::DvcPointer;
 use seizure_model::Predictor;
 use serde::{Deserialize, Serialize};
-use service_flags::{DvcArgs, TrackingArgs};
+use stage_kit::{DvcSettings, TrackingSettings};
 use tracking::{ModelVersion, Tracker, PRODUCTION_ALIAS};
 
 /// Describes the registry version installed in `production/`, next to the artifact's files.
 pub use seizure_model::release::{Release, RELEASE_FILE};
 
-/// Where the production model lives, as every registry command takes it.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RegistryArgs {
-    /// The production model directory that inference serves (replaced atomically;
-    /// tracked by `<dir>.dvc`).
-    #[arg(long, env = "PRODUCTION_DIR", default_value = "production")]
+/// Where the production model lives and how it is registered, as every registry command
+/// uses it (parsed from [`crate::config::RegistryArgs`]).
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    /// The production model directory that inference serves.
     pub production: PathBuf,
-    /// Append-only log of promotions and rollbacks (JSON lines).
-    #[arg(
-        long,
-        env = "PROMOTION_AUDIT_LOG",
-        default_value = "audit/promotions.jsonl"
-    )]
+    /// The append-only log of promotions and rollbacks.
     pub audit_log: PathBuf,
     /// The registered model name.
-    #[arg(long, env = "REGISTERED_MODEL_NAME", default_value = "seizure-lstm")]
     pub model_name: String,
-    #[command(flatten)]
-    pub tracking: TrackingArgs,
-    #[command(flatten)]
-    pub dvc: DvcArgs,
+    pub tracking: TrackingSettings,
+    pub dvc: DvcSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,7 +116,7 @@ pub fn rollback_target(audit: &[AuditRecord], current: &str) -> Option<String> {
 /// directory, which must load as a valid model before it replaces `production/`; then the
 /// alias moves and `production.dvc` is rewritten.
 pub fn install(
-    args: &RegistryArgs,
+    args: &RegistrySettings,
     tracker: &dyn Tracker,
     version: &ModelVersion,
     fill: impl FnOnce(&Path) -> anyhow::Result<()>,
@@ -151,7 +142,7 @@ pub fn install(
     })
     .with_context(|| format!("cannot install {}", args.production.display()))?;
     tracker.set_alias(&version.name, PRODUCTION_ALIAS, &version.version)?;
-    Ok(args.dvc.settings().track(&args.production)?)
+    Ok(args.dvc.track(&args.production)?)
 }
 
 /// Copies every file of `from` into `to`.
@@ -167,7 +158,7 @@ pub fn copy_files(from: &Path, to: &Path) -> anyhow::Result<()> {
 }
 
 /// Moves production back to the version before the current one.
-pub fn rollback(args: &RegistryArgs) -> anyhow::Result<AuditRecord> {
+pub fn rollback(args: &RegistrySettings) -> anyhow::Result<AuditRecord> {
     let tracker = args.tracking.open()?;
     let current = match installed_release(&args.production)? {
         Some(release) => release.version,

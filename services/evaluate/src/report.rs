@@ -4,11 +4,31 @@ use std::path::Path;
 
 use anyhow::Context;
 use artifact_store::atomic;
+use serde::Serialize;
 
 use crate::registry::AuditRecord;
 use crate::scoring::ModelEvaluation;
 
-use crate::{intervals, metrics, plots, Report};
+use crate::promotion::Decision;
+use crate::{intervals, metrics, plots, robustness};
+
+/// What `evaluate run` found: the candidate (and production) on the test split, the decision,
+/// and the candidate's robustness.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub data_md5: String,
+    pub test_recordings: usize,
+    pub test_patients: usize,
+    /// The candidate's decision threshold (the one inference would serve it with).
+    pub threshold: f64,
+    pub threshold_source: &'static str,
+    pub candidate: ModelEvaluation,
+    pub production: Option<ModelEvaluation>,
+    pub decision: Decision,
+    /// The candidate on test windows at other offsets and under other recording conditions.
+    pub robustness: robustness::Robustness,
+    pub warnings: Vec<String>,
+}
 
 /// metrics.json and the candidate's ROC, PR and confusion-matrix plots.
 pub(crate) fn write_reports(

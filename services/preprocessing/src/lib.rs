@@ -176,7 +176,8 @@ pub fn split_options(args: &PreprocessArgs) -> anyhow::Result<SplitOptions> {
         test: args.test,
         patient_pool: args.patient_pool,
     };
-    eeg_data::split::check_fractions(&fractions)?;
+    eeg_data::split::check_fractions(&fractions)
+        .context("--train, --validation, --test and --patient-pool")?;
     Ok(SplitOptions {
         fractions,
         layout: InputLayout::new(args.timesteps, args.features)?,

@@ -246,22 +246,73 @@ mod tests {
     }
 
     #[test]
-    fn the_defaults_parse_into_settings() {
-        let parsed = settings(&[]).unwrap();
-        assert_eq!(parsed.epochs.get(), 60);
-        assert_eq!(
-            parsed.decisions.window_specificity.into_inner(),
-            seizure_model::threshold::DEFAULT_TARGET_SPECIFICITY
-        );
+    fn the_flags_parse_into_settings_at_their_bounds() {
+        // Every value is given, so a variable set in the shell (EPOCHS=2 ...) changes nothing.
+        let parsed = settings(&[
+            "--epochs",
+            "1",
+            "--batch-size",
+            "1",
+            "--learning-rate",
+            "1e-9",
+            "--threshold-specificity",
+            "1",
+            "--patient-specificity",
+            "1e-6",
+            "--alarm-budget-per-hour",
+            "0",
+            "--oof-folds",
+            "2",
+            "--lstm-hidden",
+            "1",
+            "--dense-hidden",
+            "1024",
+            "--dropout",
+            "0",
+            "--augment-gain",
+            "0",
+            "--augment-noise",
+            "0",
+            "--max-train-rows",
+            "1",
+            "--seed",
+            "7",
+            "--grad-shards",
+            "3",
+            "--threads",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(parsed.epochs.get(), 1);
+        assert_eq!(parsed.decisions.window_specificity.into_inner(), 1.0);
         assert_eq!(
             parsed.decisions.oof_folds.map(OofFolds::into_inner),
-            Some(5)
+            Some(2)
         );
-        assert_eq!(parsed.drift.seed, parsed.seed);
-        assert!(parsed.sharding.threads >= 1 && parsed.sharding.threads <= 2);
-        let none = settings(&["--oof-folds", "0", "--max-train-rows", "7"]).unwrap();
+        assert_eq!(parsed.decisions.alarm_budget_per_hour.into_inner(), 0.0);
+        assert_eq!(parsed.network.lstm_hidden.into_inner(), 1);
+        assert_eq!(parsed.network.dense_hidden.into_inner(), 1024);
+        assert_eq!(parsed.network.dropout.into_inner(), 0.0);
+        assert_eq!(parsed.max_train_rows.map(NonZeroUsize::get), Some(1));
+        assert_eq!(
+            parsed.drift.seed, 7,
+            "the drift profile's seed is the run's"
+        );
+        assert_eq!(
+            parsed.sharding,
+            Sharding {
+                shards: 3,
+                threads: 2
+            }
+        );
+        let upper = settings(&["--oof-folds", "20", "--dropout", "0.999"]).unwrap();
+        assert_eq!(
+            upper.decisions.oof_folds.map(OofFolds::into_inner),
+            Some(20)
+        );
+        let none = settings(&["--oof-folds", "0", "--threads", "8", "--grad-shards", "2"]).unwrap();
         assert_eq!(none.decisions.oof_folds, None);
-        assert_eq!(none.max_train_rows.map(NonZeroUsize::get), Some(7));
+        assert_eq!(none.sharding.threads, 2, "at most one thread per shard");
     }
 
     #[test]
@@ -325,6 +376,15 @@ mod tests {
             ),
             (&["--dropout", "1"], "--dropout must lie in [0, 1)"),
             (&["--dropout", "NaN"], "--dropout must lie in [0, 1)"),
+            (&["--dropout=-0.1"], "--dropout must lie in [0, 1)"),
+            (
+                &["--threshold-specificity=-0.5"],
+                "--threshold-specificity must lie in (0, 1]",
+            ),
+            (
+                &["--patient-specificity", "0"],
+                "--patient-specificity must lie in (0, 1]",
+            ),
             (
                 &["--augment-gain", "1"],
                 "--augment-gain must lie in [0, 1), got 1",

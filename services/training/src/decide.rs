@@ -9,7 +9,7 @@ use eeg_data::processed::{ProcessedDataset, Split, SplitArrays};
 use seizure_model::{ModelCard, Predictor};
 
 use crate::oof;
-use crate::settings::TrainingSettings;
+use crate::settings::{OofFolds, TrainingSettings};
 use crate::train::{TrainConfig, TrainOutcome};
 
 /// The out-of-fold decisions and the models that scored them.
@@ -22,6 +22,7 @@ pub(crate) struct OutOfFoldDecisions {
 /// The out-of-fold decisions ([`oof`]): none (with a warning) for a dataset without the
 /// continuous signals of its training and validation segments (an older preprocessing).
 pub(crate) fn out_of_fold(
+    folds: OofFolds,
     args: &TrainingSettings,
     dataset: &ProcessedDataset,
     train_split: &SplitArrays,
@@ -53,9 +54,6 @@ pub(crate) fn out_of_fold(
         max_rows: args.max_train_rows.map(std::num::NonZeroUsize::get),
     };
     let decisions = &args.decisions;
-    let Some(folds) = decisions.oof_folds else {
-        return Ok(OutOfFoldDecisions::default());
-    };
     let settings = oof::OofSettings {
         folds: folds.into_inner(),
         window_specificity: decisions.window_specificity.into_inner(),

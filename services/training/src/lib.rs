@@ -19,6 +19,7 @@ mod inputs;
 pub mod logged_model;
 pub mod native;
 pub mod oof;
+mod outcome;
 pub mod profile;
 mod progress;
 mod publish;
@@ -30,45 +31,22 @@ pub mod train;
 pub mod windows;
 
 use std::ops::ControlFlow;
-use std::sync::Arc;
 use std::time::Instant;
 
-use artifact_store::dvc::DvcPointer;
-use seizure_model::ModelCard;
-
 pub use crate::config::{Cli, FrontEndArg, TrainingArgs};
+pub use crate::outcome::TrainingOutcome;
 pub use crate::report::decisions_summary;
 pub use crate::settings::TrainingSettings;
+pub use crate::tracking_log::ARTIFACT_PATH;
 
 use crate::inputs::Inputs;
 use crate::tracking_log::RunLog;
 use crate::train::EpochMetrics;
 
-/// Where the artifact goes inside the tracked run.
-pub const ARTIFACT_PATH: &str = "model";
-
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let outcome = train_model(&cli.args.settings()?)?;
     report::print(&outcome, &cli.args.out);
     Ok(())
-}
-
-/// What a training run produced.
-pub struct TrainingOutcome {
-    pub card: ModelCard,
-    pub run_id: String,
-    pub tracker_kind: &'static str,
-    pub tracker_location: String,
-    pub history: Vec<EpochMetrics>,
-    pub best_epoch: usize,
-    pub stopped_early: bool,
-    /// Stopped by `train_model_with`'s callback.
-    pub pruned: bool,
-    pub pointer: Option<DvcPointer>,
-    /// The out-of-fold models the decisions were chosen with, in fold order (in memory only,
-    /// never published; empty without out-of-fold decisions). `seizure-ops cv` scores their
-    /// ensemble as a candidate.
-    pub fold_models: Vec<Arc<seizure_model::Predictor>>,
 }
 
 pub fn train_model(settings: &TrainingSettings) -> anyhow::Result<TrainingOutcome> {
@@ -125,9 +103,10 @@ pub fn train_model_with(
         );
         log.threshold(card.decision_threshold.as_ref())?;
         let mut fold_models = Vec::new();
-        if args.decisions.oof_folds.is_some() && card.decision_threshold.is_some() {
+        if let (Some(folds), Some(_)) = (args.decisions.oof_folds, &card.decision_threshold) {
             let started = Instant::now();
             let oof = decide::out_of_fold(
+                folds,
                 args,
                 &inputs.dataset,
                 &inputs.train_split,

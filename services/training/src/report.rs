@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::TrainingOutcome;
+use crate::outcome::TrainingOutcome;
 
 /// The run's summary: epochs, the chosen decisions, speed, and where the model went.
 pub(crate) fn print(outcome: &TrainingOutcome, out: &Path) {

@@ -14,6 +14,9 @@ use tracking::{Metric, RunStatus, Tracker};
 use crate::settings::TrainingSettings;
 use crate::train::{EpochMetrics, TrainConfig};
 
+/// Where the artifact goes inside the tracked run.
+pub const ARTIFACT_PATH: &str = "model";
+
 /// One run in a tracker.
 pub(crate) struct RunLog<'a> {
     pub tracker: &'a dyn Tracker,
@@ -145,8 +148,7 @@ impl<'a> RunLog<'a> {
         data_md5: &str,
         pruned: bool,
     ) -> anyhow::Result<()> {
-        self.tracker
-            .log_model(&self.run_id, out, crate::ARTIFACT_PATH)?;
+        self.tracker.log_model(&self.run_id, out, ARTIFACT_PATH)?;
         self.tracker.set_tags(
             &self.run_id,
             &[

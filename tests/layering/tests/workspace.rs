@@ -118,6 +118,49 @@ const AUTH_LAYERS: &[(&str, usize)] = &[
     ("crate::api", 1),
 ];
 
+/// The training service: the network's kernels and the loop, what is chosen after training,
+/// then the settings the command line is parsed into, then the run's steps.
+const TRAINING_LAYERS: &[(&str, usize)] = &[
+    ("crate::logged_model", 0),
+    ("crate::native", 0),
+    ("crate::profile", 0),
+    ("crate::shards", 0),
+    ("crate::windows", 0),
+    ("crate::engine", 1),
+    ("crate::train", 2),
+    ("crate::card", 3),
+    ("crate::oof", 3),
+    ("crate::outcome", 3),
+    ("crate::progress", 3),
+    ("crate::settings", 4),
+    ("crate::config", 5),
+    ("crate::decide", 6),
+    ("crate::inputs", 6),
+    ("crate::publish", 6),
+    ("crate::report", 6),
+    ("crate::tracking_log", 6),
+];
+
+/// The evaluate service: metrics, then scoring, then the promotion rules and the registry,
+/// then its settings and the command line they are parsed from, then the run's steps.
+const EVALUATE_LAYERS: &[(&str, usize)] = &[
+    ("crate::calibration", 0),
+    ("crate::intervals", 0),
+    ("crate::metrics", 0),
+    ("crate::plots", 1),
+    ("crate::robustness", 1),
+    ("crate::scoring", 1),
+    ("crate::promotion", 2),
+    ("crate::registry", 2),
+    ("crate::settings", 3),
+    ("crate::config", 4),
+    ("crate::compare", 5),
+    ("crate::inputs", 5),
+    ("crate::logged", 5),
+    ("crate::promote", 5),
+    ("crate::report", 5),
+];
+
 /// Every module of the crate at `lib` is in one layer of `layers` and imports no module of a
 /// higher layer.
 fn assert_layered(lib: &str, layers: &[(&str, usize)]) {
@@ -152,4 +195,14 @@ fn the_inference_service_imports_downwards_only() {
 #[test]
 fn the_auth_service_imports_downwards_only() {
     assert_layered("services/auth/src/lib.rs", AUTH_LAYERS);
+}
+
+#[test]
+fn the_training_service_imports_downwards_only() {
+    assert_layered("services/training/src/lib.rs", TRAINING_LAYERS);
+}
+
+#[test]
+fn the_evaluate_service_imports_downwards_only() {
+    assert_layered("services/evaluate/src/lib.rs", EVALUATE_LAYERS);
 }

@@ -8,7 +8,8 @@ pub mod sockets;
 
 use eeg_data::prepare::{prepare, PrepareOptions};
 use eeg_data::synthetic::{self, SynthConfig};
-use evaluate::registry::{self, RegistryArgs};
+use evaluate::registry;
+use evaluate::RegistryArgs;
 use evaluate::{EvaluateArgs, PrimaryMetric};
 use service_flags::TrackingArgs;
 use training::{train_model, TrainingArgs};
@@ -135,7 +136,7 @@ impl Workspace {
 
     /// Evaluates with the default policy.
     pub fn evaluate(&self) -> (evaluate::Report, Option<registry::AuditRecord>) {
-        evaluate::evaluate(&self.evaluate_args()).unwrap()
+        evaluate::evaluate(&self.evaluate_args().settings().unwrap()).unwrap()
     }
 
     /// Evaluates with `--force --force-reason <reason>`.
@@ -143,12 +144,12 @@ impl Workspace {
         &self,
         reason: &str,
     ) -> (evaluate::Report, Option<registry::AuditRecord>) {
-        evaluate::evaluate(&EvaluateArgs {
+        let args = EvaluateArgs {
             force: true,
             force_reason: Some(reason.into()),
             ..self.evaluate_args()
-        })
-        .unwrap()
+        };
+        evaluate::evaluate(&args.settings().unwrap()).unwrap()
     }
 }
 

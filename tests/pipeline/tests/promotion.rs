@@ -142,7 +142,7 @@ fn exercise(tracking_uri: Option<String>) {
         (true, &forced.force_reason, &forced.actor, &forced.reason)
     );
     assert_eq!(production_version(tracker.as_ref(), &model), "2");
-    let rolled_back = registry::rollback(&ws.registry()).unwrap();
+    let rolled_back = registry::rollback(&ws.registry().settings()).unwrap();
     assert_eq!(
         (
             rolled_back.from_version.as_deref(),
@@ -164,7 +164,7 @@ fn exercise(tracking_uri: Option<String>) {
             .collect::<Vec<_>>()
     };
     assert_eq!(files(&ws.path("production")), files_of(&production_v1));
-    let err = registry::rollback(&ws.registry()).unwrap_err();
+    let err = registry::rollback(&ws.registry().settings()).unwrap_err();
     assert!(
         format!("{err:#}").contains("nothing to roll back to"),
         "{err:#}"
@@ -177,7 +177,7 @@ fn exercise(tracking_uri: Option<String>) {
     let mut other = PrepareOptions::new(ws.path("raw/eeg.csv"), ws.path("data"));
     other.split.seed = 99;
     prepare(&other).unwrap();
-    let err = evaluate::evaluate(&ws.evaluate_args()).unwrap_err();
+    let err = evaluate::evaluate(&ws.evaluate_args().settings().unwrap()).unwrap_err();
     assert!(format!("{err:#}").contains("evaluate a model on the data version it was trained on"));
 }
 

@@ -153,10 +153,17 @@ pub fn summarise(results: &[FoldResult]) -> Vec<Summary> {
             .collect::<Vec<_>>()
     };
     let mut summary = over("", &|r| &r.evaluation);
-    if !results.is_empty() && results.iter().all(|r| r.ensemble.is_some()) {
+    let with_ensemble = results.iter().filter(|r| r.ensemble.is_some()).count();
+    if with_ensemble > 0 && with_ensemble == results.len() {
         summary.extend(over("ensemble_", &|r| {
             &r.ensemble.as_ref().expect("checked above").evaluation
         }));
+    } else if with_ensemble > 0 {
+        tracing::warn!(
+            with_ensemble,
+            folds = results.len(),
+            "the ensemble candidate is left out of the summary: not every fold scored it"
+        );
     }
     summary
 }
@@ -475,6 +482,48 @@ fn print_summary(report: &CvReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fold(index: usize, ensemble: bool) -> FoldResult {
+        let evaluation = serde_json::json!({"recordings": {"roc_auc": 0.9 + index as f64 / 100.0}});
+        let json = serde_json::json!({
+            "fold": index,
+            "run_id": format!("run-{index}"),
+            "evaluation": evaluation,
+        });
+        let mut result: FoldResult = serde_json::from_value(json).unwrap();
+        if ensemble {
+            result.ensemble = Some(Ensemble {
+                models: 5,
+                served_seconds: 0.1,
+                ensemble_seconds: 0.5,
+                evaluation: serde_json::json!({"recordings": {"roc_auc": 0.5}}),
+            });
+        }
+        result
+    }
+
+    #[test]
+    fn folds_published_before_the_ensemble_still_gather_without_it() {
+        // A fold.json written before the candidate existed has no `ensemble`: it reads, and
+        // the summary then has the served model's figures only.
+        let old = fold(1, false);
+        assert!(old.ensemble.is_none());
+        let metrics = |results: &[FoldResult]| -> Vec<String> {
+            summarise(results).into_iter().map(|s| s.metric).collect()
+        };
+        let mixed = metrics(&[old, fold(2, true)]);
+        assert_eq!(mixed.len(), FIGURES.len());
+        assert!(!mixed.iter().any(|m| m.starts_with("ensemble_")));
+        let all = summarise(&[fold(1, true), fold(2, true)]);
+        assert_eq!(all.len(), 2 * FIGURES.len());
+        let roc = all.iter().find(|s| s.metric == "ensemble_roc_auc").unwrap();
+        assert_eq!(roc.per_fold, vec![0.5, 0.5]);
+        let served = all.iter().find(|s| s.metric == "roc_auc").unwrap();
+        assert_eq!(served.per_fold, vec![0.91, 0.92]);
+        // Written back, a fold without the candidate stays without the field.
+        let text = serde_json::to_string(&fold(3, false)).unwrap();
+        assert!(!text.contains("ensemble"), "{text}");
+    }
 
     #[test]
     fn mean_and_sample_sd() {
