@@ -64,6 +64,11 @@ fn three_fold_cross_validation_tests_every_segment_once() {
         let ensemble = &fold["ensemble"];
         assert_eq!(ensemble["models"], 5, "{fold}");
         assert!(ensemble["ensemble_seconds"].as_f64().unwrap() > 0.0);
+        // At the served model's decisions, as its documentation promises.
+        assert_eq!(
+            ensemble["evaluation"]["patient_call"],
+            fold["evaluation"]["patient_call"]
+        );
         assert_ne!(
             ensemble["evaluation"]["calibration"]["brier"],
             fold["evaluation"]["calibration"]["brier"]

@@ -53,8 +53,9 @@ pub struct EvaluateArgs {
     pub primary_metric: PrimaryMetric,
     #[command(flatten)]
     pub policy: PromotionFlags,
-    /// Overrides the decision threshold of the model cards (each model is otherwise scored at
-    /// the threshold training chose for it on validation, the one inference serves with).
+    /// Overrides the window threshold of the model cards (each model is otherwise scored at the
+    /// threshold training chose for it, out of fold, or on validation in an earlier card: the
+    /// one inference serves with).
     #[arg(long, env = "DECISION_THRESHOLD")]
     pub threshold: Option<f64>,
     /// Promote even if the candidate is not shown better than production (never below the

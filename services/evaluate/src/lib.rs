@@ -70,16 +70,16 @@ pub fn evaluate(args: &EvaluateSettings) -> anyhow::Result<(Report, Option<Audit
     let scratch = tempfile::tempdir()?;
     let production = load_production(&args.registry, tracker.as_ref(), scratch.path())?;
 
-    let settings = args.policy.interval_settings();
+    let intervals = args.policy.interval_settings();
     let test = &inputs.test;
     let threshold = args.threshold.map(settings::Threshold::into_inner);
-    let candidate = ScoredModel::score(&inputs.candidate, None, test, threshold, &settings);
+    let candidate = ScoredModel::score(&inputs.candidate, None, test, threshold, &intervals);
     let production = production.as_ref().map(|(predictor, version)| {
-        ScoredModel::score(predictor, version.clone(), test, threshold, &settings)
+        ScoredModel::score(predictor, version.clone(), test, threshold, &intervals)
     });
     let mut warnings = compare::production_warnings(production.as_ref(), &inputs.data_md5);
     let decision = compare::decide(args, &inputs, &candidate, production.as_ref());
-    let robustness = compare::robustness(&inputs, &candidate, &settings, &mut warnings);
+    let robustness = compare::robustness(&inputs, &candidate, &intervals, &mut warnings);
     let report = Report {
         data_md5: inputs.data_md5.clone(),
         test_recordings: test.labels.len(),
