@@ -75,7 +75,8 @@ async fn serve_both(
         auth_args.admin_password = Some(password.clone());
         auth_args.admin_password_file = None;
     }
-    let admin = auth::prepare_first_admin(&mut auth_args).await?;
+    let mut auth_settings = auth_args.settings()?;
+    let admin = auth::prepare_first_admin(&mut auth_settings).await?;
     let inference_args = inference::InferenceArgs {
         listen: args.inference_listen,
         production_dir: home.path("production"),
@@ -92,7 +93,7 @@ async fn serve_both(
         ..crate::from_env()?
     };
     // Bound here, served on auth's runtime (a listener belongs to the runtime that polls it).
-    let auth_listener = bind_std(auth_args.listen, "auth")?;
+    let auth_listener = bind_std(auth_settings.listen, "auth")?;
     let inference_listener = bind(inference_args.listen, "inference").await?;
     // Logout and user deletion reach inference through the auth service's revocation list.
     // The page at /ui/ logs in with this auth service (as a browser on this machine reaches it).
@@ -100,7 +101,7 @@ async fn serve_both(
     if auth_seen_from_here.ip().is_unspecified() {
         auth_seen_from_here.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let inference_args = inference::InferenceArgs {
+    let mut inference_settings = inference::InferenceArgs {
         revocations_url: Some(format!(
             "http://{}/.well-known/revocations.json",
             auth_listener.local_addr()?
@@ -110,31 +111,31 @@ async fn serve_both(
             .clone()
             .or_else(|| Some(format!("http://{auth_seen_from_here}"))),
         ..inference_args
-    };
+    }
+    .settings()?;
     // ... and the auth service answers that page's origin (as this machine's browser names it).
-    if auth_args.cors_allowed_origins.is_empty() {
+    if auth_settings.api.browser_origins.is_empty() {
         let mut page = inference_listener.local_addr()?;
         if page.ip().is_unspecified() {
             page.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        auth_args.cors_allowed_origins = vec![
+        auth_settings.api.browser_origins = auth::settings::browser_origins(&[
             format!("http://{page}"),
             format!("http://localhost:{}", page.port()),
-        ];
+        ])?;
     }
     // A descriptor budget per side: inference at its caps cannot take auth's.
-    let mut inference_args = inference_args;
     if let Some(limit) = crate::descriptors::open_files_limit() {
         let (auth_cap, inference_cap) = crate::descriptors::split(
             limit,
-            inference_args.monitor.max_monitor_sockets,
-            auth_args.server.max_connections,
-            inference_args.server.max_connections,
+            inference_settings.monitor.max_monitor_sockets,
+            auth_settings.api.limits.max_connections,
+            inference_settings.server.max_connections,
         )?;
         if (auth_cap, inference_cap)
             != (
-                auth_args.server.max_connections,
-                inference_args.server.max_connections,
+                auth_settings.api.limits.max_connections,
+                inference_settings.server.max_connections,
             )
         {
             tracing::warn!(
@@ -145,16 +146,13 @@ async fn serve_both(
                  each side gets its share"
             );
         }
-        auth_args.server.max_connections = auth_cap;
-        inference_args.server.max_connections = inference_cap;
+        auth_settings.api.limits.max_connections = auth_cap;
+        inference_settings.server.max_connections = inference_cap;
     }
-    let auth_state = {
-        let auth_args = auth_args.clone();
-        auth_runtime
-            .spawn(async move { auth::build_state(&auth_args).await })
-            .await??
-    };
-    let inference_state = inference::build_state(&inference_args).await?;
+    let auth_state = auth_runtime
+        .spawn(async move { auth::build_state(&auth_settings).await })
+        .await??;
+    let inference_state = inference::build_state(&inference_settings).await?;
     let patient = inference_state
         .patients
         .load_full()

@@ -11,6 +11,7 @@ use burn::prelude::Device;
 use burn::tensor::Tensor;
 use eeg_data::layout::{InputLayout, Normalisation};
 use eeg_data::SAMPLES_PER_RECORDING;
+use nutype::nutype;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
@@ -43,6 +44,16 @@ pub const DEFAULT_MAX_ABS_SAMPLE: f64 = 10_000.0;
 fn default_max_abs_sample() -> f64 {
     DEFAULT_MAX_ABS_SAMPLE
 }
+
+const F32_MAX: f64 = f32::MAX as f64;
+
+/// A bound on absolute raw sample values: a positive number within f32's range (the card's
+/// `input.max_abs_sample`, checked on load, and inference's `MAX_ABS_SAMPLE` override).
+#[nutype(
+    validate(finite, greater = 0.0, less_or_equal = F32_MAX),
+    derive(Debug, Clone, Copy, PartialEq, PartialOrd, Display)
+)]
+pub struct MaxAbsSample(f64);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelCard {
@@ -348,7 +359,7 @@ fn check_schema(dir: &Path, card: &ModelCard) -> Result<(), ArtifactError> {
         return fail("it is not a two-class (non-seizure, seizure) classifier".into());
     }
     let bound = card.input.max_abs_sample;
-    if !(bound.is_finite() && bound > 0.0 && bound <= f64::from(f32::MAX)) {
+    if MaxAbsSample::try_new(bound).is_err() {
         return fail(format!(
             "invalid input bound max_abs_sample {bound} (a positive number within f32)"
         ));

@@ -22,10 +22,10 @@ pub mod release;
 pub mod temperature;
 pub mod threshold;
 
-pub use artifact::{ArtifactError, ModelCard};
+pub use artifact::{ArtifactError, MaxAbsSample, ModelCard};
 pub use config::{FrontEnd, ModelConfig};
 pub use decisions::{Decisions, PatientCall, PatientRule};
 pub use network::SeizureNet;
 pub use predictor::{patient_probability, PredictError, Predictor};
 pub use release::{installed_release, Release, ReleaseError, RELEASE_FILE};
-pub use threshold::{DecisionThreshold, ThresholdSource};
+pub use threshold::{DecisionThreshold, Threshold, ThresholdSource};

@@ -7,12 +7,21 @@
 //! at most 2% of non-seizure recordings raise an alarm. A recording is a seizure when its
 //! probability is at or above the threshold.
 
+use nutype::nutype;
 use serde::{Deserialize, Serialize};
 
 /// The default target specificity of the rule.
 pub const DEFAULT_TARGET_SPECIFICITY: f64 = 0.98;
 /// What a card without a chosen threshold (written before the rule existed) is served with.
 pub const FALLBACK_THRESHOLD: f64 = 0.5;
+
+/// A decision threshold set by an operator on the served probability: finite, in [0, 1]
+/// (evaluate's `--threshold`, inference's `PREDICTION_THRESHOLD` and `PATIENT_THRESHOLD`).
+#[nutype(
+    validate(finite, greater_or_equal = 0.0, less_or_equal = 1.0),
+    derive(Debug, Clone, Copy, PartialEq, PartialOrd, Display)
+)]
+pub struct Threshold(f64);
 
 /// A threshold chosen by the rule, as the model card records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -39,7 +39,7 @@ async fn spawn_app_with(
     std::fs::write(&key_file, key.to_pem()).unwrap();
     let mut args = common::args(database_url, Some(key_file));
     configure(&mut args);
-    let state = auth::build_state(&args).await.unwrap();
+    let state = auth::build_state(&args.settings().unwrap()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(auth::serve(listener, state, std::future::pending()));
@@ -810,7 +810,7 @@ async fn only_configured_page_origins_may_log_in_across_origins() {
         let mut args = common::args(dir.path().join("auth.db").display().to_string(), None);
         args.dev_ephemeral_key = true;
         args.cors_allowed_origins = vec![bad.into()];
-        let error = auth::build_state(&args).await.err().expect("refused");
+        let error = args.settings().expect_err("refused");
         assert!(
             error.to_string().contains("CORS_ALLOWED_ORIGINS"),
             "{bad}: {error}"

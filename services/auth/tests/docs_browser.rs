@@ -19,7 +19,7 @@ async fn the_docs_page_renders_every_endpoint_offline() {
         dir.path().join("auth.db").display().to_string(),
         Some(key_file),
     );
-    let state = auth::build_state(&args).await.unwrap();
+    let state = auth::build_state(&args.settings().unwrap()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/docs/", listener.local_addr().unwrap());
     tokio::spawn(auth::serve(listener, state, std::future::pending()));

@@ -12,7 +12,7 @@ fn args(dir: &std::path::Path) -> AuthArgs {
 #[tokio::test]
 async fn refuses_to_start_without_a_signing_key() {
     let dir = tempfile::tempdir().unwrap();
-    let err = auth::build_state(&args(dir.path())).await.err().unwrap();
+    let err = args(dir.path()).settings().unwrap_err();
     assert!(err.to_string().starts_with("no signing key"), "{err}");
     assert!(!dir.path().join("auth.db").exists(), "nothing created");
 }
@@ -22,12 +22,16 @@ async fn first_admin_is_created_once_and_weak_admin_passwords_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = args(dir.path());
     config.dev_ephemeral_key = true;
-    let state = auth::build_state(&config).await.unwrap();
+    let state = auth::build_state(&config.settings().unwrap())
+        .await
+        .unwrap();
     let admin = state.store.user("admin").await.unwrap().unwrap();
     drop(state);
     // A second start with another password changes nothing.
     config.admin_password = Some("another-password-456".into());
-    let state = auth::build_state(&config).await.unwrap();
+    let state = auth::build_state(&config.settings().unwrap())
+        .await
+        .unwrap();
     assert_eq!(state.store.user("admin").await.unwrap().unwrap(), admin);
     assert_eq!(state.store.users().await.unwrap().len(), 1);
 
@@ -35,7 +39,10 @@ async fn first_admin_is_created_once_and_weak_admin_passwords_are_refused() {
     let mut weak = args(fresh.path());
     weak.dev_ephemeral_key = true;
     weak.admin_password = Some("short".into());
-    let err = auth::build_state(&weak).await.err().unwrap();
+    let err = auth::build_state(&weak.settings().unwrap())
+        .await
+        .err()
+        .unwrap();
     assert!(
         format!("{err:#}").contains(
             "the first admin's password (ADMIN_PASSWORD or ADMIN_PASSWORD_FILE) is refused"
@@ -59,7 +66,9 @@ async fn previous_keys_stay_published_for_rotation() {
     let mut config = args(dir.path());
     config.signing_key_file = Some(current_file);
     config.previous_key_files = vec![previous_file];
-    let state = auth::build_state(&config).await.unwrap();
+    let state = auth::build_state(&config.settings().unwrap())
+        .await
+        .unwrap();
     let kids: Vec<String> = state.jwks.to_json()["keys"]
         .as_array()
         .unwrap()

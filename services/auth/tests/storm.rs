@@ -20,7 +20,7 @@ async fn five_hundred_concurrent_wrong_logins_keep_memory_bounded() {
     );
     // One client address sends all 500: let the per-address cap not stop them first.
     args.max_failures_per_address = 1000;
-    let state = auth::build_state(&args).await.unwrap();
+    let state = auth::build_state(&args.settings().unwrap()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(auth::serve(listener, state, std::future::pending()));

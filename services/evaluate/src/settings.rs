@@ -4,17 +4,11 @@
 
 use std::path::PathBuf;
 
-use nutype::nutype;
-
 use crate::promotion::{Force, PrimaryMetric, PromotionPolicy};
 use crate::registry::RegistrySettings;
 
-/// A decision threshold on the served probability: in [0, 1].
-#[nutype(
-    validate(finite, greater_or_equal = 0.0, less_or_equal = 1.0),
-    derive(Debug, Clone, Copy, PartialEq, PartialOrd, Display)
-)]
-pub struct Threshold(f64);
+/// The threshold override: the model crate's type, shared with inference's.
+pub use seizure_model::Threshold;
 
 #[derive(Debug, Clone)]
 pub struct EvaluateSettings {

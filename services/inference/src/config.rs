@@ -1,18 +1,20 @@
-//! The service's configuration: flags with environment fallbacks, and what is read from
-//! them (where the production pointer and the revocation list are, how tokens are verified,
-//! where the page logs in).
+//! The service's command line: flags with environment fallbacks, parsed into
+//! [`InferenceSettings`] once ([`InferenceArgs::settings`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::bail;
-use auth_tokens::{Jwks, KeySource};
+use std::time::Duration;
+
 use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser};
 use service_flags::RemoteArgs;
 
 use crate::fleet_drift;
 use crate::sessions::MonitorLimits;
+use crate::settings::{
+    self, AdmissionCaps, BodyCaps, DriftWindow, InferenceSettings, KeyLocation, SettingsError,
+};
 
 /// Where the inference service listens unless configured (`INFERENCE_LISTEN`).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8002";
@@ -269,43 +271,76 @@ fn share_fraction(text: &str) -> Result<f64, String> {
     }
 }
 
-pub(crate) fn production_pointer(args: &InferenceArgs) -> PathBuf {
-    args.production_pointer
-        .clone()
-        .unwrap_or_else(|| artifact_store::dvc::pointer_path(&args.production_dir))
-}
-
-pub(crate) fn key_source(args: &InferenceArgs) -> anyhow::Result<KeySource> {
-    match (&args.jwks_url, &args.public_key_file) {
-        (Some(url), _) => Ok(KeySource::Url(url.clone())),
-        (None, Some(path)) => Ok(KeySource::Static(Jwks::from_file(path)?)),
-        (None, None) => bail!(
-            "no way to verify access tokens: set AUTH_JWKS_URL to the auth service's \
-             /.well-known/jwks.json, or AUTH_PUBLIC_KEY_FILE to its public key"
-        ),
+impl InferenceArgs {
+    /// The request-body caps as they take effect.
+    pub fn body_caps(&self) -> BodyCaps {
+        BodyCaps::new(
+            self.max_body_bytes,
+            self.max_body_bytes_in_flight,
+            self.max_body_bytes_per_user,
+        )
     }
-}
 
-/// Where the revocation list is: configured, or beside the JWKS URL.
-pub(crate) fn revocations_url(args: &InferenceArgs) -> Option<String> {
-    args.revocations_url.clone().or_else(|| {
-        args.jwks_url
-            .as_deref()
-            .and_then(|url| url.strip_suffix("/.well-known/jwks.json"))
-            .map(|base| format!("{base}/.well-known/revocations.json"))
-    })
-}
-
-/// Where the page logs in: the auth service's base URL as a browser reaches it.
-pub type AuthUrl = http_kit::origin::WebUrl;
-
-/// Checks `UI_AUTH_URL`.
-pub fn auth_url(text: &str) -> Result<AuthUrl, String> {
-    http_kit::origin::web_url(text).map_err(|e| format!("UI_AUTH_URL {e}"))
+    /// The settings these flags give, each checked once: a value that cannot be used is
+    /// refused naming its flag, before anything is opened or fetched.
+    pub fn settings(&self) -> Result<InferenceSettings, SettingsError> {
+        let keys = match (&self.jwks_url, &self.public_key_file) {
+            (Some(url), _) => KeyLocation::Url(url.clone()),
+            (None, Some(path)) => KeyLocation::File(path.clone()),
+            (None, None) => return Err(SettingsError::NoKeys),
+        };
+        Ok(InferenceSettings {
+            listen: self.listen,
+            production_dir: self.production_dir.clone(),
+            production_pointer: self
+                .production_pointer
+                .clone()
+                .unwrap_or_else(|| artifact_store::dvc::pointer_path(&self.production_dir)),
+            remote: self.remote.settings(),
+            patient_store: self.patient_store.clone(),
+            database: self.database.settings(DEFAULT_DATABASE_FILE),
+            audit_spill_file: self.audit_spill_file.clone(),
+            audit_shutdown_grace: Duration::from_secs(self.audit_shutdown_grace_seconds),
+            keys,
+            revocations_url: settings::revocations_url(
+                self.revocations_url.as_deref(),
+                self.jwks_url.as_deref(),
+            ),
+            revocation_poll: Duration::from_secs(self.revocation_poll_seconds.max(1)),
+            tokens: self.tokens.audience(),
+            threshold: settings::threshold("PREDICTION_THRESHOLD", self.threshold)?,
+            patient_threshold: settings::threshold("PATIENT_THRESHOLD", self.patient_threshold)?,
+            max_abs_sample: settings::max_abs_sample(self.max_abs_sample)?,
+            request_timeout: Duration::from_secs(self.request_timeout_seconds),
+            bodies: self.body_caps(),
+            memory_limit_bytes: self.memory_limit_bytes,
+            admission: AdmissionCaps {
+                per_user: self.max_predictions_per_user,
+                in_progress: self.max_predictions_in_progress,
+            },
+            model_watch: (self.model_watch_seconds > 0)
+                .then(|| Duration::from_secs(self.model_watch_seconds)),
+            model_startup_fetch: Duration::from_secs(self.model_startup_fetch_seconds),
+            ui_auth: self
+                .ui_auth_url
+                .as_deref()
+                .map(settings::auth_url)
+                .transpose()?,
+            drift: DriftWindow {
+                max_age: Duration::from_secs(self.drift_max_age_seconds),
+                max_user_share: self.drift_max_user_share,
+            },
+            signal_reads_per_minute: self.signal_reads_per_minute,
+            monitor: self.monitor.limits(),
+            server: self.server.limits(),
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use seizure_model::{MaxAbsSample, Threshold};
+
     use super::*;
 
     #[test]
@@ -313,6 +348,98 @@ mod tests {
         assert_eq!(MonitorFlags::default().limits(), MonitorLimits::DEFAULT);
         let parsed = Cli::try_parse_from(["inference"]).unwrap();
         assert_eq!(parsed.args.monitor.limits(), MonitorLimits::DEFAULT);
+    }
+
+    fn settings_of(flags: &[&str]) -> Result<InferenceSettings, SettingsError> {
+        let argv = ["inference", "--public-key-file=auth-public.json"];
+        Cli::try_parse_from(argv.iter().chain(flags))
+            .unwrap()
+            .args
+            .settings()
+    }
+
+    #[test]
+    fn values_that_cannot_be_used_are_refused_naming_their_flag() {
+        for (flag, expected) in [
+            (
+                "--threshold=1.5",
+                "PREDICTION_THRESHOLD must be between 0 and 1",
+            ),
+            (
+                "--threshold=NaN",
+                "PREDICTION_THRESHOLD must be between 0 and 1",
+            ),
+            (
+                "--patient-threshold=-0.01",
+                "PATIENT_THRESHOLD must be between 0 and 1",
+            ),
+            (
+                "--patient-threshold=inf",
+                "PATIENT_THRESHOLD must be between 0 and 1",
+            ),
+            (
+                "--max-abs-sample=0",
+                "MAX_ABS_SAMPLE must be a positive number within f32's range, not 0",
+            ),
+            (
+                "--max-abs-sample=1e39",
+                "MAX_ABS_SAMPLE must be a positive number within f32's range, not 1000000000000000000000000000000000000000",
+            ),
+            ("--ui-auth-url=javascript:alert(1)", "UI_AUTH_URL"),
+        ] {
+            let error = settings_of(&[flag]).unwrap_err().to_string();
+            assert!(error.starts_with(expected), "{flag}: {error}");
+        }
+        let error = Cli::try_parse_from(["inference"])
+            .unwrap()
+            .args
+            .settings()
+            .unwrap_err();
+        assert!(error.to_string().contains("AUTH_JWKS_URL"), "{error}");
+    }
+
+    #[test]
+    fn the_settings_carry_what_the_flags_say() {
+        let settings = settings_of(&[
+            "--threshold=0.25",
+            "--patient-threshold=0.75",
+            "--max-abs-sample=5000",
+            "--model-watch-seconds=0",
+            "--max-body-bytes-per-user=1",
+        ])
+        .unwrap();
+        assert_eq!(settings.threshold.map(Threshold::into_inner), Some(0.25));
+        assert_eq!(
+            settings.patient_threshold.map(Threshold::into_inner),
+            Some(0.75)
+        );
+        assert_eq!(
+            settings.max_abs_sample.map(MaxAbsSample::into_inner),
+            Some(5000.0)
+        );
+        assert_eq!(settings.model_watch, None);
+        // A share below one largest body is raised to it.
+        assert_eq!(settings.bodies.per_user, settings.bodies.max_body_bytes);
+        assert_eq!(settings.keys, KeyLocation::File("auth-public.json".into()));
+        assert_eq!(settings.production_pointer, PathBuf::from("production.dvc"));
+        assert_eq!(settings.revocations_url, None);
+        let fetched = Cli::try_parse_from([
+            "inference",
+            "--jwks-url=http://auth:8001/.well-known/jwks.json",
+        ])
+        .unwrap()
+        .args
+        .settings()
+        .unwrap();
+        assert_eq!(
+            fetched.keys,
+            KeyLocation::Url("http://auth:8001/.well-known/jwks.json".into())
+        );
+        assert_eq!(
+            fetched.revocations_url.as_deref(),
+            Some("http://auth:8001/.well-known/revocations.json")
+        );
+        assert_eq!(fetched.monitor, MonitorLimits::DEFAULT);
     }
 
     #[test]

@@ -10,6 +10,8 @@ use std::fmt;
 use anyhow::bail;
 
 use crate::config::InferenceArgs;
+use crate::sessions::MonitorLimits;
+use crate::settings::{BodyCaps, InferenceSettings};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -43,20 +45,21 @@ pub struct Footprint {
 }
 
 impl Footprint {
-    pub fn at_caps(args: &InferenceArgs) -> Self {
-        let monitor = &args.monitor;
+    /// At the monitoring caps, the body caps and `max_connections` HTTP connections.
+    pub fn at_caps(monitor: &MonitorLimits, bodies: &BodyCaps, max_connections: usize) -> Self {
         // A socket may hold one message of the largest push on top of its buffers: the frame
         // as received and the message made of it (twice the text); the samples parsed from
         // it (the text's commas are checked first: at most the limit, 8 bytes each, in a
         // vector grown by doubling); and an answer as large waiting in its write buffer (a
         // client that stops reading).
-        let text =
-            crate::sessions::push_text_limit(monitor.max_monitor_push_samples, args.max_body_bytes)
-                as u64;
+        let text = crate::sessions::push_text_limit(
+            monitor.max_monitor_push_samples,
+            bodies.max_body_bytes,
+        ) as u64;
         let samples = (monitor.max_monitor_push_samples as u64 + 9).next_power_of_two() * 8;
         let write_buffer = text + crate::sessions::SOCKET_BUFFER_BYTES as u64;
         let message = 2 * text + samples + write_buffer;
-        let body_budget = args.max_body_bytes_in_flight.max(args.max_body_bytes) as u64;
+        let body_budget = bodies.in_flight as u64;
         Self {
             base: BASE_BYTES,
             sessions: monitor.max_monitor_sessions as u64 * SESSION_BYTES,
@@ -65,9 +68,28 @@ impl Footprint {
                 .min(monitor.max_monitor_sessions) as u64
                 * bedside::conditioning::CONDITIONER_BYTES,
             sockets: monitor.max_monitor_sockets as u64 * (SOCKET_BYTES + message),
-            connections: args.server.max_connections as u64 * CONNECTION_BYTES,
+            connections: max_connections as u64 * CONNECTION_BYTES,
             bodies: PARSE_FACTOR * body_budget,
         }
+    }
+
+    /// At the caps the settings give.
+    pub fn of(settings: &InferenceSettings) -> Self {
+        Self::at_caps(
+            &settings.monitor,
+            &settings.bodies,
+            settings.server.max_connections,
+        )
+    }
+
+    /// At the caps the flags give, without the rest of the settings (`--check-footprint`
+    /// needs no key source).
+    pub fn of_flags(args: &InferenceArgs) -> Self {
+        Self::at_caps(
+            &args.monitor.limits(),
+            &args.body_caps(),
+            args.server.max_connections,
+        )
     }
 
     pub fn total(&self) -> u64 {
@@ -110,9 +132,8 @@ pub fn container_limit() -> Option<u64> {
 
 /// Refuses to start when the caps' worst case does not fit the memory limit
 /// (`MEMORY_LIMIT_BYTES`, else the container's).
-pub fn check(args: &InferenceArgs) -> anyhow::Result<Footprint> {
-    let footprint = Footprint::at_caps(args);
-    let limit = args.memory_limit_bytes.or_else(container_limit);
+pub fn check(footprint: Footprint, memory_limit_bytes: Option<u64>) -> anyhow::Result<Footprint> {
+    let limit = memory_limit_bytes.or_else(container_limit);
     match limit {
         Some(limit) if footprint.total() > limit => bail!(
             "the caps need up to {footprint}, more than the memory limit of {} MiB: lower \
@@ -138,18 +159,26 @@ mod tests {
         args
     }
 
+    fn at_caps(args: InferenceArgs) -> Footprint {
+        Footprint::of_flags(&args)
+    }
+
+    fn check(args: InferenceArgs) -> anyhow::Result<Footprint> {
+        super::check(Footprint::of_flags(&args), args.memory_limit_bytes)
+    }
+
     /// The defaults fit the base manifest's 512 Mi; the dev overlay's caps its 256 Mi
     /// (scripts/k8s-validate.sh checks the manifests themselves).
     #[test]
     fn the_default_caps_fit_the_manifests_limits() {
-        let defaults = Footprint::at_caps(&args(|_| {}));
+        let defaults = at_caps(args(|_| {}));
         assert!(defaults.total() <= 512 * MIB, "{defaults}");
         // The table in docs/hardening.md, "Memory budget".
         let mib = |bytes: u64| (bytes + MIB / 2) / MIB;
         assert_eq!(mib(defaults.total()), 487, "{defaults}");
         assert_eq!(mib(defaults.resamplers), 16, "{defaults}");
         assert_eq!(mib(defaults.sockets), 191, "{defaults}");
-        let dev = Footprint::at_caps(&args(|a| {
+        let dev = at_caps(args(|a| {
             a.monitor.max_monitor_sessions = 1024;
             a.monitor.max_monitor_sockets = 32;
             a.server.max_connections = 256;
@@ -158,16 +187,16 @@ mod tests {
         assert!(dev.total() <= 256 * MIB, "{dev}");
         assert_eq!(mib(dev.total()), 232, "{dev}");
         // One more socket costs at least a largest message (not only its buffers).
-        let more = Footprint::at_caps(&args(|a| a.monitor.max_monitor_sockets += 1));
+        let more = at_caps(args(|a| a.monitor.max_monitor_sockets += 1));
         assert!(more.sockets - defaults.sockets > 1_500_000);
     }
 
     #[test]
     fn caps_over_the_limit_refuse_to_start_saying_which() {
-        let error = check(&args(|a| a.memory_limit_bytes = Some(256 * MIB)))
+        let error = check(args(|a| a.memory_limit_bytes = Some(256 * MIB)))
             .unwrap_err()
             .to_string();
         assert!(error.contains("MAX_MONITOR_SOCKETS"), "{error}");
-        assert!(check(&args(|a| a.memory_limit_bytes = Some(1 << 30))).is_ok());
+        assert!(check(args(|a| a.memory_limit_bytes = Some(1 << 30))).is_ok());
     }
 }

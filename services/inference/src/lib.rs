@@ -5,7 +5,8 @@
 //!
 //! Dependencies run one way: [`startup`] -> [`routes`] -> [`service`] -> [`state`] ->
 //! leaves ([`model`], [`audit`], [`admission`], [`metrics`], [`fleet_drift`], [`quota`],
-//! [`sessions`], [`signals`], [`verdicts`]), with [`config`] and [`footprint`] beside the state. A leaf
+//! [`sessions`], [`signals`], [`verdicts`]), with [`settings`], the command line it is parsed from ([`config`]) and [`footprint`] beside
+//! the state. A leaf
 //! never imports a layer above it (`tests/layering` checks).
 
 // Leaves: no import of the layers above.
@@ -18,9 +19,10 @@ pub mod quota;
 pub mod sessions;
 pub mod signals;
 pub mod verdicts;
-// Configuration, and the memory its caps may take.
+// The settings, the command line they are parsed from, and the memory the caps may take.
 pub mod config;
 pub mod footprint;
+pub mod settings;
 // The shared state, the service layer, the routes, and startup.
 pub mod routes;
 pub mod service;
@@ -28,5 +30,6 @@ pub mod startup;
 pub mod state;
 
 pub use config::{Cli, InferenceArgs, DEFAULT_LISTEN};
+pub use settings::{InferenceSettings, SettingsError};
 pub use startup::{build_state, run, runtime, serve};
-pub use state::{AppState, Settings};
+pub use state::AppState;

@@ -5,15 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use arc_swap::ArcSwapOption;
-use auth_tokens::{Verifier, VerifierConfig};
+use auth_tokens::{Jwks, KeySource, Verifier, VerifierConfig};
 
-use crate::config::{
-    auth_url, key_source, production_pointer, revocations_url, Cli, InferenceArgs,
-};
+use crate::config::Cli;
+use crate::footprint::Footprint;
 use crate::service::{monitor, reload};
-use crate::state::{AppState, Settings};
+use crate::settings::{InferenceSettings, KeyLocation};
+use crate::state::AppState;
 use crate::{admission, audit, fleet_drift, footprint, metrics, model, quota, routes, sessions};
 
 /// Polls the revocation list until the process ends. A failed poll keeps the last list
@@ -55,107 +55,65 @@ fn instance_name() -> String {
 
 /// Connects, loads what there is to load, and builds the shared state. A missing model or
 /// patient store does not stop the service: it starts not ready and says why.
-pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> {
-    footprint::check(args)?;
-    if args.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
-        bail!("PREDICTION_THRESHOLD must be between 0 and 1");
-    }
-    if args
-        .patient_threshold
-        .is_some_and(|t| !(0.0..=1.0).contains(&t))
-    {
-        bail!("PATIENT_THRESHOLD must be between 0 and 1");
-    }
-    if let Some(bound) = args.max_abs_sample {
-        if !(bound.is_finite() && bound > 0.0 && bound <= f64::from(f32::MAX)) {
-            bail!("MAX_ABS_SAMPLE must be a positive number within f32's range, not {bound}");
-        }
-    }
-    let ui_auth = args
-        .ui_auth_url
-        .as_deref()
-        .map(auth_url)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let verifier = Arc::new(
-        Verifier::new(
-            VerifierConfig::for_audience(args.tokens.audience()),
-            key_source(args)?,
-        )
-        .await?,
-    );
-    if let Some(url) = revocations_url(args) {
-        spawn_revocation_poller(
-            verifier.clone(),
-            url,
-            Duration::from_secs(args.revocation_poll_seconds.max(1)),
-        );
+pub async fn build_state(settings: &InferenceSettings) -> anyhow::Result<Arc<AppState>> {
+    footprint::check(Footprint::of(settings), settings.memory_limit_bytes)?;
+    let keys = match &settings.keys {
+        KeyLocation::Url(url) => KeySource::Url(url.clone()),
+        KeyLocation::File(path) => KeySource::Static(Jwks::from_file(path)?),
+    };
+    let verifier =
+        Arc::new(Verifier::new(VerifierConfig::for_audience(settings.tokens.clone()), keys).await?);
+    if let Some(url) = &settings.revocations_url {
+        spawn_revocation_poller(verifier.clone(), url.clone(), settings.revocation_poll);
     }
     let metrics = metrics::InferenceMetrics::new();
-    let database = args.database.settings(crate::config::DEFAULT_DATABASE_FILE);
+    let database = &settings.database;
     let log = audit::PredictionLog::open(
-        &database,
-        audit::AuditOptions::new(args.audit_spill_file.clone()),
+        database,
+        audit::AuditOptions::new(settings.audit_spill_file.clone()),
         metrics.http.registry(),
     )
     .await
     .with_context(|| format!("cannot open the prediction log {}", database.redacted()))?;
+    let release = model::ReleaseSource {
+        dir: settings.production_dir.clone(),
+        remote: settings
+            .remote
+            .open()?
+            .map(|remote| (remote, settings.production_pointer.clone())),
+    };
     let state = Arc::new(AppState {
         model: model::ModelSlot::default(),
         patients: ArcSwapOption::empty(),
         log,
         metrics,
         verifier,
-        settings: Settings {
-            release: model::ReleaseSource {
-                dir: args.production_dir.clone(),
-                remote: args
-                    .remote
-                    .settings()
-                    .open()?
-                    .map(|remote| (remote, production_pointer(args))),
-            },
-            patient_store_dir: args.patient_store.clone(),
-            threshold: args.threshold,
-            patient_threshold: args.patient_threshold,
-            instance: instance_name(),
-            request_timeout: Duration::from_secs(args.request_timeout_seconds),
-            max_abs_sample: args.max_abs_sample,
-            audit_shutdown_grace: Duration::from_secs(args.audit_shutdown_grace_seconds),
-            limits: args.server.limits(),
-            model_watch: (args.model_watch_seconds > 0)
-                .then(|| Duration::from_secs(args.model_watch_seconds)),
-            max_message_bytes: args.max_body_bytes,
-            body_bytes_in_flight: args.max_body_bytes_in_flight,
-            body_bytes_per_user: args.max_body_bytes_per_user.unwrap_or(args.max_body_bytes),
-            ui_auth,
-        },
+        settings: settings.clone(),
+        release,
+        instance: instance_name(),
         reload_lock: tokio::sync::Mutex::new(()),
         settled: model::Settled::default(),
         admission: Arc::new(admission::Admission::new(
-            args.max_predictions_per_user,
-            args.max_predictions_in_progress,
+            settings.admission.per_user,
+            settings.admission.in_progress,
             // Half the cores for one user's work at a time: another's pushes keep the rest.
             std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
         )),
-        sessions: sessions::Sessions::new(args.monitor.limits()),
+        sessions: sessions::Sessions::new(settings.monitor.clone()),
         signal_reads: quota::PerUser::new(
-            f64::from(args.signal_reads_per_minute) / 60.0,
-            f64::from(args.signal_reads_per_minute),
+            f64::from(settings.signal_reads_per_minute) / 60.0,
+            f64::from(settings.signal_reads_per_minute),
         ),
         verdicts: Default::default(),
         acknowledging: Default::default(),
-        drift: fleet_drift::FleetDrift::new(
-            Duration::from_secs(args.drift_max_age_seconds),
-            args.drift_max_user_share,
-        ),
+        drift: fleet_drift::FleetDrift::new(settings.drift.max_age, settings.drift.max_user_share),
     });
     monitor::spawn_sweeper(state.clone());
-    let fingerprint = state.settings.release.fingerprint();
+    let fingerprint = state.release.fingerprint();
     // A hanging object store must not hold the start past the startup probe: start not ready
     // and let the pointer watch (or POST /reload-model) fetch it later.
-    let limit = Duration::from_secs(args.model_startup_fetch_seconds);
-    let first = tokio::time::timeout(limit, state.settings.release.fetch_and_load())
+    let limit = settings.model_startup_fetch;
+    let first = tokio::time::timeout(limit, state.release.fetch_and_load())
         .await
         .unwrap_or_else(|_| {
             Err(model::LoadError::Unavailable(format!(
@@ -185,7 +143,7 @@ pub async fn build_state(args: &InferenceArgs) -> anyhow::Result<Arc<AppState>> 
     if let Some(every) = state.settings.model_watch {
         reload::spawn_watcher(state.clone(), every);
     }
-    match patient_store::PatientStore::open(&args.patient_store) {
+    match patient_store::PatientStore::open(&settings.patient_store) {
         Ok(store) => {
             tracing::info!(patients = store.len(), "patient store opened");
             state.patients.store(Some(Arc::new(store)));
@@ -202,10 +160,10 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = routes::router(state.clone());
-    http_kit::serve(listener, app, state.settings.limits, shutdown).await?;
+    http_kit::serve(listener, app, state.settings.server, shutdown).await?;
     // Monitoring sockets outlive their HTTP connection: end them (their last alarms audited)
     // before the audit log closes.
-    state.sessions.shut_down(state.settings.limits.drain).await;
+    state.sessions.shut_down(state.settings.server.drain).await;
     // Alarms past the quotas not yet summarised: one record a user, before the log closes.
     let due = state
         .sessions
@@ -228,16 +186,18 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.args.check_footprint {
-        let footprint = footprint::check(&cli.args)?;
+        let footprint =
+            footprint::check(Footprint::of_flags(&cli.args), cli.args.memory_limit_bytes)?;
         println!("memory at the caps: {footprint}");
         return Ok(());
     }
+    let settings = cli.args.settings()?;
     runtime()?.block_on(async {
-        let state = build_state(&cli.args).await?;
-        let listener = tokio::net::TcpListener::bind(cli.args.listen)
+        let state = build_state(&settings).await?;
+        let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
-            .with_context(|| format!("cannot listen on {}", cli.args.listen))?;
-        tracing::info!(address = %cli.args.listen, "inference service listening");
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        tracing::info!(address = %settings.listen, "inference service listening");
         serve(listener, state, http_kit::shutdown_signal()).await
     })
 }

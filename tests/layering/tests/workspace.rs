@@ -100,22 +100,26 @@ const INFERENCE_LAYERS: &[(&str, usize)] = &[
     ("crate::sessions", 0),
     ("crate::signals", 0),
     ("crate::verdicts", 0),
-    ("crate::config", 1),
-    ("crate::footprint", 1),
+    ("crate::settings", 1),
+    ("crate::config", 2),
+    ("crate::footprint", 2),
     ("crate::state", 2),
     ("crate::service", 3),
     ("crate::routes", 4),
     ("crate::startup", 5),
 ];
 
-/// The auth service: the HTTP layer over its leaves (the store, hashing, passwords, the client
-/// address); no leaf imports the API.
+/// The auth service: startup over the HTTP layer and the command line, over the leaves (the
+/// store, hashing, passwords, the client address, the settings); no leaf imports the API.
 const AUTH_LAYERS: &[(&str, usize)] = &[
     ("crate::client_address", 0),
     ("crate::hashing", 0),
     ("crate::passwords", 0),
+    ("crate::settings", 0),
     ("crate::store", 0),
     ("crate::api", 1),
+    ("crate::config", 1),
+    ("crate::startup", 2),
 ];
 
 /// The training service: the network's kernels and the loop, what is chosen after training,

@@ -49,7 +49,9 @@ impl App {
             args.database.database_url = Some(database.into());
         }
         edit(&mut args);
-        let state = inference::build_state(&args).await.unwrap();
+        let state = inference::build_state(&args.settings().unwrap())
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         // Dropping the app (its sender) shuts the server down too.

@@ -334,8 +334,9 @@ async fn a_page_url_that_could_inject_into_its_policy_stops_the_start() {
         &ws.path("patients/store"),
         dir.path(),
     );
+    args.public_key_file = Some(dir.path().join("auth-public.json"));
     args.ui_auth_url = Some("http://auth; script-src *".into());
-    let error = inference::build_state(&args).await.err().expect("refused");
+    let error = args.settings().expect_err("refused");
     assert!(error.to_string().contains("UI_AUTH_URL"), "{error}");
 }
 

@@ -6,7 +6,6 @@
 //! * [`metrics`]: the service's Prometheus metrics.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use auth_tokens::{Issuer, Jwks, Verifier};
 use axum::extract::State;
@@ -20,6 +19,7 @@ use http_kit::{ApiError, BearerAuth, ErrorBody, VerifierState};
 use http_metrics::HttpMetrics;
 use utoipa::OpenApi;
 
+use crate::settings::ApiSettings;
 use crate::store::{Store, StoreError};
 
 pub mod metrics;
@@ -31,30 +31,13 @@ pub use metrics::AuthMetrics;
 pub use sessions::sync_revocations;
 pub use users::add_user;
 
-pub struct Settings {
-    pub refresh_lifetime: Duration,
-    /// Failed logins allowed per (username, client address) within the window.
-    pub max_failures: u32,
-    /// Failed logins allowed per client address, whatever the usernames (password spraying).
-    pub max_failures_per_address: u32,
-    pub failure_window: Duration,
-    /// After the second failure of a (username, address), the next attempt waits this long,
-    /// doubling with every further failure (zero: no delay).
-    pub backoff_base: Duration,
-    /// Proxies whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// Page origins allowed to log in across origins (CORS on the token endpoints).
-    pub browser_origins: Vec<String>,
-    pub limits: http_kit::ServerLimits,
-}
-
 pub struct AppState {
     pub store: Store,
     pub metrics: AuthMetrics,
     pub issuer: Issuer,
     pub verifier: Verifier,
     pub jwks: Jwks,
-    pub settings: Settings,
+    pub settings: ApiSettings,
     /// Checked against for unknown users, so they cost the same time as wrong passwords.
     pub decoy_hash: String,
     pub hashing: crate::hashing::HashingLimiter,

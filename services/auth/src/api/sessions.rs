@@ -144,14 +144,19 @@ async fn authenticate(
             &address,
             now,
             window,
-            i64::from(state.settings.max_failures_per_address),
+            i64::from(state.settings.max_failures_per_address.get()),
         )
         .await?
     {
         return Err(throttled(state, wait));
     }
     let failures = match store
-        .reserve_attempt(&pair, now, window, i64::from(state.settings.max_failures))
+        .reserve_attempt(
+            &pair,
+            now,
+            window,
+            i64::from(state.settings.max_failures.get()),
+        )
         .await?
     {
         Ok(failures) => failures,

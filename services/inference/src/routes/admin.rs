@@ -44,7 +44,7 @@ pub(crate) async fn reload_model(
             old_version: done.old_version,
             new_version: done.new_version,
             loaded_at: done.loaded_at,
-            replica: state.settings.instance.clone(),
+            replica: state.instance.clone(),
             fleet: fleet_note(state.settings.model_watch),
         })),
         Err(e) => {

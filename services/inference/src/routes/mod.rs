@@ -30,7 +30,7 @@ pub(crate) const PREDICTING_ROLES: [Role; 2] = [Role::Clinician, Role::Admin];
 pub fn router(state: SharedState) -> Router {
     let http_metrics = state.metrics.http.clone();
     let timeout = state.settings.request_timeout;
-    let max_body_bytes = state.settings.max_message_bytes;
+    let max_body_bytes = state.settings.bodies.max_body_bytes;
     let router = Router::new()
         .route("/predict/{patient_id}", get(predict::predict_patient))
         .route("/predict", post(predict::predict_signals))
@@ -62,10 +62,10 @@ pub fn router(state: SharedState) -> Router {
         // what a request holds.
         .layer(axum::middleware::from_fn_with_state(
             http_kit::BodyBudget::new(
-                state.settings.body_bytes_in_flight,
-                state.settings.max_message_bytes,
+                state.settings.bodies.in_flight,
+                state.settings.bodies.max_body_bytes,
             )
-            .per_user(state.settings.body_bytes_per_user),
+            .per_user(state.settings.bodies.per_user),
             http_kit::limit_bodies,
         ));
     http_kit::standard_layers(router, timeout)

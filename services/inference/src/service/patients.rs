@@ -33,7 +33,7 @@ pub(crate) fn patient_store(state: &AppState) -> Result<Arc<PatientStore>, ApiEr
     if let Some(store) = state.patients.load_full() {
         return Ok(store);
     }
-    let store = PatientStore::open(&state.settings.patient_store_dir).map_err(|e| {
+    let store = PatientStore::open(&state.settings.patient_store).map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "no_patient_store",

@@ -20,7 +20,7 @@ pub struct Reloaded {
 /// What names the production release now (file reads, off the async workers).
 async fn fingerprint(state: &Arc<AppState>) -> Option<Vec<u8>> {
     let state = state.clone();
-    tokio::task::spawn_blocking(move || state.settings.release.fingerprint())
+    tokio::task::spawn_blocking(move || state.release.fingerprint())
         .await
         .ok()
         .flatten()
@@ -32,7 +32,7 @@ async fn fingerprint(state: &Arc<AppState>) -> Option<Vec<u8>> {
 pub async fn reload(state: &Arc<AppState>, by: &str) -> Result<Reloaded, LoadError> {
     let _one_at_a_time = state.reload_lock.lock().await;
     let before = fingerprint(state).await;
-    let result = state.settings.release.fetch_and_load().await;
+    let result = state.release.fetch_and_load().await;
     // What was loaded is known only if the release did not move during the fetch; if it did,
     // nothing is recorded and the watch looks again on its next tick.
     let loaded = if fingerprint(state).await == before {
@@ -87,7 +87,7 @@ async fn store_index(dir: PathBuf) -> Option<Vec<u8>> {
 /// pointer moves; an unreadable one (an S3 outage) is retried on the next tick.
 pub fn spawn_watcher(state: Arc<AppState>, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let store_dir = state.settings.patient_store_dir.clone();
+        let store_dir = state.settings.patient_store.clone();
         let mut store_seen = store_index(store_dir.clone()).await;
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

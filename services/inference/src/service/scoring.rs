@@ -10,7 +10,7 @@ use std::time::Instant;
 use axum::http::StatusCode;
 use eeg_data::SAMPLES_PER_RECORDING;
 use http_kit::{ApiError, RequestId};
-use seizure_model::ThresholdSource;
+use seizure_model::{MaxAbsSample, ThresholdSource};
 use serde::Serialize;
 
 use crate::admission::Ticket;
@@ -97,7 +97,7 @@ pub(crate) fn input_bound(state: &AppState, model: &LoadedModel) -> f64 {
     state
         .settings
         .max_abs_sample
-        .unwrap_or(model.card().input.max_abs_sample)
+        .map_or(model.card().input.max_abs_sample, MaxAbsSample::into_inner)
 }
 
 /// Scores `samples` (row-major raw recordings) in batched forward passes, stopping early if
@@ -189,7 +189,7 @@ pub(crate) fn score(
             .collect(),
         per_recording,
         out_of_distribution: ood.map(|(_, summary)| summary),
-        processed_by: state.settings.instance.clone(),
+        processed_by: state.instance.clone(),
     })
 }
 
@@ -258,7 +258,10 @@ pub(crate) fn patient_call_of(
     let call = model.card().patient_call(window_threshold);
     match state.settings.patient_threshold {
         Some(threshold) => (
-            seizure_model::PatientCall { threshold, ..call },
+            seizure_model::PatientCall {
+                threshold: threshold.into_inner(),
+                ..call
+            },
             ThresholdSource::Override,
         ),
         None => (call, ThresholdSource::ModelCard),
@@ -268,7 +271,7 @@ pub(crate) fn patient_call_of(
 /// The threshold in force for `model`: the override, or the one in its card.
 pub(crate) fn threshold_of(state: &AppState, model: &LoadedModel) -> (f64, ThresholdSource) {
     match state.settings.threshold {
-        Some(value) => (value, ThresholdSource::Override),
+        Some(value) => (value.into_inner(), ThresholdSource::Override),
         None => model.card().threshold(),
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use http_kit::ApiError;
 use patient_store::PatientStore;
+use seizure_model::Threshold;
 
 use crate::model::LoadedModel;
 use crate::service::patients::patient_store_for;
@@ -27,7 +28,10 @@ pub(crate) async fn verdicts(
     let key = CacheKey {
         model_version: model.version.clone(),
         store: Arc::clone(&store),
-        thresholds: (state.settings.threshold, state.settings.patient_threshold),
+        thresholds: (
+            state.settings.threshold.map(Threshold::into_inner),
+            state.settings.patient_threshold.map(Threshold::into_inner),
+        ),
     };
     // Held while computing: whoever asks meanwhile waits for this computation.
     let mut cached = state.verdicts.lock().await;

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::config::AuthUrl;
+use crate::settings::AuthUrl;
 use crate::state::SharedState;
 
 const INDEX: &str = include_str!("index.html");
@@ -82,7 +82,7 @@ pub fn routes(auth: Option<AuthUrl>) -> Router<SharedState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::auth_url;
+    use crate::settings::auth_url;
 
     #[test]
     fn the_policy_allows_connections_to_the_auth_origin_only() {
@@ -99,6 +99,7 @@ mod tests {
         assert!(without.to_str().unwrap().contains("connect-src 'self';"));
         assert!(auth_url("http://auth; script-src *")
             .unwrap_err()
+            .to_string()
             .starts_with("UI_AUTH_URL"));
     }
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use bedside::{AlarmRule, Event, Monitor, MonitorConfig, WindowScore};
 use http_kit::ApiError;
+use seizure_model::Threshold;
 use serde::{Deserialize, Serialize};
 
 use crate::service::scoring::{input_bound, serving_model, threshold_of};
@@ -224,7 +225,10 @@ pub(crate) fn open_entry(
     // The card's alarm decision; PREDICTION_THRESHOLD, when set, overrides its threshold too.
     let (_, source) = threshold_of(state, &model);
     let defaults = AlarmRule::of_card(model.card());
-    let threshold = state.settings.threshold.unwrap_or(defaults.threshold);
+    let threshold = state
+        .settings
+        .threshold
+        .map_or(defaults.threshold, Threshold::into_inner);
     let config = MonitorConfig {
         hop: body.hop.unwrap_or(bedside::monitor::DEFAULT_HOP),
         rule: AlarmRule {
@@ -301,7 +305,7 @@ pub(crate) fn open_entry(
 pub(crate) fn max_message_bytes(state: &SharedState) -> usize {
     push_text_limit(
         state.sessions.limits.max_monitor_push_samples,
-        state.settings.max_message_bytes,
+        state.settings.bodies.max_body_bytes,
     )
 }
 
