@@ -15,6 +15,7 @@ pub mod fanout;
 pub mod monitor;
 mod ops;
 mod pipeline;
+pub mod reference;
 mod serve;
 pub mod tune;
 
