@@ -267,6 +267,8 @@ fn auth_answers_while_two_clinicians_saturate_inference() {
 /// blocking thread) and the audit write under that.
 #[test]
 fn a_requests_spans_reach_an_otlp_collector_as_one_trace() {
+    const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const CALLER_SPAN: &str = "00f067aa0ba902b7";
     if !cfg!(feature = "fleet") {
         test_support::skip("OTLP export is part of the fleet feature");
         return;
@@ -335,6 +337,8 @@ fn a_requests_spans_reach_an_otlp_collector_as_one_trace() {
         .get(format!("{}/predict/{patient}", traced.url("inference")))
         .bearer_auth(&token)
         .header("x-request-id", "traced-request-7")
+        // The caller's W3C trace context: the request's spans join the caller's trace.
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
         .send()
         .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
@@ -363,6 +367,11 @@ fn a_requests_spans_reach_an_otlp_collector_as_one_trace() {
             .unwrap_or_else(|| panic!("no {name} span in {trace}"))
     };
     let (request, handler) = (span("request"), span("predict_patient"));
+    assert!(
+        trace["trace_id"].as_str().unwrap().ends_with(CALLER_TRACE),
+        "{trace}"
+    );
+    assert_eq!(request["parent_id"], CALLER_SPAN, "{trace}");
     assert_eq!(handler["parent_id"], request["span_id"], "{trace}");
     assert_eq!(handler["attributes"]["patient"], json!(patient.to_string()));
     // The scoring ran on a blocking thread, still inside the handler's span.

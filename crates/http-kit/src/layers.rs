@@ -124,7 +124,7 @@ fn request_span<B>(request: &axum::http::Request<B>) -> Span {
         .map_or("unmatched", MatchedPath::as_str);
     // Probes and scrapes come every few seconds: their spans are debug, so neither the logs
     // nor a trace collector fill with them.
-    if is_probe(route) {
+    let span = if is_probe(route) {
         tracing::debug_span!(
             "request",
             request_id = %id_of(request),
@@ -138,7 +138,10 @@ fn request_span<B>(request: &axum::http::Request<B>) -> Span {
             method = %request.method(),
             route
         )
-    }
+    };
+    // A caller's W3C trace context (`traceparent`): the request's spans join its trace.
+    telemetry::continue_trace(&span, request.headers());
+    span
 }
 
 /// A health probe's or a metrics scrape's route.

@@ -7,10 +7,12 @@
 mod escape;
 #[cfg(feature = "otlp")]
 mod otlp;
+mod trace_context;
 
 use std::io::IsTerminal;
 
 pub use escape::EscapingWriter;
+pub use trace_context::continue_trace;
 
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::EnvFilter;
