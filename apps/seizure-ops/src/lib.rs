@@ -185,13 +185,11 @@ impl Cli {
 }
 
 /// A stage's options as its own binary would read them with no flags: from their environment
-/// variables, else their defaults (which the flag groups take from the libraries' typed
-/// defaults). The app runs several stages in one process, whose flags would collide, so each
-/// is configured by the environment its own binary reads; callers then set the paths they own.
+/// variables, else their defaults ([`service_flags::from_env`]). The app runs several stages
+/// in one process, whose flags would collide, so each is configured by the environment its own
+/// binary reads; callers then set the paths they own.
 pub fn from_env<T: clap::Args + clap::FromArgMatches>() -> anyhow::Result<T> {
-    let command = T::augment_args(clap::Command::new("seizure-ops"));
-    let matches = command.try_get_matches_from(["seizure-ops"])?;
-    Ok(T::from_arg_matches(&matches)?)
+    Ok(service_flags::from_env()?)
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

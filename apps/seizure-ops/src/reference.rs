@@ -22,9 +22,11 @@ pub fn render() -> String {
          differs from what the binaries accept, and `UPDATE_REFERENCE=1` with the same command \
          rewrites it. How the settings combine (remotes, secrets, build features) is in \
          [configuration.md](configuration.md).\n\n\
-         Every flag of a service also has the environment variable named beside it; a flag \
-         given on the command line wins. Each service parses these once into its typed settings \
-         and refuses a value it cannot use, naming the flag, before it opens or reads anything.\n",
+         A flag with an environment variable named beside it can be set either way; the command \
+         line wins. Each service parses these once into its typed settings: a malformed or \
+         out-of-range value is refused naming its flag before the service opens or reads \
+         anything (what only trying can tell, such as a key file or a database, is refused at \
+         start when it is tried).\n",
     );
     let root = Cli::command();
     for command in root.get_subcommands() {

@@ -10,7 +10,8 @@ fn the_configuration_reference_matches_the_command_lines() {
         .join(seizure_ops::reference::REFERENCE_FILE);
     let rendered = seizure_ops::reference::render();
     if std::env::var_os("UPDATE_REFERENCE").is_some() {
-        std::fs::write(&path, &rendered).unwrap();
+        std::fs::write(&path, &rendered)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         return;
     }
     let written =

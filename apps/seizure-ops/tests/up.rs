@@ -267,8 +267,14 @@ fn auth_answers_while_two_clinicians_saturate_inference() {
 /// blocking thread) and the audit write under that.
 #[test]
 fn a_requests_spans_reach_an_otlp_collector_as_one_trace() {
-    const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-    const CALLER_SPAN: &str = "00f067aa0ba902b7";
+    // The caller's ids: new for every run (a tracking server keeps a trace id for good).
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let caller_trace = format!("{:032x}", nanos ^ (u128::from(std::process::id()) << 64));
+    let caller_span = format!("{:016x}", (nanos as u64) | 1);
+    let (caller_trace, caller_span) = (caller_trace.as_str(), caller_span.as_str());
     if !cfg!(feature = "fleet") {
         test_support::skip("OTLP export is part of the fleet feature");
         return;
@@ -338,7 +344,7 @@ fn a_requests_spans_reach_an_otlp_collector_as_one_trace() {
         .bearer_auth(&token)
         .header("x-request-id", "traced-request-7")
         // The caller's W3C trace context: the request's spans join the caller's trace.
-        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
+        .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
         .send()
         .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
@@ -368,10 +374,10 @@ fn a_requests_spans_reach_an_otlp_collector_as_one_trace() {
     };
     let (request, handler) = (span("request"), span("predict_patient"));
     assert!(
-        trace["trace_id"].as_str().unwrap().ends_with(CALLER_TRACE),
+        trace["trace_id"].as_str().unwrap().ends_with(caller_trace),
         "{trace}"
     );
-    assert_eq!(request["parent_id"], CALLER_SPAN, "{trace}");
+    assert_eq!(request["parent_id"], caller_span, "{trace}");
     assert_eq!(handler["parent_id"], request["span_id"], "{trace}");
     assert_eq!(handler["attributes"]["patient"], json!(patient.to_string()));
     // The scoring ran on a blocking thread, still inside the handler's span.

@@ -54,13 +54,30 @@ pub fn web_url(text: &str) -> Result<WebUrl, String> {
     Ok(WebUrl { base, origin })
 }
 
+/// A checked page origin, `http(s)://host[:port]`: only [`web_origin`] makes one, so it is
+/// always safe in a response header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebOrigin(String);
+
+impl WebOrigin {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for WebOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Parses a page origin: a [`web_url`] without a path.
-pub fn web_origin(text: &str) -> Result<String, String> {
+pub fn web_origin(text: &str) -> Result<WebOrigin, String> {
     let url = web_url(text)?;
     if url.base != url.origin {
         return Err(format!("{text:?}: an origin has no path"));
     }
-    Ok(url.origin)
+    Ok(WebOrigin(url.origin))
 }
 
 #[cfg(test)]
@@ -80,7 +97,7 @@ mod tests {
             "http://[::1]:8001"
         );
         assert_eq!(
-            web_origin("http://localhost:8002/").unwrap(),
+            web_origin("http://localhost:8002/").unwrap().as_str(),
             "http://localhost:8002"
         );
     }

@@ -8,6 +8,7 @@
 
 #[cfg(feature = "servers")]
 mod database;
+mod group;
 mod log;
 #[cfg(feature = "servers")]
 mod server;
@@ -18,6 +19,7 @@ mod tokens;
 
 #[cfg(feature = "servers")]
 pub use database::DatabaseArgs;
+pub use group::{defaults, from_env, parse_without_env};
 pub use log::LogArgs;
 #[cfg(feature = "servers")]
 pub use server::ServerArgs;

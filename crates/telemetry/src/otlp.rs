@@ -7,7 +7,7 @@ use std::time::Duration;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_http::{HttpClient, HttpError};
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig, WithHttpConfig};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, TracerProviderBuilder};
 use opentelemetry_sdk::Resource;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -35,6 +35,13 @@ impl HttpClient for Blocking {
         *answer.headers_mut() = headers;
         Ok(answer)
     }
+}
+
+/// The tracer provider's settings, shared by the exporter and the tests: every span is
+/// recorded and exported, whatever a caller's `traceparent` says of sampling (a client cannot
+/// switch the tracing of its own requests off by sending the flag 00).
+pub(crate) fn provider_builder() -> TracerProviderBuilder {
+    SdkTracerProvider::builder().with_sampler(Sampler::AlwaysOn)
 }
 
 /// The running exporter.
@@ -79,7 +86,7 @@ impl Traces {
             .map_err(|e| {
                 anyhow::anyhow!("cannot export traces to {}: {e}", crate::shown_url(&url))
             })?;
-        let provider = SdkTracerProvider::builder()
+        let provider = provider_builder()
             .with_batch_exporter(exporter)
             .with_resource(Resource::builder().with_service_name(service).build())
             .build();

@@ -30,7 +30,7 @@ pub fn continue_trace(_span: &tracing::Span, _headers: &http::HeaderMap) {}
 #[cfg(all(test, feature = "otlp"))]
 mod tests {
     use opentelemetry::trace::TracerProvider as _;
-    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
@@ -45,7 +45,7 @@ mod tests {
     /// The trace id `span` ends up in, under a subscriber that exports to memory.
     fn trace_of(headers: &http::HeaderMap) -> (String, String) {
         let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
+        let provider = crate::otlp::provider_builder()
             .with_simple_exporter(exporter.clone())
             .build();
         let subscriber = tracing_subscriber::registry()
@@ -68,6 +68,16 @@ mod tests {
         let (trace, parent) = trace_of(&headers(&[(
             "traceparent",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )]));
+        assert_eq!(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(parent, "00f067aa0ba902b7");
+    }
+
+    #[test]
+    fn a_caller_cannot_switch_the_tracing_of_its_request_off() {
+        let (trace, parent) = trace_of(&headers(&[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
         )]));
         assert_eq!(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(parent, "00f067aa0ba902b7");

@@ -145,6 +145,7 @@ impl AuthArgs {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+    use http_kit::origin::WebOrigin;
 
     use super::*;
 
@@ -172,10 +173,10 @@ mod tests {
         assert_eq!((defaults.access_token_ttl, defaults.max_failures), (900, 5));
     }
 
+    /// The settings of `flags`, the shell's environment ignored.
     fn settings_of(flags: &[&str]) -> Result<AuthSettings, SettingsError> {
-        Cli::try_parse_from(["auth"].iter().chain(flags))
+        service_flags::parse_without_env::<AuthArgs>(flags)
             .unwrap()
-            .args
             .settings()
     }
 
@@ -201,7 +202,12 @@ mod tests {
         assert_eq!(settings.api.backoff_base, Duration::ZERO);
         assert_eq!(settings.api.max_failures.get(), 5);
         assert_eq!(
-            settings.api.browser_origins,
+            settings
+                .api
+                .browser_origins
+                .iter()
+                .map(WebOrigin::as_str)
+                .collect::<Vec<_>>(),
             ["http://127.0.0.1:8002", "http://localhost:8002"]
         );
         let admin = settings.first_admin.expect("configured");

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use auth_tokens::{SigningAlgorithm, TokenAudience};
+use http_kit::origin::WebOrigin;
 use http_kit::ServerLimits;
 use secrecy::SecretString;
 use sql_pool::DatabaseSettings;
@@ -56,7 +57,7 @@ pub struct ApiSettings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Page origins allowed to log in across origins (CORS on the token endpoints), each a
     /// checked `scheme://host[:port]`.
-    pub browser_origins: Vec<String>,
+    pub browser_origins: Vec<WebOrigin>,
     pub limits: ServerLimits,
 }
 
@@ -90,7 +91,7 @@ pub enum SettingsError {
 }
 
 /// The page origins of `CORS_ALLOWED_ORIGINS`, each checked.
-pub fn browser_origins(texts: &[String]) -> Result<Vec<String>, SettingsError> {
+pub fn browser_origins(texts: &[String]) -> Result<Vec<WebOrigin>, SettingsError> {
     texts
         .iter()
         .map(|o| http_kit::origin::web_origin(o.trim()))
@@ -110,7 +111,8 @@ mod tests {
     #[test]
     fn origins_are_checked_and_trimmed() {
         let parsed = browser_origins(&[" http://127.0.0.1:8002 ".into()]).unwrap();
-        assert_eq!(parsed, ["http://127.0.0.1:8002"]);
+        assert_eq!(parsed[0].as_str(), "http://127.0.0.1:8002");
+        assert_eq!(parsed.len(), 1);
         for bad in ["*", "http://host;x", "http://host/path", "javascript:x", ""] {
             let error = browser_origins(&[bad.into()]).unwrap_err().to_string();
             assert!(error.starts_with("CORS_ALLOWED_ORIGINS"), "{bad}: {error}");

@@ -62,11 +62,15 @@ pub enum FirstAdmin {
 /// migrated; nothing is written): when the admin is missing and no password is configured, a
 /// random one goes into `settings`, and into the answer to show the operator.
 pub async fn prepare_first_admin(settings: &mut AuthSettings) -> anyhow::Result<FirstAdmin> {
-    let store = open_store(&settings.database).await?;
     let Some(admin) = &mut settings.first_admin else {
         return Ok(FirstAdmin::NotConfigured);
     };
-    if store.user(&admin.username).await?.is_some() {
+    if open_store(&settings.database)
+        .await?
+        .user(&admin.username)
+        .await?
+        .is_some()
+    {
         return Ok(FirstAdmin::Exists);
     }
     if admin.password.is_some() {
@@ -166,8 +170,7 @@ pub async fn serve(
         }
     });
     let limits = state.settings.limits;
-    // Credentials, forms and user records are small: a body over 16 KiB is not one of them.
-    let app = api::router(state).layer(axum::extract::DefaultBodyLimit::max(16 * 1024));
+    let app = api::router(state);
     http_kit::serve(listener, app, limits, shutdown).await?;
     sync.abort();
     Ok(())

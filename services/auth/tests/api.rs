@@ -133,6 +133,12 @@ async fn malformed_bodies_are_400_with_json(app: TestApp) {
     assert_eq!(body["error"], "bad_request");
     let (status, body) = app.post("/login", json!({"username": "x"}), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Credentials are small: a body over 16 KiB is refused before it is parsed (the limit is
+    // part of the router, whatever serves it).
+    let huge = json!({"username": ADMIN, "password": "p".repeat(17 * 1024)});
+    let (status, body) = app.post("/login", huge, None).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(body["error"].is_string(), "{body}");
 }
 
 async fn oauth2_token_endpoint_supports_password_and_refresh_grants(app: TestApp) {

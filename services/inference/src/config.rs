@@ -13,7 +13,8 @@ use service_flags::RemoteArgs;
 use crate::fleet_drift;
 use crate::sessions::MonitorLimits;
 use crate::settings::{
-    self, AdmissionCaps, BodyCaps, DriftWindow, InferenceSettings, KeyLocation, SettingsError,
+    self, AdmissionCaps, BodyCaps, DriftSettings, InferenceSettings, KeyLocation, SettingsError,
+    UserShare,
 };
 
 /// Where the inference service listens unless configured (`INFERENCE_LISTEN`).
@@ -326,9 +327,10 @@ impl InferenceArgs {
                 .as_deref()
                 .map(settings::auth_url)
                 .transpose()?,
-            drift: DriftWindow {
+            drift: DriftSettings {
                 max_age: Duration::from_secs(self.drift_max_age_seconds),
-                max_user_share: self.drift_max_user_share,
+                max_user_share: UserShare::try_new(self.drift_max_user_share)
+                    .map_err(|_| SettingsError::UserShare(self.drift_max_user_share))?,
             },
             signal_reads_per_minute: self.signal_reads_per_minute,
             monitor: self.monitor.limits(),
@@ -350,11 +352,12 @@ mod tests {
         assert_eq!(parsed.args.monitor.limits(), MonitorLimits::DEFAULT);
     }
 
+    /// The settings of `flags` with a key file, the shell's environment ignored.
     fn settings_of(flags: &[&str]) -> Result<InferenceSettings, SettingsError> {
-        let argv = ["inference", "--public-key-file=auth-public.json"];
-        Cli::try_parse_from(argv.iter().chain(flags))
+        let mut argv = vec!["--public-key-file=auth-public.json"];
+        argv.extend(flags);
+        service_flags::parse_without_env::<InferenceArgs>(&argv)
             .unwrap()
-            .args
             .settings()
     }
 
@@ -390,9 +393,23 @@ mod tests {
             let error = settings_of(&[flag]).unwrap_err().to_string();
             assert!(error.starts_with(expected), "{flag}: {error}");
         }
-        let error = Cli::try_parse_from(["inference"])
-            .unwrap()
-            .args
+        // The flag's own parser refuses a share outside (0, 1]; arguments built in code are
+        // refused by the settings.
+        assert!(
+            service_flags::parse_without_env::<InferenceArgs>(&["--drift-max-user-share=0"])
+                .is_err()
+        );
+        let mut args: InferenceArgs =
+            service_flags::parse_without_env(&["--public-key-file=k.json"]).unwrap();
+        for share in [0.0, -0.5, 1.5, f64::NAN] {
+            args.drift_max_user_share = share;
+            let error = args.settings().unwrap_err().to_string();
+            assert!(
+                error.starts_with("DRIFT_MAX_USER_SHARE must be a fraction in (0, 1]"),
+                "{error}"
+            );
+        }
+        let error = service_flags::defaults::<InferenceArgs>()
             .settings()
             .unwrap_err();
         assert!(error.to_string().contains("AUTH_JWKS_URL"), "{error}");
@@ -423,12 +440,10 @@ mod tests {
         assert_eq!(settings.keys, KeyLocation::File("auth-public.json".into()));
         assert_eq!(settings.production_pointer, PathBuf::from("production.dvc"));
         assert_eq!(settings.revocations_url, None);
-        let fetched = Cli::try_parse_from([
-            "inference",
+        let fetched = service_flags::parse_without_env::<InferenceArgs>(&[
             "--jwks-url=http://auth:8001/.well-known/jwks.json",
         ])
         .unwrap()
-        .args
         .settings()
         .unwrap();
         assert_eq!(

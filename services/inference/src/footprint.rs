@@ -154,7 +154,7 @@ mod tests {
     use super::*;
 
     fn args(edit: impl FnOnce(&mut InferenceArgs)) -> InferenceArgs {
-        let mut args = <crate::config::Cli as clap::Parser>::parse_from(["inference"]).args;
+        let mut args: InferenceArgs = service_flags::defaults();
         edit(&mut args);
         args
     }

@@ -3,11 +3,11 @@
 //! atomic pointer (`POST /reload-model` swaps it without downtime), an SQL audit log of every
 //! prediction, Prometheus metrics and an OpenAPI document.
 //!
-//! Dependencies run one way: [`startup`] -> [`routes`] -> [`service`] -> [`state`] ->
-//! leaves ([`model`], [`audit`], [`admission`], [`metrics`], [`fleet_drift`], [`quota`],
-//! [`sessions`], [`signals`], [`verdicts`]), with [`settings`], the command line it is parsed from ([`config`]) and [`footprint`] beside
-//! the state. A leaf
-//! never imports a layer above it (`tests/layering` checks).
+//! Dependencies run one way: [`startup`] -> [`routes`] -> [`service`] -> [`state`], with
+//! the command line ([`config`]) and the memory at the caps ([`footprint`]) beside the state
+//! -> [`settings`] -> leaves ([`model`], [`audit`], [`admission`], [`metrics`],
+//! [`fleet_drift`], [`quota`], [`sessions`], [`signals`], [`verdicts`]). A leaf never imports
+//! a layer above it (`tests/layering` checks).
 
 // Leaves: no import of the layers above.
 pub mod admission;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use auth_tokens::TokenAudience;
 use http_kit::ServerLimits;
+use nutype::nutype;
 use seizure_model::{MaxAbsSample, Threshold};
 use sql_pool::DatabaseSettings;
 use stage_kit::RemoteSettings;
@@ -60,14 +61,21 @@ pub struct AdmissionCaps {
     pub in_progress: usize,
 }
 
+/// The most of the fleet's drift window one user's windows may hold: a fraction in (0, 1].
+#[nutype(
+    validate(finite, greater = 0.0, less_or_equal = 1.0),
+    derive(Debug, Clone, Copy, PartialEq, PartialOrd, Display)
+)]
+pub struct UserShare(f64);
+
 /// The fleet's drift window (`DRIFT_MAX_AGE_SECONDS`, `DRIFT_MAX_USER_SHARE`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DriftWindow {
+pub struct DriftSettings {
     pub max_age: Duration,
-    /// In (0, 1].
-    pub max_user_share: f64,
+    pub max_user_share: UserShare,
 }
 
+/// Everything the service runs with; [`crate::build_state`] takes it whole.
 #[derive(Debug, Clone)]
 pub struct InferenceSettings {
     pub listen: SocketAddr,
@@ -104,7 +112,7 @@ pub struct InferenceSettings {
     pub model_startup_fetch: Duration,
     /// Where the page at /ui/ logs in (`UI_AUTH_URL`).
     pub ui_auth: Option<AuthUrl>,
-    pub drift: DriftWindow,
+    pub drift: DriftSettings,
     /// Patients' raw recordings one user may read a minute.
     pub signal_reads_per_minute: u32,
     pub monitor: MonitorLimits,
@@ -118,6 +126,8 @@ pub enum SettingsError {
     Threshold { flag: &'static str },
     #[error("MAX_ABS_SAMPLE must be a positive number within f32's range, not {0}")]
     MaxAbsSample(f64),
+    #[error("DRIFT_MAX_USER_SHARE must be a fraction in (0, 1], not {0}")]
+    UserShare(f64),
     #[error("UI_AUTH_URL {0}")]
     AuthUrl(String),
     #[error(

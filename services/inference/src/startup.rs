@@ -106,7 +106,10 @@ pub async fn build_state(settings: &InferenceSettings) -> anyhow::Result<Arc<App
         ),
         verdicts: Default::default(),
         acknowledging: Default::default(),
-        drift: fleet_drift::FleetDrift::new(settings.drift.max_age, settings.drift.max_user_share),
+        drift: fleet_drift::FleetDrift::new(
+            settings.drift.max_age,
+            settings.drift.max_user_share.into_inner(),
+        ),
     });
     monitor::spawn_sweeper(state.clone());
     let fingerprint = state.release.fingerprint();

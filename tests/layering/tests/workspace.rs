@@ -89,7 +89,7 @@ fn no_crate_has_an_import_cycle() {
 }
 
 /// The inference service, as its crate documentation draws it: startup -> routes -> service
-/// -> state -> configuration -> leaves.
+/// -> state, the command line and the memory footprint -> settings -> leaves.
 const INFERENCE_LAYERS: &[(&str, usize)] = &[
     ("crate::admission", 0),
     ("crate::audit", 0),

@@ -119,44 +119,16 @@ impl App {
 /// The service's arguments for a test: random port, the given release and store, its
 /// database and spill file in `dir`, no key source (set one), no pointer watch.
 pub fn default_args(production: &Path, patients: &Path, dir: &Path) -> inference::InferenceArgs {
-    inference::InferenceArgs {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        production_dir: production.to_owned(),
-        production_pointer: None,
-        remote: Default::default(),
-        patient_store: patients.to_owned(),
-        database: service_flags::DatabaseArgs {
-            database_url: Some(dir.join("predictions.db").display().to_string().into()),
-            ..Default::default()
-        },
-        jwks_url: None,
-        public_key_file: None,
-        revocations_url: None,
-        revocation_poll_seconds: 5,
-        tokens: Default::default(),
-        threshold: None,
-        patient_threshold: None,
-        request_timeout_seconds: 10,
-        max_body_bytes: 8 * 1024 * 1024,
-        max_body_bytes_in_flight: inference::config::DEFAULT_BODY_BYTES_IN_FLIGHT,
-        max_body_bytes_per_user: None,
-        memory_limit_bytes: None,
-        check_footprint: false,
-        max_abs_sample: None,
-        audit_spill_file: dir.join("predictions.spill.jsonl"),
-        audit_shutdown_grace_seconds: 5,
-        max_predictions_per_user: 4,
-        max_predictions_in_progress: 64,
-        // Tests that want the pointer watch turn it on (it would add reloads to counts).
-        model_watch_seconds: 0,
-        model_startup_fetch_seconds: 60,
-        ui_auth_url: None,
-        drift_max_age_seconds: 3600,
-        drift_max_user_share: inference::fleet_drift::DEFAULT_SHARE,
-        signal_reads_per_minute: 30,
-        monitor: Default::default(),
-        server: Default::default(),
-    }
+    // The flags' own defaults, the shell's environment ignored.
+    let mut args: inference::InferenceArgs = service_flags::defaults();
+    args.listen = "127.0.0.1:0".parse().unwrap();
+    args.production_dir = production.to_owned();
+    args.patient_store = patients.to_owned();
+    args.database.database_url = Some(dir.join("predictions.db").display().to_string().into());
+    args.audit_spill_file = dir.join("predictions.spill.jsonl");
+    // Tests that want the pointer watch turn it on (it would add reloads to counts).
+    args.model_watch_seconds = 0;
+    args
 }
 
 pub use test_support::http::{answer, assert_error};

@@ -15,6 +15,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use http_kit::origin::WebOrigin;
 use http_kit::{ApiError, BearerAuth, ErrorBody, VerifierState};
 use http_metrics::HttpMetrics;
 use utoipa::OpenApi;
@@ -45,6 +46,11 @@ pub struct AppState {
 
 pub(crate) type SharedState = Arc<AppState>;
 
+/// Credentials, forms and user records are small: a body over 16 KiB is not one of them. The
+/// limit is part of the router, so whatever serves it (the binary, `seizure-ops serve`, a
+/// test) applies it.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
 /// Logins take tens of milliseconds (argon2); anything near this is stuck.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -72,24 +78,28 @@ pub fn router(state: SharedState) -> Router {
         .merge(http_kit::docs(ApiDoc::openapi()))
         .fallback(http_kit::not_found)
         .with_state(state);
-    http_kit::standard_layers(router, REQUEST_TIMEOUT).layer(axum::middleware::from_fn_with_state(
-        http_metrics,
-        HttpMetrics::layer,
-    ))
+    http_kit::standard_layers(router, REQUEST_TIMEOUT)
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            HttpMetrics::layer,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 /// CORS for the token endpoints, for the configured page origins only (none: no CORS). Not
 /// `*`: a page of any site a clinician visits could otherwise use their browser to try
 /// passwords against an auth service only reachable inside the hospital. No credentials mode:
 /// tokens travel in bodies and the `Authorization` header, never in cookies.
-fn browser_cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+fn browser_cors(origins: &[WebOrigin]) -> Option<tower_http::cors::CorsLayer> {
     use axum::http::{header, HeaderValue, Method};
     if origins.is_empty() {
         return None;
     }
     let origins: Vec<HeaderValue> = origins
         .iter()
-        .map(|o| HeaderValue::from_str(o).expect("web_origin keeps header-safe characters"))
+        .map(|o| {
+            HeaderValue::from_str(o.as_str()).expect("a WebOrigin holds header-safe characters")
+        })
         .collect();
     Some(
         tower_http::cors::CorsLayer::new()
