@@ -29,6 +29,34 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::ApiError;
 
+/// The request-body caps as they take effect: the total never below one largest body (a lone
+/// largest request always fits) nor above what the budget can count, one user's share between
+/// one largest body and the total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyCaps {
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Request bodies in memory, all requests together.
+    pub in_flight: usize,
+    /// One user's bodies in memory together.
+    pub per_user: usize,
+}
+
+impl BodyCaps {
+    /// The caps from their settings; the per-user share defaults to one largest body.
+    pub fn new(max_body_bytes: usize, in_flight: usize, per_user: Option<usize>) -> Self {
+        let in_flight = in_flight.max(max_body_bytes).min(Semaphore::MAX_PERMITS);
+        Self {
+            max_body_bytes,
+            in_flight,
+            per_user: per_user
+                .unwrap_or(max_body_bytes)
+                .max(max_body_bytes)
+                .min(in_flight),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct BodyBudget {
     permits: Arc<Semaphore>,
@@ -45,12 +73,20 @@ impl BodyBudget {
     /// (`max_body_bytes`), so that a lone largest request always fits; each user may hold
     /// all of it until [`BodyBudget::per_user`] says otherwise.
     pub fn new(budget_bytes: usize, max_body_bytes: usize) -> Self {
-        let budget_bytes = budget_bytes.max(max_body_bytes).min(Semaphore::MAX_PERMITS);
-        Self {
-            permits: Arc::new(Semaphore::new(budget_bytes)),
-            budget_bytes,
+        Self::with_caps(BodyCaps::new(
             max_body_bytes,
-            per_user_bytes: budget_bytes,
+            budget_bytes,
+            Some(usize::MAX),
+        ))
+    }
+
+    /// The budget of `caps`.
+    pub fn with_caps(caps: BodyCaps) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(caps.in_flight)),
+            budget_bytes: caps.in_flight,
+            max_body_bytes: caps.max_body_bytes,
+            per_user_bytes: caps.per_user,
             users: Arc::default(),
         }
     }
@@ -58,7 +94,8 @@ impl BodyBudget {
     /// Each user's bodies in memory together hold at most `bytes` (never below one largest
     /// body, never above the whole budget).
     pub fn per_user(mut self, bytes: usize) -> Self {
-        self.per_user_bytes = bytes.max(self.max_body_bytes).min(self.budget_bytes);
+        self.per_user_bytes =
+            BodyCaps::new(self.max_body_bytes, self.budget_bytes, Some(bytes)).per_user;
         self
     }
 
@@ -285,6 +322,41 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+
+    #[test]
+    fn body_caps_take_effect_within_each_other() {
+        let mib = 1 << 20;
+        // The per-user share defaults to one largest body.
+        assert_eq!(
+            BodyCaps::new(8 * mib, 24 * mib, None),
+            BodyCaps {
+                max_body_bytes: 8 * mib,
+                in_flight: 24 * mib,
+                per_user: 8 * mib
+            }
+        );
+        // A total below one body is raised to it; a share outside the two is brought inside.
+        assert_eq!(BodyCaps::new(8 * mib, mib, None).in_flight, 8 * mib);
+        assert_eq!(BodyCaps::new(8 * mib, 24 * mib, Some(1)).per_user, 8 * mib);
+        assert_eq!(
+            BodyCaps::new(8 * mib, 24 * mib, Some(usize::MAX)).per_user,
+            24 * mib
+        );
+        assert_eq!(
+            BodyCaps::new(8 * mib, 24 * mib, Some(16 * mib)).per_user,
+            16 * mib
+        );
+        // What the budget can count, at most.
+        assert_eq!(
+            BodyCaps::new(8 * mib, usize::MAX, None).in_flight,
+            Semaphore::MAX_PERMITS
+        );
+        let budget = BodyBudget::with_caps(BodyCaps::new(8 * mib, 24 * mib, Some(16 * mib)));
+        assert_eq!(
+            (budget.bytes(), budget.per_user_bytes()),
+            (24 * mib, 16 * mib)
+        );
+    }
 
     /// Handlers wait for a permit of `gate` each (after reading their body), so bodies stay
     /// counted until released.

@@ -18,7 +18,7 @@ pub mod origin;
 mod server;
 
 pub use auth::{Authenticated, VerifierState};
-pub use body_budget::{limit_bodies, BodyBudget, BodyOwner};
+pub use body_budget::{limit_bodies, BodyBudget, BodyCaps, BodyOwner};
 pub use error::{ApiError, ErrorBody};
 pub use layers::{standard_layers, RequestId, REQUEST_ID_HEADER};
 pub use server::{serve, ServerLimits};

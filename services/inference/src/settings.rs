@@ -28,31 +28,9 @@ pub enum KeyLocation {
     File(PathBuf),
 }
 
-/// The request-body caps as they take effect: the total never below one largest body, one
-/// user's share between one largest body and the total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyCaps {
-    /// Largest request body (and WebSocket message) accepted (`MAX_BODY_BYTES`).
-    pub max_body_bytes: usize,
-    /// Request bodies in memory, all requests together (`MAX_BODY_BYTES_IN_FLIGHT`).
-    pub in_flight: usize,
-    /// One user's share of them (`MAX_BODY_BYTES_PER_USER`).
-    pub per_user: usize,
-}
-
-impl BodyCaps {
-    /// The caps from the three flags (the per-user one defaults to one largest body).
-    pub fn new(max_body_bytes: usize, in_flight: usize, per_user: Option<usize>) -> Self {
-        let in_flight = in_flight.max(max_body_bytes);
-        Self {
-            max_body_bytes,
-            in_flight,
-            per_user: per_user
-                .unwrap_or(max_body_bytes)
-                .clamp(max_body_bytes, in_flight),
-        }
-    }
-}
+/// The request-body caps as they take effect (`MAX_BODY_BYTES`, `MAX_BODY_BYTES_IN_FLIGHT`,
+/// `MAX_BODY_BYTES_PER_USER`): http-kit's, which enforces them.
+pub use http_kit::BodyCaps;
 
 /// Prediction work in progress (`MAX_PREDICTIONS_PER_USER`, `MAX_PREDICTIONS_IN_PROGRESS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,31 +185,6 @@ mod tests {
             let parsed = max_abs_sample(Some(value)).unwrap();
             assert_eq!(parsed.map(MaxAbsSample::into_inner), Some(value));
         }
-    }
-
-    #[test]
-    fn body_caps_take_effect_within_each_other() {
-        let mib = 1 << 20;
-        // The per-user share defaults to one largest body.
-        assert_eq!(
-            BodyCaps::new(8 * mib, 24 * mib, None),
-            BodyCaps {
-                max_body_bytes: 8 * mib,
-                in_flight: 24 * mib,
-                per_user: 8 * mib
-            }
-        );
-        // A total below one body is raised to it; a share outside the two is brought inside.
-        assert_eq!(BodyCaps::new(8 * mib, mib, None).in_flight, 8 * mib);
-        assert_eq!(BodyCaps::new(8 * mib, 24 * mib, Some(1)).per_user, 8 * mib);
-        assert_eq!(
-            BodyCaps::new(8 * mib, 24 * mib, Some(usize::MAX)).per_user,
-            24 * mib
-        );
-        assert_eq!(
-            BodyCaps::new(8 * mib, 24 * mib, Some(16 * mib)).per_user,
-            16 * mib
-        );
     }
 
     #[test]

@@ -61,11 +61,7 @@ pub fn router(state: SharedState) -> Router {
         // the budget carries their headers and is counted, and the request timeout ends
         // what a request holds.
         .layer(axum::middleware::from_fn_with_state(
-            http_kit::BodyBudget::new(
-                state.settings.bodies.in_flight,
-                state.settings.bodies.max_body_bytes,
-            )
-            .per_user(state.settings.bodies.per_user),
+            http_kit::BodyBudget::with_caps(state.settings.bodies),
             http_kit::limit_bodies,
         ));
     http_kit::standard_layers(router, timeout)
