@@ -57,6 +57,14 @@ fn instance_name() -> String {
 /// patient store does not stop the service: it starts not ready and says why.
 pub async fn build_state(settings: &InferenceSettings) -> anyhow::Result<Arc<AppState>> {
     footprint::check(Footprint::of(settings), settings.memory_limit_bytes)?;
+    // The remote's URL is checked (and its client made) before anything is opened or fetched.
+    let release = model::ReleaseSource {
+        dir: settings.production_dir.clone(),
+        remote: settings
+            .remote
+            .open()?
+            .map(|remote| (remote, settings.production_pointer.clone())),
+    };
     let keys = match &settings.keys {
         KeyLocation::Url(url) => KeySource::Url(url.clone()),
         KeyLocation::File(path) => KeySource::Static(Jwks::from_file(path)?),
@@ -75,13 +83,6 @@ pub async fn build_state(settings: &InferenceSettings) -> anyhow::Result<Arc<App
     )
     .await
     .with_context(|| format!("cannot open the prediction log {}", database.redacted()))?;
-    let release = model::ReleaseSource {
-        dir: settings.production_dir.clone(),
-        remote: settings
-            .remote
-            .open()?
-            .map(|remote| (remote, settings.production_pointer.clone())),
-    };
     let state = Arc::new(AppState {
         model: model::ModelSlot::default(),
         patients: ArcSwapOption::empty(),
