@@ -204,6 +204,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::EvaluateEvents(c) => events::run_events(&c.events).map(|_| ()),
         Command::Serve(c) => serve(&c.home, &c.serve),
         Command::Up(c) => {
+            // The services' settings are checked before the pipeline runs for minutes.
+            serve::check(&c.home, &c.serve)?;
             run_pipeline(&c.home, &c.pipeline, &c.log)?;
             serve(&c.home, &c.serve)
         }

@@ -32,7 +32,55 @@ pub struct ServeArgs {
     pub admin_password: Option<SecretString>,
 }
 
+/// Both services' arguments as `serve` runs them: each from the environment its own binary
+/// reads, with the paths in `home` and the addresses and admin of `args`.
+fn service_args(
+    home: &Home,
+    args: &ServeArgs,
+) -> anyhow::Result<(auth::AuthArgs, inference::InferenceArgs)> {
+    let mut auth_args = auth::AuthArgs {
+        listen: args.auth_listen,
+        database: service_flags::DatabaseArgs {
+            database_url: Some(home.path("auth.db").display().to_string().into()),
+            ..crate::from_env()?
+        },
+        signing_key_file: Some(home.path(SIGNING_KEY_FILE)),
+        admin_username: Some(args.admin_username.clone()),
+        ..crate::from_env()?
+    };
+    if let Some(password) = &args.admin_password {
+        auth_args.admin_password = Some(password.clone());
+        auth_args.admin_password_file = None;
+    }
+    let inference_args = inference::InferenceArgs {
+        listen: args.inference_listen,
+        production_dir: home.path("production"),
+        production_pointer: None,
+        remote: Default::default(),
+        patient_store: home.path("patients/store"),
+        database: service_flags::DatabaseArgs {
+            database_url: Some(home.path("predictions.db").display().to_string().into()),
+            ..crate::from_env()?
+        },
+        jwks_url: None,
+        public_key_file: Some(home.path(PUBLIC_KEYS_FILE)),
+        audit_spill_file: home.path("predictions.spill.jsonl"),
+        ..crate::from_env()?
+    };
+    Ok((auth_args, inference_args))
+}
+
+/// Refuses, naming the variable, a setting of either service that cannot be used: before
+/// `serve` writes a key or opens a database, and before `up` runs the pipeline.
+pub fn check(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
+    let (auth_args, inference_args) = service_args(home, args)?;
+    auth_args.settings()?;
+    inference_args.settings()?;
+    Ok(())
+}
+
 pub fn serve(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
+    check(home, args)?;
     // Auth runs on a runtime of its own, a budget per side: inference at its caps (every
     // worker and blocking thread scoring) cannot hold auth's requests or its password
     // hashing, which run on auth's own threads.
@@ -52,46 +100,16 @@ async fn serve_both(
     args: &ServeArgs,
     auth_runtime: &tokio::runtime::Handle,
 ) -> anyhow::Result<()> {
-    let key_file = home.path(SIGNING_KEY_FILE);
-    let key = auth::load_or_create_signing_key(&key_file)?;
+    let (auth_args, inference_args) = service_args(home, args)?;
+    let mut auth_settings = auth_args.settings()?;
+    let key = auth::load_or_create_signing_key(&home.path(SIGNING_KEY_FILE))?;
     let public_keys = home.path(PUBLIC_KEYS_FILE);
     atomic::write_file(
         &public_keys,
         Jwks::of(&[&key]).to_json().to_string().as_bytes(),
     )
     .with_context(|| format!("cannot write {}", public_keys.display()))?;
-
-    let mut auth_args = auth::AuthArgs {
-        listen: args.auth_listen,
-        database: service_flags::DatabaseArgs {
-            database_url: Some(home.path("auth.db").display().to_string().into()),
-            ..crate::from_env()?
-        },
-        signing_key_file: Some(key_file),
-        admin_username: Some(args.admin_username.clone()),
-        ..crate::from_env()?
-    };
-    if let Some(password) = &args.admin_password {
-        auth_args.admin_password = Some(password.clone());
-        auth_args.admin_password_file = None;
-    }
-    let mut auth_settings = auth_args.settings()?;
     let admin = auth::prepare_first_admin(&mut auth_settings).await?;
-    let inference_args = inference::InferenceArgs {
-        listen: args.inference_listen,
-        production_dir: home.path("production"),
-        production_pointer: None,
-        remote: Default::default(),
-        patient_store: home.path("patients/store"),
-        database: service_flags::DatabaseArgs {
-            database_url: Some(home.path("predictions.db").display().to_string().into()),
-            ..crate::from_env()?
-        },
-        jwks_url: None,
-        public_key_file: Some(public_keys),
-        audit_spill_file: home.path("predictions.spill.jsonl"),
-        ..crate::from_env()?
-    };
     // Bound here, served on auth's runtime (a listener belongs to the runtime that polls it).
     let auth_listener = bind_std(auth_settings.listen, "auth")?;
     let inference_listener = bind(inference_args.listen, "inference").await?;

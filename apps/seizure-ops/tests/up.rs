@@ -146,6 +146,42 @@ fn pipeline_stops_at_the_first_failing_stage_and_names_it() {
     assert!(stderr.contains("nowhere.csv"), "{stderr}");
 }
 
+/// A service setting that cannot be used stops `up` and `serve` at once, naming it: before the
+/// pipeline runs, a key is written or a database is opened.
+#[test]
+fn unusable_service_settings_stop_up_and_serve_before_anything_is_written() {
+    for (variable, value, expected) in [
+        (
+            "PREDICTION_THRESHOLD",
+            "1.5",
+            "PREDICTION_THRESHOLD must be between 0 and 1",
+        ),
+        (
+            "CORS_ALLOWED_ORIGINS",
+            "http://host/path",
+            "CORS_ALLOWED_ORIGINS",
+        ),
+        ("ACCESS_TOKEN_TTL", "0", "access-token-ttl"),
+    ] {
+        for command in ["up", "serve"] {
+            let home = tempfile::tempdir().unwrap();
+            let out = seizure_ops(home.path())
+                .arg(command)
+                .env(variable, value)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_ne!(out.status.code(), Some(0), "{command} {variable}: {stderr}");
+            assert!(stderr.contains(expected), "{command} {variable}: {stderr}");
+            let written: Vec<_> = std::fs::read_dir(home.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert!(written.is_empty(), "{command} {variable}: {written:?}");
+        }
+    }
+}
+
 /// One `serve` process, two services: while two clinicians' hop-8 replays keep inference's
 /// scoring busy on both cores, auth (its own runtime and blocking threads) keeps answering:
 /// `/health/live` and logins (argon2id).

@@ -34,7 +34,7 @@ use crate::ApiError;
 /// one largest body and the total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyCaps {
-    /// Largest request body accepted.
+    /// Largest request body (and WebSocket message) accepted.
     pub max_body_bytes: usize,
     /// Request bodies in memory, all requests together.
     pub in_flight: usize,
@@ -80,8 +80,9 @@ impl BodyBudget {
         ))
     }
 
-    /// The budget of `caps`.
+    /// The budget of `caps` (brought within each other again, however they were made).
     pub fn with_caps(caps: BodyCaps) -> Self {
+        let caps = BodyCaps::new(caps.max_body_bytes, caps.in_flight, Some(caps.per_user));
         Self {
             permits: Arc::new(Semaphore::new(caps.in_flight)),
             budget_bytes: caps.in_flight,
@@ -355,6 +356,16 @@ mod tests {
         assert_eq!(
             (budget.bytes(), budget.per_user_bytes()),
             (24 * mib, 16 * mib)
+        );
+        // Caps written out by hand are brought within each other too.
+        let budget = BodyBudget::with_caps(BodyCaps {
+            max_body_bytes: 8 * mib,
+            in_flight: usize::MAX,
+            per_user: 1,
+        });
+        assert_eq!(
+            (budget.bytes(), budget.per_user_bytes()),
+            (Semaphore::MAX_PERMITS, 8 * mib)
         );
     }
 

@@ -144,7 +144,6 @@ impl AuthArgs {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use http_kit::origin::WebOrigin;
 
     use super::*;
@@ -165,11 +164,11 @@ mod tests {
             // `--flag=value`: a negative value is the flag's value, not another flag.
             let argument = format!("{flag}={value}");
             assert!(
-                Cli::try_parse_from(["auth", argument.as_str()]).is_err(),
+                service_flags::parse_without_env::<AuthArgs>(&[argument.as_str()]).is_err(),
                 "{argument}"
             );
         }
-        let defaults = Cli::try_parse_from(["auth"]).unwrap().args;
+        let defaults: AuthArgs = service_flags::defaults();
         assert_eq!((defaults.access_token_ttl, defaults.max_failures), (900, 5));
     }
 

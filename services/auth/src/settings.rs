@@ -1,7 +1,7 @@
 //! What the service runs with, parsed once from its flags ([`crate::AuthArgs::settings`]): the
 //! signing key's source, lifetimes and windows as [`Duration`]s, login limits that cannot be
 //! zero, page origins checked, the first admin's password a secret. [`crate::build_state`]
-//! takes these and checks nothing again.
+//! takes these and does not check them again.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;

@@ -1,6 +1,6 @@
 //! What `evaluate run` is asked to do, parsed once from the command line
 //! ([`crate::EvaluateArgs::settings`]): the library ([`crate::evaluate`]) takes these and
-//! checks nothing again.
+//! does not check them again.
 
 use std::path::PathBuf;
 

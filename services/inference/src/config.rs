@@ -263,13 +263,12 @@ impl MonitorFlags {
     }
 }
 
+/// `DRIFT_MAX_USER_SHARE` refused as the flag is parsed, by the settings' own type.
 fn share_fraction(text: &str) -> Result<f64, String> {
     let share: f64 = text.parse().map_err(|e| format!("{e}"))?;
-    if share > 0.0 && share <= 1.0 {
-        Ok(share)
-    } else {
-        Err(format!("a fraction in (0, 1], not {text}"))
-    }
+    UserShare::try_new(share)
+        .map(UserShare::into_inner)
+        .map_err(|_| format!("a fraction in (0, 1], not {text}"))
 }
 
 impl InferenceArgs {
@@ -348,8 +347,8 @@ mod tests {
     #[test]
     fn the_monitor_flags_default_to_the_limits_defaults() {
         assert_eq!(MonitorFlags::default().limits(), MonitorLimits::DEFAULT);
-        let parsed = Cli::try_parse_from(["inference"]).unwrap();
-        assert_eq!(parsed.args.monitor.limits(), MonitorLimits::DEFAULT);
+        let parsed: InferenceArgs = service_flags::defaults();
+        assert_eq!(parsed.monitor.limits(), MonitorLimits::DEFAULT);
     }
 
     /// The settings of `flags` with a key file, the shell's environment ignored.
@@ -476,7 +475,7 @@ mod tests {
             // `--flag=value`: a negative value is the flag's value, not another flag.
             let argument = format!("{flag}={value}");
             assert!(
-                Cli::try_parse_from(["inference", argument.as_str()]).is_err(),
+                service_flags::parse_without_env::<InferenceArgs>(&[argument.as_str()]).is_err(),
                 "{argument}"
             );
         }

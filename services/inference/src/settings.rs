@@ -1,7 +1,7 @@
 //! What the service runs with, parsed once from its flags ([`crate::InferenceArgs::settings`]):
 //! thresholds and bounds as checked types, durations as [`Duration`], the body caps as they
 //! take effect, the key source, the revocation list and the production pointer resolved.
-//! [`crate::build_state`] takes these and checks nothing again.
+//! [`crate::build_state`] takes these and does not check them again.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

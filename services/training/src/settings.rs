@@ -1,6 +1,6 @@
 //! A training run's settings: what the command line ([`crate::TrainingArgs`]) asks for, parsed
 //! once at the edge into types that can only hold usable values (parse, don't validate). The
-//! run itself ([`crate::train_model`]) takes these and checks nothing again.
+//! run itself ([`crate::train_model`]) takes these and does not check them again.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;

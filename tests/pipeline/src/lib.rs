@@ -14,17 +14,6 @@ use evaluate::{EvaluateArgs, PrimaryMetric};
 use service_flags::TrackingArgs;
 use training::{train_model, TrainingArgs};
 
-/// A stage's arguments as its CLI parses them with no flags (clap defaults, and any
-/// environment fallbacks set).
-pub fn cli_defaults<T: clap::Args + clap::FromArgMatches>() -> T {
-    T::from_arg_matches(
-        &T::augment_args(clap::Command::new("stage"))
-            .no_binary_name(true)
-            .get_matches_from(Vec::<String>::new()),
-    )
-    .expect("the defaults parse")
-}
-
 /// A throw-away project directory with synthetic data prepared in `data/`, tracked in
 /// `tracking/` (or a real MLflow server).
 pub struct Workspace {
@@ -123,7 +112,7 @@ impl Workspace {
     /// `evaluate run` as the CLI runs it with no flags (the default floors, margin,
     /// confidence), on this workspace.
     pub fn evaluate_args(&self) -> EvaluateArgs {
-        let defaults: EvaluateArgs = cli_defaults();
+        let defaults: EvaluateArgs = service_flags::defaults();
         EvaluateArgs {
             candidate: self.path("models"),
             data: self.path("data"),

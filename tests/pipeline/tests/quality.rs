@@ -25,7 +25,7 @@ fn default_pipeline_meets_the_quality_targets_on_real_data() {
         tracking_dir: path("tracking"),
         experiment: "quality".into(),
     };
-    let defaults: TrainingArgs = pipeline_tests::cli_defaults();
+    let defaults: TrainingArgs = service_flags::defaults();
     train_model(
         &TrainingArgs {
             data: path("data"),
@@ -37,7 +37,7 @@ fn default_pipeline_meets_the_quality_targets_on_real_data() {
         .unwrap(),
     )
     .unwrap();
-    let evaluate_defaults: EvaluateArgs = pipeline_tests::cli_defaults();
+    let evaluate_defaults: EvaluateArgs = service_flags::defaults();
     let (report, promoted) = evaluate::evaluate(
         &EvaluateArgs {
             candidate: path("models"),
