@@ -40,8 +40,10 @@ fn service_args(
 ) -> anyhow::Result<(auth::AuthArgs, inference::InferenceArgs)> {
     let mut auth_args = auth::AuthArgs {
         listen: args.auth_listen,
+        // The home's SQLite files take no password (a PostgreSQL one is the fleet's).
         database: service_flags::DatabaseArgs {
             database_url: Some(home.path("auth.db").display().to_string().into()),
+            database_password_file: None,
             ..crate::from_env()?
         },
         signing_key_file: Some(home.path(SIGNING_KEY_FILE)),
@@ -60,6 +62,7 @@ fn service_args(
         patient_store: home.path("patients/store"),
         database: service_flags::DatabaseArgs {
             database_url: Some(home.path("predictions.db").display().to_string().into()),
+            database_password_file: None,
             ..crate::from_env()?
         },
         jwks_url: None,
@@ -71,11 +74,54 @@ fn service_args(
 }
 
 /// Refuses, naming the variable, a setting of either service that cannot be used: before
-/// `serve` writes a key or opens a database, and before `up` runs the pipeline.
+/// `serve` writes a key or opens a database, and before `up` runs the pipeline. That includes
+/// the caps that cannot fit this machine: the open-files limit both services share, and the
+/// memory inference's caps need.
 pub fn check(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
     let (auth_args, inference_args) = service_args(home, args)?;
-    auth_args.settings()?;
-    inference_args.settings()?;
+    let mut auth_settings = auth_args.settings()?;
+    let mut inference_settings = inference_args.settings()?;
+    share_descriptors(&mut auth_settings, &mut inference_settings, false)?;
+    inference::footprint::check(
+        inference::footprint::Footprint::of(&inference_settings),
+        inference_settings.memory_limit_bytes,
+    )?;
+    Ok(())
+}
+
+/// A descriptor budget per side, so inference at its caps cannot take auth's: each side's
+/// connection cap within its share of the open-files limit (`warn`: say so when it is cut).
+fn share_descriptors(
+    auth_settings: &mut auth::AuthSettings,
+    inference_settings: &mut inference::InferenceSettings,
+    warn: bool,
+) -> anyhow::Result<()> {
+    let Some(limit) = crate::descriptors::open_files_limit() else {
+        return Ok(());
+    };
+    let (auth_cap, inference_cap) = crate::descriptors::split(
+        limit,
+        inference_settings.monitor.max_monitor_sockets,
+        auth_settings.api.limits.max_connections,
+        inference_settings.server.max_connections,
+    )?;
+    if warn
+        && (auth_cap, inference_cap)
+            != (
+                auth_settings.api.limits.max_connections,
+                inference_settings.server.max_connections,
+            )
+    {
+        tracing::warn!(
+            limit,
+            auth_cap,
+            inference_cap,
+            "the open-files limit is too low for both services' MAX_CONNECTIONS: \
+             each side gets its share"
+        );
+    }
+    auth_settings.api.limits.max_connections = auth_cap;
+    inference_settings.server.max_connections = inference_cap;
     Ok(())
 }
 
@@ -142,31 +188,7 @@ async fn serve_both(
             format!("http://localhost:{}", page.port()),
         ])?;
     }
-    // A descriptor budget per side: inference at its caps cannot take auth's.
-    if let Some(limit) = crate::descriptors::open_files_limit() {
-        let (auth_cap, inference_cap) = crate::descriptors::split(
-            limit,
-            inference_settings.monitor.max_monitor_sockets,
-            auth_settings.api.limits.max_connections,
-            inference_settings.server.max_connections,
-        )?;
-        if (auth_cap, inference_cap)
-            != (
-                auth_settings.api.limits.max_connections,
-                inference_settings.server.max_connections,
-            )
-        {
-            tracing::warn!(
-                limit,
-                auth_cap,
-                inference_cap,
-                "the open-files limit is too low for both services' MAX_CONNECTIONS: \
-                 each side gets its share"
-            );
-        }
-        auth_settings.api.limits.max_connections = auth_cap;
-        inference_settings.server.max_connections = inference_cap;
-    }
+    share_descriptors(&mut auth_settings, &mut inference_settings, true)?;
     let auth_state = auth_runtime
         .spawn(async move { auth::build_state(&auth_settings).await })
         .await??;

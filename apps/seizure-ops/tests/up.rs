@@ -162,14 +162,25 @@ fn unusable_service_settings_stop_up_and_serve_before_anything_is_written() {
             "CORS_ALLOWED_ORIGINS",
         ),
         ("ACCESS_TOKEN_TTL", "0", "access-token-ttl"),
+        // Caps that cannot fit: the memory inference's caps need.
+        (
+            "MEMORY_LIMIT_BYTES",
+            "1000000",
+            "more than the memory limit",
+        ),
     ] {
         for command in ["up", "serve"] {
             let home = tempfile::tempdir().unwrap();
-            let out = seizure_ops(home.path())
-                .arg(command)
-                .env(variable, value)
-                .output()
-                .unwrap();
+            let mut run = seizure_ops(home.path());
+            for other in [
+                "PREDICTION_THRESHOLD",
+                "CORS_ALLOWED_ORIGINS",
+                "ACCESS_TOKEN_TTL",
+                "MEMORY_LIMIT_BYTES",
+            ] {
+                run.env_remove(other);
+            }
+            let out = run.arg(command).env(variable, value).output().unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_ne!(out.status.code(), Some(0), "{command} {variable}: {stderr}");
             assert!(stderr.contains(expected), "{command} {variable}: {stderr}");

@@ -325,6 +325,32 @@ async fn patient_signals_are_the_store_s_and_the_page_is_served_self_contained()
     assert_error(status, &body, StatusCode::NOT_FOUND, "no such route");
 }
 
+/// A remote that cannot be used stops the start before the audit database is created or the
+/// key set read.
+#[tokio::test]
+async fn an_unusable_remote_stops_the_start_before_anything_is_opened() {
+    let ws = shared_workspace();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = pipeline_tests::serving::default_args(
+        &ws.path("production"),
+        &ws.path("patients/store"),
+        dir.path(),
+    );
+    // A key file that does not exist: reading it would be a different error.
+    args.public_key_file = Some(dir.path().join("missing-keys.json"));
+    args.remote.remote_url = Some("ftp://bucket/dvcstore".into());
+    let error = inference::build_state(&args.settings().unwrap())
+        .await
+        .err()
+        .expect("refused");
+    let message = format!("{error:#}");
+    assert!(!message.contains("missing-keys.json"), "{message}");
+    assert!(
+        !dir.path().join("predictions.db").exists(),
+        "the audit database was created before the remote was checked"
+    );
+}
+
 #[tokio::test]
 async fn a_page_url_that_could_inject_into_its_policy_stops_the_start() {
     let ws = shared_workspace();

@@ -24,6 +24,7 @@ pub fn seizure_ops(home: &Path) -> Command {
         .env_remove("DVC_REMOTE_URL")
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("DATABASE_URL")
+        .env_remove("DATABASE_PASSWORD_FILE")
         .env_remove("LOG_SPANS")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_HEADERS")
