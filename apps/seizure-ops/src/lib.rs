@@ -184,14 +184,6 @@ impl Cli {
     }
 }
 
-/// A stage's options as its own binary would read them with no flags: from their environment
-/// variables, else their defaults ([`service_flags::from_env`]). The app runs several stages
-/// in one process, whose flags would collide, so each is configured by the environment its own
-/// binary reads; callers then set the paths they own.
-pub fn from_env<T: clap::Args + clap::FromArgMatches>() -> anyhow::Result<T> {
-    Ok(service_flags::from_env()?)
-}
-
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Pipeline(c) => run_pipeline(&c.home, &c.pipeline, &c.log),

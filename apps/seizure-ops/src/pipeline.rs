@@ -46,7 +46,7 @@ impl PipelineArgs {
         data: PathBuf,
         out: PathBuf,
     ) -> anyhow::Result<training::TrainingArgs> {
-        let defaults: training::TrainingArgs = crate::from_env()?;
+        let defaults: training::TrainingArgs = service_flags::from_env()?;
         Ok(training::TrainingArgs {
             data,
             out,
@@ -76,7 +76,7 @@ pub fn run_pipeline(
                 input: csv,
                 out: home.path("data"),
                 dvc: dvc()?,
-                ..crate::from_env()?
+                ..service_flags::from_env()?
             }),
             log: log.clone(),
         })
@@ -146,7 +146,7 @@ pub(crate) fn raw_csv(home: &Home, args: &PipelineArgs) -> anyhow::Result<PathBu
     }
     let synthetic = home.path(SYNTHETIC_CSV);
     announce_synthetic(&default, &synthetic);
-    let defaults: preprocessing::SynthArgs = crate::from_env()?;
+    let defaults: preprocessing::SynthArgs = service_flags::from_env()?;
     preprocessing::write_synthetic(&preprocessing::SynthArgs {
         out: synthetic.clone(),
         segments_per_class: args
@@ -178,14 +178,14 @@ fn announce_synthetic(missing: &Path, synthetic: &Path) {
 pub(crate) fn tracking(home: &Home) -> anyhow::Result<TrackingArgs> {
     Ok(TrackingArgs {
         tracking_dir: home.path("tracking"),
-        ..crate::from_env()?
+        ..service_flags::from_env()?
     })
 }
 
 /// DVC tracking in the home's repository, pushing to the DVC remote of `DVC_REMOTE_URL`
 /// (at `AWS_ENDPOINT_URL`) when it is set.
 pub(crate) fn dvc() -> anyhow::Result<DvcArgs> {
-    let remote: RemoteArgs = crate::from_env()?;
+    let remote: RemoteArgs = service_flags::from_env()?;
     Ok(DvcArgs {
         remote,
         ..DvcArgs::default()
@@ -234,7 +234,7 @@ pub(crate) fn announce_tracking(home: &Home) -> anyhow::Result<()> {
 }
 
 fn evaluate_args(home: &Home) -> anyhow::Result<evaluate::EvaluateArgs> {
-    let defaults: evaluate::EvaluateArgs = crate::from_env()?;
+    let defaults: evaluate::EvaluateArgs = service_flags::from_env()?;
     Ok(evaluate::EvaluateArgs {
         candidate: home.path("models"),
         data: home.path("data"),

@@ -44,11 +44,11 @@ fn service_args(
         database: service_flags::DatabaseArgs {
             database_url: Some(home.path("auth.db").display().to_string().into()),
             database_password_file: None,
-            ..crate::from_env()?
+            ..service_flags::from_env()?
         },
         signing_key_file: Some(home.path(SIGNING_KEY_FILE)),
         admin_username: Some(args.admin_username.clone()),
-        ..crate::from_env()?
+        ..service_flags::from_env()?
     };
     if let Some(password) = &args.admin_password {
         auth_args.admin_password = Some(password.clone());
@@ -63,12 +63,12 @@ fn service_args(
         database: service_flags::DatabaseArgs {
             database_url: Some(home.path("predictions.db").display().to_string().into()),
             database_password_file: None,
-            ..crate::from_env()?
+            ..service_flags::from_env()?
         },
         jwks_url: None,
         public_key_file: Some(home.path(PUBLIC_KEYS_FILE)),
         audit_spill_file: home.path("predictions.spill.jsonl"),
-        ..crate::from_env()?
+        ..service_flags::from_env()?
     };
     Ok((auth_args, inference_args))
 }

@@ -325,19 +325,26 @@ async fn patient_signals_are_the_store_s_and_the_page_is_served_self_contained()
     assert_error(status, &body, StatusCode::NOT_FOUND, "no such route");
 }
 
+/// The service's test arguments on the shared workspace, its files in `dir`, its key file
+/// `dir/key_file` (not read until the start).
+fn args_with_key_file(dir: &std::path::Path, key_file: &str) -> inference::InferenceArgs {
+    let ws = shared_workspace();
+    let mut args = pipeline_tests::serving::default_args(
+        &ws.path("production"),
+        &ws.path("patients/store"),
+        dir,
+    );
+    args.public_key_file = Some(dir.join(key_file));
+    args
+}
+
 /// A remote that cannot be used stops the start before the audit database is created or the
 /// key set read.
 #[tokio::test]
 async fn an_unusable_remote_stops_the_start_before_anything_is_opened() {
-    let ws = shared_workspace();
     let dir = tempfile::tempdir().unwrap();
-    let mut args = pipeline_tests::serving::default_args(
-        &ws.path("production"),
-        &ws.path("patients/store"),
-        dir.path(),
-    );
-    // A key file that does not exist: reading it would be a different error.
-    args.public_key_file = Some(dir.path().join("missing-keys.json"));
+    // Its key file does not exist: reading it would be a different error.
+    let mut args = args_with_key_file(dir.path(), "missing-keys.json");
     args.remote.remote_url = Some("ftp://bucket/dvcstore".into());
     let error = inference::build_state(&args.settings().unwrap())
         .await
@@ -353,14 +360,8 @@ async fn an_unusable_remote_stops_the_start_before_anything_is_opened() {
 
 #[tokio::test]
 async fn a_page_url_that_could_inject_into_its_policy_stops_the_start() {
-    let ws = shared_workspace();
     let dir = tempfile::tempdir().unwrap();
-    let mut args = pipeline_tests::serving::default_args(
-        &ws.path("production"),
-        &ws.path("patients/store"),
-        dir.path(),
-    );
-    args.public_key_file = Some(dir.path().join("auth-public.json"));
+    let mut args = args_with_key_file(dir.path(), "auth-public.json");
     args.ui_auth_url = Some("http://auth; script-src *".into());
     let error = args.settings().expect_err("refused");
     assert!(error.to_string().contains("UI_AUTH_URL"), "{error}");

@@ -189,7 +189,7 @@ pub fn run(home: &Home, pipeline: &PipelineArgs, args: &CvArgs) -> anyhow::Resul
 /// The folds' intervals: evaluate's (confidence, draws, seed, target), from its environment
 /// variables as the stage's own binary reads them.
 fn interval_settings() -> anyhow::Result<IntervalSettings> {
-    let policy = crate::from_env::<evaluate::PromotionFlags>()?.policy();
+    let policy = service_flags::from_env::<evaluate::PromotionFlags>()?.policy();
     policy.check()?;
     Ok(policy.interval_settings())
 }
@@ -336,7 +336,7 @@ fn run_fold(
         no_dvc: true,
         ..DvcArgs::default()
     };
-    let preprocess: preprocessing::PreprocessArgs = crate::from_env()?;
+    let preprocess: preprocessing::PreprocessArgs = service_flags::from_env()?;
     let mut options = PrepareOptions::new(csv.to_owned(), dir.join("data"));
     options.split = SplitOptions {
         fold: Some(fold),

@@ -26,7 +26,7 @@ pub fn raw_csv(
 /// `home/fanout/source/<md5>.csv` (checked against its md5).
 fn fetch_source(home: &Home, source: &str) -> anyhow::Result<PathBuf> {
     let md5 = if source == "production" {
-        let model = crate::from_env::<evaluate::RegistryArgs>()?.model_name;
+        let model = service_flags::from_env::<evaluate::RegistryArgs>()?.model_name;
         let tracker = tracking(home)?.open()?;
         let version = tracker.alias(&model, PRODUCTION_ALIAS)?.with_context(|| {
             format!(

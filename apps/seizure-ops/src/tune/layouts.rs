@@ -16,7 +16,7 @@ pub(super) fn prepare_layouts(
     csv: &Path,
     configs: &[TrialConfig],
 ) -> anyhow::Result<BTreeMap<String, PathBuf>> {
-    let preprocess: preprocessing::PreprocessArgs = crate::from_env()?;
+    let preprocess: preprocessing::PreprocessArgs = service_flags::from_env()?;
     let defaults = preprocessing::split_options(&preprocess)?;
     let mut dirs = BTreeMap::new();
     for config in configs {
