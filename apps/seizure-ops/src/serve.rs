@@ -76,7 +76,9 @@ fn service_args(
 /// Refuses, naming the variable, a setting of either service that cannot be used: before
 /// `serve` writes a key or opens a database, and before `up` runs the pipeline. That includes
 /// the caps that cannot fit this machine: the open-files limit both services share, and the
-/// memory inference's caps need.
+/// memory inference's caps need; a first admin's password that cannot be read or is refused;
+/// and a port already taken (bound, then let go: for `up`, another process could still take
+/// it during the pipeline, and serving then says so).
 pub fn check(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
     let (auth_args, inference_args) = service_args(home, args)?;
     let mut auth_settings = auth_args.settings()?;
@@ -86,6 +88,16 @@ pub fn check(home: &Home, args: &ServeArgs) -> anyhow::Result<()> {
         inference::footprint::Footprint::of(&inference_settings),
         inference_settings.memory_limit_bytes,
     )?;
+    auth::check_first_admin(&auth_settings)?;
+    // Both held at once, so that the two sharing one port is found too (port 0: any).
+    let _held = [
+        (auth_settings.listen, "auth"),
+        (inference_settings.listen, "inference"),
+    ]
+    .into_iter()
+    .filter(|(address, _)| address.port() != 0)
+    .map(|(address, service)| bind_std(address, service))
+    .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(())
 }
 

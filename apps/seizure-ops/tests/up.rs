@@ -150,7 +150,10 @@ fn pipeline_stops_at_the_first_failing_stage_and_names_it() {
 /// pipeline runs, a key is written or a database is opened.
 #[test]
 fn unusable_service_settings_stop_up_and_serve_before_anything_is_written() {
-    for (variable, value, expected) in [
+    // A port another process holds.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = busy.local_addr().unwrap().to_string();
+    let cases = [
         (
             "PREDICTION_THRESHOLD",
             "1.5",
@@ -168,16 +171,22 @@ fn unusable_service_settings_stop_up_and_serve_before_anything_is_written() {
             "1000000",
             "more than the memory limit",
         ),
-    ] {
+        // The first admin's password: a file that is not there, one the policy refuses.
+        (
+            "ADMIN_PASSWORD_FILE",
+            "/nonexistent/admin_password",
+            "cannot read ADMIN_PASSWORD_FILE /nonexistent/admin_password",
+        ),
+        ("ADMIN_PASSWORD", "short", "the first admin's password"),
+        // A port already taken, for either service.
+        ("AUTH_LISTEN", busy.as_str(), "is it already running?"),
+        ("INFERENCE_LISTEN", busy.as_str(), "is it already running?"),
+    ];
+    for (variable, value, expected) in cases {
         for command in ["up", "serve"] {
             let home = tempfile::tempdir().unwrap();
             let mut run = seizure_ops(home.path());
-            for other in [
-                "PREDICTION_THRESHOLD",
-                "CORS_ALLOWED_ORIGINS",
-                "ACCESS_TOKEN_TTL",
-                "MEMORY_LIMIT_BYTES",
-            ] {
+            for (other, _, _) in cases {
                 run.env_remove(other);
             }
             let out = run.arg(command).env(variable, value).output().unwrap();
@@ -191,6 +200,28 @@ fn unusable_service_settings_stop_up_and_serve_before_anything_is_written() {
             assert!(written.is_empty(), "{command} {variable}: {written:?}");
         }
     }
+}
+
+/// `serve` with both services on one port is refused before anything is written.
+#[test]
+fn both_services_on_one_port_are_refused_before_anything_is_written() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = free.local_addr().unwrap().to_string();
+    drop(free);
+    let home = tempfile::tempdir().unwrap();
+    let out = seizure_ops(home.path())
+        .arg("serve")
+        .env("AUTH_LISTEN", &address)
+        .env("INFERENCE_LISTEN", &address)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("inference: cannot listen on {address}")),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(home.path()).unwrap().count(), 0);
 }
 
 /// One `serve` process, two services: while two clinicians' hop-8 replays keep inference's

@@ -16,5 +16,6 @@ pub mod startup;
 pub use config::{AuthArgs, Cli, DEFAULT_ADMIN_USERNAME, DEFAULT_DATABASE_FILE, DEFAULT_LISTEN};
 pub use settings::{AuthSettings, SettingsError};
 pub use startup::{
-    build_state, load_or_create_signing_key, prepare_first_admin, run, serve, FirstAdmin,
+    build_state, check_first_admin, load_or_create_signing_key, prepare_first_admin, run, serve,
+    FirstAdmin,
 };

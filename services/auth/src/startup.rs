@@ -130,7 +130,11 @@ pub async fn build_state(settings: &AuthSettings) -> anyhow::Result<Arc<AppState
     Ok(state)
 }
 
-async fn bootstrap_admin(store: &Store, admin: &FirstAdminSettings) -> anyhow::Result<()> {
+/// The first admin's password as configured: `ADMIN_PASSWORD_FILE` read, and held to the
+/// password policy (None: none configured). Checked at start, the admin existing or not: a
+/// file that cannot be read, or a password the policy refuses, is a configuration error
+/// either way, found before a database is opened.
+pub fn first_admin_password(admin: &FirstAdminSettings) -> anyhow::Result<Option<SecretString>> {
     let password = match &admin.password {
         Some(AdminPassword::File(path)) => SecretString::from(
             std::fs::read_to_string(path)
@@ -138,14 +142,29 @@ async fn bootstrap_admin(store: &Store, admin: &FirstAdminSettings) -> anyhow::R
                 .trim_end_matches(['\r', '\n']),
         ),
         Some(AdminPassword::Secret(secret)) => secret.clone(),
-        None => return Ok(()),
+        None => return Ok(None),
+    };
+    if let Some(violation) = passwords::policy_violation(password.expose_secret()) {
+        bail!("the first admin's password (ADMIN_PASSWORD or ADMIN_PASSWORD_FILE) is refused: {violation}");
+    }
+    Ok(Some(password))
+}
+
+/// Refuses, before anything is written, a first admin whose password cannot be used.
+pub fn check_first_admin(settings: &AuthSettings) -> anyhow::Result<()> {
+    if let Some(admin) = &settings.first_admin {
+        first_admin_password(admin)?;
+    }
+    Ok(())
+}
+
+async fn bootstrap_admin(store: &Store, admin: &FirstAdminSettings) -> anyhow::Result<()> {
+    let Some(password) = first_admin_password(admin)? else {
+        return Ok(());
     };
     let (username, password) = (admin.username.as_str(), password.expose_secret());
     if store.user(username).await?.is_some() {
         return Ok(());
-    }
-    if let Some(violation) = passwords::policy_violation(password) {
-        bail!("the first admin's password (ADMIN_PASSWORD or ADMIN_PASSWORD_FILE) is refused: {violation}");
     }
     api::add_user(store, username, password, Role::Admin).await?;
     tracing::info!(username, "created the first admin");
@@ -178,6 +197,7 @@ pub async fn serve(
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.args.settings()?;
+    check_first_admin(&settings)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let state = build_state(&settings).await?;

@@ -51,6 +51,42 @@ async fn first_admin_is_created_once_and_weak_admin_passwords_are_refused() {
     );
 }
 
+/// The first admin's password is checked before a database is opened: a file that is not
+/// there, an empty one, a weak one; a good one is read without its line ending.
+#[tokio::test]
+async fn the_first_admins_password_is_checked_before_the_database_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = args(dir.path());
+    config.dev_ephemeral_key = true;
+    config.admin_password = None;
+    let file = dir.path().join("admin_password");
+    config.admin_password_file = Some(file.clone());
+    let refused = |config: &AuthArgs| {
+        format!(
+            "{:#}",
+            auth::check_first_admin(&config.settings().unwrap()).unwrap_err()
+        )
+    };
+    let err = refused(&config);
+    assert!(err.contains("cannot read ADMIN_PASSWORD_FILE"), "{err}");
+    for weak in ["", "\n", "short\r\n"] {
+        std::fs::write(&file, weak).unwrap();
+        let err = refused(&config);
+        assert!(err.contains("is refused"), "{weak:?}: {err}");
+    }
+    assert!(!dir.path().join("auth.db").exists(), "nothing opened");
+
+    std::fs::write(&file, "a-long-enough-password\r\n").unwrap();
+    let settings = config.settings().unwrap();
+    auth::check_first_admin(&settings).unwrap();
+    let state = auth::build_state(&settings).await.unwrap();
+    let admin = state.store.user("admin").await.unwrap().unwrap();
+    assert!(auth::passwords::verify(
+        "a-long-enough-password",
+        &admin.password_hash
+    ));
+}
+
 #[tokio::test]
 async fn previous_keys_stay_published_for_rotation() {
     let dir = tempfile::tempdir().unwrap();
