@@ -31,13 +31,19 @@ compose() { docker-compose -p "$project" --env-file "$env_file" "${files[@]}" "$
 step() { echo; echo "== compose-e2e: $*"; }
 failing_service=""
 failure=""
+# A command that fails outside a condition (set -e) is named too, with its line.
+set -E
+trap 'failure=${failure:-"line $LINENO: $BASH_COMMAND (exit $?)"}' ERR
 fail() {
   failure=$*
   echo "compose-e2e: FAILED: $*" >&2
   exit 1
 }
+stream_pid=""
 on_exit() {
   local status=$?
+  # A request stream still running (a failure during it) stops before the logs are read.
+  [[ -z "$stream_pid" ]] || kill "$stream_pid" 2> /dev/null || true
   if [[ $status -ne 0 ]]; then
     echo "---- containers" >&2
     compose ps >&2 || true
@@ -320,11 +326,13 @@ answered_by() {
   curl -fsS "http://127.0.0.1:8002/predict/$patient" -H "authorization: Bearer $token" \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["processed_by"].split("@")[1])'
 }
-# Until the gateway sends a request to container $1 (at most 60 tries).
+# Until the gateway sends a request to container $1 (at most 60 tries). A probe that gets no
+# answer (an error status) counts as a miss, never as a match.
 reaches() {
-  local try
+  local try who
   for try in $(seq 1 60); do
-    [[ "$1" == "$(answered_by)"* ]] && return 0
+    who=$(answered_by) || who=""
+    [[ -n "$who" && "$1" == "$who"* ]] && return 0
     sleep 0.2
   done
   return 1
@@ -345,11 +353,14 @@ stream_out=$(mktemp -t seizure-ops-e2e-stream-out.XXXXXX)
 # 3 clients: with this script's own probes (one request at a time) one user never has more
 # than 4 predictions in progress, inference's default per-user cap (MAX_PREDICTIONS_PER_USER):
 # a 5th would be answered 429, the service's own word, which the gateway rightly passes on.
+# `connection: close`: the gateway closes each connection first, so the closed connections'
+# TIME_WAIT stays on its side, not on the host's ports towards it (docker-proxy's, about 28k,
+# which a few hundred new connections a second for a minute would come near).
 python3 scripts/lib/request-stream.py "http://127.0.0.1:8002/predict/$patient" \
-  --header "authorization: Bearer $token" --workers 3 --stop-file "$stop_file" --out "$stream_out" &
+  --header "authorization: Bearer $token" --header "connection: close" --workers 3 --stop-file "$stop_file" --out "$stream_out" &
 stream_pid=$!
 stream_began=$SECONDS
-gateway_log_since=$(date -u +%Y-%m-%dT%H:%M:%S)
+gateway_log_since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 echo "a steady request stream through the gateway (3 clients) while replicas crash and the model is promoted"
 
 # 1. A replica crashes under the stream: Docker restarts it (restart: unless-stopped) and the
@@ -428,6 +439,7 @@ echo "crash 2: the replica down during the promotion pulled version $current_ver
 sleep 3
 touch "$stop_file"
 wait "$stream_pid"
+stream_pid=""
 rm -f "$stop_file"
 summary=$(cat "$stream_out")
 rm -f "$stream_out"
@@ -436,7 +448,8 @@ retried=$(docker logs --since "$gateway_log_since" "$(container_of gateway)" 2>&
   | grep -cE ' [0-9]+/[0-9]+/[0-9]+/[0-9]+/\+?[1-9][0-9]* [0-9]+/[0-9]+ "' || true)
 echo "requests the gateway sent again to another replica during the crashes: $retried"
 ((retried > 0)) || { failing_service=gateway; fail "no request was retried: the crashes did not hit the gateway's traffic"; }
-stream_ok=$(python3 -c 'import json, sys; s = json.loads(sys.argv[1]); print(int(s["requests"] > 0 and s["failed"] == 0 and len(s["answered_by"]) >= 3))' "$summary")
+stream_ok=$(python3 -c 'import json, sys; s = json.loads(sys.argv[1]); print(int(s["requests"] > 0 and s["failed"] == 0 and len(s["answered_by"]) >= 3))' "$summary") \
+  || fail "the request stream's summary is not JSON: $summary"
 if [[ "$stream_ok" != 1 ]]; then
   echo "---- the gateway's answers other than 200 during the stream (first 40)" >&2
   docker logs --since "$gateway_log_since" "$(container_of gateway)" 2>&1 \

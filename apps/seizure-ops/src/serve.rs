@@ -27,7 +27,8 @@ pub struct ServeArgs {
     /// The admin user, created on first start.
     #[arg(long, env = "ADMIN_USERNAME", default_value = auth::DEFAULT_ADMIN_USERNAME)]
     pub admin_username: String,
-    /// The admin's password when it is created; unset: a random one, printed once.
+    /// The admin's password when it is created (held to the policy on every start); unset: a
+    /// random one, printed once.
     #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, value_parser = service_flags::secret)]
     pub admin_password: Option<SecretString>,
 }

@@ -178,9 +178,17 @@ fn unusable_service_settings_stop_up_and_serve_before_anything_is_written() {
             "cannot read ADMIN_PASSWORD_FILE /nonexistent/admin_password",
         ),
         ("ADMIN_PASSWORD", "short", "the first admin's password"),
-        // A port already taken, for either service.
-        ("AUTH_LISTEN", busy.as_str(), "is it already running?"),
-        ("INFERENCE_LISTEN", busy.as_str(), "is it already running?"),
+        // A port already taken, for either service (the other listens on any free port).
+        (
+            "AUTH_LISTEN",
+            busy.as_str(),
+            &format!("auth: cannot listen on {busy}"),
+        ),
+        (
+            "INFERENCE_LISTEN",
+            busy.as_str(),
+            &format!("inference: cannot listen on {busy}"),
+        ),
     ];
     for (variable, value, expected) in cases {
         for command in ["up", "serve"] {
@@ -189,6 +197,9 @@ fn unusable_service_settings_stop_up_and_serve_before_anything_is_written() {
             for (other, _, _) in cases {
                 run.env_remove(other);
             }
+            // Not the default ports, which another fleet on this machine may hold.
+            run.env("AUTH_LISTEN", "127.0.0.1:0")
+                .env("INFERENCE_LISTEN", "127.0.0.1:0");
             let out = run.arg(command).env(variable, value).output().unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_ne!(out.status.code(), Some(0), "{command} {variable}: {stderr}");

@@ -90,10 +90,11 @@ pub struct AuthArgs {
     /// The first admin, created on start if missing (with ADMIN_PASSWORD).
     #[arg(long, env = "ADMIN_USERNAME")]
     pub admin_username: Option<String>,
-    /// The first admin's password (a secret: never printed, `Debug` shows it redacted).
+    /// The first admin's password (a secret: never printed, `Debug` shows it redacted), held to
+    /// the policy on every start, the admin existing or not.
     #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true, value_parser = service_flags::secret)]
     pub admin_password: Option<SecretString>,
-    /// Or a file holding the first admin's password (a Docker secret).
+    /// Or a file holding the first admin's password (a Docker secret), read on every start.
     #[arg(long, env = "ADMIN_PASSWORD_FILE", conflicts_with = "admin_password")]
     pub admin_password_file: Option<PathBuf>,
     #[command(flatten)]

@@ -34,6 +34,14 @@ async fn first_admin_is_created_once_and_weak_admin_passwords_are_refused() {
         .unwrap();
     assert_eq!(state.store.user("admin").await.unwrap().unwrap(), admin);
     assert_eq!(state.store.users().await.unwrap().len(), 1);
+    drop(state);
+    // A password the policy refuses is refused on every start, the admin existing or not.
+    config.admin_password = Some("short".into());
+    let err = auth::build_state(&config.settings().unwrap())
+        .await
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("is refused"), "{err:#}");
 
     let fresh = tempfile::tempdir().unwrap();
     let mut weak = args(fresh.path());
@@ -74,7 +82,6 @@ async fn the_first_admins_password_is_checked_before_the_database_is_opened() {
         let err = refused(&config);
         assert!(err.contains("is refused"), "{weak:?}: {err}");
     }
-    assert!(!dir.path().join("auth.db").exists(), "nothing opened");
 
     std::fs::write(&file, "a-long-enough-password\r\n").unwrap();
     let settings = config.settings().unwrap();
@@ -143,4 +150,27 @@ fn the_admin_password_never_shows_in_debug_output() {
         shown.contains("admin_password"),
         "the field is there, redacted: {shown}"
     );
+}
+
+/// The auth binary checks the first admin's password before it opens (creates) its database.
+#[test]
+fn the_binary_refuses_an_unreadable_admin_password_file_before_its_database_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("auth.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auth"))
+        .env_clear()
+        .args(["--dev-ephemeral-key", "--listen", "127.0.0.1:0"])
+        .args(["--admin-username", "admin"])
+        .args(["--admin-password-file", "/nonexistent/admin_password"])
+        .arg("--database-url")
+        .arg(&database)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("cannot read ADMIN_PASSWORD_FILE /nonexistent/admin_password"),
+        "{stderr}"
+    );
+    assert!(!database.exists(), "the database was opened first");
 }
