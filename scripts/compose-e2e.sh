@@ -31,9 +31,10 @@ compose() { docker-compose -p "$project" --env-file "$env_file" "${files[@]}" "$
 step() { echo; echo "== compose-e2e: $*"; }
 failing_service=""
 failure=""
-# A command that fails outside a condition (set -e) is named too, with its line.
+# A command that fails outside a condition (set -e) is named too, with its line (and, inside a
+# helper such as compose(), the lines that called it).
 set -E
-trap 'failure=${failure:-"line $LINENO: $BASH_COMMAND (exit $?)"}' ERR
+trap 'failure=${failure:-"line $LINENO: $BASH_COMMAND (exit $?; called from lines ${BASH_LINENO[*]})"}' ERR
 fail() {
   failure=$*
   echo "compose-e2e: FAILED: $*" >&2
