@@ -21,6 +21,12 @@ pub fn parse_without_env<T: Args + FromArgMatches>(flags: &[&str]) -> Result<T, 
     T::from_arg_matches(&command.try_get_matches_from(flags)?)
 }
 
+/// Whether the group `T` refuses `flag` set to `value` (as `--flag=value`, so that a negative
+/// value is the flag's value, not another flag), the environment ignored.
+pub fn refuses<T: Args + FromArgMatches>(flag: &str, value: &str) -> bool {
+    parse_without_env::<T>(&[format!("{flag}={value}").as_str()]).is_err()
+}
+
 /// The group `T` as its defaults make it, the environment ignored.
 ///
 /// # Panics

@@ -19,7 +19,7 @@ mod tokens;
 
 #[cfg(feature = "servers")]
 pub use database::DatabaseArgs;
-pub use group::{defaults, from_env, parse_without_env};
+pub use group::{defaults, from_env, parse_without_env, refuses};
 pub use log::LogArgs;
 #[cfg(feature = "servers")]
 pub use server::ServerArgs;

@@ -162,11 +162,9 @@ mod tests {
             ("--failure-window", "0"),
             ("--backoff-seconds", "99999"),
         ] {
-            // `--flag=value`: a negative value is the flag's value, not another flag.
-            let argument = format!("{flag}={value}");
             assert!(
-                service_flags::parse_without_env::<AuthArgs>(&[argument.as_str()]).is_err(),
-                "{argument}"
+                service_flags::refuses::<AuthArgs>(flag, value),
+                "{flag}={value}"
             );
         }
         let defaults: AuthArgs = service_flags::defaults();

@@ -472,11 +472,9 @@ mod tests {
             ("--max-predictions-per-user", "0"),
             ("--model-watch-seconds", "-1"),
         ] {
-            // `--flag=value`: a negative value is the flag's value, not another flag.
-            let argument = format!("{flag}={value}");
             assert!(
-                service_flags::parse_without_env::<InferenceArgs>(&[argument.as_str()]).is_err(),
-                "{argument}"
+                service_flags::refuses::<InferenceArgs>(flag, value),
+                "{flag}={value}"
             );
         }
     }
